@@ -1,0 +1,96 @@
+"""The `lobby` command: `lobby serve` runs the server, `lobby connect` the terminal client."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from .server import ChatServer, ServerConfig, format_address
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="lobby", description="Lobby: a small self-hosted chat.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the chat server (and the web page)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN)")
+    serve.add_argument("--irc-port", type=int, default=14900, help="chat (IRC) port, 0 = any free (default 14900)")
+    serve.add_argument("--web-port", type=int, default=8000, help="web page port, 0 = any free (default 8000)")
+    serve.add_argument("--db", default="lobby.db", help="history database file, or :memory: (default lobby.db)")
+    serve.add_argument("--server-name", default="lobby", help="the server's name in its own lines (default lobby)")
+    serve.add_argument("--motd", default=None, help="message of the day shown after connecting")
+    serve.add_argument("--sendq", type=int, default=512 * 1024,
+                       help="bytes queued for a slow client before it is dropped (default 524288)")
+    serve.add_argument("--registration-timeout", type=float, default=30.0,
+                       help="seconds a connection may take to register (default 30)")
+    serve.add_argument("--ping-interval", type=float, default=90.0,
+                       help="seconds of silence before the server PINGs a client (default 90)")
+    serve.add_argument("--ping-timeout", type=float, default=60.0,
+                       help="seconds to wait for the answer to that PING (default 60)")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log more")
+
+    connect = sub.add_parser("connect", help="chat from this terminal")
+    connect.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
+    connect.add_argument("--port", type=int, default=14900, help="server chat port (default 14900)")
+    connect.add_argument("--name", default=None, help="your nickname (asked for when not given)")
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the server until SIGINT or SIGTERM; exit 0 after telling every client."""
+    config = ServerConfig(
+        host=args.host,
+        port=args.irc_port,
+        server_name=args.server_name,
+        sendq_bytes=args.sendq,
+        registration_timeout=args.registration_timeout,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+    )
+    if args.motd is not None:
+        config.motd = args.motd
+    server = ChatServer(config)
+    try:
+        host, port = server.start()
+    except OSError as err:
+        print(f"lobby: cannot listen on {format_address(args.host, args.irc_port)}: {err.strerror or err}",
+              file=sys.stderr)
+        return 1
+    print(f"chat server on {format_address(host, port)}", flush=True)
+
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not done.wait(0.5):
+        pass
+    server.stop()
+    print("lobby: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `lobby` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        return serve(args)
+    from client.app import run_client
+
+    return run_client(args.host, args.port, args.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Outgoing messages, formatted once per kind of recipient and shared by all of them.
+
+An Envelope is one event (a PRIVMSG, a JOIN, ...) stamped with its time and msgid.
+Recipients differ only in which IRCv3 tags they asked for, so the bytes are built
+once per "render key" and cached: a broadcast to 200 users formats at most a
+handful of times, not 200.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .protocol import Message
+
+# A render key names one way of turning an Envelope into bytes. IRC clients use
+# the tags they negotiated; other presentations (plain-text users) add their own.
+RenderKey = str
+TAGS_ALL: RenderKey = "tags"
+TAGS_TIME: RenderKey = "time"
+TAGS_NONE: RenderKey = "plain"
+
+_msgid_prefix = os.urandom(4).hex()
+_msgid_counter = itertools.count(1)
+
+
+def new_msgid() -> str:
+    """A msgid unique across restarts: a random per-process prefix and a counter."""
+    return f"{_msgid_prefix}{next(_msgid_counter):x}"
+
+
+def format_time(ts: float) -> str:
+    """Seconds since the epoch as IRCv3 server-time (UTC, millisecond precision)."""
+    whole = int(ts)
+    millis = int((ts - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def render_key_for(caps: frozenset[str] | set[str]) -> RenderKey:
+    """Which tags a client with these capabilities receives."""
+    if "message-tags" in caps:
+        return TAGS_ALL
+    if "server-time" in caps:
+        return TAGS_TIME
+    return TAGS_NONE
+
+
+@dataclass(eq=False, slots=True)
+class Envelope:
+    """One outgoing event and its per-render-key byte cache."""
+
+    message: Message
+    time: float = field(default_factory=time.time)
+    msgid: str = field(default_factory=new_msgid)
+    extra_tags: dict[str, str] = field(default_factory=dict)
+    _cache: dict[RenderKey, bytes] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def render(self, key: RenderKey, renderer: Callable[[Envelope], bytes] | None = None) -> bytes:
+        """The bytes for this render key, formatting them on first use only."""
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None:
+                cached = renderer(self) if renderer else self._render_tags(key)
+                self._cache[key] = cached
+            return cached
+
+    def _render_tags(self, key: RenderKey) -> bytes:
+        if key == TAGS_NONE:
+            return self.message.to_bytes()
+        tags = {"time": format_time(self.time)}
+        if key == TAGS_ALL:
+            tags["msgid"] = self.msgid
+            tags.update(self.message.tags)
+            tags.update(self.extra_tags)
+        m = self.message
+        return Message(m.command, m.params, m.source, tags).to_bytes()

@@ -1,0 +1,225 @@
+"""The Hub: who is online, which rooms exist, and who is in them.
+
+All of it sits behind one lock. Each method makes one whole change and returns
+who must be told; the caller sends after the lock is released, so no network I/O
+ever happens under the lock (Ergo's rule). Delivery is Member.deliver, which
+only queues bytes and never blocks. Fan-out to a room goes through publish(),
+the one seam where a multi-node backplane can plug in later.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import numerics as n
+from .envelope import Envelope
+from .numerics import IrcError
+from .protocol import fold
+
+
+class Member(Protocol):
+    """What the hub needs of a connected user."""
+
+    nick: str
+
+    def deliver(self, envelope: Envelope) -> None:
+        """Queue an envelope for sending; never blocks."""
+        ...
+
+
+@dataclass(eq=False)
+class Room:
+    """A channel: its name as first written, topic and members by folded nick."""
+
+    name: str
+    created: float = field(default_factory=time.time)
+    topic: str = ""
+    topic_setter: str = ""
+    topic_time: float = 0.0
+    members: dict[str, Member] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """A consistent snapshot of a room, taken under the lock."""
+
+    name: str
+    created: float
+    topic: str
+    topic_setter: str
+    topic_time: float
+    nicks: tuple[str, ...]
+
+
+def _view(room: Room) -> RoomView:
+    nicks = tuple(m.nick for m in room.members.values())
+    return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time, nicks)
+
+
+class Hub:
+    """Users and rooms behind one lock; see the module docstring for the rules."""
+
+    def __init__(self, persistent_rooms: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, Member] = {}
+        self._rooms: dict[str, Room] = {}
+        self._rooms_of: dict[Member, set[str]] = {}
+        self._persistent = {fold(r) for r in persistent_rooms}
+
+    # -- users --------------------------------------------------------------
+
+    def claim_nick(self, member: Member, nick: str) -> None:
+        """Register member under nick, or raise 433 if someone holds it."""
+        key = fold(nick)
+        with self._lock:
+            holder = self._users.get(key)
+            if holder is not None and holder is not member:
+                raise IrcError(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            self._users[key] = member
+            self._rooms_of.setdefault(member, set())
+
+    def rename(self, member: Member, new_nick: str) -> list[Member]:
+        """Change member's nick; return everyone who must see the NICK (member included)."""
+        new_key = fold(new_nick)
+        with self._lock:
+            holder = self._users.get(new_key)
+            if holder is not None and holder is not member:
+                raise IrcError(n.ERR_NICKNAMEINUSE, new_nick, "Nickname is already in use")
+            old_key = fold(member.nick)
+            if self._users.get(old_key) is member:
+                del self._users[old_key]
+            self._users[new_key] = member
+            for room_key in self._rooms_of.get(member, ()):
+                members = self._rooms[room_key].members
+                members.pop(old_key, None)
+                members[new_key] = member
+            member.nick = new_nick
+            return [member, *self._peers(member)]
+
+    def remove(self, member: Member) -> list[Member]:
+        """Take member off the network; return the peers who shared a room with it."""
+        with self._lock:
+            peers = self._peers(member)
+            key = fold(member.nick)
+            if self._users.get(key) is member:
+                del self._users[key]
+            for room_key in self._rooms_of.pop(member, set()):
+                self._leave(room_key, member)
+            return peers
+
+    def find(self, nick: str) -> Member | None:
+        """The member holding nick, if any."""
+        with self._lock:
+            return self._users.get(fold(nick))
+
+    def user_count(self) -> int:
+        """How many registered users are online."""
+        with self._lock:
+            return len(self._users)
+
+    def users(self) -> list[Member]:
+        """Every registered user."""
+        with self._lock:
+            return list(self._users.values())
+
+    # -- rooms --------------------------------------------------------------
+
+    def join(self, member: Member, name: str) -> tuple[RoomView, list[Member]] | None:
+        """Add member to a room, creating it; None if already there, else (view, members)."""
+        key = fold(name)
+        with self._lock:
+            room = self._rooms.get(key)
+            if room is None:
+                room = self._rooms[key] = Room(name)
+            nick_key = fold(member.nick)
+            if room.members.get(nick_key) is member:
+                return None
+            room.members[nick_key] = member
+            self._rooms_of.setdefault(member, set()).add(key)
+            return _view(room), list(room.members.values())
+
+    def part(self, member: Member, name: str) -> tuple[str, list[Member]]:
+        """Remove member from a room; return its name and who was in it (member included)."""
+        key = fold(name)
+        with self._lock:
+            room = self._rooms.get(key)
+            if room is None:
+                raise IrcError(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+            if room.members.get(fold(member.nick)) is not member:
+                raise IrcError(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            told = list(room.members.values())
+            self._rooms_of.get(member, set()).discard(key)
+            self._leave(key, member)
+            return room.name, told
+
+    def set_topic(self, member: Member, name: str, topic: str) -> tuple[str, list[Member]]:
+        """Set a room's topic; return its name and members. Only members may set it."""
+        with self._lock:
+            room = self._member_room(member, name)
+            room.topic = topic
+            room.topic_setter = member.nick
+            room.topic_time = time.time()
+            return room.name, list(room.members.values())
+
+    def room(self, name: str) -> RoomView | None:
+        """A snapshot of a room, or None."""
+        with self._lock:
+            room = self._rooms.get(fold(name))
+            return _view(room) if room else None
+
+    def require_member(self, member: Member, name: str) -> RoomView:
+        """A snapshot of a room member is in; raise 403/442 otherwise."""
+        with self._lock:
+            return _view(self._member_room(member, name))
+
+    def rooms(self) -> list[RoomView]:
+        """Snapshots of every room."""
+        with self._lock:
+            return [_view(r) for r in self._rooms.values()]
+
+    def rooms_of(self, member: Member) -> list[str]:
+        """Names of the rooms member is in."""
+        with self._lock:
+            return [self._rooms[k].name for k in self._rooms_of.get(member, ())]
+
+    def members_of(self, name: str) -> list[Member]:
+        """Who is in a room right now."""
+        with self._lock:
+            room = self._rooms.get(fold(name))
+            return list(room.members.values()) if room else []
+
+    def publish(self, name: str, envelope: Envelope, exclude: Member | None = None) -> None:
+        """Deliver an envelope to everyone in a room (the fan-out seam)."""
+        for m in self.members_of(name):
+            if m is not exclude:
+                m.deliver(envelope)
+
+    # -- internals (lock held) ------------------------------------------------
+
+    def _member_room(self, member: Member, name: str) -> Room:
+        room = self._rooms.get(fold(name))
+        if room is None:
+            raise IrcError(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        if room.members.get(fold(member.nick)) is not member:
+            raise IrcError(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+        return room
+
+    def _leave(self, key: str, member: Member) -> None:
+        room = self._rooms[key]
+        nick_key = fold(member.nick)
+        if room.members.get(nick_key) is member:
+            del room.members[nick_key]
+        if not room.members and key not in self._persistent:
+            del self._rooms[key]
+
+    def _peers(self, member: Member) -> list[Member]:
+        seen: dict[int, Member] = {}
+        for key in self._rooms_of.get(member, ()):
+            for other in self._rooms[key].members.values():
+                if other is not member:
+                    seen[id(other)] = other
+        return list(seen.values())

@@ -1,0 +1,185 @@
+"""The chat server: the listening socket, the accept thread and the keep-alive reaper.
+
+Threads: one accepts connections; each connection has a reader and a writer
+(see session.py); one reaper drops connections that never register and PINGs
+idle ones. The server keeps every live Session so that it can reach them all,
+for timeouts and for telling them goodbye at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from . import commands
+from .envelope import Envelope
+from .hub import Hub
+from .protocol import Message
+from .session import Session
+
+log = logging.getLogger("lobby.server")
+
+
+@dataclass
+class ServerConfig:
+    """Everything the chat server can be told at start-up."""
+
+    host: str = "127.0.0.1"
+    port: int = 14900
+    server_name: str = "lobby"
+    network: str = "Lobby"
+    motd: str = "Welcome to Lobby. Type /help in the Lobby clients, or use your IRC client's commands."
+    default_room: str = "#lobby"
+    password: str | None = None
+    sendq_bytes: int = 512 * 1024
+    registration_timeout: float = 30.0
+    ping_interval: float = 90.0
+    ping_timeout: float = 60.0
+    max_rooms_per_user: int = 50
+    backlog: int = 1024
+
+
+def format_address(host: str, port: int) -> str:
+    """host:port, with brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ChatServer:
+    """A running chat server: start() binds and serves, stop() tells everyone and ends."""
+
+    def __init__(self, config: ServerConfig | None = None, hub: Hub | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.hub = hub or Hub(persistent_rooms=[self.config.default_room])
+        self.started_text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        self._sessions: set[Session] = set()
+        self._sessions_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self.address: tuple[str, int] = (self.config.host, self.config.port)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> tuple[str, int]:
+        """Bind, listen and start the accept and reaper threads; return the bound address."""
+        info = socket.getaddrinfo(self.config.host, self.config.port, type=socket.SOCK_STREAM)
+        family, _, _, _, sockaddr = info[0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(sockaddr)
+        listener.listen(self.config.backlog)
+        listener.settimeout(0.5)
+        self._listener = listener
+        bound = listener.getsockname()
+        self.address = (bound[0], bound[1])
+        for target, name in ((self._accept_loop, "accept"), (self._reap_loop, "reaper")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self.address
+
+    def stop(self, reason: str = "Server shutting down", timeout: float = 1.5) -> None:
+        """Stop accepting, send every client ERROR, and wait briefly for them to go."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.close()
+        for thread in self._threads:
+            thread.join(1.0)
+        sessions = self.sessions()
+        for session in sessions:
+            session.kill(reason)
+        deadline = time.monotonic() + timeout
+        for session in sessions:
+            session.join_threads(max(0.05, deadline - time.monotonic()))
+
+    def sessions(self) -> list[Session]:
+        """Every live connection, registered or not."""
+        with self._sessions_lock:
+            return list(self._sessions)
+
+    # -- threads --------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stopping.is_set():
+            try:
+                conn, addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError as err:
+                if self._stopping.is_set():
+                    return
+                # Out of file descriptors and the like: say so, back off, keep serving.
+                log.warning("accept failed: %s", err)
+                time.sleep(0.1)
+                continue
+            conn.setblocking(True)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = Session(self, conn, addr)
+            with self._sessions_lock:
+                self._sessions.add(session)
+            try:
+                session.start()
+            except RuntimeError as err:  # can't start a thread: refuse this one politely
+                log.error("cannot serve %s: %s", addr, err)
+                session.kill("Server is full")
+                with self._sessions_lock:
+                    self._sessions.discard(session)
+                conn.close()
+
+    def _reap_loop(self) -> None:
+        tick = min(1.0, self.config.registration_timeout / 4, self.config.ping_timeout / 4)
+        while not self._stopping.wait(tick):
+            self.reap(time.monotonic())
+
+    def reap(self, now: float) -> None:
+        """Drop connections that never registered or stopped answering; PING idle ones."""
+        cfg = self.config
+        for s in self.sessions():
+            if not s.registered:
+                if now - s.connected_at > cfg.registration_timeout:
+                    s.kill("Registration timed out")
+                continue
+            if s.ping_sent is not None and s.last_seen > s.ping_sent:
+                s.ping_sent = None
+            if s.ping_sent is None:
+                if now - s.last_seen > cfg.ping_interval:
+                    s.ping_sent = now
+                    s.send(Message("PING", (cfg.server_name,)))
+            elif now - s.ping_sent > cfg.ping_timeout:
+                s.kill(f"Ping timeout: {int(now - s.last_seen)} seconds")
+
+    # -- hooks called by sessions and commands --------------------------------
+
+    def check_password(self, given: str | None) -> bool:
+        """Whether given matches the server password (constant time)."""
+        import hmac
+
+        expected = self.config.password or ""
+        return hmac.compare_digest((given or "").encode(), expected.encode())
+
+    def on_registered(self, session: Session) -> None:
+        """A user finished registration: put them in the default room."""
+        commands.join(session, self.config.default_room)
+
+    def on_join(self, session: Session, room: str) -> None:
+        """A user joined a room (history replay hooks in here)."""
+
+    def on_room_event(self, room: str, envelope: Envelope) -> None:
+        """A message or topic change happened in a room (history storage hooks in here)."""
+
+    def disconnect(self, session: Session, reason: str) -> None:
+        """A connection ended: everyone who shared a room sees it QUIT, at once."""
+        with self._sessions_lock:
+            self._sessions.discard(session)
+        if not session.registered:
+            return
+        peers = self.hub.remove(session)
+        envelope = Envelope(Message("QUIT", (reason,), session.prefix))
+        for peer in peers:
+            peer.deliver(envelope)

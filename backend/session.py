@@ -1,0 +1,209 @@
+"""One client connection: its reader and writer threads, and what we know of the user.
+
+The reader thread frames bytes into lines and hands each to the command table; the
+writer thread drains the connection's bounded Outbox into the socket. Whatever
+ends a connection (QUIT, EOF, an error, a kill from another thread), the reader's
+finally block removes the user from the hub, so nobody is left as a ghost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from . import numerics as n
+from .envelope import TAGS_NONE, Envelope, RenderKey, render_key_for
+from .outbox import Outbox
+from .protocol import (
+    LineBuffer,
+    LineTooLong,
+    Message,
+    ProtocolError,
+    check_length,
+    decode,
+    parse_line,
+)
+
+if TYPE_CHECKING:
+    from .server import ChatServer
+
+log = logging.getLogger("lobby.session")
+
+RECV_BYTES = 16384
+
+
+class Session:
+    """A connected client, registered or not. Also the hub's Member."""
+
+    def __init__(self, server: ChatServer, sock: socket.socket, address: tuple[str, int]) -> None:
+        self.server = server
+        self.sock = sock
+        self.host = address[0]
+        self.port = address[1]
+        self.nick = "*"
+        self.user = ""
+        self.realname = ""
+        self.password: str | None = None
+        self.caps: set[str] = set()
+        self.render_key: RenderKey = TAGS_NONE
+        self.renderer: Callable[[Envelope], bytes] | None = None
+        self.registered = False
+        self.cap_negotiating = False
+        self.away: str | None = None
+        self.connected_at = time.monotonic()
+        self.last_seen = self.connected_at
+        self.ping_sent: float | None = None
+        self.outbox = Outbox(server.config.sendq_bytes)
+        self.quit_reason: str | None = None
+        self.buffer = LineBuffer()
+        self._killed = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.port}", daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name=f"reader-{self.port}", daemon=True)
+
+    def __repr__(self) -> str:
+        return f"<Session {self.nick} {self.host}:{self.port}>"
+
+    @property
+    def prefix(self) -> str:
+        """The nick!user@host source of this user's messages."""
+        return f"{self.nick}!{self.user or self.nick}@{self.host}"
+
+    def start(self) -> None:
+        """Start the reader and writer threads."""
+        self._writer.start()
+        self._reader.start()
+
+    def join_threads(self, timeout: float) -> None:
+        """Wait for both threads to end, for at most timeout seconds."""
+        deadline = time.monotonic() + timeout
+        for t in (self._reader, self._writer):
+            if t.is_alive() and t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
+
+    # -- sending ------------------------------------------------------------
+
+    def set_caps(self, caps: set[str]) -> None:
+        """Record negotiated capabilities and the tags they call for."""
+        self.caps = caps
+        self.render_key = render_key_for(caps)
+
+    def deliver(self, envelope: Envelope) -> None:
+        """Queue a shared envelope, rendered for this client's capabilities."""
+        data = envelope.render(self.render_key, self.renderer)
+        if data:
+            self.send_bytes(data)
+
+    def send(self, message: Message) -> None:
+        """Queue a message meant for this client only."""
+        self.send_bytes(message.to_bytes())
+
+    def send_numeric(self, numeric: str, *params: str) -> None:
+        """Queue a numeric reply from the server, addressed to this client."""
+        self.send(Message(numeric, (self.nick, *params), self.server.config.server_name))
+
+    def send_bytes(self, data: bytes) -> None:
+        """Queue raw bytes; a client whose queue is full is disconnected."""
+        if not self.outbox.put(data):
+            self.kill("SendQ exceeded", flush=False)
+
+    # -- ending -------------------------------------------------------------
+
+    def kill(self, reason: str, flush: bool = True) -> None:
+        """End the connection from any thread: send ERROR, then close.
+
+        With flush=False the socket is shut at once, for a client that is not
+        reading: waiting on it would never end.
+        """
+        if self._killed.is_set():
+            return
+        self._killed.set()
+        if self.quit_reason is None:
+            self.quit_reason = reason
+        error = Message("ERROR", (f"Closing link: {self.host} ({reason})",)).to_bytes()
+        if flush:
+            self.outbox.close(error)
+            return
+        with contextlib.suppress(OSError):
+            self.sock.send(error, socket.MSG_DONTWAIT)
+        self.outbox.close()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    # -- threads ------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        try:
+            while not self._killed.is_set():
+                try:
+                    data = self.sock.recv(RECV_BYTES)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.last_seen = time.monotonic()
+                for line in self.buffer.feed(data):
+                    self.handle_line(line)
+                    if self._killed.is_set():
+                        break
+        except Exception:
+            log.exception("reader for %r failed", self)
+            self.quit_reason = self.quit_reason or "Internal error"
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        try:
+            self.server.disconnect(self, self.quit_reason or "Connection closed")
+        except Exception:
+            log.exception("removing %r failed", self)
+        self._killed.set()
+        self.outbox.close()
+        # Give the writer a moment to flush a final ERROR, then make sure it cannot hang.
+        self._writer.join(2.0)
+        self._shutdown()
+        self._writer.join(1.0)
+        self.sock.close()
+
+    def _write_loop(self) -> None:
+        try:
+            while (data := self.outbox.take()) is not None:
+                self.sock.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._shutdown()
+
+    # -- input --------------------------------------------------------------
+
+    def handle_line(self, raw: bytes | LineTooLong) -> None:
+        """Act on one framed line: a too-long line gets 417, a good one is dispatched."""
+        from .commands import dispatch
+
+        if isinstance(raw, LineTooLong):
+            self.send_numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
+            return
+        try:
+            check_length(raw)
+        except LineTooLong:
+            self.send_numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
+            return
+        text = decode(raw)
+        if not text.strip():
+            return
+        try:
+            message = parse_line(text)
+        except ProtocolError:
+            return
+        try:
+            dispatch(self, message)
+        except Exception:
+            # A bug in one handler must not cost the user their connection.
+            log.exception("command %r from %r failed", message.command, self)
