@@ -20,6 +20,7 @@ from .registration import (
     handle_cap,
     handle_pass,
     handle_user,
+    handle_webirc,
     send_motd,
     try_register,
     validate_nick,
@@ -357,6 +358,7 @@ def send_message(session: Session, command: str, target: str, text: str, tags: d
 
 COMMANDS: dict[str, Command] = {
     "CAP": Command(handle_cap, 1, needs_registration=False),
+    "WEBIRC": Command(handle_webirc, 4, needs_registration=False),
     "PASS": Command(handle_pass, 1, needs_registration=False),
     "NICK": Command(handle_nick, 0, needs_registration=False),
     "USER": Command(handle_user, 4, needs_registration=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 
 from . import numerics as n
@@ -94,6 +95,23 @@ def handle_pass(session: Session, msg: Message) -> None:
     if session.registered:
         raise IrcError(n.ERR_ALREADYREGISTERED, "You may not reregister")
     session.password = msg.params[0]
+
+
+def handle_webirc(session: Session, msg: Message) -> None:
+    """WEBIRC <secret> <gateway> <hostname> <ip>: a trusted gateway names the real client.
+
+    Accepted only before registration, only from a loopback peer and only with the
+    secret the bridge was given at start-up (ircv3.net/specs/extensions/webirc).
+    """
+    secret = session.server.config.webirc_password
+    trusted = session.host in ("127.0.0.1", "::1") or session.host.startswith("::ffff:127.")
+    if session.registered or session.nick != "*" or not secret or not trusted or not hmac.compare_digest(
+        msg.params[0].encode(), secret.encode()
+    ):
+        session.kill("Invalid WEBIRC")
+        return
+    session.gateway = msg.params[1]
+    session.host = msg.params[3]
 
 
 def handle_user(session: Session, msg: Message) -> None:

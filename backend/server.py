@@ -8,6 +8,7 @@ for timeouts and for telling them goodbye at shutdown.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import socket
 import threading
@@ -34,6 +35,8 @@ class ServerConfig:
     motd: str = "Welcome to Lobby. Type /help in the Lobby clients, or use your IRC client's commands."
     default_room: str = "#lobby"
     password: str | None = None
+    # The secret the web bridge proves itself with in WEBIRC; None refuses WEBIRC.
+    webirc_password: str | None = None
     sendq_bytes: int = 512 * 1024
     registration_timeout: float = 30.0
     ping_interval: float = 90.0
@@ -158,8 +161,6 @@ class ChatServer:
 
     def check_password(self, given: str | None) -> bool:
         """Whether given matches the server password (constant time)."""
-        import hmac
-
         expected = self.config.password or ""
         return hmac.compare_digest((given or "").encode(), expected.encode())
 

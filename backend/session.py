@@ -44,6 +44,7 @@ class Session:
         self.server = server
         self.sock = sock
         self.host = address[0]
+        self.gateway: str | None = None
         self.port = address[1]
         self.nick = "*"
         self.user = ""
