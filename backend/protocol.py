@@ -22,6 +22,9 @@ NICK_MAX = 30
 CHANNEL_MAX = 50
 NICK_SPECIALS = frozenset("_-[]\\`^{}|")
 
+# Commands whose single parameter is free text, so it is written as a trailing one.
+TEXT_COMMANDS = frozenset({"QUIT", "ERROR", "AWAY"})
+
 _TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 
@@ -76,7 +79,11 @@ class Message:
                 if not p or " " in p or p.startswith(":"):
                     raise ValueError(f"middle parameter {p!r} cannot be sent")
             parts.extend(middle)
-            needs_colon = not last or " " in last or last.startswith(":")
+            # A colon is only required for empty, spaced or colon-led text, but naive
+            # clients and bots expect it on text, so it is written wherever text goes.
+            needs_colon = (
+                not last or " " in last or last.startswith(":") or bool(middle) or self.command in TEXT_COMMANDS
+            )
             parts.append(":" + last if needs_colon else last)
         return " ".join(parts)
 
@@ -117,7 +124,7 @@ def parse_line(line: str) -> Message:
         rest, trailing = rest.split(" :", 1)
     elif rest.startswith(":"):
         rest, trailing = "", rest[1:]
-    words = rest.split()
+    words = [w for w in rest.split(" ") if w]
     if not words:
         raise ProtocolError("no command")
     command, params = words[0], words[1:]
