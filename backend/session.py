@@ -31,6 +31,7 @@ from .protocol import (
 
 if TYPE_CHECKING:
     from .server import ChatServer
+    from .textuser import TextUser
 
 log = logging.getLogger("lobby.session")
 
@@ -53,6 +54,8 @@ class Session:
         self.caps: set[str] = set()
         self.render_key: RenderKey = TAGS_NONE
         self.renderer: Callable[[Envelope], bytes] | None = None
+        # Set when this is a person at nc/telnet rather than an IRC client (textuser.py).
+        self.text: TextUser | None = None
         self.registered = False
         self.cap_negotiating = False
         self.away: str | None = None
@@ -101,7 +104,13 @@ class Session:
 
     def send(self, message: Message) -> None:
         """Queue a message meant for this client only."""
-        self.send_bytes(message.to_bytes())
+        data = self.encode(message)
+        if data:
+            self.send_bytes(data)
+
+    def encode(self, message: Message) -> bytes:
+        """A message as this client reads it: an IRC line, or a sentence for a text user."""
+        return self.text.render(message) if self.text is not None else message.to_bytes()
 
     def send_numeric(self, numeric: str, *params: str) -> None:
         """Queue a numeric reply from the server, addressed to this client."""
@@ -125,7 +134,7 @@ class Session:
         self._killed.set()
         if self.quit_reason is None:
             self.quit_reason = reason
-        error = Message("ERROR", (f"Closing link: {self.host} ({reason})",)).to_bytes()
+        error = self.encode(Message("ERROR", (f"Closing link: {self.host} ({reason})",)))
         if flush:
             self.outbox.close(error)
             return
@@ -141,24 +150,37 @@ class Session:
     # -- threads ------------------------------------------------------------
 
     def _read_loop(self) -> None:
+        from .textuser import sniff
+
         try:
+            # The first bytes decide whether this is an IRC client or a person at nc/telnet.
+            data = sniff(self)
             while not self._killed.is_set():
+                if data:
+                    self.last_seen = time.monotonic()
+                    self._receive(data)
                 try:
                     data = self.sock.recv(RECV_BYTES)
                 except OSError:
                     break
                 if not data:
                     break
-                self.last_seen = time.monotonic()
-                for line in self.buffer.feed(data):
-                    self.handle_line(line)
-                    if self._killed.is_set():
-                        break
         except Exception:
             log.exception("reader for %r failed", self)
             self.quit_reason = self.quit_reason or "Internal error"
         finally:
             self._finish()
+
+    def _receive(self, data: bytes) -> None:
+        if self.text is not None:
+            data = self.text.strip(data)
+        for line in self.buffer.feed(data):
+            if self.text is not None:
+                self.text.handle_line(line)
+            else:
+                self.handle_line(line)
+            if self._killed.is_set():
+                break
 
     def _finish(self) -> None:
         try:

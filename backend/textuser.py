@@ -1,0 +1,395 @@
+"""Plain-text users: people who reach the chat port with `nc` or `telnet` instead of IRC.
+
+A connection is sniffed once, before its first line is handled (sniff()): if that
+line is an IRC command, or arrives within a second and looks like one, nothing
+changes and the session speaks IRC as always. If the first line is something else,
+or the socket stays silent for SILENCE seconds, the session becomes a text user:
+it is asked "Enter your name:", registers like anyone else (the hub sees an
+ordinary member) and from then on reads chat lines ("12:04 alice: hello") instead
+of IRC, while what it types is said in its room.
+
+The words come from client/render.py, shared with the terminal client. Broadcasts
+reach text users through the Envelope render-key seam, formatted once for all of
+them; replies meant for one text user go through TextUser.render(). This module
+must not send anything that an IRC client could receive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from client.render import describe
+
+from .envelope import Envelope, RenderKey, render_key_for
+from .protocol import (
+    MAX_FRAME_BYTES,
+    LineTooLong,
+    Message,
+    ProtocolError,
+    decode,
+    is_valid_nick,
+    parse_line,
+    split_text,
+)
+from .registration import try_register
+
+if TYPE_CHECKING:
+    from .session import Session
+
+# How long a silent connection waits before it is taken for a person and asked a name.
+SILENCE = 1.0
+RECV_BYTES = 16384
+TEXT: RenderKey = "text"
+PROMPT = "Enter your name:"
+# The commands that open an IRC conversation; a first line with one of them is IRC.
+OPENING_COMMANDS = frozenset({"CAP", "NICK", "USER", "PASS", "WEBIRC", "PING", "PONG", "QUIT"})
+# Room for the " PRIVMSG #room :" and the sender's prefix within the 512-byte line.
+TEXT_PIECE_BYTES = 400
+
+HELP = (
+    "Type a line and press Enter to say it in the room. Commands:",
+    "  /nick NEW          change your name",
+    "  /me ACTION         say what you do (* alice waves)",
+    "  /msg NAME TEXT     a private message to one person",
+    "  /who               who is in the room",
+    "  /topic [TEXT]      show or set the room's topic",
+    "  /quit [MESSAGE]    leave",
+)
+
+# -- telnet ---------------------------------------------------------------------
+
+IAC, SB, SE = 255, 250, 240
+WILL, WONT, DO, DONT = 251, 252, 253, 254
+
+
+class IacFilter:
+    """Removes telnet commands (RFC 854: IAC sequences, RFC 855: subnegotiation) from a byte stream.
+
+    Stateful, so a sequence split across two reads is still removed. A telnet user
+    never negotiates anything with us; the bytes are simply not text.
+    """
+
+    def __init__(self) -> None:
+        self._state = "data"
+
+    def feed(self, data: bytes) -> bytes:
+        """The bytes of data that are text, with every telnet command taken out."""
+        if self._state == "data" and IAC not in data:
+            return data
+        out = bytearray()
+        for byte in data:
+            state = self._state
+            if state == "data":
+                if byte == IAC:
+                    self._state = "iac"
+                else:
+                    out.append(byte)
+            elif state == "iac":
+                # IAC IAC is a literal 255, which is never part of UTF-8 text: drop it too.
+                self._state = {SB: "sb", WILL: "option", WONT: "option", DO: "option", DONT: "option"}.get(
+                    byte, "data"
+                )
+            elif state == "option":
+                self._state = "data"
+            elif state == "sb":
+                if byte == IAC:
+                    self._state = "sb-iac"
+            elif state == "sb-iac":
+                self._state = "data" if byte == SE else "sb"
+        return bytes(out)
+
+
+def strip_telnet(data: bytes) -> bytes:
+    """data without telnet commands (one-shot, for looking at a connection's first bytes)."""
+    return IacFilter().feed(data)
+
+
+# -- deciding what a connection is -------------------------------------------------
+
+
+def looks_like_irc(line: str, strict: bool = False) -> bool:
+    """Whether a first line opens an IRC conversation rather than being typed by a person.
+
+    Registration commands count in any case when they have parameters (IRC commands are
+    case-insensitive); any other known IRC command counts when written in capitals, so an
+    IRC client that sends JOIN too early still gets 451 rather than a name prompt. With
+    strict (a person has already been asked for a name) only capitalised commands count,
+    so someone answering "nick bob" is not mistaken for an IRC client.
+    """
+    from .commands import COMMANDS
+
+    if line.startswith(("@", ":")):
+        return True
+    try:
+        msg = parse_line(line)
+    except ProtocolError:
+        return False
+    word = line.split(None, 1)[0]
+    capitals = word == msg.command
+    if msg.command in OPENING_COMMANDS:
+        return capitals if strict else bool(msg.params) or capitals
+    return not strict and capitals and msg.command in COMMANDS
+
+
+def _first_line(raw: bytes) -> str | None:
+    """The first non-blank complete line of the (telnet-stripped) bytes, if there is one."""
+    for piece in strip_telnet(raw).split(b"\n")[:-1]:
+        text = decode(piece).strip()
+        if text:
+            return text
+    return None
+
+
+def sniff(session: Session) -> bytes:
+    """Read a new connection's first bytes and decide whether it is IRC or a person.
+
+    Returns every byte read, for the session to handle as usual. Waiting uses poll()
+    with a timeout on this reader thread, so silence detection costs no thread and no
+    change to the socket's blocking mode (the writer thread shares the socket).
+    b"" means the peer closed or the socket failed; the caller's next recv will say so.
+    """
+    poller = select.poll()
+    poller.register(session.sock, select.POLLIN)
+    deadline = session.connected_at + SILENCE
+    raw = b""
+    while True:
+        line = _first_line(raw)
+        if line is not None:
+            if not looks_like_irc(line):
+                become_text_user(session, silent=False)
+            return raw
+        if len(raw) > MAX_FRAME_BYTES:
+            return raw  # no line ending in sight: IRC framing answers it with 417
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 and not strip_telnet(raw).strip():
+            become_text_user(session, silent=True)
+            return raw
+        # Past the deadline with half a line read, wait for the rest of it without a limit.
+        if remaining > 0 and not poller.poll(remaining * 1000):
+            continue
+        try:
+            data = session.sock.recv(RECV_BYTES)
+        except OSError:
+            return raw
+        if not data:
+            return raw
+        raw += data
+
+
+def become_text_user(session: Session, silent: bool) -> None:
+    """Turn a new session into a text user and ask for a name."""
+    session.text = TextUser(session, silent)
+    session.render_key = TEXT
+    session.renderer = render_envelope
+    _keep_alive(session.sock)
+    session.send_bytes(text_bytes(PROMPT))
+
+
+def _keep_alive(sock: socket.socket) -> None:
+    """Let TCP find a vanished text user: they never answer our PINGs (see TextUser.render)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 20), ("TCP_KEEPCNT", 4)):
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+# -- what a text user sees ------------------------------------------------------------
+
+
+def text_bytes(*lines: str) -> bytes:
+    """Lines of text as bytes for a terminal: CRLF endings (telnet wants CR), no stray CR/LF/NUL."""
+    clean = (line.replace("\r", " ").replace("\n", " ").replace("\0", "") for line in lines)
+    return "".join(f"{line}\r\n" for line in clean).encode("utf-8")
+
+
+def render_envelope(envelope: Envelope) -> bytes:
+    """An event as every text user reads it (the renderer behind the TEXT render key)."""
+    line = describe(envelope.message, envelope.time)
+    return text_bytes(line.plain()) if line else b""
+
+
+class TextUser:
+    """The plain-text side of one Session: names it, turns typed lines into commands."""
+
+    def __init__(self, session: Session, silent: bool) -> None:
+        self.session = session
+        # Asked after a silence: the first answer may still be a slow IRC client's NICK.
+        self.silent = silent
+        self.telnet = IacFilter()
+
+    def strip(self, data: bytes) -> bytes:
+        """Received bytes without telnet commands."""
+        return self.telnet.feed(data)
+
+    def render(self, message: Message) -> bytes:
+        """A message meant for this user alone (a reply, a numeric, ERROR) as text, or b""."""
+        if message.command == "PING":
+            # Nobody at nc answers PING. Count the user as alive and leave finding a dead
+            # peer to TCP keepalive, or an idle reader would be dropped after a few minutes.
+            self.session.last_seen = time.monotonic()
+            self.session.ping_sent = None
+            return b""
+        line = describe(message, time.time())
+        return text_bytes(line.plain()) if line else b""
+
+    # -- input --------------------------------------------------------------------
+
+    def handle_line(self, raw: bytes | LineTooLong) -> None:
+        """Act on one typed line: a name while unregistered, then chat or a /command."""
+        if isinstance(raw, LineTooLong):
+            self.tell("That line was too long.")
+            return
+        text = decode(raw).strip()
+        if not self.session.registered:
+            self._take_name(raw, text)
+        elif text:
+            self._handle_input(text)
+
+    def tell(self, *lines: str) -> None:
+        """Send lines of text to this user."""
+        self.session.send_bytes(text_bytes(*lines))
+
+    def _take_name(self, raw: bytes, name: str) -> None:
+        session = self.session
+        if not name:
+            return
+        if self.silent and looks_like_irc(name, strict=True):
+            self._back_to_irc(raw)
+            return
+        if not is_valid_nick(name):
+            self.tell(
+                f"Sorry, “{name}” can't be a name: use letters, digits or _-[]\\`^{{}}|, "
+                "not starting with a digit or -, at most 30 characters.",
+                PROMPT,
+            )
+            return
+        if session.server.hub.find(name) is not None:
+            self.tell(f"Sorry, the name {name} is taken. Please choose another.", PROMPT)
+            return
+        session.nick = name
+        session.user = "text"
+        session.realname = "plain-text user"
+        try_register(session)
+        if not session.registered and not session.outbox.closed:
+            self.tell(PROMPT)  # lost a race for the name: try_register already said so
+
+    def _back_to_irc(self, raw: bytes) -> None:
+        """A slow IRC client answered the name prompt with IRC: serve it as IRC after all."""
+        session = self.session
+        session.text = None
+        session.renderer = None
+        session.render_key = render_key_for(session.caps)
+        session.handle_line(raw)
+
+    def _handle_input(self, text: str) -> None:
+        if text.startswith("//"):
+            self._say(text[1:])
+        elif text.startswith("/"):
+            name, _, arg = text[1:].partition(" ")
+            command = TEXT_COMMANDS.get(name.lower())
+            if command is None:
+                self.tell(f"Unknown command /{name}. Type /help for the list.")
+            else:
+                command(self, arg.strip())
+        else:
+            self._say(text)
+
+    # -- commands -------------------------------------------------------------------
+
+    def room(self) -> str | None:
+        """The room this user talks in: the first one they are in."""
+        rooms = self.session.server.hub.rooms_of(self.session)
+        return rooms[0] if rooms else None
+
+    def _dispatch(self, command: str, *params: str) -> None:
+        from .commands import dispatch
+
+        dispatch(self.session, Message(command, params))
+
+    def _say(self, text: str, action: bool = False) -> None:
+        room = self.room()
+        if room is None:
+            self.tell("You are not in a room.")
+            return
+        for piece in split_text(text, TEXT_PIECE_BYTES - len(room.encode("utf-8"))):
+            self._dispatch("PRIVMSG", room, f"\x01ACTION {piece}\x01" if action else piece)
+
+    def cmd_help(self, arg: str) -> None:
+        """/help: the commands."""
+        self.tell(*HELP)
+
+    def cmd_nick(self, arg: str) -> None:
+        """/nick NEW: change name; the room sees "alice is now known as al"."""
+        if not arg:
+            self.tell("Usage: /nick NEW")
+            return
+        self._dispatch("NICK", arg.split()[0])
+
+    def cmd_me(self, arg: str) -> None:
+        """/me ACTION: "* alice waves"."""
+        if not arg:
+            self.tell("Usage: /me ACTION")
+            return
+        self._say(arg, action=True)
+
+    def cmd_msg(self, arg: str) -> None:
+        """/msg NAME TEXT: a private message; shown back to the sender, who has no echo."""
+        nick, _, text = arg.partition(" ")
+        text = text.strip()
+        if not nick or not text:
+            self.tell("Usage: /msg NAME TEXT")
+            return
+        user = self.session.server.hub.find(nick)
+        if user is None:
+            self.tell(f"There is nobody called {nick} here.")
+            return
+        for piece in split_text(text, TEXT_PIECE_BYTES):
+            self._dispatch("PRIVMSG", user.nick, piece)
+            shown = describe(Message("PRIVMSG", (user.nick, piece), self.session.nick), time.time())
+            if shown:
+                self.tell(shown.plain())
+
+    def cmd_who(self, arg: str) -> None:
+        """/who: who is in the room (NAMES, rendered "In #lobby: alice, bob")."""
+        room = self.room()
+        if room is None:
+            self.tell("You are not in a room.")
+            return
+        self._dispatch("NAMES", room)
+
+    def cmd_topic(self, arg: str) -> None:
+        """/topic [TEXT]: show or set the room's topic."""
+        room = self.room()
+        if room is None:
+            self.tell("You are not in a room.")
+            return
+        if arg:
+            self._dispatch("TOPIC", room, arg)
+        else:
+            self._dispatch("TOPIC", room)
+
+    def cmd_quit(self, arg: str) -> None:
+        """/quit [MESSAGE]: leave; the room sees the message."""
+        self.tell("Bye!")
+        if arg:
+            self._dispatch("QUIT", arg)
+        else:
+            self._dispatch("QUIT")
+
+
+TEXT_COMMANDS: dict[str, Callable[[TextUser, str], None]] = {
+    "help": TextUser.cmd_help,
+    "nick": TextUser.cmd_nick,
+    "me": TextUser.cmd_me,
+    "msg": TextUser.cmd_msg,
+    "who": TextUser.cmd_who,
+    "names": TextUser.cmd_who,
+    "topic": TextUser.cmd_topic,
+    "quit": TextUser.cmd_quit,
+}

@@ -1,0 +1,289 @@
+"""How IRC events read to a person: one chat-like line per event, and each nick's colour.
+
+This module is pure: a Message (and the time to show) goes in, a Line comes out, and
+a Line becomes plain text. No sockets, no terminal, no clock of its own. The terminal
+client (client/) colours the parts of a Line; the server's plain-text users
+(backend/textuser.py) get Line.plain() as their bytes. Both read the same words.
+
+    12:04 alice: hello
+    12:05 * bob waves
+    12:06 → carol joined #lobby
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from backend.protocol import Message, fold
+
+# The web page colours nicks with the same function and palette (web/static); keep them equal.
+PALETTE = ("#e6194b", "#3cb44b", "#c9a100", "#4363d8", "#f58231", "#911eb4", "#0fa3b1", "#f032e6")
+
+CHANNEL_PREFIXES = "#&"
+ACTION_START = "\x01ACTION "
+CTCP = "\x01"
+# Characters that may sit in a nick, so "alice_" does not count as a mention of "alice".
+_NICK_CHAR = r"[\w\-\[\]\\`^{}|]"
+
+
+def nick_colour(nick: str) -> str:
+    """The nick's colour from PALETTE: a 31-multiplier string hash of the casefolded nick."""
+    h = 0
+    for ch in nick.casefold():
+        h = (h * 31 + ord(ch)) % 2**32
+    return PALETTE[h % len(PALETTE)]
+
+
+def is_channel(target: str) -> bool:
+    """Whether a PRIVMSG/NOTICE target names a room rather than a nick."""
+    return target[:1] in CHANNEL_PREFIXES
+
+
+def nick_of(source: str | None) -> str:
+    """The nick part of a nick!user@host source ("" for none)."""
+    return (source or "").split("!", 1)[0]
+
+
+def clock(ts: float) -> str:
+    """Seconds since the epoch as the local HH:MM shown in front of every line."""
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+def message_time(msg: Message, default: float) -> float:
+    """The IRCv3 server-time of a message, or default when it has none (or a broken one)."""
+    stamp = msg.tags.get("time")
+    if stamp:
+        try:
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return default
+
+
+class Kind(StrEnum):
+    """What sort of line this is; decides its layout and, in a terminal, its style."""
+
+    MESSAGE = "message"  # alice: hello
+    ACTION = "action"  # * alice waves
+    PRIVATE = "private"  # alice → bob (private): hi
+    NOTICE = "notice"  # -alice- text
+    JOIN = "join"  # → alice joined #lobby
+    LEAVE = "leave"  # ← alice left #lobby / quit
+    EVENT = "event"  # • alice is now known as al
+    INFO = "info"  # • Topic of #lobby: ...
+    ERROR = "error"  # ! No such nick (bob)
+
+
+# The text around the nick for each kind: (before the nick, between nick and text).
+_LAYOUT: dict[Kind, tuple[str, str]] = {
+    Kind.MESSAGE: ("", ": "),
+    Kind.ACTION: ("* ", " "),
+    Kind.PRIVATE: ("", ""),  # the separator names the target, see Line.separator
+    Kind.NOTICE: ("-", "- "),
+    Kind.JOIN: ("→ ", " "),
+    Kind.LEAVE: ("← ", " "),
+    Kind.EVENT: ("• ", " "),
+    Kind.INFO: ("• ", ""),
+    Kind.ERROR: ("! ", ""),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line for a person to read: when, what kind, who (if anyone) and the words."""
+
+    stamp: str
+    kind: Kind
+    text: str
+    nick: str = ""
+    room: str = ""  # the room it happened in; "" for private or server lines
+    target: str = ""  # for PRIVATE: who it was sent to
+    own: bool = False  # sent by the reader themselves
+    mention: bool = False  # someone else's words that name the reader
+
+    @property
+    def lead(self) -> str:
+        """The text before the nick ("* " for an action, "→ " for a join, ...)."""
+        return _LAYOUT[self.kind][0]
+
+    @property
+    def separator(self) -> str:
+        """The text between the nick and the words."""
+        if self.kind is Kind.PRIVATE:
+            return f" → {self.target} (private): "
+        return _LAYOUT[self.kind][1] if self.nick else ""
+
+    def room_tag(self, current_room: str | None) -> str:
+        """"[#room] " when the line belongs to a room other than the one being shown."""
+        if self.room and current_room is not None and fold(self.room) != fold(current_room):
+            return f"[{self.room}] "
+        return ""
+
+    def plain(self, current_room: str | None = None) -> str:
+        """The whole line as text, e.g. "12:04 alice: hello"."""
+        return f"{self.stamp} {self.room_tag(current_room)}{self.lead}{self.nick}{self.separator}{self.text}"
+
+
+def mention_pattern(me: str) -> re.Pattern[str]:
+    """A regex finding me as a whole word (nick characters do not count as boundaries)."""
+    return re.compile(rf"(?<!{_NICK_CHAR}){re.escape(me)}(?!{_NICK_CHAR})", re.IGNORECASE)
+
+
+def split_mentions(text: str, me: str) -> Iterator[tuple[bool, str]]:
+    """Pieces of text, each marked True where it is a mention of me."""
+    if not me:
+        yield False, text
+        return
+    pos = 0
+    for match in mention_pattern(me).finditer(text):
+        if match.start() > pos:
+            yield False, text[pos : match.start()]
+        yield True, match.group()
+        pos = match.end()
+    if pos < len(text):
+        yield False, text[pos:]
+
+
+def describe(msg: Message, now: float, me: str = "") -> Line | None:
+    """The line a person should see for msg, or None for protocol traffic they need not see.
+
+    now is shown when the message carries no server-time; me (the reader's nick, if
+    known) marks their own lines and mentions of them.
+    """
+    stamp = clock(message_time(msg, now))
+    if msg.command.isdigit():
+        return _describe_numeric(msg, stamp)
+    handler = _DESCRIBERS.get(msg.command)
+    if handler is None:
+        return None
+    line = handler(msg, stamp)
+    if line is None or not me or not line.nick:
+        return line
+    own = fold(line.nick) == fold(me)
+    mention = not own and line.kind in _SPOKEN and mention_pattern(me).search(line.text) is not None
+    return replace(line, own=own, mention=mention) if own or mention else line
+
+
+_SPOKEN = frozenset({Kind.MESSAGE, Kind.ACTION, Kind.PRIVATE, Kind.NOTICE})
+
+
+def _describe_privmsg(msg: Message, stamp: str) -> Line | None:
+    target, text = msg.param(0), msg.param(1)
+    nick = nick_of(msg.source)
+    action = text.startswith(ACTION_START) or text == "\x01ACTION\x01"
+    if action:
+        text = text[len(ACTION_START) :].rstrip(CTCP) if text != "\x01ACTION\x01" else ""
+    elif text.startswith(CTCP):
+        return None  # other CTCP (VERSION, PING, ...) is machinery, not conversation
+    if msg.command == "NOTICE":
+        if not msg.source or "!" not in msg.source:
+            return Line(stamp, Kind.NOTICE, text, nick or "server")
+        return Line(stamp, Kind.NOTICE, text, nick, target if is_channel(target) else "")
+    if not is_channel(target):
+        if action:
+            return Line(stamp, Kind.PRIVATE, f"* {text}", nick, target=target)
+        return Line(stamp, Kind.PRIVATE, text, nick, target=target)
+    return Line(stamp, Kind.ACTION if action else Kind.MESSAGE, text, nick, target)
+
+
+def _with_reason(text: str, reason: str) -> str:
+    return f"{text} ({reason})" if reason else text
+
+
+def _describe_join(msg: Message, stamp: str) -> Line:
+    room = msg.param(0)
+    return Line(stamp, Kind.JOIN, f"joined {room}", nick_of(msg.source), room)
+
+
+def _describe_part(msg: Message, stamp: str) -> Line:
+    room = msg.param(0)
+    return Line(stamp, Kind.LEAVE, _with_reason(f"left {room}", msg.param(1)), nick_of(msg.source), room)
+
+
+def _describe_quit(msg: Message, stamp: str) -> Line:
+    reason = msg.param(0)
+    # Servers prefix a user's own reason with "Quit: "; one "quit" in the line is enough.
+    if reason.startswith("Quit: "):
+        reason = reason[len("Quit: ") :]
+    elif reason == "Quit":
+        reason = ""
+    return Line(stamp, Kind.LEAVE, _with_reason("quit", reason), nick_of(msg.source))
+
+
+def _describe_kick(msg: Message, stamp: str) -> Line:
+    room, who = msg.param(0), msg.param(1)
+    text = _with_reason(f"was removed from {room} by {nick_of(msg.source)}", msg.param(2))
+    return Line(stamp, Kind.LEAVE, text, who, room)
+
+
+def _describe_nick(msg: Message, stamp: str) -> Line:
+    return Line(stamp, Kind.EVENT, f"is now known as {msg.param(0)}", nick_of(msg.source))
+
+
+def _describe_topic(msg: Message, stamp: str) -> Line:
+    room, topic = msg.param(0), msg.param(1)
+    text = f"set the topic of {room}: {topic}" if topic else f"cleared the topic of {room}"
+    return Line(stamp, Kind.EVENT, text, nick_of(msg.source), room)
+
+
+def _describe_invite(msg: Message, stamp: str) -> Line:
+    return Line(stamp, Kind.EVENT, f"invites you to {msg.param(1)}", nick_of(msg.source))
+
+
+def _describe_error(msg: Message, stamp: str) -> Line:
+    return Line(stamp, Kind.ERROR, msg.param(0) or "The server closed the connection")
+
+
+_DESCRIBERS = {
+    "PRIVMSG": _describe_privmsg,
+    "NOTICE": _describe_privmsg,
+    "JOIN": _describe_join,
+    "PART": _describe_part,
+    "QUIT": _describe_quit,
+    "KICK": _describe_kick,
+    "NICK": _describe_nick,
+    "TOPIC": _describe_topic,
+    "INVITE": _describe_invite,
+    "ERROR": _describe_error,
+}
+
+# Replies worth reading, as sentences; params are those after the reader's nick.
+# Numerics 2xx/3xx not listed here are registration and list machinery, not shown.
+_NUMERIC_TEXT = {
+    "001": lambda p, me: f"Welcome, {me}! Type /help for commands.",
+    "301": lambda p, me: f"{p[0]} is away: {p[-1]}",
+    "305": lambda p, me: p[-1],
+    "306": lambda p, me: p[-1],
+    "331": lambda p, me: f"{p[0]} has no topic",
+    "332": lambda p, me: f"Topic of {p[0]}: {p[-1]}",
+    "353": lambda p, me: f"In {p[-2]}: {', '.join(p[-1].split())}",
+    "372": lambda p, me: p[-1][2:] if p[-1].startswith("- ") else p[-1],
+    "401": lambda p, me: f"There is nobody called {p[0]} here",
+    "403": lambda p, me: f"There is no room called {p[0]}",
+    "404": lambda p, me: f"Cannot send to {p[0]}: {p[-1]}",
+    "432": lambda p, me: f"“{p[0]}” can't be used as a name: {p[-1]}",
+    "433": lambda p, me: f"The name {p[0]} is taken, please choose another",
+    "442": lambda p, me: f"You are not in {p[0]}",
+}
+
+
+def _describe_numeric(msg: Message, stamp: str) -> Line | None:
+    me, params = msg.param(0), msg.params[1:]
+    render = _NUMERIC_TEXT.get(msg.command)
+    error = msg.command[0] in "45"
+    if render is not None and (params or msg.command == "001"):
+        try:
+            text = render(params, me)
+        except IndexError:  # a server that sends fewer parameters than the RFC says
+            text = " ".join(params)
+    elif error and params:
+        # Any other error: its human text, with the names it is about in brackets.
+        text = _with_reason(params[-1], " ".join(params[:-1]))
+    else:
+        return None
+    return Line(stamp, Kind.ERROR if error else Kind.INFO, text)
