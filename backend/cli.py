@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import signal
 import sys
 import threading
@@ -55,15 +56,10 @@ def serve(args: argparse.Namespace) -> int:
     )
     if args.motd is not None:
         config.motd = args.motd
+    # The web bridge proves itself to the server with this secret (WEBIRC).
+    config.webirc_password = secrets.token_urlsafe(24)
     server = ChatServer(config)
-    try:
-        host, port = server.start()
-    except OSError as err:
-        print(f"lobby: cannot listen on {format_address(args.host, args.irc_port)}: {err.strerror or err}",
-              file=sys.stderr)
-        return 1
-    print(f"chat server on {format_address(host, port)}", flush=True)
-
+    # Handlers go in before the address is printed: whoever reads that line may signal at once.
     done = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -71,8 +67,29 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    try:
+        host, port = server.start()
+    except OSError as err:
+        print(f"lobby: cannot listen on {format_address(args.host, args.irc_port)}: {err.strerror or err}",
+              file=sys.stderr)
+        return 1
+    print(f"chat server on {format_address(host, port)}", flush=True)
+    from bridge import config_for, create_app  # Flask loads only when serving
+    from bridge.web import WebServer
+
+    web = WebServer(create_app(config_for(server)), args.host, args.web_port)
+    try:
+        web_host, web_port = web.start()
+    except OSError as err:
+        print(f"lobby: cannot listen on {format_address(args.host, args.web_port)}: {err.strerror or err}",
+              file=sys.stderr)
+        server.stop()
+        return 1
+    print(f"web on http://{format_address(web_host, web_port)}", flush=True)
+
     while not done.wait(0.5):
         pass
+    web.stop()  # closes every browser's relay, which the server sees as QUITs
     server.stop()
     print("lobby: stopped", file=sys.stderr, flush=True)
     return 0

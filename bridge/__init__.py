@@ -1,0 +1,117 @@
+"""The web side of Lobby: a Flask app that serves the chat page and bridges WebSockets to IRC.
+
+create_app() builds the app (Flask's app-factory shape); the page routes live in
+pages.py and the /ws relay in relay.py; web.py runs the app on a threaded WSGI
+server that our own code starts and stops. The app knows the chat server only by
+its address, the WEBIRC secret and a hub to count users for /healthz, all in
+app.config; config_for() fills those in from a running ChatServer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import pages, relay
+
+if TYPE_CHECKING:
+    from backend.server import ChatServer
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+# The page loads nothing but its own scripts, styles and WebSocket: no inline
+# script or style anywhere, so these can be this strict. Trusted Types make any
+# innerHTML assignment throw, so a slip in view code fails loudly, not unsafely.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "connect-src 'self' ws: wss:",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "require-trusted-types-for 'script'",
+    "trusted-types 'none'",
+])
+
+DEFAULTS: dict[str, Any] = {
+    # Where the relay connects, the WEBIRC secret it proves itself with, and
+    # something with user_count() and rooms() for /healthz.
+    "LOBBY_CHAT_ADDRESS": ("127.0.0.1", 14900),
+    "LOBBY_WEBIRC_PASSWORD": None,
+    "LOBBY_HUB": None,
+    "LOBBY_NETWORK": "Lobby",
+    # Origins besides the page's own that may open /ws (e.g. "https://chat.example").
+    "LOBBY_ALLOWED_ORIGINS": (),
+    # How many reverse proxies in front of us to believe X-Forwarded-* from (0: none).
+    "LOBBY_TRUSTED_PROXIES": 0,
+    "LOBBY_MAX_FRAME_BYTES": relay.MAX_FRAME_BYTES,
+    # flask-sock hands these to simple_websocket.Server: subprotocols are picked
+    # in the client's order of preference; pings keep idle connections alive
+    # through proxies and find vanished peers; big messages close with 1009.
+    "SOCK_SERVER_OPTIONS": {
+        "subprotocols": relay.SUBPROTOCOLS,
+        "ping_interval": relay.PING_INTERVAL,
+        "max_message_size": relay.MAX_FRAME_BYTES,
+    },
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web app; config overrides DEFAULTS (and any Flask setting)."""
+    app = Flask(
+        __name__,
+        template_folder=str(WEB_DIR / "templates"),
+        static_folder=str(WEB_DIR / "static"),
+        static_url_path="/static",
+    )
+    app.config.from_mapping(DEFAULTS)
+    if config:
+        app.config.from_mapping(config)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(relay.bp)
+    app.extensions["lobby.relays"] = relay.RelayRegistry()
+    app.after_request(add_security_headers)
+    proxies = int(app.config["LOBBY_TRUSTED_PROXIES"])
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
+    return app
+
+
+def add_security_headers(response: Response) -> Response:
+    """CSP and friends on every response, the page and its assets alike."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+def chat_address_for(host: str, port: int) -> tuple[str, int]:
+    """Where the bridge should dial a server bound to host: a wildcard means loopback.
+
+    The server accepts WEBIRC only from loopback, so a server listening on every
+    interface is reached through 127.0.0.1 (or ::1), never through a LAN address.
+    """
+    if host in ("", "0.0.0.0"):
+        return ("127.0.0.1", port)
+    if host == "::":
+        return ("::1", port)
+    return (host, port)
+
+
+def config_for(server: ChatServer) -> dict[str, Any]:
+    """The app settings that point the bridge at a started ChatServer."""
+    host, port = server.address[0], server.address[1]
+    return {
+        "LOBBY_CHAT_ADDRESS": chat_address_for(host, port),
+        "LOBBY_WEBIRC_PASSWORD": server.config.webirc_password,
+        "LOBBY_HUB": server.hub,
+        "LOBBY_NETWORK": server.config.network,
+    }

@@ -1,0 +1,144 @@
+"""Running the web app: a threaded WSGI server that our own code starts and stops.
+
+werkzeug's ThreadedWSGIServer gives every HTTP connection a thread; a WebSocket
+keeps its thread (and a pump thread, and simple-websocket's reader thread) for
+as long as it is open. WebServer adds what a long-running process needs around
+it: binding that reports errors instead of exiting, the bound address (port 0
+picks a free one), and a stop() that really ends every thread it started:
+relays are closed, lingering connections are shut, and threads are joined.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from .relay import RelayRegistry
+
+log = logging.getLogger("lobby.web")
+
+BACKLOG = 1024
+# How often serve_forever looks for a shutdown request: stop() waits this long at most.
+POLL_SECONDS = 0.1
+# A connection that hasn't sent its request headers by then is dropped, so idle
+# sockets can't hold threads forever. The relay lifts it for WebSockets.
+HEADER_TIMEOUT_SECONDS = 20.0
+# How long stop() lets closing WebSockets say goodbye before shutting their sockets.
+CLOSE_GRACE_SECONDS = 0.3
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, quieter: one log line per request is debug, not info."""
+
+    timeout = HEADER_TIMEOUT_SECONDS
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug('%s "%s" %s %s', self.address_string(), getattr(self, "requestline", ""), code, size)
+
+
+class _TrackingServer(ThreadedWSGIServer):
+    """A ThreadedWSGIServer that remembers each connection's thread and socket."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.active: dict[threading.Thread, socket.socket] = {}
+        self.active_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Registered here, in the serving thread, before the thread starts, so
+        # that stop() can never miss a connection that is just beginning.
+        thread = threading.Thread(target=self._serve_one, args=(request, client_address),
+                                  name=f"web-{client_address[1]}", daemon=True)
+        with self.active_lock:
+            self.active[thread] = request
+        thread.start()
+
+    def _serve_one(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self.active_lock:
+                self.active.pop(threading.current_thread(), None)
+
+
+class WebServer:
+    """The web app on host:port: start() binds and serves, stop() ends every thread."""
+
+    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.address: tuple[str, int] = (host, port)
+        self._server: _TrackingServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The page's address, e.g. http://127.0.0.1:8000 (IPv6 in brackets)."""
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def start(self) -> tuple[str, int]:
+        """Bind, listen and serve in a thread; return the bound address. Raises OSError."""
+        # We bind ourselves and hand werkzeug the descriptor: on a bind error
+        # werkzeug would print and sys.exit(), and the caller deserves an OSError.
+        info = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        family, _, _, _, sockaddr = info[0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(sockaddr)
+            listener.listen(BACKLOG)
+            server = _TrackingServer(self.host, self.port, self.app, handler=_RequestHandler, fd=listener.fileno())
+        finally:
+            listener.close()  # werkzeug holds its own duplicate of the descriptor
+        bound = server.socket.getsockname()
+        self.address = (bound[0], bound[1])
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
+                                        name="web-serve", daemon=True)
+        self._thread.start()
+        return self.address
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop accepting, close every WebSocket and connection, and join all threads."""
+        server, serve_thread = self._server, self._thread
+        if server is None or serve_thread is None:
+            return
+        self._server = self._thread = None
+        deadline = time.monotonic() + timeout
+        server.shutdown()  # returns once serve_forever has left its loop
+        serve_thread.join(max(0.0, deadline - time.monotonic()))
+        registry = self.app.extensions.get("lobby.relays")
+        pumps = registry.close_all() if isinstance(registry, RelayRegistry) else []
+        # WebSockets now have their close frame; give browsers a moment to answer.
+        grace = min(CLOSE_GRACE_SECONDS, max(0.0, deadline - time.monotonic()))
+        _join_all(_threads_of(server), time.monotonic() + grace)
+        # Whatever is still open (a silent peer, a request never finished) is cut.
+        with server.active_lock:
+            sockets = list(server.active.values())
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        left = _join_all([*_threads_of(server), *pumps], max(deadline, time.monotonic() + 0.2))
+        if left:
+            log.warning("web server threads still running after stop: %s", left)
+
+
+def _threads_of(server: _TrackingServer) -> list[threading.Thread]:
+    with server.active_lock:
+        return list(server.active)
+
+
+def _join_all(threads: list[threading.Thread], deadline: float) -> list[threading.Thread]:
+    """Join threads until deadline; return those still alive."""
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in threads if t.is_alive()]

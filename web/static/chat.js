@@ -1,0 +1,442 @@
+// What the page knows of the chat: rooms and private conversations ("buffers"),
+// who is in each room, topics, unread counts, and what each IRC line means for them.
+//
+// Chat turns messages from the Connection into buffer changes and asks the View
+// to draw them; it also gives the /commands their context. It holds no
+// sockets and builds no elements itself beyond asking view.js for a line.
+
+import { runInput } from "./commands.js";
+import {
+  TEXT_BYTES,
+  actionText,
+  fold,
+  isChannel,
+  isCtcp,
+  isUserSource,
+  messageTime,
+  nickOf,
+  splitText,
+  stripFormatting,
+} from "./irc.js";
+import { renderLine } from "./view.js";
+
+const MAX_LINES = 1000;
+const NICK_PREFIXES = /^[~&@%+]+/;
+// "\x01ACTION " and the closing "\x01" take this much of a line's text budget.
+const ACTION_OVERHEAD = 9;
+
+class Buffer {
+  constructor(name, kind) {
+    this.key = fold(name);
+    this.name = name;
+    this.kind = kind; // "room" | "query"
+    this.lines = [];
+    this.members = new Map(); // folded nick -> nick
+    this.pendingNames = null;
+    this.topic = "";
+    this.unread = 0;
+    this.mentions = 0;
+    this.seen = new Set(); // msgids, so a history replay after a reconnect shows nothing twice
+    this.stale = false;
+  }
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+export class Chat {
+  constructor(conn, view, doc) {
+    this.conn = conn;
+    this.view = view;
+    this.doc = doc;
+    this.buffers = new Map();
+    this.activeKey = null;
+    this.motd = [];
+    this.motdShown = false;
+    this.mentionPattern = null;
+    this.setNick(conn.nick);
+  }
+
+  get nick() {
+    return this.conn.nick;
+  }
+
+  setNick(nick) {
+    // A mention is the nick as a whole word, in any case.
+    this.mentionPattern = new RegExp(`(^|[^\\p{L}\\p{N}_])${escapeRegExp(nick)}($|[^\\p{L}\\p{N}_])`, "iu");
+  }
+
+  isSelf(nick) {
+    return fold(nick) === fold(this.nick);
+  }
+
+  // -- buffers -----------------------------------------------------------------
+
+  buffer(name, kind = isChannel(name) ? "room" : "query") {
+    const key = fold(name);
+    let buffer = this.buffers.get(key);
+    if (!buffer) {
+      buffer = new Buffer(name, kind);
+      this.buffers.set(key, buffer);
+      if (this.activeKey === null) this.activeKey = key;
+      this.refreshBuffers();
+    }
+    return buffer;
+  }
+
+  get active() {
+    return this.activeKey === null ? null : this.buffers.get(this.activeKey) ?? null;
+  }
+
+  activate(key) {
+    const buffer = this.buffers.get(key);
+    if (!buffer) return;
+    this.activeKey = key;
+    buffer.unread = 0;
+    buffer.mentions = 0;
+    this.view.showBuffer(buffer, this.nick);
+    this.refreshBuffers();
+    this.refreshTitle();
+  }
+
+  closeBuffer(key) {
+    this.buffers.delete(key);
+    if (this.activeKey === key) {
+      const next = this.buffers.keys().next();
+      this.activeKey = next.done ? null : next.value;
+      if (this.active) this.view.showBuffer(this.active, this.nick);
+    }
+    this.refreshBuffers();
+  }
+
+  refreshBuffers() {
+    this.view.setBuffers([...this.buffers.values()], this.activeKey, (key) => this.activate(key));
+  }
+
+  refreshTitle() {
+    if (!this.doc.hidden) {
+      const active = this.active;
+      if (active) {
+        active.unread = 0;
+        active.mentions = 0;
+      }
+    }
+    let unread = 0;
+    let mentions = 0;
+    for (const buffer of this.buffers.values()) {
+      unread += buffer.unread;
+      mentions += buffer.mentions;
+    }
+    this.view.setTitle(this.doc.hidden ? unread : 0, this.doc.hidden ? mentions : 0);
+  }
+
+  onVisibilityChange() {
+    this.refreshBuffers();
+    this.refreshTitle();
+  }
+
+  /** Add a line to a buffer (the open one when none is named); count it as unread if unseen. */
+  addLine(buffer, line, { countsAsUnread = false } = {}) {
+    buffer = buffer ?? this.active;
+    if (!buffer) return;
+    const li = renderLine({ time: new Date(), ...line });
+    buffer.lines.push(li);
+    if (buffer.lines.length > MAX_LINES) {
+      const old = buffer.lines.shift();
+      if (buffer.key === this.activeKey) this.view.removeLine(old);
+    }
+    const visible = buffer.key === this.activeKey;
+    if (visible) this.view.appendLine(li);
+    if (countsAsUnread && (!visible || this.doc.hidden)) {
+      buffer.unread += 1;
+      if (line.mention || buffer.kind === "query") buffer.mentions += 1;
+      this.refreshBuffers();
+      this.refreshTitle();
+    }
+  }
+
+  info(text) {
+    this.addLine(null, { kind: "info", text });
+  }
+
+  error(text) {
+    this.addLine(null, { kind: "error", text });
+  }
+
+  // -- what the user types --------------------------------------------------------
+
+  commandContext() {
+    const chat = this;
+    return {
+      get target() {
+        return chat.active?.name ?? null;
+      },
+      send: (command, ...params) => {
+        if (!this.conn.send(command, ...params)) this.error("Not connected: that wasn't sent.");
+      },
+      say: (target, text) => this.sendText(target, text, false),
+      act: (target, text) => this.sendText(target, text, true),
+      openQuery: (nick) => this.activate(this.buffer(nick, "query").key),
+      quit: (reason) => {
+        this.conn.quit(reason || "Leaving");
+        this.info("You left the chat. Reload the page to come back.");
+      },
+      info: (text) => this.info(text),
+      error: (text) => this.error(text),
+    };
+  }
+
+  /** Run what the user typed; several lines are several messages. */
+  submit(text) {
+    const lines = text.split(/\r?\n/).filter((line) => line.trim());
+    if (lines.length === 1) runInput(this.commandContext(), lines[0]);
+    else for (const line of lines) this.sendText(this.active?.name, line, false);
+  }
+
+  sendText(target, text, action) {
+    if (!target) {
+      this.error("Join a room first: /join #ROOM");
+      return;
+    }
+    if (!this.conn.isOpen || !this.conn.registered) {
+      this.error("Not connected: that wasn't sent.");
+      return;
+    }
+    // Long text goes as several PRIVMSGs, each within the line limit, split on
+    // UTF-8 character boundaries (and at spaces where possible).
+    for (const piece of splitText(text, action ? TEXT_BYTES - ACTION_OVERHEAD : TEXT_BYTES)) {
+      const body = action ? `\x01ACTION ${piece}\x01` : piece;
+      this.conn.send("PRIVMSG", target, body);
+      if (!this.conn.caps.has("echo-message")) {
+        // Without echo-message the server won't send our own line back: show it now.
+        this.showMessage(this.buffer(target), this.nick, body, new Date(), "message", true);
+      }
+    }
+  }
+
+  // -- what the server says ---------------------------------------------------------
+
+  handle(msg) {
+    const handler = HANDLERS[msg.command];
+    if (handler) handler(this, msg);
+    else if (/^[45]\d\d$/.test(msg.command)) this.showNumericError(msg);
+    // Anything else (BATCH, CAP, numerics we don't show, commands from the
+    // future) is ignored on purpose: the page must not choke on what it doesn't know.
+  }
+
+  showNumericError(msg) {
+    const text = msg.params.at(-1) ?? msg.command;
+    const subject = msg.params.length > 2 ? msg.params[1] : "";
+    this.error(subject ? `${subject}: ${text}` : text);
+  }
+
+  showMessage(buffer, nick, rawText, time, kind, self) {
+    const action = actionText(rawText);
+    if (action === null && isCtcp(rawText)) return; // CTCP requests: nothing to show
+    const text = stripFormatting(action ?? rawText);
+    const mention = !self && this.mentionPattern.test(text);
+    this.addLine(
+      buffer,
+      { kind: action !== null ? "action" : kind, time, nick, text, self, mention },
+      { countsAsUnread: !self },
+    );
+  }
+
+  onRegistered(nick) {
+    this.setNick(nick);
+    this.refreshBuffers();
+  }
+
+  onDisconnected() {
+    for (const buffer of this.buffers.values()) {
+      if (buffer.kind === "room") buffer.stale = true;
+    }
+    if (this.active) this.view.setUsers(this.active, this.nick);
+  }
+
+  roomsWith(nick) {
+    return [...this.buffers.values()].filter((b) => b.kind === "room" && b.members.has(fold(nick)));
+  }
+}
+
+// One handler per command; each receives the chat and the parsed message.
+const HANDLERS = {
+  "001"(chat, msg) {
+    chat.onRegistered(msg.params[0]);
+  },
+
+  "372"(chat, msg) {
+    chat.motd.push((msg.params.at(-1) ?? "").replace(/^- ?/, ""));
+  },
+
+  "422"() {},
+
+  JOIN(chat, msg) {
+    const nick = nickOf(msg.source);
+    const buffer = chat.buffer(msg.params[0], "room");
+    if (chat.isSelf(nick)) {
+      buffer.name = msg.params[0];
+      buffer.members.clear();
+      buffer.stale = false;
+      const first = buffer.lines.length === 0;
+      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: first ? `You joined ${buffer.name}` : `You rejoined ${buffer.name}` });
+      if (!chat.motdShown && chat.motd.length) {
+        chat.motdShown = true;
+        for (const line of chat.motd) chat.addLine(buffer, { kind: "info", text: line });
+      }
+      chat.activate(buffer.key);
+    } else {
+      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `→ ${nick} joined` });
+    }
+    buffer.members.set(fold(nick), nick);
+    if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+  },
+
+  PART(chat, msg) {
+    const nick = nickOf(msg.source);
+    const buffer = chat.buffers.get(fold(msg.params[0]));
+    if (!buffer) return;
+    if (chat.isSelf(nick)) {
+      chat.closeBuffer(buffer.key);
+      chat.info(`You left ${buffer.name}`);
+      return;
+    }
+    buffer.members.delete(fold(nick));
+    const reason = msg.params[1] ? ` (${stripFormatting(msg.params[1])})` : "";
+    chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `← ${nick} left${reason}` });
+    if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+  },
+
+  QUIT(chat, msg) {
+    const nick = nickOf(msg.source);
+    const reason = msg.params[0] ? ` (${stripFormatting(msg.params[0])})` : "";
+    for (const buffer of chat.roomsWith(nick)) {
+      buffer.members.delete(fold(nick));
+      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `← ${nick} quit${reason}` });
+      if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+    }
+    const query = chat.buffers.get(fold(nick));
+    if (query && query.kind === "query") {
+      chat.addLine(query, { kind: "event", time: messageTime(msg), text: `← ${nick} quit${reason}` });
+    }
+  },
+
+  NICK(chat, msg) {
+    const old = nickOf(msg.source);
+    const nick = msg.params[0];
+    const self = fold(old) === fold(chat.conn.nick) || fold(nick) === fold(chat.conn.nick);
+    if (self) chat.setNick(chat.conn.nick);
+    const text = self ? `You are now known as ${nick}` : `${old} is now known as ${nick}`;
+    const told = new Set();
+    for (const buffer of chat.roomsWith(old)) {
+      buffer.members.delete(fold(old));
+      buffer.members.set(fold(nick), nick);
+      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text });
+      told.add(buffer.key);
+      if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+    }
+    const query = chat.buffers.get(fold(old));
+    if (query && query.kind === "query") {
+      chat.buffers.delete(query.key);
+      query.name = nick;
+      query.key = fold(nick);
+      chat.buffers.set(query.key, query);
+      if (chat.activeKey === fold(old)) chat.activeKey = query.key;
+      chat.addLine(query, { kind: "event", time: messageTime(msg), text });
+    }
+    if (self && told.size === 0) chat.info(text);
+    chat.refreshBuffers();
+  },
+
+  PRIVMSG(chat, msg) {
+    HANDLERS.NOTICE(chat, msg, "message");
+  },
+
+  NOTICE(chat, msg, kind = "notice") {
+    const [target, text = ""] = msg.params;
+    const nick = nickOf(msg.source);
+    if (!isUserSource(msg.source)) {
+      // From the server itself (or before registration): show it where the user is.
+      if (chat.active) chat.addLine(null, { kind: "info", time: messageTime(msg), text: stripFormatting(text) });
+      return;
+    }
+    const self = chat.isSelf(nick);
+    let buffer;
+    if (isChannel(target)) buffer = chat.buffer(target, "room");
+    else buffer = chat.buffer(self ? target : nick, "query");
+    const msgid = msg.tags.msgid;
+    if (msgid) {
+      if (buffer.seen.has(msgid)) return;
+      buffer.seen.add(msgid);
+    }
+    chat.showMessage(buffer, nick, text, messageTime(msg), kind, self);
+  },
+
+  TOPIC(chat, msg) {
+    const buffer = chat.buffers.get(fold(msg.params[0]));
+    if (!buffer) return;
+    buffer.topic = stripFormatting(msg.params[1] ?? "");
+    const nick = nickOf(msg.source);
+    const text = buffer.topic ? `${nick} set the topic: ${buffer.topic}` : `${nick} cleared the topic`;
+    chat.addLine(buffer, { kind: "event", time: messageTime(msg), text });
+    if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
+  },
+
+  "331"(chat, msg) {
+    const buffer = chat.buffers.get(fold(msg.params[1]));
+    if (!buffer) return;
+    buffer.topic = "";
+    if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
+  },
+
+  "332"(chat, msg) {
+    const buffer = chat.buffers.get(fold(msg.params[1]));
+    if (!buffer) {
+      chat.info(`Topic of ${msg.params[1]}: ${stripFormatting(msg.params[2] ?? "")}`);
+      return;
+    }
+    buffer.topic = stripFormatting(msg.params[2] ?? "");
+    if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
+    chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `Topic: ${buffer.topic}` });
+  },
+
+  "353"(chat, msg) {
+    const buffer = chat.buffers.get(fold(msg.params[2]));
+    if (!buffer) return;
+    buffer.pendingNames = buffer.pendingNames ?? new Map();
+    for (const word of (msg.params[3] ?? "").split(" ")) {
+      const nick = word.replace(NICK_PREFIXES, "");
+      if (nick) buffer.pendingNames.set(fold(nick), nick);
+    }
+  },
+
+  "366"(chat, msg) {
+    const buffer = chat.buffers.get(fold(msg.params[1]));
+    if (!buffer || !buffer.pendingNames) return;
+    buffer.members = buffer.pendingNames;
+    buffer.pendingNames = null;
+    buffer.stale = false;
+    if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+  },
+
+  "352"(chat, msg) {
+    // 352 <me> <channel> <user> <host> <server> <nick> <flags> :<hops> <realname>
+    const [, , user, host, , nick, flags = "", last = ""] = msg.params;
+    const realname = last.replace(/^\d+ /, "");
+    const away = flags.startsWith("G") ? " (away)" : "";
+    chat.info(`${nick}${away} — ${user}@${host}${realname ? ` — ${realname}` : ""}`);
+  },
+
+  "315"(chat, msg) {
+    chat.info(`End of the list for ${msg.params[1]}.`);
+  },
+
+  "301"(chat, msg) {
+    chat.info(`${msg.params[1]} is away: ${msg.params[2] ?? ""}`);
+  },
+
+  ERROR(chat, msg) {
+    chat.error(msg.params[0] ?? "The server closed the connection");
+  },
+};

@@ -1,0 +1,204 @@
+// The connection to the chat: a WebSocket to the bridge, IRC registration, and reconnects.
+//
+// Connection is an EventTarget (gamja's shape). It owns the socket and the
+// registration dance (CAP, NICK, USER), answers PINGs, remembers which rooms
+// it is in, and when the socket drops it tries again with exponential backoff,
+// then registers and rejoins those rooms. It knows nothing of the DOM.
+//
+// Events: "state" {state, attempt, delay}; "message" {msg}; "registered" {nick};
+// "nickerror" {code, nick, text} (a name refused before registration).
+
+import { formatMessage, fold, nickOf, parseLine } from "./irc.js";
+
+export const WANTED_CAPS = ["server-time", "message-tags", "echo-message"];
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+
+export function bridgeUrl(location) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+export class Connection extends EventTarget {
+  constructor(url, nick) {
+    super();
+    this.url = url;
+    this.nick = nick;
+    this.state = "idle"; // idle | connecting | registering | online | reconnecting | closed
+    this.registered = false;
+    this.everRegistered = false;
+    this.caps = new Set();
+    this.rooms = new Map(); // folded name -> name, for rejoining
+    this.attempt = 0;
+    this.ws = null;
+    this.retryTimer = null;
+    this.quitting = false;
+    this.lastError = "";
+  }
+
+  start() {
+    this.quitting = false;
+    this.open();
+  }
+
+  open() {
+    clearTimeout(this.retryTimer);
+    this.registered = false;
+    this.caps = new Set();
+    this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    let ws;
+    try {
+      ws = new WebSocket(this.url, ["text.ircv3.net"]);
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      if (ws !== this.ws) return;
+      this.setState("registering");
+      this.sendRaw("CAP LS 302");
+      this.sendRaw(formatMessage({ command: "NICK", params: [this.nick] }));
+      this.sendRaw(formatMessage({ command: "USER", params: ["web", "0", "*", this.nick] }));
+    });
+    ws.addEventListener("message", (event) => {
+      if (ws !== this.ws || typeof event.data !== "string") return;
+      let msg;
+      try {
+        msg = parseLine(event.data);
+      } catch {
+        return; // an empty or broken line: nothing to act on
+      }
+      this.handle(msg);
+    });
+    ws.addEventListener("close", () => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      this.registered = false;
+      if (this.quitting) this.setState("closed");
+      else this.scheduleRetry();
+    });
+  }
+
+  scheduleRetry() {
+    // 1 s, 2 s, 4 s ... up to 30 s, with jitter so that a restarted server
+    // isn't hit by every browser in the same instant.
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    this.attempt += 1;
+    this.setState("reconnecting", { delay });
+    this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  /** Try again now (the user pressed "retry"). */
+  retryNow() {
+    if (this.state === "reconnecting") this.open();
+  }
+
+  setState(state, extra = {}) {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("state", { detail: { state, attempt: this.attempt, ...extra } }));
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  sendRaw(line) {
+    if (!this.isOpen) return false;
+    this.ws.send(line);
+    return true;
+  }
+
+  /** Send a message object; false when not connected. */
+  send(command, ...params) {
+    return this.sendRaw(formatMessage({ command, params }));
+  }
+
+  /** Offer another name after a 432/433 during registration. */
+  setNick(nick) {
+    this.nick = nick;
+    this.send("NICK", nick);
+  }
+
+  quit(reason = "") {
+    this.quitting = true;
+    clearTimeout(this.retryTimer);
+    this.send("QUIT", ...(reason ? [reason] : []));
+    this.setState("closed");
+  }
+
+  handle(msg) {
+    switch (msg.command) {
+      case "PING":
+        this.send("PONG", ...msg.params);
+        return;
+      case "CAP":
+        this.handleCap(msg);
+        return;
+      case "001":
+        this.registered = true;
+        this.everRegistered = true;
+        this.attempt = 0;
+        this.nick = msg.params[0] || this.nick;
+        this.setState("online");
+        this.dispatchEvent(new CustomEvent("registered", { detail: { nick: this.nick } }));
+        this.rejoin();
+        break;
+      case "431":
+      case "432":
+      case "433":
+        if (!this.registered) {
+          const [, nick = this.nick, text = ""] = msg.params;
+          this.dispatchEvent(new CustomEvent("nickerror", { detail: { code: msg.command, nick, text } }));
+          return;
+        }
+        break;
+      case "ERROR":
+        this.lastError = msg.params[0] || "";
+        break;
+      case "JOIN":
+        if (fold(nickOf(msg.source)) === fold(this.nick)) this.rooms.set(fold(msg.params[0]), msg.params[0]);
+        break;
+      case "PART":
+        if (fold(nickOf(msg.source)) === fold(this.nick)) this.rooms.delete(fold(msg.params[0]));
+        break;
+      case "NICK":
+        if (fold(nickOf(msg.source)) === fold(this.nick)) this.nick = msg.params[0];
+        break;
+      default:
+        break;
+    }
+    this.dispatchEvent(new CustomEvent("message", { detail: { msg } }));
+  }
+
+  handleCap(msg) {
+    const sub = (msg.params[1] || "").toUpperCase();
+    if (sub === "LS") {
+      // CAP LS 302 may come in several lines: "CAP * LS * :caps" until the last.
+      const more = msg.params[2] === "*";
+      const offered = (msg.params[more ? 3 : 2] || "").split(" ").map((c) => c.split("=")[0]);
+      this.offered = [...(this.offered || []), ...offered];
+      if (more) return;
+      const wanted = WANTED_CAPS.filter((c) => this.offered.includes(c));
+      this.offered = [];
+      if (wanted.length) this.send("CAP", "REQ", wanted.join(" "));
+      else this.send("CAP", "END");
+    } else if (sub === "ACK") {
+      for (const cap of (msg.params[2] || "").split(" ")) {
+        if (cap.startsWith("-")) this.caps.delete(cap.slice(1));
+        else if (cap) this.caps.add(cap);
+      }
+      if (!this.registered) this.send("CAP", "END");
+    } else if (sub === "NAK") {
+      if (!this.registered) this.send("CAP", "END");
+    }
+  }
+
+  rejoin() {
+    // The server puts everyone in its default room; the others are ours to ask for.
+    const rooms = [...this.rooms.values()];
+    this.rooms.clear();
+    if (rooms.length) this.send("JOIN", rooms.join(","));
+  }
+}

@@ -1,0 +1,125 @@
+// Wiring only: the name form, the message box and the connection meet here.
+// The logic lives in connection.js, chat.js, commands.js and view.js.
+
+import { Chat } from "./chat.js";
+import { Connection, bridgeUrl } from "./connection.js";
+import { isValidNick } from "./irc.js";
+import { View } from "./view.js";
+
+const NAME_KEY = "lobby.name";
+const view = new View(document);
+let conn = null;
+let chat = null;
+
+function remembered() {
+  try {
+    return localStorage.getItem(NAME_KEY) ?? "";
+  } catch {
+    return ""; // storage can be off (private windows, strict settings)
+  }
+}
+
+function remember(name) {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // not remembered next time; nothing else depends on it
+  }
+}
+
+function explainNickError({ code, nick, text }) {
+  if (code === "433") return `The name “${nick}” is taken right now. Please choose another.`;
+  if (code === "432") {
+    return `“${nick}” can't be used as a name: use letters (any script), digits or _-[]\\\`^{}|, ` +
+      "not starting with a digit or -, at most 30 characters.";
+  }
+  return text || "Please choose a name.";
+}
+
+const STATUS_TEXT = {
+  idle: "not connected",
+  connecting: "connecting…",
+  registering: "joining…",
+  online: "online",
+  closed: "offline",
+};
+
+function onState({ state, delay }) {
+  if (state === "reconnecting") {
+    const seconds = Math.max(1, Math.round((delay ?? 0) / 1000));
+    view.setStatus(state, delay === undefined ? "reconnecting…" : `reconnecting… (next try in ${seconds} s)`);
+    return;
+  }
+  view.setStatus(state, STATUS_TEXT[state] ?? state);
+}
+
+function connect(name) {
+  conn = new Connection(bridgeUrl(window.location), name);
+  chat = new Chat(conn, view, document);
+  let wasOnline = false;
+  conn.addEventListener("state", (event) => {
+    onState(event.detail);
+    if (event.detail.state === "reconnecting" && wasOnline) {
+      wasOnline = false;
+      chat.onDisconnected();
+      chat.info("Disconnected. Reconnecting…");
+    }
+  });
+  conn.addEventListener("message", (event) => chat.handle(event.detail.msg));
+  conn.addEventListener("registered", (event) => {
+    wasOnline = true;
+    remember(event.detail.nick);
+    view.showChat();
+  });
+  conn.addEventListener("nickerror", (event) => {
+    if (conn.everRegistered) {
+      // Our name was taken while we were away: take a variant rather than stop.
+      conn.setNick(`${event.detail.nick}_`.slice(0, 30));
+      return;
+    }
+    view.showJoin();
+    view.showNameError(explainNickError(event.detail));
+  });
+  conn.start();
+}
+
+view.nameInput.value = remembered();
+view.nameInput.focus();
+
+view.joinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = view.nameInput.value.trim();
+  if (!isValidNick(name)) {
+    view.showNameError(explainNickError({ code: name ? "432" : "431", nick: name, text: "Please enter a name." }));
+    return;
+  }
+  view.showNameError("");
+  view.setJoining(true);
+  if (conn === null) connect(name);
+  else if (conn.state === "closed") {
+    conn.nick = name;
+    conn.start();
+  } else conn.setNick(name);
+});
+
+view.input.addEventListener("keydown", (event) => {
+  // Enter sends, Shift+Enter starts a new line; not while an IME is composing.
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    view.composer.requestSubmit();
+  }
+});
+
+view.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = view.input.value;
+  if (!text.trim() || chat === null) return;
+  chat.submit(text);
+  view.input.value = "";
+});
+
+view.retryButton.addEventListener("click", () => conn?.retryNow());
+view.peopleToggle.addEventListener("click", () => {
+  view.setPeopleOpen(view.peopleToggle.getAttribute("aria-expanded") !== "true");
+});
+document.addEventListener("visibilitychange", () => chat?.onVisibilityChange());

@@ -1,0 +1,267 @@
+// Everything the page draws: lines, the user list, the room list, the topic, the status.
+//
+// Every piece of user text reaches the DOM as a text node (textContent or
+// createTextNode); links are <a> elements built here, never HTML strings.
+// innerHTML is not used anywhere, and the page's Trusted Types policy would
+// make it throw if it were.
+
+import { nickColor } from "./colors.js";
+import { fold } from "./irc.js";
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// A URL runs to the next space or angle bracket; trailing punctuation that
+// usually ends a sentence is left out, a closing bracket only when unbalanced.
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING = /[.,;:!?'"”’)\]]+$/;
+
+function trimUrl(url) {
+  let end = url.length;
+  const match = TRAILING.exec(url);
+  if (!match) return url;
+  end = match.index;
+  let kept = url.slice(0, end);
+  // Give back closing brackets that close one opened inside the URL (wiki links).
+  for (const ch of url.slice(end)) {
+    const open = ch === ")" ? "(" : ch === "]" ? "[" : null;
+    if (!open) break;
+    const opens = kept.split(open).length - 1;
+    const closes = kept.split(ch).length - 1;
+    if (opens > closes) kept += ch;
+    else break;
+  }
+  return kept;
+}
+
+/** A safe link for an http(s) URL, or null for anything else. */
+export function makeLink(text) {
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+  const a = document.createElement("a");
+  a.href = url.href;
+  a.textContent = text;
+  a.rel = "noopener noreferrer";
+  a.target = "_blank";
+  return a;
+}
+
+/** Text with its http(s) URLs as links, as a fragment of text nodes and <a> elements. */
+export function linkify(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    const url = trimUrl(match[0]);
+    const link = makeLink(url);
+    if (!link) continue;
+    fragment.append(document.createTextNode(text.slice(last, match.index)), link);
+    last = match.index + url.length;
+  }
+  fragment.append(document.createTextNode(text.slice(last)));
+  return fragment;
+}
+
+export function nickElement(nick, className = "nick") {
+  const span = el("span", className, nick);
+  // A custom property, not an inline style attribute: CSP forbids inline styles
+  // in markup, while CSSOM changes like this one stay allowed.
+  span.style.setProperty("--nick-color", nickColor(nick));
+  return span;
+}
+
+/**
+ * One line of the conversation. kind: message | action | notice | event | info | error.
+ * Returns the <li>; the caller decides where it goes.
+ */
+export function renderLine({ kind, time, nick = "", text = "", self = false, mention = false }) {
+  const li = el("li", `line ${kind}`);
+  if (self) li.classList.add("self");
+  if (mention) li.classList.add("mention");
+  const stamp = el("time", "time", timeFormat.format(time));
+  stamp.dateTime = time.toISOString();
+  stamp.title = fullFormat.format(time);
+  li.append(stamp, " ");
+  const body = el("span", "body");
+  if (kind === "message" || kind === "notice") {
+    const who = nickElement(nick);
+    if (kind === "notice") who.append(el("span", "visually-hidden", " (notice)"));
+    body.append(who, el("span", "sep", kind === "notice" ? " – " : ": "), linkify(text));
+  } else if (kind === "action") {
+    body.append(el("span", "star", "* "), nickElement(nick), " ", linkify(text));
+  } else {
+    body.append(linkify(text));
+  }
+  li.append(body);
+  return li;
+}
+
+/** The DOM half of the page: finds its elements once, then draws what the chat tells it. */
+export class View {
+  constructor(doc) {
+    const $ = (id) => doc.getElementById(id);
+    this.doc = doc;
+    this.joinSection = $("join");
+    this.joinForm = $("join-form");
+    this.nameInput = $("name");
+    this.nameError = $("name-error");
+    this.joinButton = this.joinForm.querySelector("button");
+    this.chat = $("chat");
+    this.status = $("status");
+    this.retryButton = $("retry");
+    this.buffers = $("buffers");
+    this.roomTitle = $("room-title");
+    this.topic = $("topic");
+    this.messages = $("messages");
+    this.composer = $("composer");
+    this.input = $("message");
+    this.users = $("users");
+    this.userCount = $("user-count");
+    this.peopleToggle = $("people-toggle");
+    this.people = $("people");
+    this.baseTitle = doc.title;
+  }
+
+  // -- joining -------------------------------------------------------------------
+
+  showNameError(text) {
+    this.nameError.textContent = text;
+    this.nameError.hidden = !text;
+    this.nameInput.setAttribute("aria-invalid", text ? "true" : "false");
+    this.setJoining(false);
+    if (text) {
+      this.nameInput.focus();
+      this.nameInput.select();
+    }
+  }
+
+  setJoining(joining) {
+    this.joinButton.disabled = joining;
+    this.joinButton.textContent = joining ? "Joining…" : "Join";
+  }
+
+  showChat() {
+    this.joinSection.hidden = true;
+    this.chat.hidden = false;
+    this.input.focus();
+  }
+
+  showJoin() {
+    this.chat.hidden = true;
+    this.joinSection.hidden = false;
+    this.setJoining(false);
+    this.nameInput.focus();
+  }
+
+  // -- status ------------------------------------------------------------------
+
+  setStatus(state, text) {
+    this.status.dataset.state = state;
+    this.status.textContent = text;
+    this.retryButton.hidden = state !== "reconnecting";
+  }
+
+  setTitle(unread, mentions) {
+    const count = unread ? `(${unread}${mentions ? "!" : ""}) ` : "";
+    this.doc.title = count + this.baseTitle;
+  }
+
+  // -- the open buffer ---------------------------------------------------------
+
+  isNearBottom() {
+    const m = this.messages;
+    return m.scrollHeight - m.scrollTop - m.clientHeight < 80;
+  }
+
+  scrollToBottom() {
+    this.messages.scrollTop = this.messages.scrollHeight;
+  }
+
+  appendLine(li) {
+    const stick = this.isNearBottom();
+    this.messages.append(li);
+    if (stick) this.scrollToBottom();
+  }
+
+  removeLine(li) {
+    li.remove();
+  }
+
+  showBuffer(buffer, ownNick) {
+    // aria-busy keeps screen readers from reading the whole history out again.
+    this.messages.setAttribute("aria-busy", "true");
+    this.messages.replaceChildren(...buffer.lines);
+    this.messages.setAttribute("aria-busy", "false");
+    this.messages.setAttribute("aria-label", `Messages in ${buffer.name}`);
+    this.roomTitle.textContent = buffer.name;
+    this.setTopic(buffer);
+    this.setUsers(buffer, ownNick);
+    this.input.placeholder = `Message ${buffer.name} — /help for commands`;
+    this.input.setAttribute("aria-label", `Message ${buffer.name}`);
+    this.scrollToBottom();
+  }
+
+  setTopic(buffer) {
+    if (buffer.kind !== "room") {
+      this.topic.textContent = "Private conversation";
+      return;
+    }
+    this.topic.replaceChildren(buffer.topic ? linkify(buffer.topic) : document.createTextNode("No topic is set"));
+    this.topic.classList.toggle("empty", !buffer.topic);
+  }
+
+  setUsers(buffer, ownNick) {
+    const nicks = buffer.kind === "room" ? [...buffer.members.values()] : [buffer.name, ownNick];
+    nicks.sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
+    const items = nicks.map((nick) => {
+      const li = el("li", "user");
+      li.append(nickElement(nick));
+      if (fold(nick) === fold(ownNick)) {
+        li.classList.add("self");
+        li.append(el("span", "you", " (you)"));
+      }
+      return li;
+    });
+    this.users.replaceChildren(...items);
+    this.userCount.textContent = String(nicks.length);
+    this.peopleToggle.textContent = `People (${nicks.length})`;
+    this.users.classList.toggle("stale", Boolean(buffer.stale));
+  }
+
+  setPeopleOpen(open) {
+    this.people.classList.toggle("open", open);
+    this.peopleToggle.setAttribute("aria-expanded", String(open));
+  }
+
+  // -- the list of rooms and conversations -------------------------------------
+
+  setBuffers(buffers, activeKey, onSelect) {
+    const items = buffers.map((buffer) => {
+      const li = el("li");
+      const button = el("button", "buffer");
+      button.type = "button";
+      button.append(el("span", "buffer-name", buffer.name));
+      if (buffer.unread) {
+        const badge = el("span", buffer.mentions ? "badge mention" : "badge", String(buffer.unread));
+        badge.setAttribute("aria-label", `${buffer.unread} unread`);
+        button.append(badge);
+      }
+      if (buffer.key === activeKey) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", () => onSelect(buffer.key));
+      li.append(button);
+      return li;
+    });
+    this.buffers.replaceChildren(...items);
+  }
+}
