@@ -1,0 +1,152 @@
+"""`lobby connect`: sign in, then chat from a terminal or from a script's pipe.
+
+Two ways to run, chosen by whether stdin and stdout are a terminal:
+- terminal: prompt_toolkit reads the line being typed on the main thread while the
+  receiver thread prints incoming lines above it (patch_stdout); /commands work;
+  a refused name is explained and asked for again.
+- piped: every input line is said in the current room, incoming lines are printed
+  plain, end of input sends QUIT and exits 0; a refused name exits 2.
+
+Exit codes: 0 after quitting, 1 when the server can't be reached at start (or
+hangs up before sign-in), 2 when the name is refused in piped mode.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from .chat import ChatClient, Outcome
+from .commands import run_input
+from .connection import Connection
+from .render import Kind
+from .terminal import STYLE, PlainView, TerminalView
+
+EXIT_OK = 0
+EXIT_UNREACHABLE = 1
+EXIT_BAD_NAME = 2
+PROMPT = "Enter your name: "
+# How long piped mode waits to be put in a room before it starts sending lines.
+READY_WAIT = 15.0
+
+
+def run_client(host: str, port: int, name: str | None) -> int:
+    """Run `lobby connect` against host:port as name (asked for when None); return the exit code."""
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not interactive:
+        # Chat text is UTF-8 whatever the locale says; never die on a character.
+        for stream in (sys.stdout, sys.stderr):
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(encoding="utf-8", errors="replace")
+    view = TerminalView() if interactive else PlainView()
+    client = ChatClient(Connection(host, port), view)
+    try:
+        client.start()
+    except OSError as err:
+        return _unreachable(client, err)
+    if interactive:
+        return _run_terminal(client, name)
+    return _run_piped(client, name)
+
+
+def _unreachable(client: ChatClient, err: OSError | str) -> int:
+    reason = err if isinstance(err, str) else (err.strerror or str(err))
+    print(f"lobby: cannot connect to {client.address}: {reason}", file=sys.stderr)
+    return EXIT_UNREACHABLE
+
+
+# -- terminal -------------------------------------------------------------------------
+
+
+def _run_terminal(client: ChatClient, name: str | None) -> int:
+    # The typed line is erased on Enter: what was said comes back as a chat line.
+    session: PromptSession[str] = PromptSession(style=STYLE, erase_when_done=True)
+
+    def prompt() -> StyleAndTextTuples:
+        return [("class:prompt", f"[{client.room or 'no room'}] ")]
+
+    with patch_stdout(raw=True):
+        if not _sign_in_terminal(client, PromptSession(), name):
+            return EXIT_UNREACHABLE
+        while True:
+            try:
+                text = session.prompt(prompt)
+            except (EOFError, KeyboardInterrupt):  # Ctrl-D, Ctrl-C: leave properly
+                client.quit()
+                return EXIT_OK
+            if not run_input(client, text):
+                return EXIT_OK
+
+
+def _sign_in_terminal(client: ChatClient, session: PromptSession[str], name: str | None) -> bool:
+    """Ask for a name until the server accepts one; False if the user gave up or the server is gone."""
+    reopened = False
+    while True:
+        while not name:
+            try:
+                name = session.prompt(PROMPT).strip()
+            except (EOFError, KeyboardInterrupt):
+                client.quit()
+                return False
+        result = client.sign_in(name)
+        if result.outcome is Outcome.WELCOME:
+            return True
+        if result.outcome is Outcome.NAME_REFUSED:
+            client.note(result.text, Kind.ERROR)
+            name = None
+            continue
+        # The server hung up while we were signing in (say, a name prompt left for
+        # longer than its registration timeout): connect once more, then give up.
+        if reopened:
+            print(f"lobby: {client.address} closed the connection: {result.text}", file=sys.stderr)
+            return False
+        reopened = True
+        try:
+            client.start()
+        except OSError as err:
+            _unreachable(client, err)
+            return False
+
+
+# -- piped ------------------------------------------------------------------------------
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Lines of stdin as UTF-8 text without their endings (bytes, so the locale can't interfere)."""
+    for raw in sys.stdin.buffer:
+        yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def _run_piped(client: ChatClient, name: str | None) -> int:
+    lines = _stdin_lines()
+    if not name:
+        print(PROMPT.rstrip(), flush=True)
+        name = next(lines, "").strip()
+        if not name:
+            print("lobby: no name given (use --name NAME)", file=sys.stderr)
+            client.quit()
+            return EXIT_BAD_NAME
+    result = client.sign_in(name)
+    if result.outcome is Outcome.NAME_REFUSED:
+        print(f"lobby: {result.text} (use --name NAME)", file=sys.stderr)
+        client.quit()
+        return EXIT_BAD_NAME
+    if result.outcome is Outcome.CLOSED:
+        print(f"lobby: {client.address} closed the connection: {result.text}", file=sys.stderr)
+        client.quit()
+        return EXIT_UNREACHABLE
+    try:
+        for text in lines:
+            if text.strip():
+                # After a reconnect, wait to be back in the room rather than drop the line.
+                client.wait_ready(READY_WAIT)
+                client.say(text)
+    except KeyboardInterrupt:
+        pass
+    client.quit()
+    return EXIT_OK

@@ -1,0 +1,365 @@
+"""The terminal client's side of the IRC conversation: sign-in, rooms, and staying connected.
+
+ChatClient runs the receiver thread: it reads the server's messages, answers PING,
+negotiates capabilities, keeps track of the user's nick and rooms, and shows each
+event through a View. When the connection breaks it reconnects with backoff,
+signs in under the same nick and rejoins the rooms. The main thread calls the
+public methods (sign_in, say, join, quit, ...) with what the user typed.
+
+It speaks plain IRC (modern.ircdocs.horse) and asks for IRCv3 capabilities only
+when the server offers them, so it works with any IRC server, not only Lobby's.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from backend.protocol import Message, fold, split_text
+
+from .connection import Connection
+from .render import Kind, Line, clock, describe, is_channel, nick_of
+
+DEFAULT_ROOM = "#lobby"
+WANTED_CAPS = ("server-time", "echo-message")
+# Seconds between reconnection attempts; the last one repeats.
+BACKOFF = (1, 2, 4, 8, 15, 30)
+# How long to wait for the server's goodbye after QUIT before closing anyway.
+QUIT_WAIT = 3.0
+# What a PRIVMSG may carry: 512 bytes less CRLF, the command, the target and the
+# ":nick!user@host " the server puts in front when relaying it.
+LINE_BUDGET = 512 - 2 - len("PRIVMSG  :") - 100
+NAME_ERRORS = frozenset({"431", "432", "433", "436", "437"})
+END_OF_WELCOME = frozenset({"376", "422"})
+
+
+class View(Protocol):
+    """Where the client's lines go: a terminal, or plain stdout."""
+
+    def show(self, line: Line, room: str | None, me: str) -> None:
+        """Show one line; room is the room being talked in, me the user's nick."""
+        ...
+
+
+class Outcome(StrEnum):
+    """How an attempt to sign in ended."""
+
+    WELCOME = "welcome"
+    NAME_REFUSED = "name refused"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of sign_in(), with the server's explanation when it was refused."""
+
+    outcome: Outcome
+    text: str = ""
+
+
+class ChatClient:
+    """One user's chat session over a Connection, surviving reconnects."""
+
+    def __init__(self, conn: Connection, view: View, default_room: str = DEFAULT_ROOM) -> None:
+        self.conn = conn
+        self.view = view
+        self.default_room = default_room
+        self.nick = ""
+        self.rooms: list[str] = []
+        self.room: str | None = None
+        self.caps: set[str] = set()
+        self.registered = False
+        self.ready = threading.Event()  # signed in and in a room: input can be sent
+        self._lock = threading.RLock()
+        self._sign_ins: queue.Queue[SignIn] = queue.Queue()
+        self._quitting = threading.Event()
+        self._welcomed = False
+        self._user_sent = False
+        self._offered: set[str] = set()
+        self._reconnecting = False
+        self._rejoin: dict[str, str] = {}
+        self._last_error = ""
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle (main thread) --------------------------------------------------
+
+    def start(self) -> None:
+        """Connect and start the receiver thread; raise OSError if the server can't be reached."""
+        self.conn.open()
+        self._begin_sign_in()
+        self._thread = threading.Thread(target=self._receive_loop, name="receiver", daemon=True)
+        self._thread.start()
+
+    def sign_in(self, nick: str, timeout: float = 30.0) -> SignIn:
+        """Ask for nick and wait until the server welcomes us, refuses the name or hangs up."""
+        with self._lock:
+            self.nick = nick
+            self.conn.send(Message("NICK", (nick,)))
+            if not self._user_sent:
+                self._send_user(nick)
+        try:
+            return self._sign_ins.get(timeout=timeout)
+        except queue.Empty:
+            return SignIn(Outcome.CLOSED, "the server did not answer")
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until we are in a room (the server's auto-join or ours)."""
+        return self.ready.wait(timeout)
+
+    def quit(self, reason: str = "") -> None:
+        """Say goodbye with QUIT, wait briefly for the server to close, then close."""
+        self._quitting.set()
+        self.conn.send(Message("QUIT", (reason,) if reason else ()))
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(QUIT_WAIT)
+        self.conn.close()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)
+
+    @property
+    def address(self) -> str:
+        """The server's host:port."""
+        return self.conn.address
+
+    # -- what the user does (main thread) ----------------------------------------------
+
+    def note(self, text: str, kind: Kind = Kind.INFO) -> None:
+        """Show a line of the client's own (not from the server)."""
+        self.view.show(Line(clock(time.time()), kind, text), self.room, self.nick)
+
+    def send(self, message: Message) -> bool:
+        """Send a message, telling the user when it could not go out."""
+        if not self.registered or not self.conn.send(message):
+            self.note("not connected — not sent", Kind.ERROR)
+            return False
+        return True
+
+    def say(self, text: str, action: bool = False) -> None:
+        """Say text (or do it, for /me) in the current room."""
+        if self.room is None:
+            self.note("you are not in a room — /join #room first", Kind.ERROR)
+            return
+        self.message(self.room, text, action)
+
+    def message(self, target: str, text: str, action: bool = False) -> None:
+        """Send text to a room or a nick, split to fit IRC lines; show it if the server won't echo it."""
+        budget = LINE_BUDGET - len(target.encode("utf-8")) - (len("\x01ACTION \x01") if action else 0)
+        for piece in split_text(text, budget):
+            body = f"\x01ACTION {piece}\x01" if action else piece
+            message = Message("PRIVMSG", (target, body))
+            if not self.send(message):
+                return
+            if "echo-message" not in self.caps:
+                self._show(Message("PRIVMSG", (target, body), self.nick))
+
+    def join(self, room: str) -> None:
+        """Join a room (or switch to it if already there); the room becomes the current one."""
+        with self._lock:
+            known = next((r for r in self.rooms if fold(r) == fold(room)), None)
+            if known is not None:
+                self.room = known
+        if known is not None:
+            self.note(f"now talking in {known}")
+            return
+        self.send(Message("JOIN", (room,)))
+
+    def part(self, room: str | None = None, reason: str = "") -> None:
+        """Leave a room, the current one by default."""
+        room = room or self.room
+        if room is None:
+            self.note("you are not in a room", Kind.ERROR)
+            return
+        self.send(Message("PART", (room, reason) if reason else (room,)))
+
+    def topic(self, text: str | None = None) -> None:
+        """Show the current room's topic, or set it."""
+        if self.room is None:
+            self.note("you are not in a room", Kind.ERROR)
+            return
+        self.send(Message("TOPIC", (self.room,) if text is None else (self.room, text)))
+
+    def who(self) -> None:
+        """Ask who is in the current room (the answer is shown as "In #lobby: ...")."""
+        if self.room is None:
+            self.note("you are not in a room", Kind.ERROR)
+            return
+        self.send(Message("NAMES", (self.room,)))
+
+    def change_nick(self, nick: str) -> None:
+        """Ask for a new nick; it changes when the server confirms."""
+        self.send(Message("NICK", (nick,)))
+
+    # -- receiver thread ---------------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        while True:
+            for message in self.conn.messages():
+                self._handle(message)
+            with self._lock:
+                self.registered = False
+                self.ready.clear()
+            if self._quitting.is_set():
+                return
+            if not self._welcomed:
+                # Still signing in: the main thread decides what to do (ask again, give up).
+                self._sign_ins.put(SignIn(Outcome.CLOSED, self._last_error or "connection closed"))
+                return
+            if not self._reconnect():
+                return
+
+    def _reconnect(self) -> bool:
+        """Open a new connection with backoff; False if the user quit meanwhile."""
+        self.conn.close()
+        attempt = 0
+        text = "connection lost"
+        while True:
+            delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+            self.note(f"{text} — retrying in {delay}s", Kind.ERROR)
+            if self._quitting.wait(delay):
+                return False
+            try:
+                self.conn.open()
+            except OSError as err:
+                attempt += 1
+                text = f"cannot reach {self.address} ({err.strerror or err})"
+                continue
+            if self._quitting.is_set():
+                return False
+            with self._lock:
+                self._reconnecting = True
+                self._rejoin = {fold(r): r for r in self.rooms}
+                self._begin_sign_in()
+                self.conn.send(Message("NICK", (self.nick,)))
+                self._send_user(self.nick)
+            return True
+
+    def _begin_sign_in(self) -> None:
+        # CAP LS first: it tells servers (and Lobby's plain-text sniffing) at once that
+        # this is an IRC client, and holds registration until we have our capabilities.
+        self._user_sent = False
+        self._offered = set()
+        self.caps = set()
+        self._last_error = ""
+        self.conn.send(Message("CAP", ("LS", "302")))
+
+    def _send_user(self, nick: str) -> None:
+        username = "".join(ch for ch in nick if ch.isascii() and ch.isalnum())[:10] or "lobby"
+        self.conn.send(Message("USER", (username, "0", "*", nick)))
+        self._user_sent = True
+
+    def _handle(self, msg: Message) -> None:
+        """React to one message from the server, then show it if a person should see it."""
+        command = msg.command
+        if command == "PING":
+            self.conn.send(Message("PONG", msg.params))
+            return
+        if command == "CAP":
+            self._on_cap(msg)
+            return
+        if command == "ERROR":
+            self._last_error = msg.param(0)
+        with self._lock:
+            if not self.registered and command in NAME_ERRORS:
+                self._on_name_refused(msg)
+                return
+            if command == "001":
+                self.registered = True
+                self.nick = msg.param(0) or self.nick
+            elif command in END_OF_WELCOME and self.registered:
+                self._join_rooms()
+            elif command in ("JOIN", "PART", "KICK", "NICK"):
+                self._track(msg)
+            # A reconnect's welcome is noise; so is the goodbye after our own QUIT.
+            hide = (self._reconnecting and command in ("001", "372")) or (
+                command == "ERROR" and self._quitting.is_set()
+            )
+        if not hide:
+            self._show(msg)
+        if command == "001" and not self._welcomed:
+            self._welcomed = True
+            self._sign_ins.put(SignIn(Outcome.WELCOME))
+
+    def _show(self, msg: Message) -> None:
+        line = describe(msg, time.time(), self.nick)
+        if line is not None:
+            self.view.show(line, self.room, self.nick)
+
+    def _on_cap(self, msg: Message) -> None:
+        sub = msg.param(1).upper()
+        if sub == "LS":
+            self._offered.update(item.split("=", 1)[0] for item in msg.params[-1].split())
+            if len(msg.params) >= 4 and msg.params[2] == "*":
+                return  # CAP LS 302 continues on the next line
+            wanted = [cap for cap in WANTED_CAPS if cap in self._offered]
+            if wanted:
+                self.conn.send(Message("CAP", ("REQ", " ".join(wanted))))
+            else:
+                self.conn.send(Message("CAP", ("END",)))
+        elif sub in ("ACK", "NAK"):
+            if sub == "ACK":
+                for item in msg.params[-1].split():
+                    if item.startswith("-"):
+                        self.caps.discard(item[1:])
+                    else:
+                        self.caps.add(item)
+            if not self.registered:
+                self.conn.send(Message("CAP", ("END",)))
+
+    def _on_name_refused(self, msg: Message) -> None:
+        line = describe(msg, time.time())
+        text = line.text if line else f"the name {self.nick} was refused"
+        if not self._welcomed:
+            self._sign_ins.put(SignIn(Outcome.NAME_REFUSED, text))
+            return
+        # Coming back after a reconnect and our name is held (by a ghost, or a newcomer).
+        new = (self.nick + "_")[-30:]
+        self.note(f"{text}; trying {new}", Kind.ERROR)
+        self.nick = new
+        self.conn.send(Message("NICK", (new,)))
+
+    def _join_rooms(self) -> None:
+        """After the welcome: go back to our rooms, or to the default room on first sign-in."""
+        rooms = list(self._rejoin.values()) if self._reconnecting else (self.rooms or [self.default_room])
+        if rooms:
+            # Lobby has already put us in #lobby; joining again is harmless and other servers need it.
+            self.conn.send(Message("JOIN", (",".join(rooms),)))
+        elif self._reconnecting:
+            self._reconnecting = False
+            self.note(f"reconnected as {self.nick}")
+
+    def _track(self, msg: Message) -> None:
+        """Keep nick, rooms and the current room up to date (lock held)."""
+        who = nick_of(msg.source)
+        if msg.command == "KICK":
+            who = msg.param(1)
+        if fold(who) != fold(self.nick):
+            return
+        room = msg.param(0)
+        if msg.command == "NICK":
+            self.nick = room
+        elif msg.command == "JOIN":
+            self._joined(room)
+        else:
+            self.rooms = [r for r in self.rooms if fold(r) != fold(room)]
+            if self.room is not None and fold(self.room) == fold(room):
+                self.room = self.rooms[-1] if self.rooms else None
+            if not self.rooms:
+                self.ready.clear()
+
+    def _joined(self, room: str) -> None:
+        key = fold(room)
+        if self._reconnecting and key in self._rejoin:
+            del self._rejoin[key]
+            if not self._rejoin:
+                self._reconnecting = False
+                self.note(f"reconnected as {self.nick} — rejoined {', '.join(self.rooms)}")
+        elif all(fold(r) != key for r in self.rooms):
+            self.rooms.append(room)
+            self.room = room
+        if is_channel(room):
+            self.ready.set()

@@ -1,0 +1,105 @@
+"""Where the client's lines appear: coloured above a prompt_toolkit input line, or plain.
+
+TerminalView prints from the receiver thread into prompt_toolkit's patched stdout
+(patch_stdout(raw=True)), which draws each line above the line being typed and
+redraws that line intact. Colours are turned into escape sequences here with
+prompt_toolkit's own renderer, at the colour depth the terminal supports.
+PlainView writes bare lines for pipes and scripts: no colour codes, flushed at once.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+from typing import TextIO
+
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.output import ColorDepth, create_output
+from prompt_toolkit.output.vt100 import Vt100_Output
+from prompt_toolkit.renderer import print_formatted_text
+from prompt_toolkit.styles import Style
+
+from .render import Kind, Line, nick_colour, split_mentions
+
+STYLE = Style.from_dict(
+    {
+        "time": "#8a8a8a",
+        "room": "#8a8a8a",
+        "event": "#8a8a8a",
+        "info": "#8a8a8a",
+        "error": "#e6194b bold",
+        "own": "#b0b0b0 italic",
+        "mention": "reverse bold",
+        "mentioned": "bold",
+        "prompt": "bold",
+    }
+)
+
+_QUIET_KINDS = frozenset({Kind.JOIN, Kind.LEAVE, Kind.EVENT})
+
+
+def fragments(line: Line, room: str | None, me: str) -> StyleAndTextTuples:
+    """A Line as prompt_toolkit (style, text) pieces: nick in its colour, own lines and mentions marked."""
+    parts: StyleAndTextTuples = [("class:time", line.stamp + " ")]
+    tag = line.room_tag(room)
+    if tag:
+        parts.append(("class:room", tag))
+    if line.kind is Kind.ERROR:
+        parts.append(("class:error", line.lead + line.text))
+        return parts
+    if line.kind is Kind.INFO:
+        parts.append(("class:info", line.lead + line.text))
+        return parts
+    body = "class:event" if line.kind in _QUIET_KINDS else "class:own" if line.own else ""
+    if line.mention:
+        body = "class:mentioned"
+    parts.append((body, line.lead))
+    if line.nick:
+        parts.append((f"fg:{nick_colour(line.nick)} bold", line.nick))
+    parts.append((body, line.separator))
+    if line.mention:
+        parts.extend(("class:mention" if hit else body, piece) for hit, piece in split_mentions(line.text, me))
+    else:
+        parts.append((body, line.text))
+    return parts
+
+
+def to_ansi(parts: StyleAndTextTuples, depth: ColorDepth) -> str:
+    """Styled pieces as one string of text and escape sequences, ending with a reset."""
+    buffer = io.StringIO()
+    output = Vt100_Output(buffer, lambda: Size(rows=24, columns=80), term="xterm")
+    print_formatted_text(output, parts, STYLE, color_depth=depth)
+    output.reset_attributes()
+    output.flush()
+    return buffer.getvalue()
+
+
+class TerminalView:
+    """Coloured lines for a person at a terminal, printed above the input line."""
+
+    def __init__(self) -> None:
+        # Asked of the real terminal before patch_stdout replaces sys.stdout.
+        self.depth = create_output().get_default_color_depth()
+
+    def show(self, line: Line, room: str | None, me: str) -> None:
+        """Print one line; under patch_stdout it lands above the prompt."""
+        text = to_ansi(fragments(line, room, me), self.depth)
+        # One write per line: the patched stdout is shared with the main thread.
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+class PlainView:
+    """Plain lines on stdout, for pipes and scripts."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self._lock = threading.Lock()
+
+    def show(self, line: Line, room: str | None, me: str) -> None:
+        """Write one line and flush it, so a reading script sees it at once."""
+        with self._lock:
+            self.out.write(line.plain(room) + "\n")
+            self.out.flush()

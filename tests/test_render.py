@@ -1,0 +1,272 @@
+"""Unit tests of the pure layers of terminal users: client/render.py, the client's command
+table and styling, and the telnet filter and sniffing rules of backend/textuser.py. No sockets."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pytest
+
+from backend.protocol import Message
+from backend.textuser import IacFilter, looks_like_irc, text_bytes
+from client.commands import run_input
+from client.render import PALETTE, Kind, Line, describe, message_time, nick_colour, split_mentions
+from client.terminal import fragments, to_ansi
+
+NOW = datetime(2026, 1, 2, 12, 4, 30).timestamp()  # local 12:04
+
+
+def line(raw: str, me: str = "") -> Line | None:
+    from backend.protocol import parse_line
+
+    return describe(parse_line(raw), NOW, me)
+
+
+def plain(raw: str, me: str = "", room: str | None = None) -> str | None:
+    result = line(raw, me)
+    return result.plain(room) if result else None
+
+
+# -- nick colours: the web page uses the same function, so fixed values pin it down ----------
+
+
+def test_nick_colour_is_the_31_hash_of_the_casefolded_nick_into_the_palette() -> None:
+    # "alice": ((((97*31+108)*31+105)*31+99)*31+101) = 92903040, and 92903040 % 8 == 0.
+    assert nick_colour("alice") == PALETTE[0] == "#e6194b"
+    assert nick_colour("a") == PALETTE[97 % 8]
+    assert nick_colour("ALICE") == nick_colour("alice")
+    assert nick_colour("Вася") == nick_colour("вася")
+
+
+def test_nick_colour_reduces_modulo_2_to_the_32() -> None:
+    nick = "x" * 40  # long enough to overflow 32 bits many times
+    h = 0
+    for ch in nick:
+        h = (h * 31 + ord(ch)) & 0xFFFFFFFF
+    assert nick_colour(nick) == PALETTE[h % 8]
+
+
+# -- lines ------------------------------------------------------------------------------------
+
+
+def test_chat_lines_read_like_a_chat() -> None:
+    assert plain(":alice!a@h PRIVMSG #lobby :hello") == "12:04 alice: hello"
+    assert plain(":bob!b@h PRIVMSG #lobby :\x01ACTION waves\x01") == "12:04 * bob waves"
+    assert plain(":carol!c@h JOIN #lobby") == "12:04 → carol joined #lobby"
+    assert plain(":carol!c@h JOIN #lobby * :Carol") == "12:04 → carol joined #lobby"
+    assert plain(":carol!c@h PART #lobby :bye") == "12:04 ← carol left #lobby (bye)"
+    assert plain(":carol!c@h PART #lobby") == "12:04 ← carol left #lobby"
+    assert plain(":carol!c@h QUIT :Quit: gone home") == "12:04 ← carol quit (gone home)"
+    assert plain(":carol!c@h QUIT :Quit") == "12:04 ← carol quit"
+    assert plain(":carol!c@h QUIT :Ping timeout") == "12:04 ← carol quit (Ping timeout)"
+    assert plain(":carol!c@h NICK caro") == "12:04 • carol is now known as caro"
+    assert plain(":dan!d@h TOPIC #lobby :Friday drinks") == "12:04 • dan set the topic of #lobby: Friday drinks"
+    assert plain(":dan!d@h TOPIC #lobby :") == "12:04 • dan cleared the topic of #lobby"
+    assert plain(":op!o@h KICK #lobby eve :spam") == "12:04 ← eve was removed from #lobby by op (spam)"
+
+
+def test_private_messages_and_notices() -> None:
+    assert plain(":bob!b@h PRIVMSG alice :psst") == "12:04 bob → alice (private): psst"
+    assert plain(":bob!b@h PRIVMSG alice :\x01ACTION winks\x01") == "12:04 bob → alice (private): * winks"
+    assert plain(":bob!b@h NOTICE #lobby :heads up") == "12:04 -bob- heads up"
+    assert plain(":irc.example NOTICE * :*** Looking up your hostname") == (
+        "12:04 -irc.example- *** Looking up your hostname"
+    )
+
+
+def test_protocol_machinery_is_not_shown() -> None:
+    for raw in (
+        "PING :x",
+        ":s PONG s :x",
+        ":s CAP * LS :server-time",
+        ":bob!b@h PRIVMSG alice :\x01VERSION\x01",
+        ":s MODE #lobby +n",
+        ":s 002 alice :Your host is s",
+        ":s 005 alice CHANTYPES=# :are supported",
+        ":s 366 alice #lobby :End of /NAMES list",
+        ":s 376 alice :End of /MOTD command",
+        ":s BATCH +x chathistory #lobby",
+    ):
+        assert line(raw) is None, raw
+
+
+def test_numerics_become_sentences() -> None:
+    assert plain(":s 001 alice :Welcome to the network alice!a@h") == "12:04 • Welcome, alice! Type /help for commands."
+    assert plain(":s 332 alice #lobby :Friday drinks") == "12:04 • Topic of #lobby: Friday drinks"
+    assert plain(":s 331 alice #lobby :No topic is set") == "12:04 • #lobby has no topic"
+    assert plain(":s 353 alice = #lobby :alice bob Вася") == "12:04 • In #lobby: alice, bob, Вася"
+    assert plain(":s 372 alice :- Be nice") == "12:04 • Be nice"
+    assert plain(":s 433 * bob :Nickname is already in use") == "12:04 ! The name bob is taken, please choose another"
+    assert plain(":s 401 alice zed :No such nick") == "12:04 ! There is nobody called zed here"
+    # An error we have no sentence for still reads as its text, with what it is about.
+    assert plain(":s 482 alice #lobby :You're not a channel operator") == (
+        "12:04 ! You're not a channel operator (#lobby)"
+    )
+    assert plain(":s 421 alice FOO :Unknown command") == "12:04 ! Unknown command (FOO)"
+
+
+def test_server_time_is_shown_when_present() -> None:
+    msg = Message("PRIVMSG", ("#lobby", "old news"), "bob!b@h", {"time": "2026-01-02T09:30:00.000Z"})
+    when = message_time(msg, NOW)
+    assert when == datetime.fromisoformat("2026-01-02T09:30:00+00:00").timestamp()
+    result = describe(msg, NOW)
+    assert result is not None and result.stamp == time.strftime("%H:%M", time.localtime(when))
+    broken = Message("PRIVMSG", ("#lobby", "x"), "bob!b@h", {"time": "yesterday"})
+    assert message_time(broken, NOW) == NOW
+
+
+def test_own_lines_and_mentions_are_marked() -> None:
+    own = line(":alice!a@h PRIVMSG #lobby :hi all", me="Alice")
+    assert own is not None and own.own and not own.mention
+    mention = line(":bob!b@h PRIVMSG #lobby :ALICE, lunch?", me="alice")
+    assert mention is not None and mention.mention and not mention.own
+    for text in ("alice_ is here", "malice", "[alice]x"):
+        other = line(f":bob!b@h PRIVMSG #lobby :{text}", me="alice")
+        assert other is not None and not other.mention, text
+    join = line(":bob!b@h JOIN #alice", me="alice")
+    assert join is not None and not join.mention
+
+
+def test_split_mentions_marks_whole_words_only() -> None:
+    assert list(split_mentions("hi alice, alice_ and Alice!", "alice")) == [
+        (False, "hi "),
+        (True, "alice"),
+        (False, ", alice_ and "),
+        (True, "Alice"),
+        (False, "!"),
+    ]
+    assert list(split_mentions("anything", "")) == [(False, "anything")]
+
+
+def test_lines_from_another_room_name_it() -> None:
+    assert plain(":bob!b@h PRIVMSG #dev :ship it", room="#lobby") == "12:04 [#dev] bob: ship it"
+    assert plain(":bob!b@h PRIVMSG #DEV :ship it", room="#dev") == "12:04 bob: ship it"
+    assert plain(":bob!b@h QUIT :x", room="#lobby") == "12:04 ← bob quit (x)"
+
+
+# -- terminal styling -------------------------------------------------------------------------
+
+
+def test_fragments_colour_the_nick_and_highlight_mentions() -> None:
+    result = line(":bob!b@h PRIVMSG #lobby :hey alice", me="alice")
+    assert result is not None
+    parts = fragments(result, "#lobby", "alice")
+    assert (f"fg:{nick_colour('bob')} bold", "bob") in parts
+    assert ("class:mention", "alice") in parts
+    assert "".join(text for _, text, *_ in parts) == result.plain("#lobby")
+    own = line(":alice!a@h PRIVMSG #lobby :mine", me="alice")
+    assert own is not None and ("class:own", "mine") in fragments(own, "#lobby", "alice")
+
+
+def test_to_ansi_renders_escape_sequences_around_the_text() -> None:
+    from prompt_toolkit.output import ColorDepth
+
+    result = line(":bob!b@h PRIVMSG #lobby :hello")
+    assert result is not None
+    text = to_ansi(fragments(result, "#lobby", ""), ColorDepth.DEPTH_24_BIT)
+    assert "\x1b[" in text and "bob" in text and text.endswith("\x1b[0m")
+    r, g, b = (int(nick_colour("bob")[i : i + 2], 16) for i in (1, 3, 5))
+    assert f"38;2;{r};{g};{b}" in text
+
+
+# -- client commands ------------------------------------------------------------------------------
+
+
+class FakeClient:
+    """Records what the command table asks of a ChatClient."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: self.calls.append((name, args, kwargs))
+
+
+@pytest.mark.parametrize(
+    ("typed", "call"),
+    [
+        ("hello", ("say", ("hello",), {})),
+        ("//etc/passwd is gone", ("say", ("/etc/passwd is gone",), {})),
+        ("/me waves", ("say", ("waves",), {"action": True})),
+        ("/msg bob see you", ("message", ("bob", "see you"), {})),
+        ("/nick al", ("change_nick", ("al",), {})),
+        ("/join dev", ("join", ("#dev",), {})),
+        ("/join #dev", ("join", ("#dev",), {})),
+        ("/part", ("part", (None, ""), {})),
+        ("/part #dev bye", ("part", ("#dev", "bye"), {})),
+        ("/topic", ("topic", (None,), {})),
+        ("/topic Friday", ("topic", ("Friday",), {})),
+        ("/who", ("who", (), {})),
+        ("/WHO", ("who", (), {})),
+    ],
+)
+def test_commands_call_the_client(typed: str, call: tuple) -> None:
+    fake = FakeClient()
+    assert run_input(fake, typed) is True  # type: ignore[arg-type]
+    assert fake.calls == [call]
+
+
+def test_quit_and_unknown_commands() -> None:
+    fake = FakeClient()
+    assert run_input(fake, "/quit see you") is False  # type: ignore[arg-type]
+    assert fake.calls == [("quit", ("see you",), {})]
+    fake = FakeClient()
+    assert run_input(fake, "/frobnicate") is True  # type: ignore[arg-type]
+    ((name, args, _),) = fake.calls
+    assert name == "note" and "unknown command /frobnicate" in args[0] and "/help" in args[0]
+    assert args[1] is Kind.ERROR
+
+
+def test_help_lists_every_command() -> None:
+    fake = FakeClient()
+    run_input(fake, "/help")  # type: ignore[arg-type]
+    text = "\n".join(args[0] for _, args, _ in fake.calls)
+    for word in ("/nick", "/me", "/msg", "/join", "/part", "/topic", "/who", "/quit"):
+        assert word in text
+
+
+# -- plain-text users: telnet bytes and first-line sniffing -------------------------------------
+
+
+def test_iac_filter_removes_telnet_commands_even_split_across_reads() -> None:
+    stream = b"\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0al\xff\xf1ice\r\n\xff\xff"
+    assert IacFilter().feed(stream) == b"alice\r\n"
+    for cut in range(len(stream)):
+        f = IacFilter()
+        assert f.feed(stream[:cut]) + f.feed(stream[cut:]) == b"alice\r\n", cut
+    assert IacFilter().feed("Вася\n".encode()) == "Вася\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("first", "irc"),
+    [
+        ("CAP LS 302", True),
+        ("NICK alice", True),
+        ("nick alice", True),
+        ("USER a 0 * :A", True),
+        ("PASS secret", True),
+        ("WEBIRC pw gw host 1.2.3.4", True),
+        ("QUIT", True),
+        ("@time=x PING :y", True),
+        ("JOIN #lobby", True),  # an IRC client too early for JOIN still gets 451
+        ("alice", False),
+        ("Вася", False),
+        ("Nick", False),
+        ("hello everyone", False),
+        ("join #lobby", False),
+        ("/nick bob", False),
+    ],
+)
+def test_first_line_sniffing(first: str, irc: bool) -> None:
+    assert looks_like_irc(first) is irc
+
+
+def test_after_the_name_prompt_only_capitalised_irc_counts() -> None:
+    assert looks_like_irc("NICK alice", strict=True)
+    assert not looks_like_irc("nick alice", strict=True)
+    assert not looks_like_irc("JOIN #lobby", strict=True)
+
+
+def test_text_bytes_end_lines_with_crlf_and_never_split_a_line() -> None:
+    assert text_bytes("a", "b\r\nc\0") == b"a\r\nb  c\r\n"
