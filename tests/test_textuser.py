@@ -1,0 +1,242 @@
+"""Plain-text users over real sockets: a person with `nc` or `telnet` on the chat port.
+
+Each test connects a raw socket and talks to it like a person (bare lines, no IRC),
+alongside ordinary IRC users, and checks what both sides read.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.ircclient import IrcClient
+
+STAMP = r"^\d\d:\d\d "
+PROMPT = r"^Enter your name:$"
+
+
+def expect_text(person: IrcClient, pattern: str) -> str:
+    """The next line the person reads that matches pattern (a regex)."""
+    person.expect(pattern)
+    return person.seen[-1]
+
+
+def person(client, name: str | None = None, typed_ahead: bool = False) -> IrcClient:
+    """A text user: connects, (optionally types the name before any prompt) and signs in."""
+    c: IrcClient = client()
+    if name is not None and typed_ahead:
+        c.send_raw(f"{name}\n".encode())
+        expect_text(c, PROMPT)
+    elif name is not None:
+        expect_text(c, PROMPT)
+        c.send_raw(f"{name}\n".encode())
+    if name is not None:
+        expect_text(c, rf"Welcome, {re.escape(name)}!")
+        expect_text(c, rf"{STAMP}→ {re.escape(name)} joined #lobby$")
+        c.nick = name
+    return c
+
+
+def assert_no_irc(c: IrcClient) -> None:
+    """Nothing the person read looks like raw IRC."""
+    for line in c.seen:
+        assert not line.startswith((":", "@")), line
+        assert not re.search(r" (PRIVMSG|JOIN|NOTICE|PING|\d\d\d) ", line), line
+
+
+def test_a_silent_socket_is_asked_its_name_and_joins_the_lobby(client) -> None:
+    bob = client("bob")
+    alice: IrcClient = client()
+    # Nothing sent: after about a second the server decides this is a person.
+    expect_text(alice, PROMPT)
+    alice.send_raw(b"alice\r\n")
+    expect_text(alice, r"Welcome, alice! Type /help")
+    expect_text(alice, rf"{STAMP}→ alice joined #lobby$")
+    expect_text(alice, r"In #lobby: .*\balice\b")
+    bob.expect(r"^:alice!\S+ JOIN #lobby$")
+    assert_no_irc(alice)
+
+
+def test_a_name_typed_ahead_of_the_prompt_is_taken(client) -> None:
+    bob = client("bob")
+    carol: IrcClient = client()
+    # Name and a first message arrive together, before the server has said anything.
+    carol.send_raw(b"carol\nhello everyone\n")
+    expect_text(carol, PROMPT)
+    expect_text(carol, r"Welcome, carol!")
+    bob.expect(r"^:carol!\S+ JOIN #lobby$")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "hello everyone")
+
+
+def test_a_cyrillic_name_chats_both_ways_with_an_irc_user(client) -> None:
+    bob = client("bob")
+    vasya = person(client, "Вася")
+    bob.expect(r"^:Вася!\S+ JOIN #lobby$")
+    vasya.send_raw("привет, bob\n".encode())
+    msg = bob.expect(r"PRIVMSG #lobby")
+    assert msg.source and msg.source.startswith("Вася!")
+    assert msg.params == ("#lobby", "привет, bob")
+    bob.send("PRIVMSG #lobby :здравствуй, Вася")
+    assert expect_text(vasya, r"bob:").endswith(" bob: здравствуй, Вася")
+    assert re.match(STAMP, vasya.seen[-1])
+    # To IRC users a text user is an ordinary member.
+    bob.send("NAMES #lobby")
+    assert "Вася" in bob.expect(r" 353 ").params[-1].split()
+    bob.send("WHO #lobby")
+    assert bob.expect(r" 352 \S+ #lobby .* Вася ").params[5] == "Вася"
+    assert_no_irc(vasya)
+
+
+def test_chatting_both_ways_and_room_events_read_as_lines(client) -> None:
+    alice = person(client, "alice")
+    bob = client("bob")
+    expect_text(alice, rf"{STAMP}→ bob joined #lobby$")
+    alice.send_raw(b"hello bob\n")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "hello bob")
+    bob.send("PRIVMSG #lobby :hi alice")
+    expect_text(alice, rf"{STAMP}bob: hi alice$")
+    bob.send("PRIVMSG #lobby :\x01ACTION waves\x01")
+    expect_text(alice, rf"{STAMP}\* bob waves$")
+    bob.send("TOPIC #lobby :Friday drinks")
+    expect_text(alice, rf"{STAMP}• bob set the topic of #lobby: Friday drinks$")
+    bob.send("NICK bobby")
+    expect_text(alice, rf"{STAMP}• bob is now known as bobby$")
+    bob.send("PRIVMSG alice :just us")
+    expect_text(alice, rf"{STAMP}bobby → alice \(private\): just us$")
+    bob.send("QUIT :off home")
+    expect_text(alice, rf"{STAMP}← bobby quit \(off home\)$")
+    assert_no_irc(alice)
+
+
+def test_slash_commands(client) -> None:
+    bob = client("bob")
+    alice = person(client, "alice")
+    bob.expect(r":alice!\S+ JOIN #lobby")
+
+    alice.send_raw(b"/who\n")
+    names = expect_text(alice, r"In #lobby: ")
+    assert set(names.split(": ", 1)[1].split(", ")) == {"alice", "bob"}
+
+    alice.send_raw(b"/me waves\n")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "\x01ACTION waves\x01")
+
+    alice.send_raw(b"/msg bob psst\n")
+    assert bob.expect(r"PRIVMSG bob").params == ("bob", "psst")
+    expect_text(alice, rf"{STAMP}alice → bob \(private\): psst$")
+    alice.send_raw(b"/msg nobody hi\n")
+    expect_text(alice, r"nobody called nobody")
+
+    alice.send_raw(b"/topic\n")
+    expect_text(alice, r"#lobby has no topic")
+    alice.send_raw(b"/topic cake at four\n")
+    assert bob.expect(r" TOPIC #lobby").params == ("#lobby", "cake at four")
+
+    alice.send_raw(b"/frobnicate\n")
+    expect_text(alice, r"^Unknown command /frobnicate\. Type /help")
+    alice.send_raw(b"/help\n")
+    expect_text(alice, r"/quit")
+
+    alice.send_raw(b"/nick alicia\n")
+    assert bob.expect(r" NICK ").source.startswith("alice!")  # type: ignore[union-attr]
+    expect_text(alice, r"alice is now known as alicia$")
+    bob.send("PRIVMSG #lobby :hi alicia")
+    expect_text(alice, r"bob: hi alicia$")
+
+    alice.send_raw(b"/nick bob\n")
+    expect_text(alice, r"The name bob is taken")
+
+    alice.send_raw(b"/quit see you\n")
+    bob.expect(r"^:alicia!\S+ QUIT :Quit: see you$")
+    alice.expect_closed()
+    assert_no_irc(alice)
+
+
+def test_telnet_negotiation_bytes_are_ignored(client) -> None:
+    bob = client("bob")
+    dave: IrcClient = client()
+    # What a telnet client may send: WILL NAWS, a window-size subnegotiation, IAC NOP.
+    dave.send_raw(b"\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0")
+    expect_text(dave, PROMPT)
+    dave.send_raw(b"da\xff\xf1ve\r\n")
+    expect_text(dave, r"Welcome, dave!")
+    dave.send_raw(b"hi \xff\xfd\x01there\r\n")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "hi there")
+
+
+def test_a_taken_or_invalid_name_is_explained_and_asked_again(client) -> None:
+    client("bob")
+    eve: IrcClient = client()
+    expect_text(eve, PROMPT)
+    eve.send_raw(b"BOB\n")
+    expect_text(eve, r"the name BOB is taken")
+    expect_text(eve, PROMPT)
+    eve.send_raw(b"1eve\n")
+    expect_text(eve, r"can't be a name")
+    expect_text(eve, PROMPT)
+    eve.send_raw(b"two words\n")
+    expect_text(eve, r"can't be a name")
+    expect_text(eve, PROMPT)
+    eve.send_raw(b"eve\n")
+    expect_text(eve, r"Welcome, eve!")
+
+
+def test_irc_clients_see_no_prompt(client) -> None:
+    quick: IrcClient = client("quick")  # NICK/USER at once, as every IRC client does
+    early: IrcClient = client()
+    early.send("JOIN #lobby")  # a command before registration is still IRC: 451
+    early.expect(r" 451 ")
+    time.sleep(1.5)  # well past the silence that makes a text user
+    early.send("NICK early")
+    early.send("USER early 0 * :Early")
+    early.expect(r" 001 early ")
+    for c in (quick, early):
+        assert not any("Enter your name" in line for line in c.seen)
+
+
+def test_a_slow_irc_client_answering_the_prompt_with_irc_is_served_irc(client) -> None:
+    bob = client("bob")
+    slow: IrcClient = client()
+    slow.expect(PROMPT)  # it waited too long and was taken for a person...
+    slow.send("CAP LS 302")  # ...but it speaks IRC
+    slow.expect(r" CAP \* LS ")
+    slow.send("NICK slow")
+    slow.send("USER slow 0 * :Slow")
+    slow.send("CAP END")
+    slow.expect(r" 001 slow ")
+    slow.expect(r" 366 slow #lobby ")
+    bob.send("PRIVMSG #lobby :hi slow")
+    assert slow.expect(r"PRIVMSG #lobby").params == ("#lobby", "hi slow")
+
+
+def test_the_registration_timeout_still_applies(make_server) -> None:
+    server = make_server(registration_timeout=2.0)
+    from tests.ircclient import connect
+
+    idle = connect(server.address)
+    make_server.clients.append(idle)
+    expect_text(idle, PROMPT)
+    lines = idle.expect_closed(timeout=15)
+    assert any("Registration timed out" in line for line in lines), lines
+    assert_no_irc(idle)
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_both_line_endings(client, ending: bytes) -> None:
+    bob = client("bob")
+    frank: IrcClient = client()
+    expect_text(frank, PROMPT)
+    frank.send_raw(b"frank" + ending + b"one" + ending + b"two" + ending)
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "one")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "two")
+
+
+def test_two_text_users_read_the_same_broadcast(client) -> None:
+    ann = person(client, "ann")
+    ben = person(client, "ben")
+    expect_text(ann, r"→ ben joined #lobby$")
+    bob = client("bob")
+    bob.send("PRIVMSG #lobby :to everyone")
+    # Formatted once for every text user (one render key), so the very same line.
+    assert expect_text(ann, r"bob: to everyone$") == expect_text(ben, r"bob: to everyone$")
