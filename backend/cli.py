@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from .history import HistoryError
 from .server import ChatServer, ServerConfig, format_address
 
 
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--irc-port", type=int, default=14900, help="chat (IRC) port, 0 = any free (default 14900)")
     serve.add_argument("--web-port", type=int, default=8000, help="web page port, 0 = any free (default 8000)")
     serve.add_argument("--db", default="lobby.db", help="history database file, or :memory: (default lobby.db)")
+    serve.add_argument("--history", type=int, default=50, metavar="N",
+                       help="lines of a room's history shown on joining it, 0 for none (default 50)")
     serve.add_argument("--server-name", default="lobby", help="the server's name in its own lines (default lobby)")
     serve.add_argument("--motd", default=None, help="message of the day shown after connecting")
     serve.add_argument("--sendq", type=int, default=512 * 1024,
@@ -53,6 +56,8 @@ def serve(args: argparse.Namespace) -> int:
         registration_timeout=args.registration_timeout,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
+        db_path=args.db,
+        history_lines=args.history,
     )
     if args.motd is not None:
         config.motd = args.motd
@@ -69,6 +74,9 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         host, port = server.start()
+    except HistoryError as err:
+        print(f"lobby: {err}", file=sys.stderr)
+        return 1
     except OSError as err:
         print(f"lobby: cannot listen on {format_address(args.host, args.irc_port)}: {err.strerror or err}",
               file=sys.stderr)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import numerics as n
+from .chathistory import handle_chathistory
 from .envelope import Envelope
 from .numerics import IrcError
 from .protocol import MAX_LINE_BYTES, Message, fold, is_valid_channel
@@ -376,6 +377,7 @@ COMMANDS: dict[str, Command] = {
     "MODE": Command(handle_mode, 1),
     "MOTD": Command(handle_motd),
     "AWAY": Command(handle_away),
+    "CHATHISTORY": Command(handle_chathistory, 3),
     "PRIVMSG": Command(handle_privmsg),
     "NOTICE": Command(handle_privmsg),
 }

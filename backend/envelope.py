@@ -33,10 +33,14 @@ def new_msgid() -> str:
     return f"{_msgid_prefix}{next(_msgid_counter):x}"
 
 
+def epoch_ms(ts: float) -> int:
+    """Seconds since the epoch as whole milliseconds, the precision server-time shows."""
+    return round(ts * 1000)
+
+
 def format_time(ts: float) -> str:
     """Seconds since the epoch as IRCv3 server-time (UTC, millisecond precision)."""
-    whole = int(ts)
-    millis = int((ts - whole) * 1000)
+    whole, millis = divmod(epoch_ms(ts), 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 

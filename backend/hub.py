@@ -69,6 +69,16 @@ class Hub:
         self._rooms: dict[str, Room] = {}
         self._rooms_of: dict[Member, set[str]] = {}
         self._persistent = {fold(r) for r in persistent_rooms}
+        # Topics outlive their rooms: a room that empties and is joined again keeps its topic.
+        self._topics: dict[str, tuple[str, str, float]] = {}
+
+    def remember_topics(self, topics: dict[str, tuple[str, str, int]]) -> None:
+        """Load saved topics (folded room -> text, setter, ms since epoch), e.g. from history."""
+        with self._lock:
+            for key, (text, setter, ts_ms) in topics.items():
+                self._topics[fold(key)] = (text, setter, ts_ms / 1000)
+                if (room := self._rooms.get(fold(key))) is not None:
+                    room.topic, room.topic_setter, room.topic_time = self._topics[fold(key)]
 
     # -- users --------------------------------------------------------------
 
@@ -135,6 +145,8 @@ class Hub:
             room = self._rooms.get(key)
             if room is None:
                 room = self._rooms[key] = Room(name)
+                if key in self._topics:
+                    room.topic, room.topic_setter, room.topic_time = self._topics[key]
             nick_key = fold(member.nick)
             if room.members.get(nick_key) is member:
                 return None
@@ -163,6 +175,7 @@ class Hub:
             room.topic = topic
             room.topic_setter = member.nick
             room.topic_time = time.time()
+            self._topics[fold(name)] = (topic, member.nick, room.topic_time)
             return room.name, list(room.members.values())
 
     def room(self, name: str) -> RoomView | None:

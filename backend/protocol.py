@@ -22,8 +22,10 @@ NICK_MAX = 30
 CHANNEL_MAX = 50
 NICK_SPECIALS = frozenset("_-[]\\`^{}|")
 
-# Commands whose single parameter is free text, so it is written as a trailing one.
+# Commands whose only parameter is free text, and commands (besides numerics) whose
+# last parameter is: both are written as trailing parameters.
 TEXT_COMMANDS = frozenset({"QUIT", "ERROR", "AWAY"})
+TEXT_LAST_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TOPIC", "PART", "KICK", "CAP", "FAIL", "WARN", "NOTE"})
 
 _TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -82,7 +84,8 @@ class Message:
             # A colon is only required for empty, spaced or colon-led text, but naive
             # clients and bots expect it on text, so it is written wherever text goes.
             needs_colon = (
-                not last or " " in last or last.startswith(":") or bool(middle) or self.command in TEXT_COMMANDS
+                not last or " " in last or last.startswith(":") or self.command in TEXT_COMMANDS
+                or (bool(middle) and (self.command in TEXT_LAST_COMMANDS or self.command.isdigit()))
             )
             parts.append(":" + last if needs_colon else last)
         return " ".join(parts)

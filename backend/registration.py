@@ -18,9 +18,11 @@ CAPABILITIES: dict[str, str] = {
     "message-tags": "",
     "echo-message": "",
     "batch": "",
+    "draft/chathistory": "",
 }
 
 TOPIC_MAX = 390
+CHATHISTORY_MAX = 100
 VERSION = "0.1.0"
 MOTD_LINE_MAX = 400
 
@@ -40,6 +42,8 @@ def isupport_tokens(session: Session) -> list[str]:
         f"NETWORK={cfg.network}",
         "UTF8ONLY",
         "SAFELIST",
+        f"CHATHISTORY={CHATHISTORY_MAX}",
+        "MSGREFTYPES=msgid,timestamp",
     ]
 
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from . import commands
 from .envelope import Envelope
+from .history import History
 from .hub import Hub
 from .protocol import Message
+from .replay import replay_on_join
 from .session import Session
 
 log = logging.getLogger("lobby.server")
@@ -42,6 +44,9 @@ class ServerConfig:
     ping_interval: float = 90.0
     ping_timeout: float = 60.0
     max_rooms_per_user: int = 50
+    # Where room history is kept: a SQLite file, ":memory:", or None for no history at all.
+    db_path: str | None = ":memory:"
+    history_lines: int = 50
     backlog: int = 1024
 
 
@@ -63,11 +68,20 @@ class ChatServer:
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
         self.address: tuple[str, int] = (self.config.host, self.config.port)
+        self.history: History | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> tuple[str, int]:
-        """Bind, listen and start the accept and reaper threads; return the bound address."""
+        """Open history, bind, listen, start the accept and reaper threads; return the bound address.
+
+        Raises HistoryError if the database can't be used, OSError if the port can't.
+        """
+        if self.config.db_path is not None and self.history is None:
+            history = History(self.config.db_path)
+            history.open()
+            self.history = history
+            self.hub.remember_topics(history.topics())
         info = socket.getaddrinfo(self.config.host, self.config.port, type=socket.SOCK_STREAM)
         family, _, _, _, sockaddr = info[0]
         listener = socket.socket(family, socket.SOCK_STREAM)
@@ -99,6 +113,8 @@ class ChatServer:
         deadline = time.monotonic() + timeout
         for session in sessions:
             session.join_threads(max(0.05, deadline - time.monotonic()))
+        if self.history is not None:
+            self.history.close()  # commits what is queued: a clean stop loses nothing
 
     def sessions(self) -> list[Session]:
         """Every live connection, registered or not."""
@@ -169,10 +185,17 @@ class ChatServer:
         commands.join(session, self.config.default_room)
 
     def on_join(self, session: Session, room: str) -> None:
-        """A user joined a room (history replay hooks in here)."""
+        """A user joined a room: send them its recent history."""
+        if self.history is None or self.config.history_lines <= 0:
+            return
+        replay_on_join(session, room, self.history.latest(room, self.config.history_lines))
 
     def on_room_event(self, room: str, envelope: Envelope) -> None:
-        """A message or topic change happened in a room (history storage hooks in here)."""
+        """A message or topic change happened in a room: store it."""
+        if self.history is None:
+            return
+        m = envelope.message
+        self.history.add(room, envelope.msgid, envelope.time, m.source or "", m.command, m.params[-1])
 
     def disconnect(self, session: Session, reason: str) -> None:
         """A connection ended: everyone who shared a room sees it QUIT, at once."""

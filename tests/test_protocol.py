@@ -59,7 +59,10 @@ def test_parse_without_command_is_an_error(line: str) -> None:
 
 
 def test_format_adds_colon_only_when_needed() -> None:
-    assert Message("PRIVMSG", ("#r", "hi")).format() == "PRIVMSG #r hi"
+    assert Message("JOIN", ("#r",)).format() == "JOIN #r"
+    assert Message("PING", ("a", "b")).format() == "PING a b"
+    # Text always goes as a trailing parameter, for naive clients' sake.
+    assert Message("PRIVMSG", ("#r", "hi")).format() == "PRIVMSG #r :hi"
     assert Message("PRIVMSG", ("#r", "hi there")).format() == "PRIVMSG #r :hi there"
     assert Message("PRIVMSG", ("#r", "")).format() == "PRIVMSG #r :"
     assert Message("PRIVMSG", ("#r", ":)")).format() == "PRIVMSG #r ::)"

@@ -1,0 +1,103 @@
+"""CHATHISTORY (IRCv3 draft/chathistory): clients page through a room's stored messages.
+
+Every answer is one `chathistory` batch, oldest message first. Problems are
+answered with standard replies (`FAIL CHATHISTORY <code> ...`), as the spec asks.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from typing import TYPE_CHECKING
+
+from .history import Ref, Stored
+from .numerics import IrcError
+from .protocol import Message
+from .registration import CHATHISTORY_MAX
+from .replay import send_batch
+
+if TYPE_CHECKING:
+    from .session import Session
+
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z$")
+SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN")
+
+
+class Fail(Exception):
+    """A standard-reply failure: FAIL CHATHISTORY <code> <context...> :<text>."""
+
+    def __init__(self, code: str, *context: str) -> None:
+        super().__init__(code, *context)
+        self.code = code
+        self.context = context
+
+
+def parse_ref(raw: str) -> Ref:
+    """`msgid=X` or `timestamp=YYYY-MM-DDThh:mm:ss.sssZ` as a Ref."""
+    kind, _, value = raw.partition("=")
+    if kind == "msgid" and value:
+        return Ref(msgid=value)
+    if kind == "timestamp" and (m := _TIMESTAMP.match(value)):
+        seconds = calendar.timegm((*(int(x) for x in m.groups()[:6]), 0, 0, 0))
+        millis = int((m[7] or "0").ljust(3, "0")[:3])
+        return Ref(ts_ms=seconds * 1000 + millis)
+    raise Fail("INVALID_PARAMS", raw)
+
+
+def parse_limit(raw: str) -> int:
+    """A positive limit, capped at what we advertise."""
+    if not raw.isdigit() or int(raw) < 1:
+        raise Fail("INVALID_PARAMS", raw)
+    return min(int(raw), CHATHISTORY_MAX)
+
+
+def handle_chathistory(session: Session, msg: Message) -> None:
+    """CHATHISTORY <subcommand> <target> <ref> [<ref>] <limit>."""
+    if msg.params[0].upper() == "TARGETS":
+        # Private messages are not stored, so there are never conversations to list.
+        server = session.server.config.server_name
+        session.send(Message("BATCH", ("+targets", "draft/chathistory-targets"), server))
+        session.send(Message("BATCH", ("-targets",), server))
+        return
+    try:
+        rows, target, room = _query(session, msg)
+    except Fail as fail:
+        server = session.server.config.server_name
+        text = {"INVALID_PARAMS": "Invalid parameters", "INVALID_TARGET": "No such room, or you are not in it",
+                "UNKNOWN_COMMAND": "Unknown subcommand", "NEED_MORE_PARAMS": "Not enough parameters"}
+        params = ("CHATHISTORY", fail.code, *fail.context, text.get(fail.code, "Failed"))
+        session.send(Message("FAIL", params, server))
+        return
+    send_batch(session, target, rows, room)
+
+
+def _query(session: Session, msg: Message) -> tuple[list[Stored], str, str]:
+    sub = msg.params[0].upper()
+    if sub not in SUBCOMMANDS:
+        raise Fail("UNKNOWN_COMMAND", sub)
+    needed = 5 if sub == "BETWEEN" else 4
+    if len(msg.params) < needed:
+        raise Fail("NEED_MORE_PARAMS", sub)
+    target = msg.params[1]
+    history = session.server.history
+    if not target.startswith("#"):
+        return [], target, target  # private messages are not stored
+    try:
+        view = session.server.hub.require_member(session, target)
+    except IrcError:
+        raise Fail("INVALID_TARGET", sub, target) from None
+    room = view.name
+    limit = parse_limit(msg.params[needed - 1])
+    if history is None:
+        return [], target, room
+    if sub == "LATEST":
+        after = None if msg.params[2] == "*" else parse_ref(msg.params[2])
+        return history.latest(room, limit, after), target, room
+    ref = parse_ref(msg.params[2])
+    if sub == "BEFORE":
+        return history.before(room, ref, limit), target, room
+    if sub == "AFTER":
+        return history.after(room, ref, limit), target, room
+    if sub == "AROUND":
+        return history.around(room, ref, limit), target, room
+    return history.between(room, ref, parse_ref(msg.params[3]), limit), target, room

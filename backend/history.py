@@ -1,0 +1,257 @@
+"""Room history in SQLite: one thread owns the database, senders never wait on the disk.
+
+Messages are handed to the writer thread through a queue and committed in small
+batches (at most FLUSH_SECONDS or FLUSH_ROWS, whichever comes first). Reads run on
+the same thread, after committing what is pending, so a query always sees every
+message accepted before it and the connection is never shared between threads.
+Private messages are never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .envelope import epoch_ms
+from .protocol import fold
+
+log = logging.getLogger("lobby.history")
+
+FLUSH_SECONDS = 0.1
+FLUSH_ROWS = 200
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id      INTEGER PRIMARY KEY,
+    room    TEXT NOT NULL,      -- casefolded room name
+    msgid   TEXT NOT NULL UNIQUE,
+    ts_ms   INTEGER NOT NULL,   -- milliseconds since the epoch, as server-time shows it
+    source  TEXT NOT NULL,      -- nick!user@host
+    command TEXT NOT NULL,      -- PRIVMSG, NOTICE or TOPIC
+    target  TEXT NOT NULL,      -- the room as written when the message was sent
+    text    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, ts_ms, id);
+"""
+
+
+class HistoryError(Exception):
+    """The history database cannot be opened or used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One stored room message."""
+
+    msgid: str
+    ts_ms: int
+    source: str
+    command: str
+    target: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A position in a room's history: a msgid, or a timestamp in milliseconds."""
+
+    msgid: str | None = None
+    ts_ms: int | None = None
+
+
+class _Task:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+_STOP = object()
+_COLUMNS = "msgid, ts_ms, source, command, target, text"
+
+
+class History:
+    """The history store; path ':memory:' keeps it in memory only."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="history", daemon=True)
+        self._ready: Future[None] = Future()
+        self._failed_writes = 0
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open (or create) the database; raise HistoryError with a clear reason if we can't."""
+        self._thread.start()
+        try:
+            self._ready.result(timeout=30)
+        except HistoryError:
+            self._thread.join(5)
+            raise
+
+    def close(self) -> None:
+        """Commit everything queued and stop the writer thread."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(10)
+
+    # -- writing (any thread, never blocks) ---------------------------------------
+
+    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
+        """Queue one room message for storage."""
+        self._queue.put((fold(room), msgid, epoch_ms(when), source, command, room, text))
+
+    # -- reading (any thread; waits for the writer) ---------------------------------
+
+    def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
+        """The newest `limit` messages, optionally only those after a reference, oldest first."""
+        if after is None:
+            return self._page(room, "", (), "DESC", limit)
+        return self._relative(room, after, ">", "DESC", limit)
+
+    def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just before ref, oldest first."""
+        return self._relative(room, ref, "<", "DESC", limit)
+
+    def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just after ref, oldest first."""
+        return self._relative(room, ref, ">", "ASC", limit)
+
+    def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """About `limit` messages centred on ref (ref included when it is a message)."""
+        older = self._relative(room, ref, "<", "DESC", limit // 2)
+        newer = self._relative(room, ref, ">=", "ASC", limit - len(older))
+        return older + newer
+
+    def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages strictly between two references, oldest first.
+
+        As in the chathistory spec, paging starts from `start`: forwards if it is the
+        earlier reference, backwards from it otherwise.
+        """
+        a, b = self._position(room, start), self._position(room, end)
+        if a is None or b is None:
+            return []
+        forwards = a <= b
+        low, high = (a, b) if forwards else (b, a)
+        where = "AND (ts_ms, id) > (?, ?) AND (ts_ms, id) < (?, ?)"
+        return self._page(room, where, (*low, *high), "ASC" if forwards else "DESC", limit)
+
+    def topics(self) -> dict[str, tuple[str, str, int]]:
+        """The last topic set in each room: folded room -> (text, setter nick, ts_ms)."""
+
+        def query(db: sqlite3.Connection) -> dict[str, tuple[str, str, int]]:
+            rows = db.execute(
+                "SELECT room, text, source, MAX(ts_ms) FROM messages WHERE command = 'TOPIC' GROUP BY room"
+            ).fetchall()
+            return {room: (text, source.split("!", 1)[0], ts) for room, text, source, ts in rows}
+
+        return self._call(query)
+
+    # -- internals --------------------------------------------------------------
+
+    def _relative(self, room: str, ref: Ref, op: str, order: str, limit: int) -> list[Stored]:
+        pos = self._position(room, ref)
+        if pos is None or limit <= 0:
+            return []
+        return self._page(room, f"AND (ts_ms, id) {op} (?, ?)", pos, order, limit)
+
+    def _position(self, room: str, ref: Ref) -> tuple[int, int] | None:
+        """(ts_ms, id) of a reference, comparable in SQL; a timestamp sits before its ms's messages."""
+        if ref.ts_ms is not None:
+            return (ref.ts_ms, 0)
+
+        def query(db: sqlite3.Connection) -> tuple[int, int] | None:
+            row = db.execute("SELECT ts_ms, id FROM messages WHERE msgid = ? AND room = ?",
+                             (ref.msgid, fold(room))).fetchone()
+            return (row[0], row[1]) if row else None
+
+        return self._call(query)
+
+    def _page(self, room: str, where: str, args: tuple[int, ...], order: str, limit: int) -> list[Stored]:
+        sql = f"SELECT {_COLUMNS} FROM messages WHERE room = ? {where} ORDER BY ts_ms {order}, id {order} LIMIT ?"
+
+        def query(db: sqlite3.Connection) -> list[Stored]:
+            rows = [Stored(*row) for row in db.execute(sql, (fold(room), *args, limit))]
+            return rows[::-1] if order == "DESC" else rows
+
+        return self._call(query)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        task = _Task(fn)
+        self._queue.put(task)
+        return task.future.result(timeout=30)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None)
+            if self.path != ":memory:":
+                mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise sqlite3.OperationalError(f"cannot use WAL mode (got {mode})")
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            db.execute("SELECT count(*) FROM messages").fetchone()
+            return db
+        except sqlite3.DatabaseError as err:
+            raise HistoryError(f"cannot open history database {self.path!r}: {err}") from err
+
+    def _run(self) -> None:
+        try:
+            db = self._connect()
+        except HistoryError as err:
+            self._ready.set_exception(err)
+            return
+        self._ready.set_result(None)
+        pending: list[tuple[Any, ...]] = []
+        deadline = 0.0
+        while True:
+            timeout = max(0.0, deadline - time.monotonic()) if pending else None
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if isinstance(item, tuple):
+                if not pending:
+                    deadline = time.monotonic() + FLUSH_SECONDS
+                pending.append(item)
+                if len(pending) < FLUSH_ROWS:
+                    continue
+            self._commit(db, pending)
+            pending = []
+            if isinstance(item, _Task):
+                try:
+                    item.future.set_result(item.fn(db))
+                except Exception as err:  # a failed read answers its caller, it doesn't stop the writer
+                    log.error("history query failed: %s", err)
+                    item.future.set_exception(err)
+            elif item is _STOP:
+                db.close()
+                return
+
+    def _commit(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        try:
+            with db:
+                db.execute("BEGIN")
+                db.executemany(
+                    "INSERT OR IGNORE INTO messages (room, msgid, ts_ms, source, command, target, text)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.Error as err:
+            # The chat goes on without storage; say so, every time it happens.
+            self._failed_writes += len(rows)
+            log.error("could not store %d messages (%d so far): %s", len(rows), self._failed_writes, err)

@@ -1,0 +1,83 @@
+"""Sending stored history to one client: replay on join and CHATHISTORY answers.
+
+How history looks depends on what the client asked for (IRCv3 `batch`,
+`server-time`, `message-tags`): inside a `chathistory` batch with original times
+for clients that understand it, with original times alone for those that take
+`server-time`, and as lines prefixed with their time, between two notices, for
+plain clients, so that nobody mistakes an old line for a live one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import TYPE_CHECKING
+
+from .envelope import TAGS_NONE, Envelope, format_time
+from .history import Stored
+from .protocol import Message
+
+if TYPE_CHECKING:
+    from .session import Session
+
+_batch_ids = itertools.count(1)
+
+
+def to_envelope(row: Stored, room: str) -> Envelope:
+    """A stored row as an Envelope carrying its original time and msgid."""
+    return Envelope(Message(row.command, (room, row.text), row.source), time=row.ts_ms / 1000, msgid=row.msgid)
+
+
+def send_batch(session: Session, target: str, rows: list[Stored], room: str) -> None:
+    """Send rows inside one `chathistory` batch (the form CHATHISTORY always answers in)."""
+    batch_id = f"h{next(_batch_ids)}"
+    server = session.server.config.server_name
+    session.send(Message("BATCH", (f"+{batch_id}", "chathistory", target), server))
+    for row in rows:
+        tags = {"batch": batch_id}
+        if session.render_key != TAGS_NONE:
+            tags["time"] = format_time(row.ts_ms / 1000)
+        if "message-tags" in session.caps:
+            tags["msgid"] = row.msgid
+        session.send(Message(row.command, (room, row.text), row.source, tags))
+    session.send(Message("BATCH", (f"-{batch_id}",), server))
+
+
+def replay_on_join(session: Session, room: str, rows: list[Stored]) -> None:
+    """The recent history of a room, for a user who just joined it."""
+    if not rows:
+        return
+    if session.renderer is not None:
+        # Presentations of their own (plain-text users) show the envelope's original time.
+        _notice(session, room, f"Recent messages in {room}:")
+        for row in rows:
+            session.deliver(to_envelope(row, room))
+        _notice(session, room, "End of recent messages")
+    elif "batch" in session.caps and session.render_key != TAGS_NONE:
+        send_batch(session, room, rows, room)
+    elif session.render_key != TAGS_NONE:
+        for row in rows:
+            session.deliver(to_envelope(row, room))
+    else:
+        _notice(session, room, f"Recent messages in {room} (times in UTC):")
+        for row in rows:
+            session.send(_stamped(row, room))
+        _notice(session, room, "End of recent messages")
+
+
+def _notice(session: Session, room: str, text: str) -> None:
+    session.send(Message("NOTICE", (room, text), session.server.config.server_name))
+
+
+def _stamped(row: Stored, room: str) -> Message:
+    """A plain-client copy of a stored line, its text led by the time it was said."""
+    when = time.gmtime(row.ts_ms / 1000)
+    today = time.gmtime()
+    fmt = "%H:%M" if when[:3] == today[:3] else "%Y-%m-%d %H:%M"
+    stamp = "[" + time.strftime(fmt, when) + "] "
+    text = row.text
+    if text.startswith("\x01ACTION ") and row.command != "TOPIC":
+        text = "\x01ACTION " + stamp + text[len("\x01ACTION "):]
+    else:
+        text = stamp + text
+    return Message(row.command, (room, text), row.source)
