@@ -1,0 +1,369 @@
+"""`lobby connect` end to end: the real command in a subprocess against a real server.
+
+Piped (stdin and stdout are pipes, as in scripts) and in a real terminal (tmux, driven
+with send-keys and read with capture-pane), always alongside a raw IRC user who sees
+what the client sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.server import ChatServer
+from tests.ircclient import IrcClient, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 20.0
+STAMP = r"^\d\d:\d\d "
+
+
+def lobby_connect(port: int, name: str | None = None) -> list[str]:
+    """The command line of `lobby connect` for a local server."""
+    command = [sys.executable, "-m", "backend.cli", "connect", "--host", "127.0.0.1", "--port", str(port)]
+    return [*command, "--name", name] if name is not None else command
+
+
+def child_env() -> dict[str, str]:
+    """The environment for client subprocesses: this checkout importable, UTF-8 output."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def run_piped(port: int, name: str | None, stdin: str) -> subprocess.CompletedProcess[str]:
+    """Run `lobby connect` to the end with stdin given, as `echo ... | lobby connect` does."""
+    return subprocess.run(
+        lobby_connect(port, name), input=stdin, capture_output=True, text=True, encoding="utf-8",
+        timeout=TIMEOUT, cwd=ROOT, env=child_env(),
+    )
+
+
+class PipedClient:
+    """`lobby connect` with stdin and stdout pipes kept open; a thread collects its output lines."""
+
+    def __init__(self, port: int, name: str | None) -> None:
+        self.proc = subprocess.Popen(
+            lobby_connect(port, name), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT, env=child_env(),
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        self._reader = threading.Thread(target=self._read, name="lobby-connect-stdout", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode("utf-8", errors="replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def expect(self, pattern: str, timeout: float = TIMEOUT) -> str:
+        """The next output line matching pattern."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r}; output so far: {self.seen[-20:]}") from None
+            if line is None:
+                self.lines.put(None)
+                raise AssertionError(f"client exited before {pattern!r}; output: {self.seen[-20:]}")
+            self.seen.append(line)
+            if regex.search(line):
+                return line
+
+    def send(self, text: str) -> None:
+        """Type one line into the client's stdin."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode("utf-8") + b"\n")
+        self.proc.stdin.flush()
+
+    def end_input(self) -> None:
+        """Close stdin: end of input."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """The exit code, once the client has ended."""
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        """Kill the client if it still runs, and reap it and its reader thread."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(TIMEOUT)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._reader.join(TIMEOUT)
+
+
+@pytest.fixture
+def lobby(make_server: Callable[..., ChatServer]) -> Iterator[Callable[..., PipedClient]]:
+    """Start piped `lobby connect` subprocesses; all are killed before the servers stop."""
+    started: list[PipedClient] = []
+
+    def start(port: int, name: str | None = None) -> PipedClient:
+        c = PipedClient(port, name)
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        c.stop()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- piped --------------------------------------------------------------------------------------
+
+
+def test_piped_client_sends_receives_and_quits_at_end_of_input(server: ChatServer, client, lobby) -> None:
+    bob: IrcClient = client("bob")
+    ci = lobby(server.address[1], "ci")
+    ci.expect(rf"{STAMP}→ ci joined #lobby$")
+    bob.expect(r"^:ci!\S+ JOIN #lobby$")
+
+    ci.send("build finished")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "build finished")
+    bob.send("PRIVMSG #lobby :thanks ci")
+    ci.expect(rf"{STAMP}bob: thanks ci$")
+
+    ci.end_input()
+    bob.expect(r"^:ci!\S+ QUIT")
+    assert ci.wait() == 0
+    # The client's own line came back (echo-message) and nothing carries colour codes.
+    assert any(re.search(rf"{STAMP}ci: build finished$", line) for line in ci.seen)
+    assert not any("\x1b" in line for line in ci.seen)
+
+
+def test_echo_into_lobby_connect_delivers_the_line_then_quits(server: ChatServer, client) -> None:
+    bob: IrcClient = client("bob")
+    result = run_piped(server.address[1], "ci", "build finished\n")
+    assert result.returncode == 0, result.stderr
+    lines = bob.lines_until(r"^:ci!\S+ QUIT")
+    said = [i for i, line in enumerate(lines) if line.endswith("PRIVMSG #lobby :build finished")]
+    assert said and said[0] < len(lines) - 1
+
+
+def test_piped_name_comes_from_the_first_input_line(server: ChatServer, client) -> None:
+    bob: IrcClient = client("bob")
+    result = run_piped(server.address[1], None, "Вася\nпривет\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Enter your name:")
+    msg = bob.expect(r"PRIVMSG #lobby")
+    assert msg.source and msg.source.startswith("Вася!")
+    assert msg.params == ("#lobby", "привет")
+
+
+def test_piped_taken_name_exits_2_with_a_clear_message(server: ChatServer, client) -> None:
+    client("bob")
+    result = run_piped(server.address[1], "BOB", "hello\n")
+    assert result.returncode == 2
+    assert "The name BOB is taken" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_piped_invalid_name_exits_2(server: ChatServer) -> None:
+    result = run_piped(server.address[1], "1abc", "hello\n")
+    assert result.returncode == 2
+    assert "can't be used as a name" in result.stderr
+
+
+def test_connection_refused_exits_1_with_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    result = run_piped(port, "ci", "hello\n")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"lobby: cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert result.stdout == ""
+
+
+def test_reconnects_after_the_server_restarts_and_rejoins(make_server, lobby) -> None:
+    first = make_server()
+    port = first.address[1]
+    ci = lobby(port, "ci")
+    ci.expect(rf"{STAMP}→ ci joined #lobby$")
+
+    first.stop()
+    ci.expect(r"connection lost — retrying in \d+s")
+    second = make_server(port=port)
+    ci.expect(r"reconnected as ci — rejoined #lobby$")
+
+    bob = connect(second.address, "bob")
+    make_server.clients.append(bob)
+    bob.send("NAMES #lobby")
+    assert "ci" in bob.expect(r" 353 ").params[-1].split()
+    ci.send("back again")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "back again")
+    bob.send("PRIVMSG #lobby :welcome back")
+    ci.expect(rf"{STAMP}bob: welcome back$")
+
+
+# -- a real terminal ------------------------------------------------------------------------------
+
+
+class Tmux:
+    """A private tmux server (its own socket) with one window running a command."""
+
+    def __init__(self) -> None:
+        self.socket_name = f"lobby-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def run(self, *args: str) -> str:
+        """Run a tmux command against our server; return its output."""
+        done = subprocess.run(
+            ["tmux", "-L", self.socket_name, "-f", "/dev/null", *args],
+            capture_output=True, text=True, timeout=TIMEOUT, env=child_env(), check=True,
+        )
+        return done.stdout
+
+    def start(self, command: list[str]) -> None:
+        """Run command in a new 120x40 window; its exit code is printed when it ends."""
+        shell = f"{shlex.join(command)}; echo lobby-exit=$?; sleep 600"
+        self.run("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", "-c", str(ROOT), shell)
+
+    def keys(self, *keys: str) -> None:
+        """Press keys (tmux key names, like Enter or C-d)."""
+        self.run("send-keys", "-t", "main", *keys)
+
+    def type(self, text: str) -> None:
+        """Type text literally."""
+        self.run("send-keys", "-t", "main", "-l", text)
+
+    def screen(self) -> list[str]:
+        """The visible lines of the window, trailing blank lines dropped."""
+        lines = [line.rstrip() for line in self.run("capture-pane", "-p", "-t", "main").splitlines()]
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
+
+    def wait_until(self, test: Callable[[list[str]], bool], what: str) -> list[str]:
+        """Poll the screen until test(screen) holds; return that screen."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            screen = self.screen()
+            if test(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"screen never showed {what}:\n" + "\n".join(screen))
+            time.sleep(0.1)
+
+    def wait_for(self, pattern: str) -> list[str]:
+        """Poll the screen until a line matches pattern."""
+        regex = re.compile(pattern)
+        return self.wait_until(lambda screen: any(regex.search(line) for line in screen), repr(pattern))
+
+    def kill(self) -> None:
+        """End the tmux server and everything running in it."""
+        subprocess.run(["tmux", "-L", self.socket_name, "kill-server"], capture_output=True, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def tmux(make_server) -> Iterator[Tmux]:
+    """A private tmux server, killed at teardown (before the chat servers stop)."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    t = Tmux()
+    yield t
+    t.kill()
+
+
+def test_terminal_keeps_the_typed_line_intact_while_messages_arrive(server: ChatServer, client, tmux) -> None:
+    bob: IrcClient = client("bob")
+    tmux.start(lobby_connect(server.address[1]))
+
+    tmux.wait_for(r"^Enter your name:$")
+    tmux.type("bob")
+    tmux.keys("Enter")
+    tmux.wait_for(r"The name bob is taken")
+    tmux.wait_until(lambda s: s[-1] == "Enter your name:", "the name asked again")
+    tmux.type("alice")
+    tmux.keys("Enter")
+    tmux.wait_for(rf"{STAMP}→ alice joined #lobby$")
+    bob.expect(r"^:alice!\S+ JOIN #lobby$")
+
+    tmux.type("half a li")
+    tmux.wait_until(lambda s: s[-1] == "[#lobby] half a li", "the half-typed line")
+    bob.send("PRIVMSG #lobby :a message from bob")
+    screen = tmux.wait_until(
+        lambda s: len(s) > 1 and s[-1] == "[#lobby] half a li" and re.search(r"bob: a message from bob$", s[-2]),
+        "the message above the intact input line",
+    )
+    assert not any("half a li" in line for line in screen[:-1])
+
+    tmux.type("ne")
+    tmux.keys("Enter")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "half a line")
+    tmux.wait_until(
+        lambda s: s[-1] == "[#lobby]" and any(re.search(rf"{STAMP}alice: half a line$", line) for line in s),
+        "the sent line shown as chat, and an empty input line",
+    )
+
+    tmux.keys("C-d")
+    bob.expect(r"^:alice!\S+ QUIT")
+    tmux.wait_for(r"^lobby-exit=0$")
+
+
+def test_terminal_commands_and_rooms(server: ChatServer, client, tmux) -> None:
+    bob: IrcClient = client("bob")
+    tmux.start(lobby_connect(server.address[1], "alice"))
+    tmux.wait_for(rf"{STAMP}→ alice joined #lobby$")
+    bob.expect(r":alice!\S+ JOIN #lobby")
+
+    tmux.type("/who")
+    tmux.keys("Enter")
+    tmux.wait_for(r"• In #lobby: (alice, bob|bob, alice)$")
+    tmux.type("/me waves")
+    tmux.keys("Enter")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "\x01ACTION waves\x01")
+    tmux.type("/msg bob psst")
+    tmux.keys("Enter")
+    assert bob.expect(r"PRIVMSG bob").params == ("bob", "psst")
+    tmux.type("/bogus")
+    tmux.keys("Enter")
+    tmux.wait_for(r"unknown command /bogus — type /help")
+
+    tmux.type("/join #dev")
+    tmux.keys("Enter")
+    tmux.wait_until(lambda s: s[-1] == "[#dev]", "the prompt in #dev")
+    bob.send("JOIN #dev")
+    bob.expect(r" 366 bob #dev ")
+    tmux.type("/topic shipping today")
+    tmux.keys("Enter")
+    assert bob.expect(r" TOPIC #dev").params == ("#dev", "shipping today")
+    bob.send("PRIVMSG #lobby :meanwhile in the lobby")
+    tmux.wait_for(r"\[#lobby\] bob: meanwhile in the lobby$")
+
+    tmux.type("/part")
+    tmux.keys("Enter")
+    bob.expect(r":alice!\S+ PART #dev")
+    tmux.wait_until(lambda s: s[-1] == "[#lobby]", "back in #lobby")
+    tmux.type("/nick alicia")
+    tmux.keys("Enter")
+    bob.expect(r":alice!\S+ NICK :?alicia")
+    tmux.type("/quit see you")
+    tmux.keys("Enter")
+    bob.expect(r"^:alicia!\S+ QUIT :Quit: see you$")
+    tmux.wait_for(r"^lobby-exit=0$")
