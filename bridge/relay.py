@@ -18,6 +18,7 @@ end them all when it stops.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import socket
 import threading
@@ -57,6 +58,7 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 
 bp = Blueprint("relay", __name__)
 sock = Sock()
+_relay_ids = itertools.count(1)
 
 
 class RelayRegistry:
@@ -131,8 +133,7 @@ class Relay:
         self.buffer = LineBuffer()
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        port = upstream.getsockname()[1]
-        self.pump = threading.Thread(target=self._pump_loop, name=f"relay-pump-{port}", daemon=True)
+        self.pump = threading.Thread(target=self._pump_loop, name=f"relay-pump-{next(_relay_ids)}", daemon=True)
 
     # -- the request thread: browser -> server ----------------------------------
 

@@ -1,0 +1,142 @@
+"""Fixtures for the bridge and page tests: a chat server with WEBIRC, the web server, clients.
+
+Test modules load these with `pytest_plugins = ["tests.webfixtures"]`. Everything
+listens on free loopback ports; teardown order (browser pages, then the web
+server, then make_server's chat servers and its thread-leak check) follows from
+the fixtures' dependencies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websocket
+from flask import Flask
+
+from backend.server import ChatServer
+from bridge import config_for, create_app
+from bridge.web import WebServer
+from tests.ircclient import IrcClient, connect
+from tests.wsclient import WsClient, ws_url
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+TIMEOUT = 10.0
+
+
+# -- servers -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chat_server(make_server: Callable[..., ChatServer]) -> ChatServer:
+    """A chat server that trusts the bridge's WEBIRC secret."""
+    return make_server(webirc_password=secrets.token_urlsafe(18))
+
+
+@pytest.fixture
+def web_app(chat_server: ChatServer) -> Flask:
+    """The bridge app, pointed at chat_server."""
+    return create_app({"TESTING": True, **config_for(chat_server)})
+
+
+@pytest.fixture
+def web(web_app: Flask) -> Iterator[WebServer]:
+    """The web app served on a free loopback port; stopped (threads and all) after the test."""
+    server = WebServer(web_app, "127.0.0.1", 0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def irc_user(chat_server: ChatServer, make_server: Callable[..., ChatServer]) -> Callable[..., IrcClient]:
+    """A factory for raw TCP users of chat_server ("terminal users"), closed at teardown."""
+
+    def factory(nick: str | None = None, caps: str = "") -> IrcClient:
+        c = connect(chat_server.address, nick, caps)
+        make_server.clients.append(c)  # type: ignore[attr-defined]
+        return c
+
+    return factory
+
+
+# -- WebSocket clients ------------------------------------------------------------------
+
+
+@pytest.fixture
+def ws_client(web: WebServer) -> Iterator[Callable[..., WsClient]]:
+    """A factory for WebSocket clients of the web fixture; closed at teardown."""
+    made: list[WsClient] = []
+
+    def factory(nick: str | None = None, **options: Any) -> WsClient:
+        options.setdefault("subprotocols", ["text.ircv3.net"])
+        options.setdefault("timeout", TIMEOUT)
+        client = WsClient(websocket.create_connection(ws_url(web), **options))
+        made.append(client)
+        if nick:
+            client.register(nick)
+        return client
+
+    yield factory
+    for client in made:
+        client.close()
+
+
+# -- the browser -----------------------------------------------------------------------
+
+
+def chromium_missing() -> None:
+    """Skip when Chromium isn't installed, except on CI, where that is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing, and browser tests must run on CI (apt-get install chromium)")
+    pytest.skip(f"{CHROMIUM} is not installed")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium for the whole session, driven by Playwright."""
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        chromium_missing()
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=15_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser: Any, web: WebServer) -> Iterator[Callable[..., Any]]:
+    """A factory for pages of the chat, each in its own context (own localStorage).
+
+    Pages record uncaught errors in page.errors; contexts close before the web
+    server stops, so their WebSockets end from the browser's side first.
+    """
+    contexts: list[Any] = []
+
+    def factory(**context_options: Any) -> Any:
+        context_options.setdefault("viewport", {"width": 1100, "height": 700})
+        context = browser.new_context(**context_options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda err: page.errors.append(str(err)))
+        page.goto(web.url)
+        return page
+
+    yield factory
+    for context in contexts:
+        with contextlib.suppress(Exception):
+            context.close()
