@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websocket
@@ -29,11 +30,10 @@ from bridge import CONTENT_SECURITY_POLICY, chat_address_for
 from bridge.relay import Relay, is_webirc, origin_allowed, split_frame, webirc_line
 from bridge.web import WebServer
 from tests.ircclient import IrcClient
-from tests.wsclient import WsClient, ws_url
 
 pytest_plugins = ["tests.webfixtures"]
 
-WsFactory = Callable[..., WsClient]
+WsFactory = Callable[..., Any]  # tests.webfixtures.WsClient factories
 IrcFactory = Callable[..., IrcClient]
 
 
@@ -51,6 +51,10 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met within the timeout")
         time.sleep(0.02)
+
+
+def ws_url(web: WebServer) -> str:
+    return web.url.replace("http://", "ws://", 1) + "/ws"
 
 
 def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -165,14 +169,12 @@ def test_an_oversized_frame_closes_the_connection(
 
 
 def test_the_browsers_address_reaches_the_server_through_webirc(
-    web: WebServer, chat_server: ChatServer, irc_user: IrcFactory
+    web: WebServer, chat_server: ChatServer, irc_user: IrcFactory, ws_client: WsFactory
 ) -> None:
     # Connect from 127.0.0.2 (still loopback on Linux): the bridge itself dials from 127.0.0.1.
     raw = socket.create_connection(web.address, timeout=10, source_address=("127.0.0.2", 0))
-    client = WsClient(websocket.create_connection(ws_url(web), socket=raw, subprotocols=["text.ircv3.net"],
-                                                  timeout=10))
     try:
-        client.register("remote")
+        client = ws_client("remote", socket=raw)
         session = session_of(chat_server, "remote")
         assert session.host == "127.0.0.2"
         assert session.gateway == "lobby-web"
@@ -184,7 +186,7 @@ def test_the_browsers_address_reaches_the_server_through_webirc(
         assert any(" 127.0.0.2 " in line and " remote " in line for line in who)
         assert client.expect(r"JOIN #lobby").source == "carol!carol@127.0.0.1"
     finally:
-        client.close()
+        raw.close()
 
 
 def test_a_browser_cannot_send_its_own_webirc(ws_client: WsFactory, chat_server: ChatServer) -> None:
@@ -234,14 +236,13 @@ def test_healthz_reports_users_and_rooms(web: WebServer, irc_user: IrcFactory, w
 
 
 def test_web_server_stop_ends_relays_and_threads(
-    web_app, chat_server: ChatServer, irc_user: IrcFactory  # type: ignore[no-untyped-def]
+    web_app, chat_server: ChatServer, irc_user: IrcFactory, ws_connect: WsFactory  # type: ignore[no-untyped-def]
 ) -> None:
     before = set(threading.enumerate())
     server = WebServer(web_app, "127.0.0.1", 0)
     server.start()
     carol = irc_user("carol")
-    client = WsClient(websocket.create_connection(ws_url(server), subprotocols=["text.ircv3.net"], timeout=10))
-    client.register("stopper")
+    client = ws_connect(ws_url(server), "stopper")
     carol.expect(r":stopper!\S+ JOIN")
     idle = socket.create_connection(server.address, timeout=10)  # never sends a request
     try:
@@ -256,7 +257,6 @@ def test_web_server_stop_ends_relays_and_threads(
             socket.create_connection(server.address, timeout=2).close()
     finally:
         idle.close()
-        client.close()
 
 
 # -- the page's HTTP side ---------------------------------------------------------------
@@ -392,7 +392,7 @@ def test_origin_rules() -> None:
 # -- lobby serve ------------------------------------------------------------------------------
 
 
-def test_lobby_serve_runs_the_web_side_and_stops_on_sigterm() -> None:
+def test_lobby_serve_runs_the_web_side_and_stops_on_sigterm(ws_connect: WsFactory) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--irc-port", "0", "--web-port", "0", "--db", ":memory:"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -406,12 +406,10 @@ def test_lobby_serve_runs_the_web_side_and_stops_on_sigterm() -> None:
         assert match, web_line
         url = match[1]
         assert json.loads(http_get(url + "/healthz")[2])["status"] == "ok"
-        client = WsClient(websocket.create_connection(url.replace("http", "ws") + "/ws",
-                                                      subprotocols=["text.ircv3.net"], timeout=10))
-        client.register("viaserve")  # WEBIRC with the secret made at start-up was accepted
+        # Registering proves the bridge's WEBIRC, with the secret made at start-up, was accepted.
+        ws_connect(url.replace("http", "ws") + "/ws", "viaserve")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-        client.close()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,11 @@ import pytest
 import websocket
 from flask import Flask
 
+from backend.protocol import Message, parse_line
 from backend.server import ChatServer
 from bridge import config_for, create_app
 from bridge.web import WebServer
 from tests.ircclient import IrcClient, connect
-from tests.wsclient import WsClient, ws_url
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -73,15 +75,100 @@ def irc_user(chat_server: ChatServer, make_server: Callable[..., ChatServer]) ->
 # -- WebSocket clients ------------------------------------------------------------------
 
 
+class WsClient:
+    """A Python WebSocket client of /ws with IrcClient's expect() style."""
+
+    def __init__(self, ws: websocket.WebSocket) -> None:
+        self.ws = ws
+        self.frames: list[tuple[int, str | bytes]] = []
+        self.seen: list[str] = []
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.ws.getsubprotocol()
+
+    def send(self, line: str | bytes) -> None:
+        if isinstance(line, bytes):
+            self.ws.send_binary(line)
+        else:
+            self.ws.send(line)
+
+    def recv_frame(self, timeout: float = TIMEOUT) -> tuple[int, str | bytes]:
+        """The next data frame (opcode, payload); raises when the connection closes."""
+        self.ws.settimeout(timeout)
+        opcode, data = self.ws.recv_data()
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise websocket.WebSocketConnectionClosedException(close_code(data))
+        payload: str | bytes = data.decode("utf-8") if opcode == websocket.ABNF.OPCODE_TEXT else data
+        self.frames.append((opcode, payload))
+        text = payload if isinstance(payload, str) else payload.decode("utf-8", errors="replace")
+        self.seen.append(text)
+        return opcode, payload
+
+    def expect(self, pattern: str, timeout: float = TIMEOUT) -> Message:
+        """Read frames until one matches pattern; return it parsed."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no frame matching {pattern!r}; last frames: {self.seen[-15:]}")
+            try:
+                self.recv_frame(remaining)
+            except websocket.WebSocketTimeoutException:
+                continue
+            except websocket.WebSocketConnectionClosedException as closed:
+                raise AssertionError(f"closed ({closed}) before a frame matched {pattern!r}; "
+                                     f"last frames: {self.seen[-15:]}") from None
+            if regex.search(self.seen[-1]):
+                return parse_line(self.seen[-1])
+
+    def register(self, nick: str) -> WsClient:
+        self.send(f"NICK {nick}")
+        self.send(f"USER {nick[:8]} 0 * :{nick} (web)")
+        self.expect(r" 001 ")
+        self.expect(r" 366 \S+ #lobby ")
+        return self
+
+    def expect_close(self, timeout: float = TIMEOUT) -> int | None:
+        """Read until the server closes the WebSocket; return the close code (None if it just vanished)."""
+        deadline = time.monotonic() + timeout
+        self.ws.settimeout(0.5)
+        while time.monotonic() < deadline:
+            try:
+                opcode, data = self.ws.recv_data(control_frame=True)
+            except websocket.WebSocketTimeoutException:
+                continue
+            except (websocket.WebSocketConnectionClosedException, OSError):
+                return None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return close_code(data)
+        raise AssertionError("the WebSocket is still open")
+
+    def close(self) -> None:
+        """Close politely if still open, and always release the socket."""
+        with contextlib.suppress(Exception):
+            self.ws.close(timeout=1)
+        self.ws.shutdown()  # close() leaves the socket open when the server closed first
+
+
+def close_code(data: bytes) -> int | None:
+    return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+
+
+def ws_url(web: WebServer) -> str:
+    return web.url.replace("http://", "ws://", 1) + "/ws"
+
+
 @pytest.fixture
-def ws_client(web: WebServer) -> Iterator[Callable[..., WsClient]]:
-    """A factory for WebSocket clients of the web fixture; closed at teardown."""
+def ws_connect() -> Iterator[Callable[..., WsClient]]:
+    """A factory for WebSocket clients of any URL, registered when given a nick; closed at teardown."""
     made: list[WsClient] = []
 
-    def factory(nick: str | None = None, **options: Any) -> WsClient:
+    def factory(url: str, nick: str | None = None, **options: Any) -> WsClient:
         options.setdefault("subprotocols", ["text.ircv3.net"])
         options.setdefault("timeout", TIMEOUT)
-        client = WsClient(websocket.create_connection(ws_url(web), **options))
+        client = WsClient(websocket.create_connection(url, **options))
         made.append(client)
         if nick:
             client.register(nick)
@@ -90,6 +177,16 @@ def ws_client(web: WebServer) -> Iterator[Callable[..., WsClient]]:
     yield factory
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def ws_client(web: WebServer, ws_connect: Callable[..., WsClient]) -> Callable[..., WsClient]:
+    """A factory for WebSocket clients of the web fixture's /ws."""
+
+    def factory(nick: str | None = None, **options: Any) -> WsClient:
+        return ws_connect(ws_url(web), nick, **options)
+
+    return factory
 
 
 # -- the browser -----------------------------------------------------------------------
