@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
 
 from .history import HistoryError
 from .server import ChatServer, ServerConfig, format_address
+from .transport import server_context
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds to wait for the answer to that PING (default 60)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log more")
 
+    guard = serve.add_argument_group("limits and security")
+    guard.add_argument("--password", default=os.environ.get("LOBBY_PASSWORD"),
+                       help="require this password from everyone (or set LOBBY_PASSWORD, which ps does not show)")
+    guard.add_argument("--flood", choices=("on", "off"), default="on",
+                       help="flood control: 20 lines at once, then 4 a second (default on)")
+    guard.add_argument("--max-clients", type=int, default=4096, help="connections in all (default 4096)")
+    guard.add_argument("--max-per-ip", type=int, default=20,
+                       help="connections from one address, loopback exempt (default 20)")
+    guard.add_argument("--max-rooms", type=int, default=50, help="rooms one user may be in (default 50)")
+    guard.add_argument("--tls-port", type=int, default=None, help="also listen for TLS on this port")
+    guard.add_argument("--tls-cert", default=None, help="TLS certificate chain (PEM)")
+    guard.add_argument("--tls-key", default=None, help="TLS private key (PEM)")
+
     connect = sub.add_parser("connect", help="chat from this terminal")
     connect.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
     connect.add_argument("--port", type=int, default=14900, help="server chat port (default 14900)")
@@ -58,7 +74,22 @@ def serve(args: argparse.Namespace) -> int:
         ping_timeout=args.ping_timeout,
         db_path=args.db,
         history_lines=args.history,
+        password=args.password or None,
+        flood=args.flood == "on",
+        max_clients=args.max_clients,
+        max_per_ip=args.max_per_ip,
+        max_rooms_per_user=args.max_rooms,
     )
+    if args.tls_port is not None:
+        if not (args.tls_cert and args.tls_key):
+            print("lobby: --tls-port needs --tls-cert and --tls-key", file=sys.stderr)
+            return 2
+        try:
+            config.tls_context = server_context(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as err:
+            print(f"lobby: cannot use the TLS certificate or key: {err}", file=sys.stderr)
+            return 1
+        config.tls_port = args.tls_port
     if args.motd is not None:
         config.motd = args.motd
     # The web bridge proves itself to the server with this secret (WEBIRC).
@@ -82,6 +113,8 @@ def serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     print(f"chat server on {format_address(host, port)}", flush=True)
+    if server.tls_address is not None:
+        print(f"chat server (TLS) on {format_address(*server.tls_address)}", flush=True)
     from bridge import config_for, create_app  # Flask loads only when serving
     from bridge.web import WebServer
 

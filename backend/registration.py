@@ -114,8 +114,10 @@ def handle_webirc(session: Session, msg: Message) -> None:
     ):
         session.kill("Invalid WEBIRC")
         return
+    if not session.server.rehost(session, msg.params[3]):
+        session.kill("Too many connections from your address")
+        return
     session.gateway = msg.params[1]
-    session.host = msg.params[3]
 
 
 def handle_user(session: Session, msg: Message) -> None:

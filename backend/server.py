@@ -8,11 +8,15 @@ for timeouts and for telling them goodbye at shutdown.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from . import commands
@@ -48,6 +52,32 @@ class ServerConfig:
     db_path: str | None = ":memory:"
     history_lines: int = 50
     backlog: int = 1024
+    max_clients: int = 4096
+    # Flood control: a burst of lines, then a steady rate; further ahead than max_lag: Excess Flood.
+    flood: bool = True
+    flood_burst: int = 20
+    flood_rate: float = 4.0
+    flood_max_lag: float = 15.0
+    flood_max_backlog: int = 16 * 1024
+    # Loopback is exempt: the bridge connects from there and names browsers with WEBIRC.
+    max_per_ip: int = 20
+    tls_port: int | None = None
+    tls_context: ssl.SSLContext | None = None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether host is a loopback address (exempt from per-address limits)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback or host.startswith("::ffff:127.")
+    except ValueError:
+        return False
+
+
+def _refuse(conn: socket.socket, reason: str) -> None:
+    """Tell a connection we won't serve it, without ever blocking on it, and close it."""
+    with contextlib.suppress(OSError):
+        conn.send(f"ERROR :{reason}\r\n".encode(), socket.MSG_DONTWAIT)
+    conn.close()
 
 
 def format_address(host: str, port: int) -> str:
@@ -65,9 +95,11 @@ class ChatServer:
         self._sessions: set[Session] = set()
         self._sessions_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._listener: socket.socket | None = None
+        self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         self._threads: list[threading.Thread] = []
+        self._per_host: Counter[str] = Counter()
         self.address: tuple[str, int] = (self.config.host, self.config.port)
+        self.tls_address: tuple[str, int] | None = None
         self.history: History | None = None
 
     # -- lifecycle ------------------------------------------------------------
@@ -82,31 +114,44 @@ class ChatServer:
             history.open()
             self.history = history
             self.hub.remember_topics(history.topics())
-        info = socket.getaddrinfo(self.config.host, self.config.port, type=socket.SOCK_STREAM)
+        self._listen(self.config.port, None)
+        bound = self._listeners[0][0].getsockname()
+        self.address = (bound[0], bound[1])
+        if self.config.tls_port is not None and self.config.tls_context is not None:
+            self._listen(self.config.tls_port, self.config.tls_context)
+            tls_bound = self._listeners[1][0].getsockname()
+            self.tls_address = (tls_bound[0], tls_bound[1])
+        threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
+        return self.address
+
+    def _listen(self, port: int, tls: ssl.SSLContext | None) -> None:
+        info = socket.getaddrinfo(self.config.host, port, type=socket.SOCK_STREAM)
         family, _, _, _, sockaddr = info[0]
         listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(sockaddr)
-        listener.listen(self.config.backlog)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(sockaddr)
+            listener.listen(self.config.backlog)
+        except OSError:
+            listener.close()
+            self.stop()
+            raise
         listener.settimeout(0.5)
-        self._listener = listener
-        bound = listener.getsockname()
-        self.address = (bound[0], bound[1])
-        for target, name in ((self._accept_loop, "accept"), (self._reap_loop, "reaper")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self.address
+        self._listeners.append((listener, tls))
+        name = "accept-tls" if tls else "accept"
+        thread = threading.Thread(target=self._accept_loop, args=(listener, tls), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self, reason: str = "Server shutting down", timeout: float = 1.5) -> None:
         """Stop accepting, send every client ERROR, and wait briefly for them to go."""
         if self._stopping.is_set():
             return
         self._stopping.set()
-        if self._listener is not None:
-            self._listener.close()
         for thread in self._threads:
             thread.join(1.0)
+        for listener, _ in self._listeners:
+            listener.close()
         sessions = self.sessions()
         for session in sessions:
             session.kill(reason)
@@ -123,11 +168,10 @@ class ChatServer:
 
     # -- threads --------------------------------------------------------------
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
+    def _accept_loop(self, listener: socket.socket, tls: ssl.SSLContext | None) -> None:
         while not self._stopping.is_set():
             try:
-                conn, addr = self._listener.accept()
+                conn, addr = listener.accept()
             except TimeoutError:
                 continue
             except OSError as err:
@@ -137,19 +181,51 @@ class ChatServer:
                 log.warning("accept failed: %s", err)
                 time.sleep(0.1)
                 continue
+            refusal = self._admit(addr[0])
+            if refusal:
+                _refuse(conn, refusal)
+                continue
             conn.setblocking(True)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = Session(self, conn, addr)
+            session = Session(self, conn, addr, tls)
             with self._sessions_lock:
                 self._sessions.add(session)
+                self._per_host[session.host] += 1
             try:
                 session.start()
             except RuntimeError as err:  # can't start a thread: refuse this one politely
                 log.error("cannot serve %s: %s", addr, err)
-                session.kill("Server is full")
-                with self._sessions_lock:
-                    self._sessions.discard(session)
-                conn.close()
+                self._forget(session)
+                _refuse(conn, "Server is busy, try again later")
+
+    def _admit(self, host: str) -> str | None:
+        """Why a new connection from host must be refused, or None to accept it."""
+        with self._sessions_lock:
+            if len(self._sessions) >= self.config.max_clients:
+                log.warning("refused %s: server full (%d connections)", host, len(self._sessions))
+                return "Server is full, try again later"
+            if not is_loopback(host) and self._per_host[host] >= self.config.max_per_ip:
+                log.warning("refused %s: %d connections from that address", host, self._per_host[host])
+                return "Too many connections from your address"
+        return None
+
+    def rehost(self, session: Session, host: str) -> bool:
+        """Count session under a new address (WEBIRC); False if that address is over its limit."""
+        with self._sessions_lock:
+            if not is_loopback(host) and self._per_host[host] >= self.config.max_per_ip:
+                return False
+            self._per_host[session.host] -= 1
+            self._per_host[host] += 1
+            session.host = host
+            return True
+
+    def _forget(self, session: Session) -> None:
+        with self._sessions_lock:
+            if session in self._sessions:
+                self._sessions.discard(session)
+                self._per_host[session.host] -= 1
+                if self._per_host[session.host] <= 0:
+                    del self._per_host[session.host]
 
     def _reap_loop(self) -> None:
         tick = min(1.0, self.config.registration_timeout / 4, self.config.ping_timeout / 4)
@@ -199,8 +275,7 @@ class ChatServer:
 
     def disconnect(self, session: Session, reason: str) -> None:
         """A connection ended: everyone who shared a room sees it QUIT, at once."""
-        with self._sessions_lock:
-            self._sessions.discard(session)
+        self._forget(session)
         if not session.registered:
             return
         peers = self.hub.remove(session)

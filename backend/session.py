@@ -9,8 +9,12 @@ finally block removes the user from the hub, so nobody is left as a ghost.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import socket
+import ssl
+import struct
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import numerics as n
 from .envelope import TAGS_NONE, Envelope, RenderKey, render_key_for
+from .flood import FloodGate, Flooding
 from .outbox import Outbox
 from .protocol import (
     LineBuffer,
@@ -28,6 +33,7 @@ from .protocol import (
     decode,
     parse_line,
 )
+from .transport import TlsTransport
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -38,12 +44,24 @@ log = logging.getLogger("lobby.session")
 RECV_BYTES = 16384
 
 
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes received by the kernel that the socket's reader has not read yet."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
+
+
 class Session:
     """A connected client, registered or not. Also the hub's Member."""
 
-    def __init__(self, server: ChatServer, sock: socket.socket, address: tuple[str, int]) -> None:
+    def __init__(
+        self, server: ChatServer, sock: socket.socket, address: tuple[str, int], tls: ssl.SSLContext | None = None
+    ) -> None:
         self.server = server
         self.sock = sock
+        self.tls = TlsTransport(sock, tls) if tls is not None else None
+        self.transport: socket.socket | TlsTransport = self.tls or sock
         self.host = address[0]
         self.gateway: str | None = None
         self.port = address[1]
@@ -65,6 +83,8 @@ class Session:
         self.outbox = Outbox(server.config.sendq_bytes)
         self.quit_reason: str | None = None
         self.buffer = LineBuffer()
+        cfg = server.config
+        self.flood = FloodGate(cfg.flood_burst, cfg.flood_rate, cfg.flood_max_lag) if cfg.flood else None
         self._killed = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.port}", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name=f"reader-{self.port}", daemon=True)
@@ -139,7 +159,8 @@ class Session:
             self.outbox.close(error)
             return
         with contextlib.suppress(OSError):
-            self.sock.send(error, socket.MSG_DONTWAIT)
+            if self.tls is None:  # a plaintext line would only corrupt a TLS stream
+                self.sock.send(error, socket.MSG_DONTWAIT)
         self.outbox.close()
         self._shutdown()
 
@@ -153,14 +174,23 @@ class Session:
         from .textuser import sniff
 
         try:
-            # The first bytes decide whether this is an IRC client or a person at nc/telnet.
-            data = sniff(self)
+            if self.tls is not None:
+                # TLS listeners serve IRC clients only: there is no person typing at openssl s_client.
+                try:
+                    self.tls.handshake(self.server.config.registration_timeout)
+                except OSError as err:
+                    log.info("TLS handshake with %s failed: %s", self.host, err)
+                    return
+                data = b""
+            else:
+                # The first bytes decide whether this is an IRC client or a person at nc/telnet.
+                data = sniff(self)
             while not self._killed.is_set():
                 if data:
                     self.last_seen = time.monotonic()
                     self._receive(data)
                 try:
-                    data = self.sock.recv(RECV_BYTES)
+                    data = self.transport.recv(RECV_BYTES)
                 except OSError:
                     break
                 if not data:
@@ -174,13 +204,33 @@ class Session:
     def _receive(self, data: bytes) -> None:
         if self.text is not None:
             data = self.text.strip(data)
-        for line in self.buffer.feed(data):
+        lines = self.buffer.feed(data)
+        for index, line in enumerate(lines):
+            if self.flood is not None and not self._admit(lines, index):
+                break
             if self.text is not None:
                 self.text.handle_line(line)
             else:
                 self.handle_line(line)
             if self._killed.is_set():
                 break
+
+    def _admit(self, lines: list[bytes | LineTooLong], index: int) -> bool:
+        """Wait out this line's fake lag; False if the client floods or was killed meanwhile."""
+        assert self.flood is not None
+        try:
+            wait = self.flood.charge()
+        except Flooding:
+            self.kill("Excess Flood")
+            return False
+        if not wait:
+            return True
+        # Held back: what is still waiting, here and in the kernel, must stay small.
+        backlog = sum(len(x) for x in lines[index + 1 :] if isinstance(x, bytes)) + unread_bytes(self.sock)
+        if backlog > self.server.config.flood_max_backlog:
+            self.kill("Excess Flood")
+            return False
+        return not self._killed.wait(wait)
 
     def _finish(self) -> None:
         try:
@@ -198,7 +248,7 @@ class Session:
     def _write_loop(self) -> None:
         try:
             while (data := self.outbox.take()) is not None:
-                self.sock.sendall(data)
+                self.transport.sendall(data)
         except OSError:
             pass
         finally:

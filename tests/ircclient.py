@@ -19,8 +19,8 @@ TIMEOUT = 10.0
 class IrcClient:
     """One TCP connection to the chat server, with line-level helpers."""
 
-    def __init__(self, address: tuple[str, int], timeout: float = TIMEOUT) -> None:
-        self.sock = socket.create_connection(address, timeout=timeout)
+    def __init__(self, address: tuple[str, int], timeout: float = TIMEOUT, sock: socket.socket | None = None) -> None:
+        self.sock = sock or socket.create_connection(address, timeout=timeout)
         self.timeout = timeout
         self.buffer = LineBuffer()
         self.pending: list[str] = []

@@ -131,7 +131,14 @@ def test_replay_for_plain_clients_reads_as_history(client) -> None:
     bob.expect(r"NOTICE #lobby :End of recent messages")
 
 
-def test_chathistory_pages_backwards_through_500_messages_without_gap_or_repeat(client) -> None:
+def test_chathistory_pages_backwards_through_500_messages_without_gap_or_repeat(make_server) -> None:
+    server = make_server(flood=False)  # 500 lines at once would be throttled as a flood otherwise
+
+    def client(nick: str | None = None) -> IrcClient:
+        c = connect(server.address, nick)
+        make_server.clients.append(c)
+        return c
+
     alice = client("alice")
     for i in range(500):
         alice.send(f"PRIVMSG #lobby :m{i}")
@@ -210,7 +217,7 @@ def test_messages_and_topic_survive_a_sigterm_restart_with_original_times(tmp_pa
 
 def test_kill_9_half_a_second_after_the_last_message_loses_nothing(tmp_path: Path) -> None:
     db = str(tmp_path / "lobby.db")
-    proc, found = start_serve("--db", db)
+    proc, found = start_serve("--db", db, "--flood", "off")
     try:
         alice = connect(found["chat"], "alice")
         for i in range(50):

@@ -283,7 +283,7 @@ def test_two_hundred_clients_all_receive_one_broadcast(server: ChatServer, make_
 
 
 def test_a_reader_that_never_reads_is_dropped_and_slows_nobody(make_server) -> None:
-    server = make_server(sendq_bytes=256 * 1024)
+    server = make_server(sendq_bytes=256 * 1024, flood=False)
     stuck = socket.socket()
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.connect(server.address)
