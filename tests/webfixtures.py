@@ -218,7 +218,9 @@ def new_page(browser: Any, web: WebServer) -> Iterator[Callable[..., Any]]:
     """A factory for pages of the chat, each in its own context (own localStorage).
 
     Pages record uncaught errors in page.errors; contexts close before the web
-    server stops, so their WebSockets end from the browser's side first.
+    server stops, so their WebSockets end from the browser's side first. (Don't
+    give Playwright a path= to save to: it writes files from executor threads
+    that outlive the test and trip make_server's thread-leak check.)
     """
     contexts: list[Any] = []
 

@@ -178,6 +178,12 @@ export class Chat {
       say: (target, text) => this.sendText(target, text, false),
       act: (target, text) => this.sendText(target, text, true),
       openQuery: (nick) => this.activate(this.buffer(nick, "query").key),
+      switchTo: (name) => {
+        const buffer = this.buffers.get(fold(name));
+        if (!buffer) return false;
+        this.activate(buffer.key);
+        return true;
+      },
       quit: (reason) => {
         this.conn.quit(reason || "Leaving");
         this.info("You left the chat. Reload the page to come back.");
@@ -285,7 +291,9 @@ const HANDLERS = {
         chat.motdShown = true;
         for (const line of chat.motd) chat.addLine(buffer, { kind: "info", text: line });
       }
-      chat.activate(buffer.key);
+      // A room joined for the first time opens; a rejoin after a reconnect
+      // leaves the user where they were.
+      if (first) chat.activate(buffer.key);
     } else {
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `→ ${nick} joined` });
     }
@@ -397,8 +405,8 @@ const HANDLERS = {
       return;
     }
     buffer.topic = stripFormatting(msg.params[2] ?? "");
+    // Shown in the room's header; a line as well would repeat it on every join.
     if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
-    chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `Topic: ${buffer.topic}` });
   },
 
   "353"(chat, msg) {

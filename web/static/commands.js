@@ -3,7 +3,8 @@
 // Each entry has its usage, a one-line summary and a run(ctx, args) that talks
 // to the chat only through ctx: ctx.target (the open room or conversation),
 // ctx.send(command, ...params), ctx.say(target, text), ctx.act(target, text),
-// ctx.openQuery(nick), ctx.quit(reason), ctx.info(text) and ctx.error(text).
+// ctx.openQuery(nick), ctx.switchTo(name) (false if not open), ctx.quit(reason),
+// ctx.info(text) and ctx.error(text).
 
 import { isValidChannel, isValidNick } from "./irc.js";
 
@@ -71,6 +72,7 @@ export const COMMANDS = {
       if (!name) return ctx.error("Usage: /join #ROOM");
       const room = roomName(name);
       if (!isValidChannel(room)) return ctx.error(`“${room}” can't be a room name: # then no spaces or commas.`);
+      if (ctx.switchTo(room)) return; // already there: just open it
       ctx.send("JOIN", room);
     },
   },

@@ -6,7 +6,8 @@
 // then registers and rejoins those rooms. It knows nothing of the DOM.
 //
 // Events: "state" {state, attempt, delay}; "message" {msg}; "registered" {nick};
-// "nickerror" {code, nick, text} (a name refused before registration).
+// "nickerror" {code, nick, text} (a name refused before registration);
+// "nick" {nick} (our own name changed after registration).
 
 import { formatMessage, fold, nickOf, parseLine } from "./irc.js";
 
@@ -164,7 +165,10 @@ export class Connection extends EventTarget {
         if (fold(nickOf(msg.source)) === fold(this.nick)) this.rooms.delete(fold(msg.params[0]));
         break;
       case "NICK":
-        if (fold(nickOf(msg.source)) === fold(this.nick)) this.nick = msg.params[0];
+        if (fold(nickOf(msg.source)) === fold(this.nick)) {
+          this.nick = msg.params[0];
+          this.dispatchEvent(new CustomEvent("nick", { detail: { nick: this.nick } }));
+        }
         break;
       default:
         break;

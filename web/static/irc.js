@@ -165,8 +165,11 @@ export function splitText(text, maxBytes = TEXT_BYTES) {
 // and colours (\x03 with up to two numbers, \x04 with hex). Shown as plain text.
 const FORMATTING = /\x03(\d{1,2}(,\d{1,2})?)?|\x04([0-9a-fA-F]{6}(,[0-9a-fA-F]{6})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]/g;
 
+// Other control characters would show as boxes; a tab reads as a space.
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f]/g;
+
 export function stripFormatting(text) {
-  return text.replace(FORMATTING, "");
+  return text.replace(FORMATTING, "").replace(/\t/g, " ").replace(CONTROLS, "");
 }
 
 /** The text of a CTCP ACTION (/me), or null when text is not one. */

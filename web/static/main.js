@@ -71,6 +71,7 @@ function connect(name) {
     remember(event.detail.nick);
     view.showChat();
   });
+  conn.addEventListener("nick", (event) => remember(event.detail.nick));
   conn.addEventListener("nickerror", (event) => {
     if (conn.everRegistered) {
       // Our name was taken while we were away: take a variant rather than stop.

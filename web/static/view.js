@@ -92,7 +92,7 @@ export function renderLine({ kind, time, nick = "", text = "", self = false, men
   const stamp = el("time", "time", timeFormat.format(time));
   stamp.dateTime = time.toISOString();
   stamp.title = fullFormat.format(time);
-  li.append(stamp, " ");
+  li.append(stamp);
   const body = el("span", "body");
   if (kind === "message" || kind === "notice") {
     const who = nickElement(nick);

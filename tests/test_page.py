@@ -1,0 +1,301 @@
+"""The chat page end to end: Debian's Chromium (driven by Playwright), the real bridge and chat server.
+
+Browser users and a terminal user (a raw IRC socket) share rooms. The page has
+a strict CSP, so tests wait with locators and expect(), never with string
+predicates evaluated in the page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from backend.protocol import split_text
+from backend.server import ChatServer
+from tests.ircclient import IrcClient, connect
+
+pytest_plugins = ["tests.webfixtures"]
+pytestmark = pytest.mark.browser
+
+PALETTE = ["#e6194b", "#3cb44b", "#c9a100", "#4363d8", "#f58231", "#911eb4", "#0fa3b1", "#f032e6"]
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+PageFactory = Callable[..., Any]
+IrcFactory = Callable[..., IrcClient]
+
+
+def expect(target: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
+
+
+def nick_color(nick: str) -> str:
+    """The terminal client's nick colour, as the page must reproduce it."""
+    h = 0
+    for ch in nick.casefold():
+        h = (h * 31 + ord(ch)) % 2**32
+    return PALETTE[h % 8]
+
+
+def rgb(hex_color: str) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def join(page: Any, name: str) -> None:
+    page.locator("#name").fill(name)
+    page.locator("#name").press("Enter")
+
+
+def joined(page: Any, name: str) -> None:
+    join(page, name)
+    expect(page.locator("#status")).to_have_text("online")
+    expect(page.locator("#users")).to_contain_text(name)
+
+
+def say(page: Any, text: str) -> None:
+    page.locator("#message").fill(text)
+    page.locator("#message").press("Enter")
+
+
+def messages(page: Any) -> Any:
+    return page.locator("#messages")
+
+
+def test_browsers_and_a_terminal_user_talk_in_one_room(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    carol = irc_user("carol")
+    alice = new_page()
+
+    # A taken name is explained in place, and the page asks again.
+    join(alice, "carol")
+    expect(alice.locator("#name-error")).to_contain_text("taken")
+    expect(alice.locator("#name")).to_be_focused()
+    joined(alice, "alice")
+    expect(alice.locator("#users")).to_contain_text("carol")
+    carol.expect(r":alice!\S+ JOIN #lobby")
+
+    bob = new_page()
+    joined(bob, "bob")
+    expect(alice.locator("#users")).to_contain_text("bob")
+    carol.expect(r":bob!\S+ JOIN #lobby")
+    expect(messages(alice)).to_contain_text("bob joined")
+
+    # Messages flow every way.
+    say(alice, "hello from alice")
+    expect(messages(bob)).to_contain_text("hello from alice")
+    assert carol.expect(r"PRIVMSG #lobby").params == ("#lobby", "hello from alice")
+    say(bob, "hi, bob here")
+    expect(messages(alice)).to_contain_text("hi, bob here")
+    assert carol.expect(r"PRIVMSG #lobby").params == ("#lobby", "hi, bob here")
+    carol.send("PRIVMSG #lobby :carol on the terminal, hey bob")
+    expect(messages(alice)).to_contain_text("carol on the terminal")
+    expect(bob.locator(".line.mention")).to_contain_text("hey bob")  # bob's name is highlighted for bob
+    expect(alice.locator(".line.mention")).to_have_count(0)
+
+    # Own lines are distinct, and come from the server's echo (one each, not two).
+    expect(alice.locator(".line.self")).to_have_count(1)
+    expect(alice.locator(".line.self")).to_contain_text("hello from alice")
+    expect(alice.locator(".line .time").first).to_have_text(re.compile(r"\d"))
+
+    say(alice, "/me waves")
+    assert carol.expect(r"PRIVMSG #lobby").params == ("#lobby", "\x01ACTION waves\x01")
+    expect(bob.locator(".line.action")).to_contain_text("* alice waves")
+
+    # Nick colours are the terminal client's.
+    for nick in ("alice", "bob", "carol"):
+        name = bob.locator("#users .nick", has_text=re.compile(f"^{nick}$"))
+        assert name.evaluate("el => getComputedStyle(el).color") == rgb(nick_color(nick))
+
+    # Long input goes as several PRIVMSGs, split like protocol.split_text splits.
+    long_text = " ".join(f"wörd{i}" for i in range(220))
+    say(alice, long_text)
+    pieces = [carol.expect(r"PRIVMSG #lobby :wörd").params[1] for _ in split_text(long_text, 400)]
+    assert pieces == split_text(long_text, 400)
+    assert all(len(p.encode()) <= 400 for p in pieces)
+
+    # The user list follows quits: a closed tab at once, a terminal user's QUIT too.
+    bob.context.close()
+    expect(alice.locator("#users")).not_to_contain_text("bob")
+    expect(messages(alice)).to_contain_text("bob quit")
+    carol.expect(r":bob!\S+ QUIT")
+    carol.send("QUIT :bye now")
+    expect(alice.locator("#users")).not_to_contain_text("carol")
+    expect(messages(alice)).to_contain_text("carol quit (Quit: bye now)")
+    assert alice.errors == []
+
+
+def test_html_and_script_payloads_are_shown_as_text(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    carol = irc_user("carol")
+    page = new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    joined(page, "alice")
+    payloads = [
+        '<img src=x onerror="alert(1)">',
+        "<script>alert(2)</script>",
+        '"><svg onload=alert(3)>',
+        "javascript:alert(4)",
+        "&lt;b&gt;not bold&lt;/b&gt;",
+    ]
+    for payload in payloads:
+        carol.send(f"PRIVMSG #lobby :{payload}")
+    carol.send("TOPIC #lobby :<b>topic</b><img src=x onerror=alert(5)>")
+    carol.send("PRIVMSG #lobby :docs at https://example.com/wiki/A_(b). and ftp://example.com/x")
+    expect(messages(page)).to_contain_text("docs at")
+    for payload in payloads:
+        expect(messages(page)).to_contain_text(payload)
+    expect(page.locator("#topic")).to_have_text("<b>topic</b><img src=x onerror=alert(5)>")
+    say(page, "<i>mine</i>")
+    assert carol.expect(r"PRIVMSG #lobby :<i>").params[1] == "<i>mine</i>"
+    expect(messages(page)).to_contain_text("<i>mine</i>")
+    expect(page.locator("#messages img, #messages script, #messages svg, #messages b, #messages i, #topic *")) \
+        .to_have_count(0)
+
+    # Only the http(s) URL became a link, built safely.
+    links = page.locator("#messages a")
+    expect(links).to_have_count(1)
+    expect(links).to_have_attribute("href", "https://example.com/wiki/A_(b)")
+    expect(links).to_have_attribute("rel", "noopener noreferrer")
+    expect(links).to_have_attribute("target", "_blank")
+    assert dialogs == []
+    assert page.errors == []
+
+
+def test_the_page_reconnects_and_rejoins_after_a_server_restart(
+    new_page: PageFactory, chat_server: ChatServer, make_server: Callable[..., ChatServer], web_app: Flask
+) -> None:
+    page = new_page()
+    joined(page, "alice")
+    say(page, "/join #side")
+    expect(page.locator("#room-title")).to_have_text("#side")
+    port = chat_server.address[1]
+
+    chat_server.stop()
+    expect(page.locator("#status")).to_contain_text("reconnecting…")
+    expect(messages(page)).to_contain_text("Reconnecting")
+    restarted = make_server(port=port, webirc_password=chat_server.config.webirc_password)
+    web_app.config["LOBBY_HUB"] = restarted.hub
+
+    expect(page.locator("#status")).to_have_text("online", timeout=30_000)
+    expect(messages(page)).to_contain_text("You rejoined #side")
+    expect(page.locator("#room-title")).to_have_text("#side")  # still where the user was
+    dave = connect(restarted.address, "dave")
+    make_server.clients.append(dave)  # type: ignore[attr-defined]
+    dave.send("JOIN #side")
+    names = dave.expect(r" 353 \S+ = #side ")
+    assert "alice" in names.params[-1].split()
+    expect(messages(page)).to_contain_text("dave joined")
+    say(page, "back again")
+    assert dave.expect(r"PRIVMSG #side").params == ("#side", "back again")
+    assert page.errors == []
+
+
+def test_commands_title_and_remembered_name(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    carol = irc_user("carol")
+    page = new_page()
+    joined(page, "alice")
+
+    say(page, "/help")
+    expect(messages(page)).to_contain_text("/msg NAME TEXT")
+    say(page, "/frobnicate")
+    expect(page.locator(".line.error")).to_contain_text("Unknown command /frobnicate. Type /help")
+
+    say(page, "/topic Plans for today")
+    assert carol.expect(r" TOPIC #lobby").params == ("#lobby", "Plans for today")
+    expect(page.locator("#topic")).to_have_text("Plans for today")
+
+    say(page, "/nick alicia")
+    carol.expect(r":alice!\S+ NICK :?alicia")
+    expect(page.locator("#users .self")).to_contain_text("alicia")
+
+    say(page, "/who")
+    expect(messages(page)).to_contain_text("carol — carol@127.0.0.1")
+
+    say(page, "/msg carol psst")
+    assert carol.expect(r"PRIVMSG carol").params == ("carol", "psst")
+    expect(page.locator("#room-title")).to_have_text("carol")
+    carol.send("PRIVMSG alicia :what's up?")
+    expect(messages(page)).to_contain_text("what's up?")
+
+    say(page, "/join side")
+    expect(page.locator("#room-title")).to_have_text("#side")
+    expect(page.locator("#buffers")).to_contain_text("#side")
+    say(page, "/part")
+    expect(page.locator("#buffers")).not_to_contain_text("#side")
+
+    # While the tab is hidden, unread messages show in its title.
+    page.locator("#buffers button", has_text="#lobby").click()
+    page.evaluate("""() => {
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => true});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    carol.send("PRIVMSG #lobby :one")
+    carol.send("PRIVMSG #lobby :two, alicia")
+    expect(page).to_have_title("(2!) Lobby")
+    page.evaluate("""() => {
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => false});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    expect(page).to_have_title("Lobby")
+
+    say(page, "/quit see you")
+    assert carol.expect(r":alicia!\S+ QUIT").params[0].endswith("see you")
+    expect(page.locator("#status")).to_have_text("offline")
+
+    # The name is remembered for next time.
+    page.reload()
+    expect(page.locator("#name")).to_have_value("alicia")
+    assert page.errors == []
+
+
+def test_phone_sized_dark_layout(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    irc_user("carol")
+    page = new_page(viewport={"width": 390, "height": 760}, color_scheme="dark", is_mobile=True, has_touch=True)
+    expect(page.locator("label[for=name]")).to_be_visible()
+    joined(page, "alice")
+    background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(20, 22, 27)"
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    expect(page.locator("#message")).to_be_visible()
+    expect(page.locator("#users")).to_be_hidden()
+    page.locator("#people-toggle").click()
+    expect(page.locator("#users")).to_be_visible()
+    expect(page.locator("#users")).to_contain_text("carol")
+    expect(page.locator("#messages")).to_have_attribute("aria-live", "polite")
+    assert page.errors == []
+
+
+def test_screenshot_of_a_mixed_conversation(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    carol = irc_user("carol")
+    carol.send("TOPIC #lobby :Friday demo — notes at https://example.com/demo")
+    alice = new_page()
+    joined(alice, "alice")
+    bob = new_page(viewport={"width": 1100, "height": 640})
+    joined(bob, "bob")
+    vasya = irc_user("Вася")
+    carol.send("PRIVMSG #lobby :morning all! the build is green again")
+    expect(messages(bob)).to_contain_text("build is green")
+    say(alice, "nice! who is presenting at the demo?")
+    expect(messages(bob)).to_contain_text("who is presenting")
+    say(bob, "/me raises a hand")
+    expect(messages(alice)).to_contain_text("raises a hand")
+    carol.send("PRIVMSG #lobby :bob, can you share the slides first?")
+    say(bob, "sure: https://example.com/slides.pdf")
+    expect(messages(alice)).to_contain_text("slides.pdf")
+    vasya.send("PRIVMSG #lobby :привет всем, I'm on the terminal client")
+    expect(messages(bob)).to_contain_text("привет")
+    dave = irc_user("dave")
+    dave.send("QUIT :lunch")
+    expect(messages(bob)).to_contain_text("dave quit (Quit: lunch)")
+    say(alice, "<b>tags</b> show up as plain text, as they should")
+    expect(messages(bob)).to_contain_text("as they should")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    bob.locator("#message").blur()
+    # Bytes, not path=: Playwright would write the file from a thread that outlives the test.
+    SCREENSHOT.write_bytes(bob.screenshot(animations="disabled"))
+    assert SCREENSHOT.stat().st_size > 10_000
