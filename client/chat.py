@@ -22,7 +22,7 @@ from typing import Protocol
 from backend.protocol import Message, fold, split_text
 
 from .connection import Connection
-from .render import Kind, Line, clock, describe, is_channel, nick_of
+from .render import Kind, Line, clock, describe, is_channel, message_time, nick_of
 
 DEFAULT_ROOM = "#lobby"
 WANTED_CAPS = ("server-time", "echo-message")
@@ -35,6 +35,8 @@ QUIT_WAIT = 3.0
 LINE_BUDGET = 512 - 2 - len("PRIVMSG  :") - 100
 NAME_ERRORS = frozenset({"431", "432", "433", "436", "437"})
 END_OF_WELCOME = frozenset({"376", "422"})
+# What servers replay as history on join.
+_REPLAYED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
 
 
 class View(Protocol):
@@ -83,6 +85,10 @@ class ChatClient:
         self._reconnecting = False
         self._rejoin: dict[str, str] = {}
         self._last_error = ""
+        # History replayed on rejoin repeats what is already on screen: lines stamped no
+        # later than the newest one shown before the connection broke are skipped.
+        self._newest_shown = 0.0
+        self._replay_cutoff = 0.0
         self._thread: threading.Thread | None = None
 
     # -- lifecycle (main thread) --------------------------------------------------
@@ -203,6 +209,7 @@ class ChatClient:
             with self._lock:
                 self.registered = False
                 self.ready.clear()
+                self._replay_cutoff = self._newest_shown
             if self._quitting.is_set():
                 return
             if not self._welcomed:
@@ -285,6 +292,11 @@ class ChatClient:
             self._sign_ins.put(SignIn(Outcome.WELCOME))
 
     def _show(self, msg: Message) -> None:
+        if "time" in msg.tags and msg.command in _REPLAYED:
+            when = message_time(msg, time.time())
+            if when <= self._replay_cutoff:
+                return
+            self._newest_shown = max(self._newest_shown, when)
         line = describe(msg, time.time(), self.nick)
         if line is not None:
             self.view.show(line, self.room, self.nick)

@@ -201,15 +201,20 @@ def test_connection_refused_exits_1_with_one_line(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
-def test_reconnects_after_the_server_restarts_and_rejoins(make_server, lobby) -> None:
-    first = make_server()
+def test_reconnects_after_the_server_restarts_and_rejoins(make_server, lobby, tmp_path: Path) -> None:
+    db = str(tmp_path / "history.db")
+    first = make_server(db_path=db)
     port = first.address[1]
     ci = lobby(port, "ci")
     ci.expect(rf"{STAMP}→ ci joined #lobby$")
+    early = connect(first.address, "early")
+    make_server.clients.append(early)
+    early.send("PRIVMSG #lobby :before the restart")
+    ci.expect(rf"{STAMP}early: before the restart$")
 
     first.stop()
     ci.expect(r"connection lost — retrying in \d+s")
-    second = make_server(port=port)
+    second = make_server(port=port, db_path=db)
     ci.expect(r"reconnected as ci — rejoined #lobby$")
 
     bob = connect(second.address, "bob")
@@ -220,6 +225,8 @@ def test_reconnects_after_the_server_restarts_and_rejoins(make_server, lobby) ->
     assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "back again")
     bob.send("PRIVMSG #lobby :welcome back")
     ci.expect(rf"{STAMP}bob: welcome back$")
+    # The server replayed its history on the rejoin; what was already shown is not shown twice.
+    assert sum(line.endswith("early: before the restart") for line in ci.seen) == 1
 
 
 # -- a real terminal ------------------------------------------------------------------------------
