@@ -49,9 +49,13 @@ def run_client(host: str, port: int, name: str | None) -> int:
         client.start()
     except OSError as err:
         return _unreachable(client, err)
-    if interactive:
-        return _run_terminal(client, name)
-    return _run_piped(client, name)
+    try:
+        if interactive:
+            return _run_terminal(client, name)
+        return _run_piped(client, name)
+    except KeyboardInterrupt:  # Ctrl-C while waiting on the server: still leave with QUIT
+        client.quit()
+        return EXIT_OK
 
 
 def _unreachable(client: ChatClient, err: OSError | str) -> int:
@@ -140,13 +144,10 @@ def _run_piped(client: ChatClient, name: str | None) -> int:
         print(f"lobby: {client.address} closed the connection: {result.text}", file=sys.stderr)
         client.quit()
         return EXIT_UNREACHABLE
-    try:
-        for text in lines:
-            if text.strip():
-                # After a reconnect, wait to be back in the room rather than drop the line.
-                client.wait_ready(READY_WAIT)
-                client.say(text)
-    except KeyboardInterrupt:
-        pass
+    for text in lines:
+        if text.strip():
+            # After a reconnect, wait to be back in the room rather than drop the line.
+            client.wait_ready(READY_WAIT)
+            client.say(text)
     client.quit()
     return EXIT_OK

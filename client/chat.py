@@ -33,6 +33,10 @@ QUIT_WAIT = 3.0
 # What a PRIVMSG may carry: 512 bytes less CRLF, the command, the target and the
 # ":nick!user@host " the server puts in front when relaying it.
 LINE_BUDGET = 512 - 2 - len("PRIVMSG  :") - 100
+# Pacing of what we say: a burst, then a steady rate. Servers disconnect clients that
+# send faster ("Excess Flood"), and `cat build.log | lobby connect` must not be one.
+PACE_BURST = 10
+PACE_PER_SECOND = 3.0
 NAME_ERRORS = frozenset({"431", "432", "433", "436", "437"})
 END_OF_WELCOME = frozenset({"376", "422"})
 # What servers replay as history on join.
@@ -63,6 +67,24 @@ class SignIn:
     text: str = ""
 
 
+class Pacer:
+    """A token bucket: wait() returns at once during a burst, then lets rate calls through a second."""
+
+    def __init__(self, burst: int = PACE_BURST, rate: float = PACE_PER_SECOND) -> None:
+        self.burst = burst
+        self.rate = rate
+        self._tokens = float(burst)
+        self._last = time.monotonic()
+
+    def delay(self) -> float:
+        """Take a token; return how long to wait before using it."""
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens -= 1
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
 class ChatClient:
     """One user's chat session over a Connection, surviving reconnects."""
 
@@ -90,6 +112,7 @@ class ChatClient:
         self._newest_shown = 0.0
         self._replay_cutoff = 0.0
         self._thread: threading.Thread | None = None
+        self._pacer = Pacer()
 
     # -- lifecycle (main thread) --------------------------------------------------
 
@@ -158,6 +181,8 @@ class ChatClient:
         for piece in split_text(text, budget):
             body = f"\x01ACTION {piece}\x01" if action else piece
             message = Message("PRIVMSG", (target, body))
+            if self._quitting.wait(self._pacer.delay()):
+                return
             if not self.send(message):
                 return
             if "echo-message" not in self.caps:

@@ -270,3 +270,11 @@ def test_after_the_name_prompt_only_capitalised_irc_counts() -> None:
 
 def test_text_bytes_end_lines_with_crlf_and_never_split_a_line() -> None:
     assert text_bytes("a", "b\r\nc\0") == b"a\r\nb  c\r\n"
+
+
+def test_the_client_paces_a_long_burst_of_lines() -> None:
+    from client.chat import Pacer
+
+    pacer = Pacer(burst=10, rate=2.0)
+    assert [pacer.delay() for _ in range(10)] == [0.0] * 10
+    assert 0.0 < pacer.delay() <= 0.5  # the eleventh waits for its token, half a second at most
