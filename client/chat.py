@@ -293,6 +293,8 @@ class ChatClient:
         if command == "CAP":
             self._on_cap(msg)
             return
+        if command == "421" and msg.param(1).upper() == "CAP":
+            return  # a server without capability negotiation: registration goes on without it
         if command == "ERROR":
             self._last_error = msg.param(0)
         with self._lock:

@@ -272,7 +272,13 @@ _NUMERIC_TEXT = {
 }
 
 
+# Error-numbered replies that are not errors a person must act on.
+_QUIET_ERRORS = frozenset({"422"})  # ERR_NOMOTD: a server without a message of the day
+
+
 def _describe_numeric(msg: Message, stamp: str) -> Line | None:
+    if msg.command in _QUIET_ERRORS:
+        return None
     me, params = msg.param(0), msg.params[1:]
     render = _NUMERIC_TEXT.get(msg.command)
     error = msg.command[0] in "45"

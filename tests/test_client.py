@@ -229,6 +229,45 @@ def test_reconnects_after_the_server_restarts_and_rejoins(make_server, lobby, tm
     assert sum(line.endswith("early: before the restart") for line in ci.seen) == 1
 
 
+def test_piped_client_works_with_a_server_without_caps_or_auto_join(lobby) -> None:
+    """A bare-bones IRC server, scripted here: no CAP, no MOTD, no automatic room, a PING."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(TIMEOUT)
+        ci = lobby(listener.getsockname()[1], "ci")
+        conn, _ = listener.accept()
+    with conn, conn.makefile("rb") as incoming:
+        conn.settimeout(TIMEOUT)
+
+        def expect(start: str) -> str:
+            for raw in incoming:
+                line = raw.decode().rstrip("\r\n")
+                if line.startswith(start):
+                    return line
+            raise AssertionError(f"connection closed before {start!r}")
+
+        def send(*lines: str) -> None:
+            conn.sendall("".join(line + "\r\n" for line in lines).encode())
+
+        expect("CAP LS")
+        send(":mini 421 * CAP :Unknown command")
+        expect("NICK ci")
+        expect("USER ")
+        send(":mini 001 ci :Welcome ci", ":mini 422 ci :MOTD File is missing")
+        assert expect("JOIN ") in ("JOIN #lobby", "JOIN :#lobby")
+        send(":ci!ci@h JOIN #lobby", ":mini PING :token42")
+        assert expect("PONG").endswith("token42")
+        send(":bob!b@h PRIVMSG #lobby :hello ci")
+        ci.expect(rf"{STAMP}bob: hello ci$")
+        ci.send("hi bob")
+        assert expect("PRIVMSG ") in ("PRIVMSG #lobby :hi bob", "PRIVMSG #lobby hi bob")
+        # No echo-message here: the client shows its own line itself.
+        ci.expect(rf"{STAMP}ci: hi bob$")
+        ci.end_input()
+        expect("QUIT")
+    assert ci.wait() == 0
+    assert not any("CAP" in line or "MOTD" in line for line in ci.seen)
+
+
 # -- a real terminal ------------------------------------------------------------------------------
 
 

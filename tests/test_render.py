@@ -86,6 +86,7 @@ def test_protocol_machinery_is_not_shown() -> None:
         ":s 005 alice CHANTYPES=# :are supported",
         ":s 366 alice #lobby :End of /NAMES list",
         ":s 376 alice :End of /MOTD command",
+        ":s 422 alice :MOTD File is missing",
         ":s BATCH +x chathistory #lobby",
     ):
         assert line(raw) is None, raw
