@@ -26,7 +26,7 @@ import websocket
 
 from backend.protocol import parse_line
 from backend.server import ChatServer
-from bridge import CONTENT_SECURITY_POLICY, chat_address_for
+from bridge import CONTENT_SECURITY_POLICY, DEFAULTS, chat_address_for, config_for, create_app
 from bridge.relay import Relay, is_webirc, origin_allowed, split_frame, webirc_line
 from bridge.web import WebServer
 from tests.ircclient import IrcClient
@@ -221,6 +221,22 @@ def test_the_server_closing_closes_the_websocket(
     web_user.expect(r"^ERROR ")
     assert web_user.expect_close() == 1000
     wait_until(lambda: chat_server.sessions() == [])
+
+
+def test_idle_websockets_are_pinged(chat_server: ChatServer, ws_connect: WsFactory) -> None:
+    assert DEFAULTS["SOCK_SERVER_OPTIONS"]["ping_interval"] == 25  # what proxies see in production
+    fast = {**DEFAULTS["SOCK_SERVER_OPTIONS"], "ping_interval": 0.2}
+    server = WebServer(create_app({**config_for(chat_server), "SOCK_SERVER_OPTIONS": fast}), "127.0.0.1", 0)
+    server.start()
+    try:
+        client = ws_connect(ws_url(server))
+        client.ws.settimeout(10)
+        opcode, _ = client.ws.recv_data(control_frame=True)  # websocket-client answers with a pong
+        assert opcode == websocket.ABNF.OPCODE_PING
+        client.register("pinged")  # and the relay carries on
+        client.close()
+    finally:
+        server.stop()
 
 
 def test_healthz_reports_users_and_rooms(web: WebServer, irc_user: IrcFactory, ws_client: WsFactory) -> None:

@@ -17,6 +17,8 @@ from flask import Flask
 
 from backend.protocol import split_text
 from backend.server import ChatServer
+from bridge import config_for, create_app
+from bridge.web import WebServer
 from tests.ircclient import IrcClient, connect
 
 pytest_plugins = ["tests.webfixtures"]
@@ -299,3 +301,120 @@ def test_screenshot_of_a_mixed_conversation(new_page: PageFactory, irc_user: Irc
     # Bytes, not path=: Playwright would write the file from a thread that outlives the test.
     SCREENSHOT.write_bytes(bob.screenshot(animations="disabled"))
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_a_server_password_is_asked_for_in_place(
+    new_page: PageFactory, make_server: Callable[..., ChatServer]
+) -> None:
+    locked = make_server(password="open sesame", webirc_password="bridge-secret")
+    site = WebServer(create_app(config_for(locked)), "127.0.0.1", 0)
+    site.start()
+    try:
+        page = new_page()
+        page.goto(site.url)
+        join(page, "alice")
+        expect(page.locator("#name-error")).to_contain_text("needs a password")
+        expect(page.locator("#password")).to_be_focused()
+        expect(page.locator("#status")).to_have_text("offline")  # no retry loop against a refusal
+        page.locator("#password").fill("wrong")
+        page.locator("#password").press("Enter")
+        expect(page.locator("#name-error")).to_contain_text("not right")
+        page.locator("#password").fill("open sesame")
+        page.locator("#password").press("Enter")
+        expect(page.locator("#status")).to_have_text("online")
+        expect(page.locator("#users")).to_contain_text("alice")
+        assert page.evaluate("() => JSON.stringify(localStorage)").find("sesame") < 0
+        page.context.close()
+    finally:
+        site.stop()
+
+
+LINES = [
+    "PRIVMSG #a :hello world",
+    ":nick!u@h PRIVMSG #a :hello :colon",
+    "@time=2024-01-01T00:00:00.000Z;msgid=abc;+draft/x=a\\sb\\:c\\\\ :n!u@h PRIVMSG #a :x",
+    "PING token",
+    ":srv 353 me = #a :alice bob",
+    "cmd  a   b  :trail  x",
+    "NICK :",
+    "@a;b= :s CMD",
+    ":src 001 me",
+    "@k=v\\q\\ :s privmsg #x :€ and 日本",
+]
+MESSAGES = [
+    {"command": "PRIVMSG", "params": ["#a", "hello world"]},
+    {"command": "PRIVMSG", "params": ["#a", ":starts with a colon"]},
+    {"command": "PRIVMSG", "params": ["#a", ""]},
+    {"command": "NICK", "params": ["Вася"]},
+    {"command": "TAGMSG", "params": ["#a"], "tags": {"+typing": "active", "x": "a b;c"}, "source": "n!u@h"},
+]
+SPLITS = [("a" * 1000, 400), (" ".join(["word"] * 300), 400), ("€" * 300, 400), ("Вася " * 120, 391),
+          ("👋" * 200, 400), ("short", 400), ("", 400)]
+NICKS = ["alice", "bob", "carol", "Вася", "Zoë", "[bot]", "x_Y-z", "ÆSIR", "日本"]
+NAMES = ["alice", "Вася", "1abc", "-x", "a b", "a" * 30, "a" * 31, "ab|c", "日本語", "a.b", "", "_x", "x9"]
+
+
+def test_irc_js_mirrors_protocol_py_and_the_terminal_colours(new_page: PageFactory) -> None:
+    from backend.protocol import Message, is_valid_nick, parse_line
+
+    page = new_page()
+    got = page.evaluate(
+        """async ([lines, messages, splits, nicks, names]) => {
+            const irc = await import("/static/irc.js");
+            const colors = await import("/static/colors.js");
+            return {
+                parsed: lines.map((line) => irc.parseLine(line)),
+                formatted: messages.map((m) => irc.formatMessage(m)),
+                splits: splits.map(([text, max]) => irc.splitText(text, max)),
+                colors: nicks.map((nick) => colors.nickColor(nick)),
+                valid: names.map((name) => irc.isValidNick(name)),
+            };
+        }""",
+        [LINES, MESSAGES, SPLITS, NICKS, NAMES],
+    )
+    for line, js in zip(LINES, got["parsed"], strict=True):
+        py = parse_line(line)
+        assert (js["command"], js["params"], js["source"], js["tags"]) == \
+            (py.command, list(py.params), py.source, py.tags), line
+    for m, js in zip(MESSAGES, got["formatted"], strict=True):
+        py = Message(m["command"], tuple(m["params"]), m.get("source"), m.get("tags", {}))
+        assert js == py.format()
+    for (text, limit), js in zip(SPLITS, got["splits"], strict=True):
+        assert js == split_text(text, limit), (text[:20], limit)
+    assert got["colors"] == [nick_color(nick) for nick in NICKS]
+    assert got["valid"] == [is_valid_nick(name) for name in NAMES]
+
+
+def test_the_page_ignores_what_it_does_not_know(new_page: PageFactory) -> None:
+    """History batches, CHATHISTORY replies and commands from the future must not break it."""
+    page = new_page()
+    feed = [
+        ":tester!t@h JOIN #lobby",
+        "BATCH +h1 chathistory #lobby",
+        "@batch=h1;time=2024-05-01T10:00:00.000Z;msgid=m1 :old!o@h PRIVMSG #lobby :from history",
+        "BATCH -h1",
+        "@msgid=m1 :old!o@h PRIVMSG #lobby :from history",
+        ":srv CHATHISTORY TARGETS #lobby 2024-05-01T10:00:00.000Z",
+        "FROBNICATE a b c",
+        ":srv 999 tester :something new",
+        ":srv 005 tester CHATHISTORY=100 :are supported by this server",
+        ":old!o@h PRIVMSG #lobby :\x01VERSION\x01",
+        ":old!o@h PRIVMSG #lobby :after all that",
+    ]
+    text = page.evaluate(
+        """async (feed) => {
+            const { parseLine } = await import("/static/irc.js");
+            const { Chat } = await import("/static/chat.js");
+            const { View } = await import("/static/view.js");
+            const conn = { nick: "tester", caps: new Set(["echo-message"]), isOpen: false, registered: true,
+                           send: () => false };
+            const chat = new Chat(conn, new View(document), document);
+            for (const line of feed) chat.handle(parseLine(line));
+            return document.getElementById("messages").textContent;
+        }""",
+        feed,
+    )
+    assert text.count("from history") == 1
+    assert "after all that" in text
+    assert "VERSION" not in text
+    assert page.errors == []

@@ -7,7 +7,8 @@
 //
 // Events: "state" {state, attempt, delay}; "message" {msg}; "registered" {nick};
 // "nickerror" {code, nick, text} (a name refused before registration);
-// "nick" {nick} (our own name changed after registration).
+// "nick" {nick} (our own name changed after registration); "passworderror"
+// {retry} (the server wants a password, or a different one).
 
 import { formatMessage, fold, nickOf, parseLine } from "./irc.js";
 
@@ -35,10 +36,13 @@ export class Connection extends EventTarget {
     this.retryTimer = null;
     this.quitting = false;
     this.lastError = "";
+    this.password = null; // only if the server asks for one (464); kept in memory only
+    this.needsPassword = false;
   }
 
   start() {
     this.quitting = false;
+    this.needsPassword = false;
     this.open();
   }
 
@@ -58,6 +62,7 @@ export class Connection extends EventTarget {
     ws.addEventListener("open", () => {
       if (ws !== this.ws) return;
       this.setState("registering");
+      if (this.password) this.send("PASS", this.password);
       this.sendRaw("CAP LS 302");
       this.sendRaw(formatMessage({ command: "NICK", params: [this.nick] }));
       this.sendRaw(formatMessage({ command: "USER", params: ["web", "0", "*", this.nick] }));
@@ -76,7 +81,8 @@ export class Connection extends EventTarget {
       if (ws !== this.ws) return;
       this.ws = null;
       this.registered = false;
-      if (this.quitting) this.setState("closed");
+      // Without the right password, trying again only repeats the refusal: wait for the user.
+      if (this.quitting || this.needsPassword) this.setState("closed");
       else this.scheduleRetry();
     });
   }
@@ -89,6 +95,16 @@ export class Connection extends EventTarget {
     this.attempt += 1;
     this.setState("reconnecting", { delay });
     this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  /** Start over on a fresh socket (new name or password after a refusal). */
+  restart() {
+    const old = this.ws;
+    this.ws = null; // its close event no longer concerns us
+    if (old) old.close();
+    clearTimeout(this.retryTimer);
+    this.attempt = 0;
+    this.start();
   }
 
   /** Try again now (the user pressed "retry"). */
@@ -152,6 +168,14 @@ export class Connection extends EventTarget {
         if (!this.registered) {
           const [, nick = this.nick, text = ""] = msg.params;
           this.dispatchEvent(new CustomEvent("nickerror", { detail: { code: msg.command, nick, text } }));
+          return;
+        }
+        break;
+      case "464":
+        if (!this.registered) {
+          this.needsPassword = true;
+          this.attempt = 0;
+          this.dispatchEvent(new CustomEvent("passworderror", { detail: { retry: Boolean(this.password) } }));
           return;
         }
         break;

@@ -53,8 +53,9 @@ function onState({ state, delay }) {
   view.setStatus(state, STATUS_TEXT[state] ?? state);
 }
 
-function connect(name) {
+function connect(name, password) {
   conn = new Connection(bridgeUrl(window.location), name);
+  conn.password = password;
   chat = new Chat(conn, view, document);
   let wasOnline = false;
   conn.addEventListener("state", (event) => {
@@ -81,6 +82,11 @@ function connect(name) {
     view.showJoin();
     view.showNameError(explainNickError(event.detail));
   });
+  conn.addEventListener("passworderror", (event) => {
+    view.showJoin();
+    view.askPassword(event.detail.retry ? "That password is not right. Please try again." :
+      "This chat needs a password.");
+  });
   conn.start();
 }
 
@@ -96,10 +102,11 @@ view.joinForm.addEventListener("submit", (event) => {
   }
   view.showNameError("");
   view.setJoining(true);
-  if (conn === null) connect(name);
-  else if (conn.state === "closed") {
+  if (conn === null) connect(name, view.password);
+  else if (conn.state === "closed" || conn.needsPassword) {
     conn.nick = name;
-    conn.start();
+    conn.password = view.password;
+    conn.restart();
   } else conn.setNick(name);
 });
 

@@ -116,6 +116,8 @@ export class View {
     this.joinForm = $("join-form");
     this.nameInput = $("name");
     this.nameError = $("name-error");
+    this.passwordRow = $("password-row");
+    this.passwordInput = $("password");
     this.joinButton = this.joinForm.querySelector("button");
     this.chat = $("chat");
     this.status = $("status");
@@ -144,6 +146,17 @@ export class View {
       this.nameInput.focus();
       this.nameInput.select();
     }
+  }
+
+  askPassword(text) {
+    this.passwordRow.hidden = false;
+    this.showNameError(text);
+    this.passwordInput.value = "";
+    this.passwordInput.focus();
+  }
+
+  get password() {
+    return this.passwordRow.hidden ? null : this.passwordInput.value;
   }
 
   setJoining(joining) {
