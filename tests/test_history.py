@@ -256,3 +256,22 @@ def test_start_up_with_an_unusable_database_fails_clearly(tmp_path: Path, kind: 
     assert result.returncode != 0
     assert "cannot open history database" in result.stderr
     assert "chat server on" not in result.stdout
+
+
+def test_when_storing_fails_the_chat_goes_on_and_the_log_says_so(make_server, caplog) -> None:
+    server = make_server()
+    assert server.history is not None
+    # A real SQLite refusal to write, as a full or read-only disk would give.
+    server.history._call(lambda db: db.execute("PRAGMA query_only = ON"))
+    alice = connect(server.address, "alice")
+    bob = connect(server.address, "bob")
+    make_server.clients.extend([alice, bob])
+    with caplog.at_level("ERROR", logger="lobby.history"):
+        alice.send("PRIVMSG #lobby :not stored, still delivered")
+        bob.expect(r"PRIVMSG #lobby :not stored, still delivered")
+        deadline = time.monotonic() + 10
+        while not any("could not store" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "no log line about the failed write"
+            time.sleep(0.05)
+    bob.send("PRIVMSG #lobby :and the chat goes on")
+    alice.expect(r"PRIVMSG #lobby :and the chat goes on")
