@@ -130,8 +130,11 @@ def serve(args: argparse.Namespace) -> int:
 
     while not done.wait(0.5):
         pass
-    web.stop()  # closes every browser's relay, which the server sees as QUITs
+    # The chat server first: it tells everyone (browsers too, through their relays)
+    # and ends all sessions at once. Closing relays first would make the server
+    # fan out one QUIT per browser to every other browser: N² work on the way out.
     server.stop()
+    web.stop()
     print("lobby: stopped", file=sys.stderr, flush=True)
     return 0
 
