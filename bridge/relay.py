@@ -86,6 +86,10 @@ class RelayRegistry:
         """Close every relay (going away); return their pump threads for the caller to join."""
         with self._lock:
             relays = list(self._relays)
+        # First silence every pump, then close: otherwise each closing relay's
+        # QUIT is relayed to all the others still open, N² frames on the way out.
+        for relay in relays:
+            relay.silence()
         for relay in relays:
             relay.close(CLOSE_GOING_AWAY, reason)
         return [relay.pump for relay in relays]
@@ -133,6 +137,7 @@ class Relay:
         self.buffer = LineBuffer()
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._silenced = threading.Event()
         self.pump = threading.Thread(target=self._pump_loop, name=f"relay-pump-{next(_relay_ids)}", daemon=True)
 
     # -- the request thread: browser -> server ----------------------------------
@@ -175,6 +180,8 @@ class Relay:
                 if not data:
                     break
                 for line in self.buffer.feed(data):
+                    if self._silenced.is_set():
+                        break
                     if isinstance(line, LineTooLong):
                         continue  # the server never sends these; don't pass on what it didn't mean
                     if self.binary:
@@ -191,6 +198,10 @@ class Relay:
             self.close(code, reason)
 
     # -- closing -----------------------------------------------------------------
+
+    def silence(self) -> None:
+        """Stop passing server lines to the browser: the relay is about to close."""
+        self._silenced.set()
 
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close both sides, once, from any thread; the first caller's code wins."""
