@@ -413,3 +413,15 @@ def test_terminal_commands_and_rooms(server: ChatServer, client, tmux) -> None:
     tmux.keys("Enter")
     bob.expect(r"^:alicia!\S+ QUIT :Quit: see you$")
     tmux.wait_for(r"^lobby-exit=0$")
+
+
+def test_terminal_ctrl_c_quits_with_quit(server: ChatServer, client, tmux) -> None:
+    bob: IrcClient = client("bob")
+    tmux.start(lobby_connect(server.address[1], "alice"))
+    tmux.wait_for(rf"{STAMP}→ alice joined #lobby$")
+    bob.expect(r":alice!\S+ JOIN #lobby")
+    tmux.type("never sent")
+    tmux.keys("C-c")
+    bob.expect(r"^:alice!\S+ QUIT")
+    tmux.wait_for(r"^lobby-exit=0$")
+    assert not any("never sent" in line for line in bob.seen)
