@@ -12,6 +12,7 @@ when the server offers them, so it works with any IRC server, not only Lobby's.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -23,6 +24,8 @@ from backend.protocol import Message, fold, split_text
 
 from .connection import Connection
 from .render import Kind, Line, clock, describe, is_channel, message_time, nick_of
+
+log = logging.getLogger("lobby.client")
 
 DEFAULT_ROOM = "#lobby"
 WANTED_CAPS = ("server-time", "echo-message")
@@ -230,7 +233,11 @@ class ChatClient:
     def _receive_loop(self) -> None:
         while True:
             for message in self.conn.messages():
-                self._handle(message)
+                try:
+                    self._handle(message)
+                except Exception:
+                    # A message we mishandle must not end the receiver, and with it the chat.
+                    log.exception("handling %s failed", message.command)
             with self._lock:
                 self.registered = False
                 self.ready.clear()

@@ -97,9 +97,16 @@ class PlainView:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self._lock = threading.Lock()
+        self._closed = False
 
     def show(self, line: Line, room: str | None, me: str) -> None:
         """Write one line and flush it, so a reading script sees it at once."""
         with self._lock:
-            self.out.write(line.plain(room) + "\n")
-            self.out.flush()
+            if self._closed:
+                return
+            try:
+                self.out.write(line.plain(room) + "\n")
+                self.out.flush()
+            except (BrokenPipeError, ValueError):
+                # The reader went away (`lobby connect | head -1`): keep chatting, stop printing.
+                self._closed = True
