@@ -1,0 +1,505 @@
+"""Lobby's benchmark suite: the same workloads against Lobby and ngircd, side by side.
+
+    python benchmarks/run.py            # the full run, a few minutes
+    python benchmarks/run.py --quick    # a smoke run, about a minute
+    python benchmarks/run.py --only fanout --servers lobby --profile   # py-spy profile of Lobby
+
+Scenarios (see benchmarks/README.md): fanout, latency, scale, bridge. Everything runs on
+127.0.0.1; every server and worker process it starts is stopped at the end, on Ctrl-C
+and on errors too. Prints a table, writes benchmarks/results/<timestamp>.json, latest.json
+and latest.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from array import array
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, replace
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from loadgen import ClientSpec, Target, worker_main
+from servers import HOST, SERVERS, Server, stop_all
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    clients: int
+    senders: int = 0
+    mode: str = ""  # "window": as fast as the in-flight window allows; "rate": a fixed offered rate
+    rate: float = 0.0  # messages/s offered in all (mode "rate")
+    window: int = 32
+    seconds: float = 10.0
+    size: int = 80
+    probe_every: int = 0  # every k-th client parses every line; 0: only the senders' watchers do
+    mixed_ws: bool = False  # every other client comes through the web bridge
+    servers: tuple[str, ...] = ("lobby", "ngircd")
+    join_timeout: float = 60.0
+    max_pending: int = 4  # connections still registering at once, per worker process
+    hold: float = 0.0  # seconds to keep everyone connected after joining, to see who drops
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    t = 3.0 if quick else 10.0
+    return [
+        Scenario("fanout", "fan-out throughput", 100, 10, "window", window=32, seconds=t, join_timeout=30),
+        Scenario("latency", "latency at a fixed rate", 500, 10, "rate", rate=200, seconds=t, probe_every=25),
+        Scenario("scale", "connection scale", 1000 if quick else 2000, join_timeout=10 if quick else 30,
+                 max_pending=1 << 30, hold=2.0),
+        Scenario("bridge", "bridge path (WebSocket vs TCP)", 100, 10, "rate", rate=100, seconds=t, probe_every=5,
+                 mixed_ws=True, servers=("lobby",)),
+    ]
+
+
+# -- running one scenario against one server ---------------------------------------
+
+
+def plan(sc: Scenario, procs: int) -> list[list[ClientSpec]]:
+    """Which clients each worker process drives, and their roles."""
+    step = max(1, sc.clients // max(1, sc.senders))
+    senders = {i * step + (i % 2 if sc.mixed_ws else 0) for i in range(sc.senders)}
+    shards: list[list[ClientSpec]] = [[] for _ in range(procs)]
+    for idx in range(sc.clients):
+        probe = bool(sc.probe_every) and idx % sc.probe_every == sc.probe_every - 1 and idx not in senders
+        kind = "ws" if sc.mixed_ws and idx % 2 else "tcp"
+        shards[idx % procs].append(ClientSpec(idx, kind, idx in senders, probe))
+    for shard in shards:  # a worker with senders needs a watcher in the same process
+        if any(c.sender for c in shard) and not any(c.probe for c in shard):
+            next(c for c in shard if not c.sender).probe = True
+    return [s for s in shards if s]
+
+
+def percentile(sorted_values: list[int] | array, q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def lat_summary(values: list[int]) -> dict[str, float]:
+    values = sorted(values)
+    return {
+        "samples": len(values),
+        "p50_ms": percentile(values, 0.50) / 1000,
+        "p99_ms": percentile(values, 0.99) / 1000,
+        "max_ms": (values[-1] / 1000) if values else float("nan"),
+    }
+
+
+class Run:
+    """The worker processes of one scenario against one server."""
+
+    def __init__(self, server: Server, sc: Scenario, procs: int) -> None:
+        self.server, self.sc = server, sc
+        target = Target(HOST, server.port, server.web_port, server.room, server.send_join, "u", server.sender_setup)
+        ctx = mp.get_context("fork")
+        self.pipes, self.procs = [], []
+        self.shards = plan(sc, procs)
+        for wid, shard in enumerate(self.shards):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=worker_main, args=(wid, shard, target, child), daemon=True)
+            p.start()
+            child.close()
+            self.pipes.append(parent)
+            self.procs.append(p)
+
+    def ask(self, cmd: str, timeout: float, **arg) -> list[dict]:
+        for pipe in self.pipes:
+            pipe.send((cmd, arg))
+        answers = []
+        deadline = time.monotonic() + timeout
+        for pipe in self.pipes:
+            if not pipe.poll(max(0.0, deadline - time.monotonic())):
+                raise RuntimeError(f"a load-generator worker did not answer {cmd!r} in {timeout:.0f} s")
+            answer = pipe.recv()
+            if "fatal" in answer:
+                raise RuntimeError("load-generator worker failed:\n" + answer["fatal"])
+            answers.append(answer)
+        return answers
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(Exception):
+                pipe.send(("quit", {}))
+        for p in self.procs:
+            p.join(2)
+            if p.is_alive():
+                p.kill()
+                p.join(2)
+        for pipe in self.pipes:
+            pipe.close()
+
+
+def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
+    server = SERVERS[server_name]()
+    server.start()
+    run: Run | None = None
+    try:
+        time.sleep(0.3)
+        base = server.stats()
+        run = Run(server, sc, procs)
+        t_go = time.monotonic()
+        joined = run.ask("connect", sc.join_timeout + 30, deadline_in=sc.join_timeout, max_pending=sc.max_pending)
+        times = [t for j in joined for t in j["joined_at"]]
+        n_joined = sum(j["joined"] for j in joined)
+        res: dict = {
+            "clients": sc.clients,
+            "joined": n_joined,
+            "join_s": (max(times) / 1e9 - t_go) if times else None,
+            "join_complete": n_joined == sc.clients,
+            "join_errors": [e for j in joined for e in j["errors"]][:5],
+        }
+        after_join = server.stats()
+        res["server_rss_mb"] = after_join.get("VmRSS", 0) / 1024
+        res["server_threads"] = after_join.get("threads", 0)
+        res["rss_per_conn_kb"] = (after_join.get("VmRSS", 0) - base.get("VmRSS", 0)) / max(1, n_joined)
+        if sc.hold:
+            held = run.ask("hold", sc.hold + 30, seconds=sc.hold)
+            res["connected_after_hold"] = sum(h["connected"] for h in held)
+            res["dropped"] = sum(h["closed"] for h in held)
+            res["drop_errors"] = [e for h in held for e in h["errors"]][:5]
+            end = server.stats()
+            res["server_rss_mb"] = end.get("VmRSS", 0) / 1024
+            res["server_threads"] = end.get("threads", 0)
+        if sc.mode:
+            res.update(load(server, run, sc, procs, profile))
+        res["server_peak_rss_mb"] = server.stats().get("VmHWM", 0) / 1024
+        return res
+    finally:
+        if run is not None:
+            run.close()
+        log = server.log_tail(5)
+        server.stop()
+        if server_name == "lobby" and "Traceback" in log:
+            print(f"  (lobby log tail)\n{log}", file=sys.stderr)
+
+
+def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool) -> dict:
+    per_sender = sc.rate / sc.senders if sc.mode == "rate" else 0.0
+    t0 = time.monotonic() + 0.3
+    spy = start_profile(server, sc) if profile and server.name == "lobby" else None
+    s0 = server.stats()
+    answers = run.ask("load", sc.seconds + 60, t0=t0, seconds=sc.seconds, mode=sc.mode, rate=per_sender,
+                      window=sc.window, size=sc.size, quiet=1.0, drain=20.0)
+    s1 = server.stats()
+    sent = sum(v for a in answers for v in a["sent"].values())
+    received = sum(a["received"] for a in answers)
+    last_rx = max(a["last_rx"] for a in answers)
+    span = max(1e-9, last_rx - t0)
+    # The server's CPU is measured from the start of sending to the end of the drain.
+    wall = time.monotonic() - t0
+    expected = sent * (sc.clients - 1)  # nobody gets their own message back (no echo-message)
+    kinds = {c.idx: c.kind for shard in run.shards for c in shard}
+    by_pair: dict[str, array] = defaultdict(lambda: array("q"))
+    all_lat = array("q")
+    for a in answers:
+        for _idx, (kind, sids_b, lats_b) in a["probes"].items():
+            sids, lats = array("i"), array("q")
+            sids.frombytes(sids_b)
+            lats.frombytes(lats_b)
+            all_lat.extend(lats)
+            if sc.mixed_ws:
+                for s, lat in zip(sids, lats, strict=True):
+                    by_pair[f"{kinds[s]}->{kind}"].append(lat)
+    out = {
+        "seconds": sc.seconds,
+        "sent": sent,
+        "sent_per_s": sent / sc.seconds,
+        "expected": expected,
+        "received": received,
+        "lost": expected - received,
+        "deliveries_per_s": received / span,
+        "clients_closed": sum(a["closed"] for a in answers),
+        "load_errors": [e for a in answers for e in a["errors"]][:5],
+        "server_cpu_cores": (s1.get("cpu", 0) - s0.get("cpu", 0)) / wall,
+        "gen_cpu_cores": sum(a["cpu"] for a in answers) / wall,
+        "gen_procs": len(answers),
+        "server_threads": s1.get("threads", 0),
+        "server_rss_mb": s1.get("VmRSS", 0) / 1024,
+        "latency": lat_summary(list(all_lat)),
+    }
+    if sc.mixed_ws:
+        out["paths"] = {pair: lat_summary(list(v)) for pair, v in sorted(by_pair.items())}
+    if spy is not None:
+        out["profile"] = finish_profile(*spy)
+    return out
+
+
+# -- profiling -----------------------------------------------------------------------
+
+
+def start_profile(server: Server, sc: Scenario):
+    os.makedirs(RESULTS, exist_ok=True)
+    raw = os.path.join(RESULTS, f"profile-{server.name}-{sc.key}.txt")
+    argv = ["py-spy", "record", "--pid", str(server.pid), "--duration", str(int(sc.seconds)), "--rate", "200",
+            "--nonblocking", "--format", "raw", "-o", raw]
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    except FileNotFoundError:
+        print("py-spy not found: pip install py-spy", file=sys.stderr)
+        return None
+    return proc, raw
+
+
+def finish_profile(proc: subprocess.Popen, raw: str) -> dict:
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return summarize_profile(raw)
+
+
+def summarize_profile(raw: str, top: int = 25) -> dict:
+    """Self and inclusive sample counts per function from py-spy's collapsed-stack output."""
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    with open(raw) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not stack:
+                continue
+            n = int(count)
+            total += n
+            frames = [fr.split(" (")[0] + " (" + fr.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                      if " (" in fr else fr for fr in stack.split(";")]
+            own[frames[-1]] += n
+            for fr in set(frames):
+                incl[fr] += n
+    return {
+        "file": os.path.relpath(raw, os.path.dirname(HERE)),
+        "samples": total,
+        "self": [(f, round(100 * n / total, 1)) for f, n in own.most_common(top)] if total else [],
+        "inclusive": [(f, round(100 * n / total, 1)) for f, n in incl.most_common(top)] if total else [],
+    }
+
+
+# -- the report -----------------------------------------------------------------------
+
+
+ROWS = [
+    ("fanout", "deliveries/s", lambda r: r.get("deliveries_per_s"), "{:,.0f}", "high"),
+    ("fanout", "lost", lambda r: r.get("lost"), "{:,}", ""),
+    ("fanout", "p50 latency ms", lambda r: r.get("latency", {}).get("p50_ms"), "{:.1f}", "low"),
+    ("fanout", "p99 latency ms", lambda r: r.get("latency", {}).get("p99_ms"), "{:.1f}", "low"),
+    ("fanout", "server CPU (cores)", lambda r: r.get("server_cpu_cores"), "{:.2f}", ""),
+    ("fanout", "generator CPU (cores)", lambda r: r.get("gen_cpu_cores"), "{:.2f}", ""),
+    ("latency", "p50 latency ms", lambda r: r.get("latency", {}).get("p50_ms"), "{:.2f}", "low"),
+    ("latency", "p99 latency ms", lambda r: r.get("latency", {}).get("p99_ms"), "{:.2f}", "low"),
+    ("latency", "max latency ms", lambda r: r.get("latency", {}).get("max_ms"), "{:.1f}", "low"),
+    ("latency", "deliveries/s", lambda r: r.get("deliveries_per_s"), "{:,.0f}", "high"),
+    ("latency", "lost", lambda r: r.get("lost"), "{:,}", ""),
+    ("latency", "join time s (500)", lambda r: r.get("join_s"), "{:.2f}", "low"),
+    ("latency", "server CPU (cores)", lambda r: r.get("server_cpu_cores"), "{:.2f}", ""),
+    ("latency", "generator CPU (cores)", lambda r: r.get("gen_cpu_cores"), "{:.2f}", ""),
+    ("scale", "joined", lambda r: r.get("joined"), "{:,}", "high"),
+    ("scale", "join time s", lambda r: r.get("join_s") if r.get("join_complete") else None, "{:.2f}", "low"),
+    ("scale", "dropped after join", lambda r: r.get("dropped"), "{:,}", ""),
+    ("scale", "server RSS MB", lambda r: r.get("server_rss_mb"), "{:.1f}", "low"),
+    ("scale", "RSS per connection KB", lambda r: r.get("rss_per_conn_kb"), "{:.1f}", "low"),
+    ("scale", "server threads", lambda r: r.get("server_threads"), "{:,}", ""),
+]
+
+
+def fmt(fmtstr: str, value) -> str:
+    if value is None or value != value:
+        return "-"
+    return fmtstr.format(value)
+
+
+def table(results: dict) -> str:
+    lines = [f"{'scenario':<9} {'metric':<24} {'lobby':>13} {'ngircd':>13} {'lobby/ngircd':>13}"]
+    lines.append("-" * len(lines[0]))
+    for key, label, get, f, _ in ROWS:
+        if key not in results:
+            continue
+        lob = get(results[key].get("lobby", {})) if "lobby" in results[key] else None
+        ngi = get(results[key].get("ngircd", {})) if "ngircd" in results[key] else None
+        ratio = f"{lob / ngi:.2f}" if isinstance(lob, int | float) and isinstance(ngi, int | float) and ngi else "-"
+        lines.append(f"{key:<9} {label:<24} {fmt(f, lob):>13} {fmt(f, ngi):>13} {ratio:>13}")
+    if "bridge" in results and "lobby" in results["bridge"]:
+        b = results["bridge"]["lobby"]
+        lines.append("")
+        lines.append(f"bridge (Lobby only; {b.get('lost', '?')} lost of {b.get('expected', '?')}): "
+                     "latency by path, sender->receiver")
+        for pair, s in b.get("paths", {}).items():
+            lines.append(f"  {pair:<8} p50 {s['p50_ms']:7.2f} ms   p99 {s['p99_ms']:7.2f} ms   "
+                         f"max {s['max_ms']:7.1f} ms   ({s['samples']} samples)")
+        add = bridge_added(b)
+        if add:
+            lines.append(f"  the bridge adds, p50: {add['one_hop_p50_ms']:.2f} ms per hop (tcp->ws minus tcp->tcp), "
+                         f"{add['browser_to_browser_p50_ms']:.2f} ms browser to browser (ws->ws minus tcp->tcp)")
+    return "\n".join(lines)
+
+
+def bridge_added(b: dict) -> dict | None:
+    p = b.get("paths", {})
+    if not all(k in p for k in ("tcp->tcp", "tcp->ws", "ws->ws")):
+        return None
+    return {
+        "one_hop_p50_ms": p["tcp->ws"]["p50_ms"] - p["tcp->tcp"]["p50_ms"],
+        "browser_to_browser_p50_ms": p["ws->ws"]["p50_ms"] - p["tcp->tcp"]["p50_ms"],
+        "one_hop_p99_ms": p["tcp->ws"]["p99_ms"] - p["tcp->tcp"]["p99_ms"],
+        "browser_to_browser_p99_ms": p["ws->ws"]["p99_ms"] - p["tcp->tcp"]["p99_ms"],
+    }
+
+
+def plot(results: dict, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"lobby": "#3b7dd8", "ngircd": "#999999"}
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+
+    def bars(ax, labels, series, ylabel, heading, log=False):
+        width = 0.8 / max(1, len(series))
+        for i, (name, values) in enumerate(series.items()):
+            xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(labels))]
+            vals = [v if isinstance(v, int | float) and v == v else 0 for v in values]
+            ax.bar(xs, vals, width, label=name, color=colors.get(name))
+            for x, v in zip(xs, values, strict=True):
+                text = "n/a" if v is None else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}")
+                ax.annotate(text, (x, max(v or 0, 0)), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(heading, fontsize=9)
+        if log:
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+
+    names = [n for n in ("lobby", "ngircd")]
+    f = results.get("fanout", {})
+    bars(axes[0], ["deliveries/s"], {n: [f.get(n, {}).get("deliveries_per_s")] for n in names if n in f},
+         "deliveries per second", "fan-out: 100 clients, 10 senders, 32 in flight")
+    lat = results.get("latency", {})
+    bars(axes[1], ["p50", "p99", "max"],
+         {n: [lat[n]["latency"][k] for k in ("p50_ms", "p99_ms", "max_ms")] for n in names if n in lat},
+         "ms", "latency: 500 clients, 200 msgs/s offered", log=True)
+    s = results.get("scale", {})
+    bars(axes[2], ["join time s", "RSS MB", "joined/100"],
+         {n: [s[n].get("join_s") if s[n].get("join_complete") else None, s[n].get("server_rss_mb"),
+              s[n].get("joined", 0) / 100] for n in names if n in s},
+         "", f"scale: {next(iter(s.values()), {}).get('clients', '?')} clients (n/a: did not all join)")
+    b = results.get("bridge", {}).get("lobby", {}).get("paths", {})
+    pairs = list(b)
+    bars(axes[3], pairs, {"lobby": [b[p]["p50_ms"] for p in pairs]}, "p50 ms",
+         "bridge: latency by path (sender->receiver)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def machine() -> dict:
+    info = {"nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:
+        info["mem_total_gb"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        info["ngircd"] = subprocess.run(["ngircd", "--version"], capture_output=True, text=True,
+                                        timeout=5).stdout.splitlines()[0]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        info["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                     cwd=os.path.dirname(HERE), timeout=5).stdout.strip()
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short smoke run (about a minute)")
+    parser.add_argument("--only", nargs="*", default=None, help="scenarios to run (fanout latency scale bridge)")
+    parser.add_argument("--servers", nargs="*", default=["lobby", "ngircd"], help="servers to run (lobby ngircd)")
+    parser.add_argument("--procs", type=int, default=3, help="load-generator worker processes (default 3)")
+    parser.add_argument("--seconds", type=float, default=None, help="override each load phase's length")
+    parser.add_argument("--profile", action="store_true", help="py-spy record Lobby during each load phase")
+    parser.add_argument("--label", default="", help="a note stored with the results")
+    parser.add_argument("--no-save", action="store_true", help="print only: write no results files")
+    args = parser.parse_args(argv)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    chosen = [s for s in scenarios(args.quick) if args.only is None or s.key in args.only]
+    if args.seconds:
+        chosen = [replace(s, seconds=args.seconds) for s in chosen]
+    results: dict = {}
+    started = time.time()
+    try:
+        for sc in chosen:
+            for name in sc.servers:
+                if name not in args.servers:
+                    continue
+                print(f"[{time.time() - started:5.0f}s] {sc.key} on {name}: {sc.title}, {sc.clients} clients",
+                      flush=True)
+                try:
+                    r = run_one(name, sc, args.procs, args.profile)
+                except RuntimeError as err:
+                    r = {"error": str(err)}
+                    print(f"  failed: {err}", file=sys.stderr)
+                results.setdefault(sc.key, {})[name] = r
+                brief = {k: r.get(k) for k in ("joined", "join_s", "deliveries_per_s", "lost", "server_rss_mb")
+                         if r.get(k) is not None}
+                if "latency" in r:
+                    brief["p99_ms"] = r["latency"]["p99_ms"]
+                print("   ", ", ".join(f"{k}={v:,.2f}" if isinstance(v, float) else f"{k}={v}"
+                                       for k, v in brief.items()), flush=True)
+    except KeyboardInterrupt:
+        print("interrupted: stopping servers and workers", file=sys.stderr)
+        return 130
+    finally:
+        stop_all()
+    if "bridge" in results and "lobby" in results["bridge"]:
+        add = bridge_added(results["bridge"]["lobby"])
+        if add:
+            results["bridge"]["lobby"]["bridge_adds"] = add
+    print()
+    print(table(results))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    doc = {
+        "timestamp": stamp,
+        "quick": args.quick,
+        "label": args.label,
+        "duration_s": round(time.time() - started, 1),
+        "machine": machine(),
+        "scenarios": {s.key: asdict(s) for s in chosen},
+        "results": results,
+    }
+    if args.no_save:
+        return 0
+    os.makedirs(RESULTS, exist_ok=True)
+    for name in (f"{stamp}.json", "latest.json"):
+        with open(os.path.join(RESULTS, name), "w") as f:
+            json.dump(doc, f, indent=1)
+    with contextlib.suppress(ImportError):
+        m = doc["machine"]
+        plot(results, os.path.join(RESULTS, "latest.png"),
+             f"Lobby vs ngircd, {stamp}, {m['nproc']} cores ({m.get('cpu', '?')}), Python {m['python']}"
+             + (" [quick]" if args.quick else ""))
+    print(f"\nwrote benchmarks/results/{stamp}.json, latest.json, latest.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
