@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -254,7 +254,7 @@ _DESCRIBERS = {
 
 # Replies worth reading, as sentences; params are those after the reader's nick.
 # Numerics 2xx/3xx not listed here are registration and list machinery, not shown.
-_NUMERIC_TEXT = {
+_NUMERIC_TEXT: dict[str, Callable[[tuple[str, ...], str], str]] = {
     "001": lambda p, me: f"Welcome, {me}! Type /help for commands.",
     "301": lambda p, me: f"{p[0]} is away: {p[-1]}",
     "305": lambda p, me: p[-1],
