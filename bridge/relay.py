@@ -22,6 +22,7 @@ import itertools
 import logging
 import socket
 import threading
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
@@ -59,6 +60,22 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 bp = Blueprint("relay", __name__)
 sock = Sock()
 _relay_ids = itertools.count(1)
+
+
+class WebSocket(Protocol):
+    """What a Relay uses of simple_websocket.Server (and tests can fake)."""
+
+    def receive(self, timeout: float | None = None) -> str | bytes | None:
+        """The next message, or None after timeout; raises ConnectionClosed when closed."""
+        ...
+
+    def send(self, data: str | bytes) -> None:
+        """Send one message: str as a text frame, bytes as a binary one."""
+        ...
+
+    def close(self, reason: int | None = None, message: str | None = None) -> None:
+        """Send a close frame with this code and text."""
+        ...
 
 
 class RelayRegistry:
@@ -127,7 +144,7 @@ def is_webirc(line: bytes) -> bool:
 class Relay:
     """One browser's WebSocket and its TCP connection to the chat server."""
 
-    def __init__(self, ws: object, upstream: socket.socket, binary: bool,
+    def __init__(self, ws: WebSocket, upstream: socket.socket, binary: bool,
                  max_frame_bytes: int = MAX_FRAME_BYTES, registry: RelayRegistry | None = None) -> None:
         self.ws = ws
         self.upstream = upstream
@@ -149,7 +166,7 @@ class Relay:
         try:
             self.pump.start()
             while not self._closing.is_set():
-                data = self.ws.receive(timeout=POLL_SECONDS)  # type: ignore[attr-defined]
+                data = self.ws.receive(timeout=POLL_SECONDS)
                 if data is None:
                     continue
                 self._forward(data)
@@ -185,10 +202,10 @@ class Relay:
                     if isinstance(line, LineTooLong):
                         continue  # the server never sends these; don't pass on what it didn't mean
                     if self.binary:
-                        self.ws.send(line)  # type: ignore[attr-defined]
+                        self.ws.send(line)
                     else:
                         # A text frame must be valid UTF-8: replace what isn't.
-                        self.ws.send(line.decode("utf-8", errors="replace"))  # type: ignore[attr-defined]
+                        self.ws.send(line.decode("utf-8", errors="replace"))
         except (ConnectionClosed, OSError):
             pass
         except Exception:
@@ -214,7 +231,7 @@ class Relay:
         with contextlib.suppress(OSError):
             self.upstream.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(Exception):
-            self.ws.close(reason=code, message=reason)  # type: ignore[attr-defined]
+            self.ws.close(reason=code, message=reason)
         # The request thread may sit in ws.receive(): the WebSocket's event wakes it.
         event = getattr(self.ws, "event", None)
         if isinstance(event, threading.Event):
@@ -277,8 +294,8 @@ def check_origin() -> Response | None:
                     headers=Headers({"Cache-Control": "no-store"}))
 
 
-@sock.route("/ws", bp=bp)
-def relay(ws: object) -> None:
+@sock.route("/ws", bp=bp)  # type: ignore[untyped-decorator]  # flask-sock has no type hints
+def relay(ws: WebSocket) -> None:
     """Bridge one browser to the chat server until either side leaves."""
     config = current_app.config
     # The request socket may carry the HTTP handler's header timeout; a WebSocket
@@ -292,7 +309,7 @@ def relay(ws: object) -> None:
     except OSError as err:
         log.warning("bridge cannot reach the chat server at %s: %s", address, err)
         with contextlib.suppress(Exception):
-            ws.close(reason=CLOSE_TRY_AGAIN_LATER, message="The chat server is not reachable")  # type: ignore[attr-defined]
+            ws.close(reason=CLOSE_TRY_AGAIN_LATER, message="The chat server is not reachable")
         return
     upstream.settimeout(None)
     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

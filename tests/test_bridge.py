@@ -336,7 +336,7 @@ class FakeWs:
     def __init__(self, incoming: list[str | bytes]) -> None:
         self.incoming = list(incoming)
         self.sent: list[str | bytes] = []
-        self.closed: tuple[int, str] | None = None
+        self.closed: tuple[int | None, str | None] | None = None
         self.got_all = threading.Event()
 
     def receive(self, timeout: float | None = None) -> str | bytes | None:
@@ -353,7 +353,7 @@ class FakeWs:
     def send(self, data: str | bytes) -> None:
         self.sent.append(data)
 
-    def close(self, reason: int = 1000, message: str = "") -> None:
+    def close(self, reason: int | None = None, message: str | None = None) -> None:
         self.closed = (reason, message)
 
 

@@ -135,7 +135,12 @@ def test_html_and_script_payloads_are_shown_as_text(new_page: PageFactory, irc_u
     carol = irc_user("carol")
     page = new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     joined(page, "alice")
     payloads = [
         '<img src=x onerror="alert(1)">',
@@ -180,6 +185,9 @@ def test_the_page_reconnects_and_rejoins_after_a_server_restart(
     chat_server.stop()
     expect(page.locator("#status")).to_contain_text("reconnecting…")
     expect(messages(page)).to_contain_text("Reconnecting")
+    say(page, "typed while offline")
+    expect(page.locator(".line.error").last).to_contain_text("your text is kept")
+    expect(page.locator("#message")).to_have_value("typed while offline")
     restarted = make_server(port=port, webirc_password=chat_server.config.webirc_password)
     web_app.config["LOBBY_HUB"] = restarted.hub
 
@@ -192,6 +200,8 @@ def test_the_page_reconnects_and_rejoins_after_a_server_restart(
     names = dave.expect(r" 353 \S+ = #side ")
     assert "alice" in names.params[-1].split()
     expect(messages(page)).to_contain_text("dave joined")
+    page.locator("#message").press("Enter")  # the kept text goes now
+    assert dave.expect(r"PRIVMSG #side").params == ("#side", "typed while offline")
     say(page, "back again")
     assert dave.expect(r"PRIVMSG #side").params == ("#side", "back again")
     assert page.errors == []
@@ -248,6 +258,10 @@ def test_commands_title_and_remembered_name(new_page: PageFactory, irc_user: Irc
     say(page, "/quit see you")
     assert carol.expect(r":alicia!\S+ QUIT").params[0].endswith("see you")
     expect(page.locator("#status")).to_have_text("offline")
+    expect(page.locator("#name")).to_have_value("alicia")  # ready to come back
+    page.locator("#name").press("Enter")
+    expect(page.locator("#status")).to_have_text("online")
+    carol.expect(r":alicia!\S+ JOIN #lobby")
 
     # The name is remembered for next time.
     page.reload()
@@ -341,7 +355,7 @@ LINES = [
     ":src 001 me",
     "@k=v\\q\\ :s privmsg #x :€ and 日本",
 ]
-MESSAGES = [
+MESSAGES: list[dict[str, Any]] = [
     {"command": "PRIVMSG", "params": ["#a", "hello world"]},
     {"command": "PRIVMSG", "params": ["#a", ":starts with a colon"]},
     {"command": "PRIVMSG", "params": ["#a", ""]},

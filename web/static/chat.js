@@ -186,18 +186,28 @@ export class Chat {
       },
       quit: (reason) => {
         this.conn.quit(reason || "Leaving");
-        this.info("You left the chat. Reload the page to come back.");
+        this.info("You left the chat.");
+        this.view.showJoin(this.nick); // ready to come back, as the same name
       },
       info: (text) => this.info(text),
       error: (text) => this.error(text),
     };
   }
 
-  /** Run what the user typed; several lines are several messages. */
+  /**
+   * Run what the user typed; several lines are several messages. Returns false
+   * when nothing could be sent (offline), so that the text can stay in the box.
+   */
   submit(text) {
     const lines = text.split(/\r?\n/).filter((line) => line.trim());
+    const local = lines.length === 1 && /^\/(help|quit|exit)\b/i.test(lines[0]);
+    if (!local && !this.conn.registered) {
+      this.error("Not connected right now: your text is kept, send it again once back online.");
+      return false;
+    }
     if (lines.length === 1) runInput(this.commandContext(), lines[0]);
     else for (const line of lines) this.sendText(this.active?.name, line, false);
+    return true;
   }
 
   sendText(target, text, action) {

@@ -122,8 +122,7 @@ view.composer.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = view.input.value;
   if (!text.trim() || chat === null) return;
-  chat.submit(text);
-  view.input.value = "";
+  if (chat.submit(text)) view.input.value = "";
 });
 
 view.retryButton.addEventListener("click", () => conn?.retryNow());

@@ -170,7 +170,8 @@ export class View {
     this.input.focus();
   }
 
-  showJoin() {
+  showJoin(name) {
+    if (name) this.nameInput.value = name;
     this.chat.hidden = true;
     this.joinSection.hidden = false;
     this.setJoining(false);
