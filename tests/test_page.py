@@ -282,6 +282,9 @@ def test_phone_sized_dark_layout(new_page: PageFactory, irc_user: IrcFactory) ->
     page.locator("#people-toggle").click()
     expect(page.locator("#users")).to_be_visible()
     expect(page.locator("#users")).to_contain_text("carol")
+    page.keyboard.press("Escape")
+    expect(page.locator("#users")).to_be_hidden()
+    expect(page.locator("#people-toggle")).to_be_focused()
     expect(page.locator("#messages")).to_have_attribute("aria-live", "polite")
     assert page.errors == []
 

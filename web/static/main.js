@@ -126,7 +126,9 @@ view.composer.addEventListener("submit", (event) => {
 });
 
 view.retryButton.addEventListener("click", () => conn?.retryNow());
-view.peopleToggle.addEventListener("click", () => {
-  view.setPeopleOpen(view.peopleToggle.getAttribute("aria-expanded") !== "true");
+view.peopleToggle.addEventListener("click", () => view.setPeopleOpen(!view.peopleOpen));
+view.peopleClose.addEventListener("click", () => view.setPeopleOpen(false));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && view.peopleOpen) view.setPeopleOpen(false);
 });
 document.addEventListener("visibilitychange", () => chat?.onVisibilityChange());

@@ -131,6 +131,7 @@ export class View {
     this.users = $("users");
     this.userCount = $("user-count");
     this.peopleToggle = $("people-toggle");
+    this.peopleClose = $("people-close");
     this.people = $("people");
     this.baseTitle = doc.title;
   }
@@ -256,6 +257,12 @@ export class View {
   setPeopleOpen(open) {
     this.people.classList.toggle("open", open);
     this.peopleToggle.setAttribute("aria-expanded", String(open));
+    // Focus follows the panel, so keyboard users land in it and come back out of it.
+    (open ? this.peopleClose : this.peopleToggle).focus();
+  }
+
+  get peopleOpen() {
+    return this.people.classList.contains("open");
   }
 
   // -- the list of rooms and conversations -------------------------------------
