@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from typing import TYPE_CHECKING
 
@@ -104,11 +105,15 @@ def handle_pass(session: Session, msg: Message) -> None:
 def handle_webirc(session: Session, msg: Message) -> None:
     """WEBIRC <secret> <gateway> <hostname> <ip>: a trusted gateway names the real client.
 
-    Accepted only before registration, only from a loopback peer and only with the
-    secret the bridge was given at start-up (ircv3.net/specs/extensions/webirc).
+    Accepted only before registration, only from this machine (a loopback peer, or
+    our own address when the server listens on one LAN address, which is where the
+    bridge then dials) and only with the secret the bridge was given at start-up
+    (ircv3.net/specs/extensions/webirc).
     """
     secret = session.server.config.webirc_password
     trusted = session.host in ("127.0.0.1", "::1") or session.host.startswith("::ffff:127.")
+    with contextlib.suppress(OSError):
+        trusted = trusted or session.host == session.sock.getsockname()[0]
     if session.registered or session.nick != "*" or not secret or not trusted or not hmac.compare_digest(
         msg.params[0].encode(), secret.encode()
     ):
