@@ -246,9 +246,10 @@ def start_profile(server: Server, sc: Scenario):
     os.makedirs(RESULTS, exist_ok=True)
     raw = os.path.join(RESULTS, f"profile-{server.name}-{sc.key}.txt")
     argv = ["py-spy", "record", "--pid", str(server.pid), "--duration", str(int(sc.seconds)), "--rate", "200",
-            "--nonblocking", "--format", "raw", "-o", raw]
+            "--gil", "--nonblocking", "--format", "raw", "-o", raw]
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        with open(raw + ".log", "wb") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     except FileNotFoundError:
         print("py-spy not found: pip install py-spy", file=sys.stderr)
         return None
@@ -266,6 +267,8 @@ def finish_profile(proc: subprocess.Popen, raw: str) -> dict:
 
 def summarize_profile(raw: str, top: int = 25) -> dict:
     """Self and inclusive sample counts per function from py-spy's collapsed-stack output."""
+    if not os.path.exists(raw):
+        return {"error": f"py-spy wrote no profile (see {os.path.basename(raw)}.log)"}
     own: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     total = 0
