@@ -73,7 +73,9 @@ def test_browsers_and_a_terminal_user_talk_in_one_room(new_page: PageFactory, ir
     carol = irc_user("carol")
     alice = new_page()
 
-    # A taken name is explained in place, and the page asks again.
+    # An impossible or taken name is explained in place, and the page asks again.
+    join(alice, "1st")
+    expect(alice.locator("#name-error")).to_contain_text("can't be used as a name")
     join(alice, "carol")
     expect(alice.locator("#name-error")).to_contain_text("taken")
     expect(alice.locator("#name")).to_be_focused()

@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import secrets
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,8 @@ from bridge import config_for, create_app
 from bridge.web import WebServer
 from tests.ircclient import IrcClient, connect
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium; LOBBY_CHROMIUM points elsewhere (Playwright can't download browsers here).
+CHROMIUM = os.environ.get("LOBBY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -202,7 +202,7 @@ def chromium_missing() -> None:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """One headless Debian Chromium for the whole session, driven by Playwright."""
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+    if not Path(CHROMIUM).exists():
         chromium_missing()
     from playwright.sync_api import expect, sync_playwright
 
