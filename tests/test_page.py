@@ -214,6 +214,18 @@ def test_commands_title_and_remembered_name(new_page: PageFactory, irc_user: Irc
     page = new_page()
     joined(page, "alice")
 
+    # Tab completes a name; Up brings back what was sent.
+    page.locator("#message").fill("ca")
+    page.locator("#message").press("Tab")
+    expect(page.locator("#message")).to_have_value("carol: ")
+    page.locator("#message").press_sequentially("ready?")
+    page.locator("#message").press("Enter")
+    assert carol.expect(r"PRIVMSG #lobby").params == ("#lobby", "carol: ready?")
+    expect(page.locator("#message")).to_have_value("")
+    page.locator("#message").press("ArrowUp")
+    expect(page.locator("#message")).to_have_value("carol: ready?")
+    page.locator("#message").fill("")
+
     say(page, "/help")
     expect(messages(page)).to_contain_text("/msg NAME TEXT")
     say(page, "/frobnicate")

@@ -271,6 +271,14 @@ export class Chat {
     if (this.active) this.view.setUsers(this.active, this.nick);
   }
 
+  /** Names that Tab can complete in the open buffer: everyone there but us. */
+  completionNames() {
+    const buffer = this.active;
+    if (!buffer) return [];
+    const names = buffer.kind === "room" ? [...buffer.members.values()] : [buffer.name];
+    return names.filter((nick) => !this.isSelf(nick));
+  }
+
   roomsWith(nick) {
     return [...this.buffers.values()].filter((b) => b.kind === "room" && b.members.has(fold(nick)));
   }

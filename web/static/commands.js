@@ -30,6 +30,7 @@ export const COMMANDS = {
     run(ctx) {
       ctx.info("Commands:");
       for (const command of Object.values(COMMANDS)) ctx.info(`${command.usage} — ${command.summary}`);
+      ctx.info("Tab completes a name, ↑ brings back what you sent, Shift+Enter starts a new line.");
       ctx.info("Start a message with // to send a line that begins with /.");
     },
   },

@@ -1,7 +1,8 @@
 // Wiring only: the name form, the message box and the connection meet here.
-// The logic lives in connection.js, chat.js, commands.js and view.js.
+// The logic lives in connection.js, chat.js, commands.js, composer.js and view.js.
 
 import { Chat } from "./chat.js";
+import { Composer } from "./composer.js";
 import { Connection, bridgeUrl } from "./connection.js";
 import { isValidNick } from "./irc.js";
 import { View } from "./view.js";
@@ -110,19 +111,13 @@ view.joinForm.addEventListener("submit", (event) => {
   } else conn.setNick(name);
 });
 
-view.input.addEventListener("keydown", (event) => {
-  // Enter sends, Shift+Enter starts a new line; not while an IME is composing.
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    view.composer.requestSubmit();
-  }
+const composer = new Composer(view.input, {
+  send: (text) => chat !== null && chat.submit(text),
+  names: () => chat?.completionNames() ?? [],
 });
-
 view.composer.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const text = view.input.value;
-  if (!text.trim() || chat === null) return;
-  if (chat.submit(text)) view.input.value = "";
+  event.preventDefault(); // the Send button
+  composer.submit();
 });
 
 view.retryButton.addEventListener("click", () => conn?.retryNow());
