@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import logging
 import socket
+import struct
 import threading
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -44,6 +45,7 @@ GATEWAY_NAME = "lobby-web"
 # RFC 6455 close codes the relay uses.
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 
@@ -56,6 +58,13 @@ POLL_SECONDS = 1.0
 # before it shuts the socket under it (a vanished peer never answers).
 CLOSE_GRACE_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 5.0
+# simple-websocket queues what the browser sends without limit, and we stop
+# taking from that queue while the chat server isn't reading from us (flood
+# control's fake lag does that). So: a browser this far ahead is cut off, and a
+# send to the server may block this long at most. Pasting a page of text is a
+# handful of lines; only a flooder gets near either limit.
+MAX_PENDING_FRAMES = 256
+UPSTREAM_SEND_TIMEOUT_SECONDS = 10
 
 bp = Blueprint("relay", __name__)
 sock = Sock()
@@ -169,6 +178,9 @@ class Relay:
                 data = self.ws.receive(timeout=POLL_SECONDS)
                 if data is None:
                     continue
+                if len(getattr(self.ws, "input_buffer", ())) > MAX_PENDING_FRAMES:
+                    self.close(CLOSE_POLICY, "Too many messages at once")
+                    break
                 self._forward(data)
         except (ConnectionClosed, OSError):
             pass
@@ -313,6 +325,8 @@ def relay(ws: WebSocket) -> None:
         return
     upstream.settimeout(None)
     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # Sends fail (OSError) instead of blocking forever on a server that stopped reading.
+    upstream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", UPSTREAM_SEND_TIMEOUT_SECONDS, 0))
     secret = config.get("LOBBY_WEBIRC_PASSWORD")
     try:
         if secret:

@@ -27,7 +27,7 @@ import websocket
 from backend.protocol import parse_line
 from backend.server import ChatServer
 from bridge import CONTENT_SECURITY_POLICY, DEFAULTS, chat_address_for, config_for, create_app
-from bridge.relay import Relay, is_webirc, origin_allowed, split_frame, webirc_line
+from bridge.relay import MAX_PENDING_FRAMES, Relay, is_webirc, origin_allowed, split_frame, webirc_line
 from bridge.web import WebServer
 from tests.ircclient import IrcClient
 
@@ -338,6 +338,7 @@ class FakeWs:
         self.sent: list[str | bytes] = []
         self.closed: tuple[int | None, str | None] | None = None
         self.got_all = threading.Event()
+        self.input_buffer: list[str | bytes] = []
 
     def receive(self, timeout: float | None = None) -> str | bytes | None:
         if self.incoming:
@@ -376,6 +377,21 @@ def test_relay_replaces_invalid_utf8_in_text_frames_and_keeps_bytes_in_binary() 
         else:
             assert ws.sent == [":x!x@h PRIVMSG #a :café \ufffd\ufffd ok"]
         assert ws.closed is not None and ws.closed[0] == 1000
+
+
+def test_relay_cuts_off_a_browser_that_floods_faster_than_it_is_relayed() -> None:
+    ours, theirs = socket.socketpair()
+    ws = FakeWs(["PRIVMSG #a :x"])
+    ws.input_buffer = ["PRIVMSG #a :more"] * (MAX_PENDING_FRAMES + 1)  # what simple-websocket holds back
+    relay = Relay(ws, ours, binary=False)
+    worker = threading.Thread(target=relay.run)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert ws.closed is not None and ws.closed[0] == 1008
+    theirs.settimeout(5)
+    assert theirs.recv(100) == b""  # nothing was relayed, and the server side is closed
+    theirs.close()
 
 
 def test_frame_helpers() -> None:
