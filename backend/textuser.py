@@ -8,7 +8,7 @@ it is asked "Enter your name:", registers like anyone else (the hub sees an
 ordinary member) and from then on reads chat lines ("12:04 alice: hello") instead
 of IRC, while what it types is said in its room.
 
-The words come from client/render.py, shared with the terminal client. Broadcasts
+The words come from backend/render.py, shared with the terminal client. Broadcasts
 reach text users through the Envelope render-key seam, formatted once for all of
 them; replies meant for one text user go through TextUser.render(). This module
 must not send anything that an IRC client could receive.
@@ -23,8 +23,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from client.render import describe
-
 from .envelope import Envelope, RenderKey, render_key_for
 from .protocol import (
     MAX_FRAME_BYTES,
@@ -37,6 +35,7 @@ from .protocol import (
     split_text,
 )
 from .registration import try_register
+from .render import describe
 
 if TYPE_CHECKING:
     from .session import Session

@@ -20,10 +20,11 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.patch_stdout import patch_stdout
 
+from backend.render import Kind
+
 from .chat import ChatClient, Outcome
 from .commands import run_input
 from .connection import Connection
-from .render import Kind
 from .terminal import STYLE, PlainView, TerminalView
 
 EXIT_OK = 0

@@ -21,9 +21,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from backend.protocol import Message, fold, split_text
+from backend.render import Kind, Line, clock, describe, is_channel, message_time, nick_of
 
 from .connection import Connection
-from .render import Kind, Line, clock, describe, is_channel, message_time, nick_of
 
 log = logging.getLogger("lobby.client")
 

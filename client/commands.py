@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backend.render import Kind, is_channel
+
 from .chat import ChatClient
-from .render import Kind, is_channel
 
 
 @dataclass(frozen=True)

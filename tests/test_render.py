@@ -1,4 +1,4 @@
-"""Unit tests of the pure layers of terminal users: client/render.py, the client's command
+"""Unit tests of the pure layers of terminal users: backend/render.py, the client's command
 table and styling, and the telnet filter and sniffing rules of backend/textuser.py. No sockets."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from datetime import datetime
 import pytest
 
 from backend.protocol import Message
+from backend.render import PALETTE, Kind, Line, describe, message_time, nick_colour, split_mentions
 from backend.textuser import IacFilter, looks_like_irc, text_bytes
 from client.commands import run_input
-from client.render import PALETTE, Kind, Line, describe, message_time, nick_colour, split_mentions
 from client.terminal import fragments, to_ansi
 
 NOW = datetime(2026, 1, 2, 12, 4, 30).timestamp()  # local 12:04
