@@ -16,6 +16,9 @@ from .history import HistoryError
 from .server import ChatServer, ServerConfig, format_address
 from .transport import server_context
 
+# Seconds a thread may hold the GIL before a waiting thread asks for it (Python's default: 0.005).
+SWITCH_INTERVAL = 0.02
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
@@ -64,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGINT or SIGTERM; exit 0 after telling every client."""
+    # Hundreds of I/O threads contend for the GIL. At the default 5 ms switch interval a
+    # thread that fans a message out is made to hand the GIL over mid-loop again and again;
+    # at 20 ms it finishes first. Measured (benchmarks/run.py, 2 cores): fan-out 253k -> 757k
+    # deliveries/s; 500 clients at 200 msgs/s went from not keeping up (p99 5.4 s) to p99 130 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     config = ServerConfig(
         host=args.host,
         port=args.irc_port,
