@@ -4,9 +4,10 @@ A connection is sniffed once, before its first line is handled (sniff()): if tha
 line is an IRC command, or arrives within a second and looks like one, nothing
 changes and the session speaks IRC as always. If the first line is something else,
 or the socket stays silent for SILENCE seconds, the session becomes a text user:
-it is asked "Enter your name:", registers like anyone else (the hub sees an
-ordinary member) and from then on reads chat lines ("12:04 alice: hello") instead
-of IRC, while what it types is said in its room.
+it is asked "Enter your name:" (then "Password:" when the server has one),
+registers like anyone else (the hub sees an ordinary member) and from then on
+reads chat lines ("12:04 alice: hello") instead of IRC, while what it types is
+said in its room.
 
 The words come from backend/render.py, shared with the terminal client. Broadcasts
 reach text users through the Envelope render-key seam, formatted once for all of
@@ -17,13 +18,16 @@ must not send anything that an IRC client could receive.
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .envelope import Envelope, RenderKey, render_key_for
+from .numerics import ERR_PASSWDMISMATCH
 from .protocol import (
     MAX_FRAME_BYTES,
     LineTooLong,
@@ -35,7 +39,7 @@ from .protocol import (
     split_text,
 )
 from .registration import try_register
-from .render import describe
+from .render import Line, clock, describe, is_channel
 
 if TYPE_CHECKING:
     from .session import Session
@@ -45,6 +49,9 @@ SILENCE = 1.0
 RECV_BYTES = 16384
 TEXT: RenderKey = "text"
 PROMPT = "Enter your name:"
+PASSWORD_PROMPT = "Password:"
+# The reason try_register gives when it refuses a password (its ERROR reads "... (Bad password)").
+WRONG_PASSWORD = "Wrong password."
 # The commands that open an IRC conversation; a first line with one of them is IRC.
 OPENING_COMMANDS = frozenset({"CAP", "NICK", "USER", "PASS", "WEBIRC", "PING", "PONG", "QUIT"})
 # Room for the " PRIVMSG #room :" and the sender's prefix within the 512-byte line.
@@ -207,10 +214,46 @@ def text_bytes(*lines: str) -> bytes:
     return "".join(f"{line}\r\n" for line in clean).encode("utf-8")
 
 
+def dated(line: Line, when: float, now: float) -> Line:
+    """line stamped with its date too when it happened on another day than now (a replayed old line)."""
+    if time.localtime(when)[:3] == time.localtime(now)[:3]:
+        return line
+    return replace(line, stamp=time.strftime("%Y-%m-%d ", time.localtime(when)) + clock(when))
+
+
 def render_envelope(envelope: Envelope) -> bytes:
-    """An event as every text user reads it (the renderer behind the TEXT render key)."""
+    """An event as every text user reads it (the renderer behind the TEXT render key).
+
+    The envelope's time is the moment it happened: now for live events, the original
+    time for history replayed on join, which is therefore shown with its own time
+    (and date, when it is not from today).
+    """
     line = describe(envelope.message, envelope.time)
-    return text_bytes(line.plain()) if line else b""
+    return text_bytes(dated(line, envelope.time, time.time()).plain()) if line else b""
+
+
+def server_note(message: Message) -> str | None:
+    """A notice from the server itself to a room, as a separator line; None for anything else.
+
+    The server speaks to a room only to frame the history replayed on join
+    (backend/replay.py: "Recent messages in #lobby:" ... "End of recent messages");
+    set apart like this, old lines never pass for live ones.
+    """
+    if message.command != "NOTICE" or (message.source and "!" in message.source):
+        return None
+    if not is_channel(message.param(0)):
+        return None
+    return f"── {message.param(1).rstrip(':').strip()} ──"
+
+
+def closing_text(message: Message) -> str:
+    """The server's ERROR "Closing link: host (reason)" as a sentence: "Disconnected: reason."."""
+    text = message.param(0)
+    match = re.fullmatch(r"Closing link: \S+ \((.*)\)", text)
+    reason = match.group(1) if match else text or "connection closed"
+    if reason == "Quit" or reason.startswith("Quit:"):
+        return "Disconnected."  # they quit, and were just told "Bye!"
+    return f"Disconnected: {reason}."
 
 
 class TextUser:
@@ -221,6 +264,8 @@ class TextUser:
         # Asked after a silence: the first answer may still be a slow IRC client's NICK.
         self.silent = silent
         self.telnet = IacFilter()
+        # The name is chosen and the server wants a password: the next line is it.
+        self.awaiting_password = False
 
     def strip(self, data: bytes) -> bytes:
         """Received bytes without telnet commands."""
@@ -234,6 +279,13 @@ class TextUser:
             self.session.last_seen = time.monotonic()
             self.session.ping_sent = None
             return b""
+        if message.command == ERR_PASSWDMISMATCH:
+            return text_bytes(WRONG_PASSWORD)
+        if message.command == "ERROR":
+            return text_bytes(closing_text(message))
+        note = server_note(message)
+        if note is not None:
+            return text_bytes(note)
         line = describe(message, time.time())
         return text_bytes(line.plain()) if line else b""
 
@@ -243,6 +295,10 @@ class TextUser:
         """Act on one typed line: a name while unregistered, then chat or a /command."""
         if isinstance(raw, LineTooLong):
             self.tell("That line was too long.")
+            return
+        if self.awaiting_password:
+            # Never stripped, shown, logged or taken for IRC: the line is the password as typed.
+            self._take_password(decode(raw).rstrip("\r\n"))
             return
         text = decode(raw).strip()
         if not self.session.registered:
@@ -274,6 +330,28 @@ class TextUser:
         session.nick = name
         session.user = "text"
         session.realname = "plain-text user"
+        # A person answered: from now on a line that looks like IRC is just what they typed.
+        self.silent = False
+        if session.server.config.password is not None and session.password is None:
+            # Asked after the name, as a login asks: the answer goes to try_register like PASS.
+            self.awaiting_password = True
+            self.tell(PASSWORD_PROMPT)
+            return
+        self._register()
+
+    def _take_password(self, password: str) -> None:
+        if not password:
+            self.tell(PASSWORD_PROMPT)  # a stray Enter is not an attempt
+            return
+        self.awaiting_password = False
+        self.session.password = password
+        self._register()
+
+    def _register(self) -> None:
+        """Register through the server's one check (password, then nick): what IRC clients go through."""
+        session = self.session
+        # try_register compares the password in constant time and, when it is wrong,
+        # answers 464 ("Wrong password." here) and disconnects, as for IRC clients.
         try_register(session)
         if not session.registered and not session.outbox.closed:
             self.tell(PROMPT)  # lost a race for the name: try_register already said so

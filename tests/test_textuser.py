@@ -240,3 +240,137 @@ def test_two_text_users_read_the_same_broadcast(client) -> None:
     bob.send("PRIVMSG #lobby :to everyone")
     # Formatted once for every text user (one render key), so the very same line.
     assert expect_text(ann, r"bob: to everyone$") == expect_text(ben, r"bob: to everyone$")
+
+
+# -- a server with a password ---------------------------------------------------------------
+
+SECRET = "open sesame"
+
+
+def test_a_password_is_asked_after_the_name_and_lets_the_person_in(make_server) -> None:
+    from tests.ircclient import connect
+
+    server = make_server(password=SECRET)
+    bob = connect(server.address)
+    make_server.clients.append(bob)
+    bob.send(f"PASS :{SECRET}")
+    bob.register("bob")
+    alice = connect(server.address)
+    make_server.clients.append(alice)
+    expect_text(alice, PROMPT)
+    alice.send_raw(b"alice\n")
+    expect_text(alice, r"^Password:$")
+    alice.send_raw(SECRET.encode() + b"\r\n")
+    expect_text(alice, r"Welcome, alice!")
+    expect_text(alice, rf"{STAMP}→ alice joined #lobby$")
+    bob.expect(r"^:alice!\S+ JOIN #lobby$")
+    alice.send_raw(b"hello\n")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "hello")
+    # The password was never shown back, and never said in the room.
+    assert not any(SECRET in line for line in alice.seen + bob.seen)
+    assert_no_irc(alice)
+
+
+def test_name_password_and_first_line_typed_ahead(make_server) -> None:
+    from tests.ircclient import connect
+
+    server = make_server(password=SECRET)
+    bob = connect(server.address)
+    make_server.clients.append(bob)
+    bob.send(f"PASS :{SECRET}")
+    bob.register("bob")
+    carol = connect(server.address)
+    make_server.clients.append(carol)
+    carol.send_raw(f"carol\n{SECRET}\nhi all\n".encode())
+    expect_text(carol, r"Welcome, carol!")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "hi all")
+    assert not any(SECRET in line for line in carol.seen + bob.seen)
+
+
+def test_a_wrong_password_is_explained_then_disconnected(make_server, caplog) -> None:
+    from tests.ircclient import connect
+
+    server = make_server(password=SECRET)
+    bob = connect(server.address)
+    make_server.clients.append(bob)
+    bob.send(f"PASS :{SECRET}")
+    bob.register("bob")
+    mallory = connect(server.address)
+    make_server.clients.append(mallory)
+    expect_text(mallory, PROMPT)
+    mallory.send_raw(b"mallory\n")
+    expect_text(mallory, r"^Password:$")
+    mallory.send_raw(b"let me in\n")
+    lines = mallory.expect_closed()
+    assert lines[:2] == ["Wrong password.", "Disconnected: Bad password."], lines
+    assert_no_irc(mallory)
+    # Never in the room, and the attempt is nowhere in what was said or logged.
+    bob.send("NAMES #lobby")
+    assert bob.expect(r" 353 ").params[-1].split() == ["bob"]
+    assert not any("let me in" in line for line in bob.seen)
+    assert "let me in" not in caplog.text
+
+
+def test_a_missing_password_keeps_the_person_out(make_server) -> None:
+    from tests.ircclient import connect
+
+    server = make_server(password=SECRET, registration_timeout=2.0)
+    dave = connect(server.address)
+    make_server.clients.append(dave)
+    expect_text(dave, PROMPT)
+    dave.send_raw(b"dave\n")
+    expect_text(dave, r"^Password:$")
+    dave.send_raw(b"\n")  # a stray Enter is not an attempt: asked again
+    expect_text(dave, r"^Password:$")
+    lines = dave.expect_closed(timeout=15)
+    assert any("Registration timed out" in line for line in lines), lines
+    assert not any("Welcome" in line for line in dave.seen)
+    assert_no_irc(dave)
+
+
+def test_no_password_prompt_without_a_server_password(client) -> None:
+    erin = person(client, "erin")
+    assert not any("Password" in line for line in erin.seen)
+
+
+# -- history on join -------------------------------------------------------------------------
+
+
+def test_a_text_user_sees_recent_messages_with_their_times_set_apart(make_server, tmp_path) -> None:
+    from tests.ircclient import connect
+
+    server = make_server(db_path=str(tmp_path / "history.db"))
+    bob = connect(server.address, "bob", caps="server-time")
+    make_server.clients.append(bob)
+    bob.send("PRIVMSG #lobby :first old line")
+    bob.send("PRIVMSG #lobby :second old line")
+    bob.send("PRIVMSG #lobby :\x01ACTION waves\x01")
+    bob.send("PING :stored")  # answered only after the lines before it were handled
+    bob.expect(r"PONG .*stored")
+    # Their original times, as the history keeps them.
+    rows = server.history.latest("#lobby", 10)
+    assert [r.text for r in rows] == ["first old line", "second old line", "\x01ACTION waves\x01"]
+    stamps = [time.strftime("%H:%M", time.localtime(r.ts_ms / 1000)) for r in rows]
+
+    frank = person(lambda: _raw(make_server, server), "frank")
+    expect_text(frank, r"^── End of recent messages ──$")
+    lines = frank.seen
+    start = lines.index("── Recent messages in #lobby ──")
+    end = lines.index("── End of recent messages ──")
+    assert lines[start + 1 : end] == [
+        f"{stamps[0]} bob: first old line",
+        f"{stamps[1]} bob: second old line",
+        f"{stamps[2]} * bob waves",
+    ]
+    bob.send("PRIVMSG #lobby :now live")
+    live = expect_text(frank, r"bob: now live$")
+    assert frank.seen.index(live) > end
+    assert_no_irc(frank)
+
+
+def _raw(make_server, server) -> IrcClient:
+    from tests.ircclient import connect
+
+    c = connect(server.address)
+    make_server.clients.append(c)
+    return c
