@@ -54,6 +54,17 @@ def clock(ts: float) -> str:
     return time.strftime("%H:%M", time.localtime(ts))
 
 
+def stamp_at(ts: float, now: float) -> str:
+    """The time in front of a line: HH:MM, with the date too when ts is not on now's (local) day.
+
+    Live lines are always today; history replayed on join may be from last week,
+    and "09:12" alone would pass it off as this morning.
+    """
+    if time.localtime(ts)[:3] == time.localtime(now)[:3]:
+        return clock(ts)
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
 def message_time(msg: Message, default: float) -> float:
     """The IRCv3 server-time of a message, or default when it has none (or a broken one)."""
     stamp = msg.tags.get("time")
@@ -77,6 +88,7 @@ class Kind(StrEnum):
     EVENT = "event"  # • alice is now known as al
     INFO = "info"  # • Topic of #lobby: ...
     ERROR = "error"  # ! No such nick (bob)
+    MARK = "mark"  # ── earlier in #lobby ── (sets history apart from live lines; no time)
 
 
 # The text around the nick for each kind: (before the nick, between nick and text).
@@ -90,6 +102,7 @@ _LAYOUT: dict[Kind, tuple[str, str]] = {
     Kind.EVENT: ("• ", " "),
     Kind.INFO: ("• ", ""),
     Kind.ERROR: ("! ", ""),
+    Kind.MARK: ("── ", " ──"),
 }
 
 
@@ -105,6 +118,7 @@ class Line:
     target: str = ""  # for PRIVATE: who it was sent to
     own: bool = False  # sent by the reader themselves
     mention: bool = False  # someone else's words that name the reader
+    history: bool = False  # said before the reader arrived (replayed history), not live
 
     @property
     def lead(self) -> str:
@@ -116,6 +130,8 @@ class Line:
         """The text between the nick and the words."""
         if self.kind is Kind.PRIVATE:
             return f" → {self.target} (private): "
+        if self.kind is Kind.MARK:
+            return ""
         return _LAYOUT[self.kind][1] if self.nick else ""
 
     def room_tag(self, current_room: str | None) -> str:
@@ -125,8 +141,15 @@ class Line:
         return ""
 
     def plain(self, current_room: str | None = None) -> str:
-        """The whole line as text, e.g. "12:04 alice: hello"."""
+        """The whole line as text, e.g. "12:04 alice: hello" (a MARK is just "── text ──")."""
+        if self.kind is Kind.MARK:
+            return f"{self.lead}{self.text}{_LAYOUT[Kind.MARK][1]}"
         return f"{self.stamp} {self.room_tag(current_room)}{self.lead}{self.nick}{self.separator}{self.text}"
+
+
+def mark(text: str) -> Line:
+    """A separator line, "── text ──": where replayed history starts and ends."""
+    return Line("", Kind.MARK, text)
 
 
 def mention_pattern(me: str) -> re.Pattern[str]:
@@ -155,7 +178,7 @@ def describe(msg: Message, now: float, me: str = "") -> Line | None:
     now is shown when the message carries no server-time; me (the reader's nick, if
     known) marks their own lines and mentions of them.
     """
-    stamp = clock(message_time(msg, now))
+    stamp = stamp_at(message_time(msg, now), now)
     if msg.command.isdigit():
         return _describe_numeric(msg, stamp)
     handler = _DESCRIBERS.get(msg.command)

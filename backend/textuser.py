@@ -39,7 +39,7 @@ from .protocol import (
     split_text,
 )
 from .registration import try_register
-from .render import Line, clock, describe, is_channel
+from .render import describe, is_channel, mark, stamp_at
 
 if TYPE_CHECKING:
     from .session import Session
@@ -214,13 +214,6 @@ def text_bytes(*lines: str) -> bytes:
     return "".join(f"{line}\r\n" for line in clean).encode("utf-8")
 
 
-def dated(line: Line, when: float, now: float) -> Line:
-    """line stamped with its date too when it happened on another day than now (a replayed old line)."""
-    if time.localtime(when)[:3] == time.localtime(now)[:3]:
-        return line
-    return replace(line, stamp=time.strftime("%Y-%m-%d ", time.localtime(when)) + clock(when))
-
-
 def render_envelope(envelope: Envelope) -> bytes:
     """An event as every text user reads it (the renderer behind the TEXT render key).
 
@@ -229,7 +222,9 @@ def render_envelope(envelope: Envelope) -> bytes:
     (and date, when it is not from today).
     """
     line = describe(envelope.message, envelope.time)
-    return text_bytes(dated(line, envelope.time, time.time()).plain()) if line else b""
+    if line is None:
+        return b""
+    return text_bytes(replace(line, stamp=stamp_at(envelope.time, time.time())).plain())
 
 
 def server_note(message: Message) -> str | None:
@@ -243,7 +238,7 @@ def server_note(message: Message) -> str | None:
         return None
     if not is_channel(message.param(0)):
         return None
-    return f"── {message.param(1).rstrip(':').strip()} ──"
+    return mark(message.param(1).rstrip(":").strip()).plain()
 
 
 def closing_text(message: Message) -> str:

@@ -3,12 +3,17 @@
 Two ways to run, chosen by whether stdin and stdout are a terminal:
 - terminal: prompt_toolkit reads the line being typed on the main thread while the
   receiver thread prints incoming lines above it (patch_stdout); /commands work;
-  a refused name is explained and asked for again.
+  a refused name is explained and asked for again, and so is a refused password
+  (typed hidden).
 - piped: every input line is said in the current room, incoming lines are printed
-  plain, end of input sends QUIT and exits 0; a refused name exits 2.
+  plain, end of input sends QUIT and exits 0; a refused name or password exits 2.
+
+The password (--password, or LOBBY_PASSWORD) is sent as PASS on every connection,
+reconnects included; it is never shown or logged.
 
 Exit codes: 0 after quitting, 1 when the server can't be reached at start (or
-hangs up before sign-in), 2 when the name is refused in piped mode.
+hangs up before sign-in), 2 when the name or password is refused in piped mode
+(or the user gives up at the password prompt).
 """
 
 from __future__ import annotations
@@ -30,13 +35,19 @@ from .terminal import STYLE, PlainView, TerminalView
 EXIT_OK = 0
 EXIT_UNREACHABLE = 1
 EXIT_BAD_NAME = 2
+EXIT_REFUSED = EXIT_BAD_NAME  # a refused password ends like a refused name
 PROMPT = "Enter your name: "
+PASSWORD_PROMPT = "Password: "
+PASSWORD_HINT = "use --password or set LOBBY_PASSWORD"
 # How long piped mode waits to be put in a room before it starts sending lines.
 READY_WAIT = 15.0
 
 
-def run_client(host: str, port: int, name: str | None) -> int:
-    """Run `lobby connect` against host:port as name (asked for when None); return the exit code."""
+def run_client(host: str, port: int, name: str | None, password: str | None = None) -> int:
+    """Run `lobby connect` against host:port as name (asked for when None); return the exit code.
+
+    password, when given, is sent (PASS) before signing in, on every connection.
+    """
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not interactive:
         # Chat text is UTF-8 whatever the locale says; never die on a character.
@@ -45,7 +56,7 @@ def run_client(host: str, port: int, name: str | None) -> int:
             if reconfigure is not None:
                 reconfigure(encoding="utf-8", errors="replace")
     view = TerminalView() if interactive else PlainView()
-    client = ChatClient(Connection(host, port), view)
+    client = ChatClient(Connection(host, port), view, password=password)
     try:
         client.start()
     except OSError as err:
@@ -76,8 +87,9 @@ def _run_terminal(client: ChatClient, name: str | None) -> int:
         return [("class:prompt", f"[{client.room or 'no room'}] ")]
 
     with patch_stdout(raw=True):
-        if not _sign_in_terminal(client, PromptSession(), name):
-            return EXIT_UNREACHABLE
+        refused = _sign_in_terminal(client, PromptSession(), name)
+        if refused is not None:
+            return refused
         while True:
             try:
                 text = session.prompt(prompt)
@@ -88,8 +100,11 @@ def _run_terminal(client: ChatClient, name: str | None) -> int:
                 return EXIT_OK
 
 
-def _sign_in_terminal(client: ChatClient, session: PromptSession[str], name: str | None) -> bool:
-    """Ask for a name until the server accepts one; False if the user gave up or the server is gone."""
+def _sign_in_terminal(client: ChatClient, session: PromptSession[str], name: str | None) -> int | None:
+    """Ask for a name (and a password) until the server accepts them.
+
+    None once signed in; otherwise the exit code: the user gave up, or the server is gone.
+    """
     reopened = False
     while True:
         while not name:
@@ -97,25 +112,46 @@ def _sign_in_terminal(client: ChatClient, session: PromptSession[str], name: str
                 name = session.prompt(PROMPT).strip()
             except (EOFError, KeyboardInterrupt):
                 client.quit()
-                return False
+                return EXIT_UNREACHABLE
         result = client.sign_in(name)
         if result.outcome is Outcome.WELCOME:
-            return True
+            return None
         if result.outcome is Outcome.NAME_REFUSED:
             client.note(result.text, Kind.ERROR)
             name = None
+            continue
+        if result.outcome is Outcome.PASSWORD_REFUSED:
+            # The server hung up (464): ask, hidden, and come back on a new connection.
+            client.note(result.text.capitalize(), Kind.ERROR)
+            password = _ask_password(session)
+            if password is None:
+                return EXIT_REFUSED
+            client.password = password
+            reopened = False
+            try:
+                client.start()
+            except OSError as err:
+                return _unreachable(client, err)
             continue
         # The server hung up while we were signing in (say, a name prompt left for
         # longer than its registration timeout): connect once more, then give up.
         if reopened:
             print(f"lobby: {client.address} closed the connection: {result.text}", file=sys.stderr)
-            return False
+            return EXIT_UNREACHABLE
         reopened = True
         try:
             client.start()
         except OSError as err:
-            _unreachable(client, err)
-            return False
+            return _unreachable(client, err)
+
+
+def _ask_password(session: PromptSession[str]) -> str | None:
+    """The password, typed hidden (shown as *); None if the user gives up (Ctrl-D, Ctrl-C, empty)."""
+    try:
+        password = session.prompt(PASSWORD_PROMPT, is_password=True)
+    except (EOFError, KeyboardInterrupt):
+        return None
+    return password or None
 
 
 # -- piped ------------------------------------------------------------------------------
@@ -141,6 +177,10 @@ def _run_piped(client: ChatClient, name: str | None) -> int:
         print(f"lobby: {result.text} (use --name NAME)", file=sys.stderr)
         client.quit()
         return EXIT_BAD_NAME
+    if result.outcome is Outcome.PASSWORD_REFUSED:
+        print(f"lobby: {client.address}: {result.text} ({PASSWORD_HINT})", file=sys.stderr)
+        client.quit()
+        return EXIT_REFUSED
     if result.outcome is Outcome.CLOSED:
         print(f"lobby: {client.address} closed the connection: {result.text}", file=sys.stderr)
         client.quit()

@@ -8,6 +8,11 @@ public methods (sign_in, say, join, quit, ...) with what the user typed.
 
 It speaks plain IRC (modern.ircdocs.horse) and asks for IRCv3 capabilities only
 when the server offers them, so it works with any IRC server, not only Lobby's.
+
+History the server replays (an IRCv3 `chathistory` batch) is collected until the
+batch ends and shown at once between two separator lines, "── earlier in #lobby ──"
+and "── now ──", each line with its original time and marked as history, minus
+whatever is already on screen (after a reconnect the server replays it again).
 """
 
 from __future__ import annotations
@@ -16,19 +21,22 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
 from backend.protocol import Message, fold, split_text
-from backend.render import Kind, Line, clock, describe, is_channel, message_time, nick_of
+from backend.render import Kind, Line, clock, describe, is_channel, mark, message_time, nick_of
 
 from .connection import Connection
 
 log = logging.getLogger("lobby.client")
 
 DEFAULT_ROOM = "#lobby"
-WANTED_CAPS = ("server-time", "echo-message")
+# batch + server-time: replayed history arrives marked as such, with its original times;
+# message-tags: with msgids, which tell what was already shown when history is replayed again.
+WANTED_CAPS = ("server-time", "echo-message", "batch", "message-tags")
 # Seconds between reconnection attempts; the last one repeats.
 BACKOFF = (1, 2, 4, 8, 15, 30)
 # How long to wait for the server's goodbye after QUIT before closing anyway.
@@ -41,9 +49,14 @@ LINE_BUDGET = 512 - 2 - len("PRIVMSG  :") - 100
 PACE_BURST = 10
 PACE_PER_SECOND = 3.0
 NAME_ERRORS = frozenset({"431", "432", "433", "436", "437"})
+ERR_PASSWDMISMATCH = "464"
 END_OF_WELCOME = frozenset({"376", "422"})
 # What servers replay as history on join.
 _REPLAYED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
+# At most this many lines of one history batch are kept (the newest), whatever a server sends.
+HISTORY_MAX = 1000
+# How many msgids of shown lines are remembered to skip their replay after a reconnect.
+SEEN_MAX = 5000
 
 
 class View(Protocol):
@@ -59,6 +72,7 @@ class Outcome(StrEnum):
 
     WELCOME = "welcome"
     NAME_REFUSED = "name refused"
+    PASSWORD_REFUSED = "password refused"  # 464: wrong, or missing on a server that wants one
     CLOSED = "closed"
 
 
@@ -91,10 +105,14 @@ class Pacer:
 class ChatClient:
     """One user's chat session over a Connection, surviving reconnects."""
 
-    def __init__(self, conn: Connection, view: View, default_room: str = DEFAULT_ROOM) -> None:
+    def __init__(
+        self, conn: Connection, view: View, default_room: str = DEFAULT_ROOM, password: str | None = None
+    ) -> None:
         self.conn = conn
         self.view = view
         self.default_room = default_room
+        # Sent as PASS before NICK/USER on every connection, reconnects included.
+        self.password = password or None
         self.nick = ""
         self.rooms: list[str] = []
         self.room: str | None = None
@@ -114,6 +132,11 @@ class ChatClient:
         # later than the newest one shown before the connection broke are skipped.
         self._newest_shown = 0.0
         self._replay_cutoff = 0.0
+        # Servers with msgids allow exact dedupe: the msgids of lines shown (bounded, oldest dropped).
+        self._seen_ids: OrderedDict[str, None] = OrderedDict()
+        # Open chathistory batches: id -> (target, the messages so far).
+        self._batches: dict[str, tuple[str, deque[Message]]] = {}
+        self._password_refused = False
         self._thread: threading.Thread | None = None
         self._pacer = Pacer()
 
@@ -242,11 +265,19 @@ class ChatClient:
                 self.registered = False
                 self.ready.clear()
                 self._replay_cutoff = self._newest_shown
+                self._batches.clear()
             if self._quitting.is_set():
                 return
             if not self._welcomed:
                 # Still signing in: the main thread decides what to do (ask again, give up).
-                self._sign_ins.put(SignIn(Outcome.CLOSED, self._last_error or "connection closed"))
+                if self._password_refused:
+                    self._sign_ins.put(SignIn(Outcome.PASSWORD_REFUSED, self._refusal()))
+                else:
+                    self._sign_ins.put(SignIn(Outcome.CLOSED, self._last_error or "connection closed"))
+                return
+            if self._password_refused:
+                # The server restarted with another password: retrying would only be refused again.
+                self.note(f"{self._refusal()} — not reconnecting; /quit to leave", Kind.ERROR)
                 return
             if not self._reconnect():
                 return
@@ -280,11 +311,19 @@ class ChatClient:
     def _begin_sign_in(self) -> None:
         # CAP LS first: it tells servers (and Lobby's plain-text sniffing) at once that
         # this is an IRC client, and holds registration until we have our capabilities.
+        # Then PASS, which must come before NICK/USER (modern.ircdocs.horse, "PASS").
         self._user_sent = False
         self._offered = set()
         self.caps = set()
         self._last_error = ""
+        self._password_refused = False
         self.conn.send(Message("CAP", ("LS", "302")))
+        if self.password:
+            self.conn.send(Message("PASS", (self.password,)))
+
+    def _refusal(self) -> str:
+        """Why the server would not let us in, in words (no password shown, ever)."""
+        return "wrong password" if self.password else "this server needs a password"
 
     def _send_user(self, nick: str) -> None:
         username = "".join(ch for ch in nick if ch.isascii() and ch.isalnum())[:10] or "lobby"
@@ -294,6 +333,8 @@ class ChatClient:
     def _handle(self, msg: Message) -> None:
         """React to one message from the server, then show it if a person should see it."""
         command = msg.command
+        if self._password_refused:
+            return  # the rest of what was read with the 464 (its ERROR): we hung up already
         if command == "PING":
             self.conn.send(Message("PONG", msg.params))
             return
@@ -304,7 +345,20 @@ class ChatClient:
             return  # a server without capability negotiation: registration goes on without it
         if command == "ERROR":
             self._last_error = msg.param(0)
+        if command == "BATCH":
+            self._on_batch(msg)
+            return
+        batched = self._batches.get(msg.tags.get("batch", ""))
+        if batched is not None:
+            batched[1].append(msg)  # shown, set apart, when the batch ends
+            return
         with self._lock:
+            if not self.registered and command == ERR_PASSWDMISMATCH:
+                # Hang up now rather than wait for the server's ERROR: the outcome (and
+                # whether to ask again) is decided when the receiver sees the end.
+                self._password_refused = True
+                self.conn.close()
+                return
             if not self.registered and command in NAME_ERRORS:
                 self._on_name_refused(msg)
                 return
@@ -326,14 +380,62 @@ class ChatClient:
             self._sign_ins.put(SignIn(Outcome.WELCOME))
 
     def _show(self, msg: Message) -> None:
-        if "time" in msg.tags and msg.command in _REPLAYED:
-            when = message_time(msg, time.time())
-            if when <= self._replay_cutoff:
-                return
-            self._newest_shown = max(self._newest_shown, when)
-        line = describe(msg, time.time(), self.nick)
+        line = self._line(msg)
         if line is not None:
             self.view.show(line, self.room, self.nick)
+
+    def _line(self, msg: Message, history: bool = False) -> Line | None:
+        """The line to show for msg, or None when it is machinery or already on screen."""
+        if self._already_shown(msg):
+            return None
+        line = describe(msg, time.time(), self.nick)
+        if line is not None and history:
+            line = replace(line, history=True)
+        return line
+
+    def _already_shown(self, msg: Message) -> bool:
+        """Whether msg repeats a line shown before (history replayed on rejoin); remember it if not.
+
+        With a msgid the answer is exact. Without one, a line stamped no later than
+        the newest line shown before the connection broke counts as shown.
+        """
+        msgid = msg.tags.get("msgid")
+        if msgid:
+            if msgid in self._seen_ids:
+                return True
+            self._seen_ids[msgid] = None
+            if len(self._seen_ids) > SEEN_MAX:
+                self._seen_ids.popitem(last=False)
+        if "time" in msg.tags and msg.command in _REPLAYED:
+            when = message_time(msg, time.time())
+            if not msgid and when <= self._replay_cutoff:
+                return True
+            self._newest_shown = max(self._newest_shown, when)
+        return False
+
+    def _on_batch(self, msg: Message) -> None:
+        """BATCH +id type [target] opens a batch, BATCH -id closes it (IRCv3 batch).
+
+        Only chathistory batches are held back; the lines of any other kind of batch
+        are shown as they come, like lines outside a batch.
+        """
+        ref = msg.param(0)
+        if ref.startswith("+") and msg.param(1).lower() == "chathistory":
+            self._batches[ref[1:]] = (msg.param(2), deque(maxlen=HISTORY_MAX))
+        elif ref.startswith("-") and ref[1:] in self._batches:
+            target, messages = self._batches.pop(ref[1:])
+            self._show_history(target, list(messages))
+
+    def _show_history(self, target: str, messages: list[Message]) -> None:
+        """History lines between "── earlier in #room ──" and "── now ──"; nothing if all were shown."""
+        lines = [line for line in (self._line(m, history=True) for m in messages) if line is not None]
+        if not lines:
+            return
+        where = f" in {target}" if target else ""
+        self.view.show(mark(f"earlier{where}"), self.room, self.nick)
+        for line in lines:
+            self.view.show(line, self.room, self.nick)
+        self.view.show(mark("now"), self.room, self.nick)
 
     def _on_cap(self, msg: Message) -> None:
         sub = msg.param(1).upper()

@@ -34,6 +34,9 @@ STYLE = Style.from_dict(
         "mention": "reverse bold",
         "mentioned": "bold",
         "prompt": "bold",
+        # History replayed on joining: dim, so old lines never pass for live ones.
+        "history": "#6c6c6c",
+        "mark": "#6c6c6c",
     }
 )
 
@@ -41,7 +44,21 @@ _QUIET_KINDS = frozenset({Kind.JOIN, Kind.LEAVE, Kind.EVENT})
 
 
 def fragments(line: Line, room: str | None, me: str) -> StyleAndTextTuples:
-    """A Line as prompt_toolkit (style, text) pieces: nick in its colour, own lines and mentions marked."""
+    """A Line as prompt_toolkit (style, text) pieces: nick in its colour, own lines and mentions marked.
+
+    History lines are dimmed as a whole (the nick keeps its colour, dimmed too), and a
+    MARK ("── earlier in #lobby ──") is one dim piece without a time.
+    """
+    if line.kind is Kind.MARK:
+        return [("class:mark", line.plain(room))]
+    parts = _fragments(line, room, me)
+    if line.history:
+        # class:history first: a nick's own colour still wins, dimmed like the rest.
+        return [(f"class:history {style} dim", text) for style, text in parts]
+    return parts
+
+
+def _fragments(line: Line, room: str | None, me: str) -> StyleAndTextTuples:
     parts: StyleAndTextTuples = [("class:time", line.stamp + " ")]
     tag = line.room_tag(room)
     if tag:

@@ -32,35 +32,41 @@ TIMEOUT = 20.0
 STAMP = r"^\d\d:\d\d "
 
 
-def lobby_connect(port: int, name: str | None = None) -> list[str]:
+def lobby_connect(port: int, name: str | None = None, password: str | None = None) -> list[str]:
     """The command line of `lobby connect` for a local server."""
     command = [sys.executable, "-m", "backend.cli", "connect", "--host", "127.0.0.1", "--port", str(port)]
+    if password is not None:
+        command += ["--password", password]
     return [*command, "--name", name] if name is not None else command
 
 
-def child_env() -> dict[str, str]:
-    """The environment for client subprocesses: this checkout importable, UTF-8 output."""
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for client subprocesses: this checkout importable, UTF-8 output, no password."""
     env = dict(os.environ)
+    env.pop("LOBBY_PASSWORD", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env["PYTHONIOENCODING"] = "utf-8"
+    env.update(extra)
     return env
 
 
-def run_piped(port: int, name: str | None, stdin: str) -> subprocess.CompletedProcess[str]:
+def run_piped(
+    port: int, name: str | None, stdin: str, password: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `lobby connect` to the end with stdin given, as `echo ... | lobby connect` does."""
     return subprocess.run(
-        lobby_connect(port, name), input=stdin, capture_output=True, text=True, encoding="utf-8",
-        timeout=TIMEOUT, cwd=ROOT, env=child_env(),
+        lobby_connect(port, name, password), input=stdin, capture_output=True, text=True, encoding="utf-8",
+        timeout=TIMEOUT, cwd=ROOT, env=env or child_env(),
     )
 
 
 class PipedClient:
     """`lobby connect` with stdin and stdout pipes kept open; a thread collects its output lines."""
 
-    def __init__(self, port: int, name: str | None) -> None:
+    def __init__(self, port: int, name: str | None, password: str | None = None) -> None:
         self.proc = subprocess.Popen(
-            lobby_connect(port, name), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=ROOT, env=child_env(),
+            lobby_connect(port, name, password), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=ROOT, env=child_env(),
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
@@ -121,8 +127,8 @@ def lobby(make_server: Callable[..., ChatServer]) -> Iterator[Callable[..., Pipe
     """Start piped `lobby connect` subprocesses; all are killed before the servers stop."""
     started: list[PipedClient] = []
 
-    def start(port: int, name: str | None = None) -> PipedClient:
-        c = PipedClient(port, name)
+    def start(port: int, name: str | None = None, password: str | None = None) -> PipedClient:
+        c = PipedClient(port, name, password)
         started.append(c)
         return c
 
@@ -225,8 +231,10 @@ def test_reconnects_after_the_server_restarts_and_rejoins(make_server, lobby, tm
     assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "back again")
     bob.send("PRIVMSG #lobby :welcome back")
     ci.expect(rf"{STAMP}bob: welcome back$")
-    # The server replayed its history on the rejoin; what was already shown is not shown twice.
+    # The server replayed its history on the rejoin; what was already shown is not shown twice,
+    # and a replay with nothing new in it shows no "earlier" section at all.
     assert sum(line.endswith("early: before the restart") for line in ci.seen) == 1
+    assert not any(line.startswith("── earlier") for line in ci.seen)
 
 
 def test_piped_client_works_with_a_server_without_caps_or_auto_join(lobby) -> None:
@@ -266,6 +274,97 @@ def test_piped_client_works_with_a_server_without_caps_or_auto_join(lobby) -> No
         expect("QUIT")
     assert ci.wait() == 0
     assert not any("CAP" in line or "MOTD" in line for line in ci.seen)
+
+
+# -- a server with a password ------------------------------------------------------------------
+
+SECRET = "correct horse"
+
+
+def member(server: ChatServer, make_server, nick: str) -> IrcClient:
+    """An IRC user of a server with the SECRET password."""
+    c = IrcClient(server.address)
+    make_server.clients.append(c)
+    c.send(f"PASS :{SECRET}")
+    return c.register(nick)
+
+
+def test_piped_with_the_right_password_chats(make_server) -> None:
+    server = make_server(password=SECRET)
+    bob = member(server, make_server, "bob")
+    # From the environment (ps does not show it), as `lobby serve` takes its own.
+    result = run_piped(server.address[1], "ci", "build finished\n", env=child_env(LOBBY_PASSWORD=SECRET))
+    assert result.returncode == 0, result.stderr
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "build finished")
+    assert SECRET not in result.stdout + result.stderr
+    # And from --password.
+    result = run_piped(server.address[1], "ci2", "second\n", password=SECRET)
+    assert result.returncode == 0, result.stderr
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "second")
+
+
+@pytest.mark.parametrize("password", ["wrong horse", None])
+def test_piped_with_a_wrong_or_no_password_exits_2(make_server, password: str | None) -> None:
+    server = make_server(password=SECRET)
+    bob = member(server, make_server, "bob")
+    result = run_piped(server.address[1], "ci", "never said\n", password=password)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    expected = "wrong password" if password else "this server needs a password"
+    assert result.stderr.strip() == (
+        f"lobby: 127.0.0.1:{server.address[1]}: {expected} (use --password or set LOBBY_PASSWORD)"
+    )
+    assert result.stdout == ""
+    bob.assert_silent(r"ci|never said", wait=1.0)
+
+
+def test_reconnects_reuse_the_password(make_server, lobby) -> None:
+    first = make_server(password=SECRET)
+    port = first.address[1]
+    ci = lobby(port, "ci", SECRET)
+    ci.expect(rf"{STAMP}→ ci joined #lobby$")
+    first.stop()
+    ci.expect(r"connection lost — retrying in \d+s")
+    second = make_server(port=port, password=SECRET)
+    ci.expect(r"reconnected as ci — rejoined #lobby$")
+    bob = member(second, make_server, "bob")
+    ci.send("still here")
+    assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "still here")
+
+
+# -- history -------------------------------------------------------------------------------------
+
+
+def old_lines(server: ChatServer) -> list[str]:
+    """Store two lines said two days ago at 09:15 (local); return how the client shows them."""
+    assert server.history is not None
+    day = time.localtime(time.time() - 2 * 86400)
+    when = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 9, 15, 0, 0, 0, -1))
+    server.history.add("#lobby", "old-1", when, "bob!b@example", "PRIVMSG", "anyone around?")
+    server.history.add("#lobby", "old-2", when + 60, "carol!c@example", "PRIVMSG", "\x01ACTION waves\x01")
+    date = time.strftime("%Y-%m-%d", day)
+    return [f"{date} 09:15 bob: anyone around?", f"{date} 09:16 * carol waves"]
+
+
+def test_piped_history_on_join_is_set_apart_with_original_times(make_server, lobby) -> None:
+    server = make_server()
+    expected = old_lines(server)
+    bob = connect(server.address, "bob")
+    make_server.clients.append(bob)
+    ci = lobby(server.address[1], "ci")
+    ci.expect(r"^── earlier in #lobby ──$")
+    assert ci.expect(r"bob: anyone around") == expected[0]
+    assert ci.expect(r"carol waves") == expected[1]
+    ci.expect(r"^── now ──$")
+    bob.expect(r":ci!\S+ JOIN #lobby")
+    bob.send("PRIVMSG #lobby :live and well")
+    live = ci.expect(r"bob: live and well$")
+    assert re.match(rf"{STAMP}bob: live and well$", live)
+    start = ci.seen.index("── earlier in #lobby ──")
+    assert ci.seen[start : start + 4] == ["── earlier in #lobby ──", *expected, "── now ──"]
+    assert ci.seen.index(live) > start + 3
+    ci.end_input()
+    assert ci.wait() == 0
+    assert not any("\x1b" in line for line in ci.seen)
 
 
 # -- a real terminal ------------------------------------------------------------------------------
@@ -425,3 +524,39 @@ def test_terminal_ctrl_c_quits_with_quit(server: ChatServer, client, tmux) -> No
     bob.expect(r"^:alice!\S+ QUIT")
     tmux.wait_for(r"^lobby-exit=0$")
     assert not any("never sent" in line for line in bob.seen)
+
+
+def test_terminal_asks_the_password_hidden_and_shows_history_set_apart(make_server, tmux) -> None:
+    server = make_server(password=SECRET)
+    expected = old_lines(server)
+    bob = member(server, make_server, "bob")
+    tmux.start(lobby_connect(server.address[1], "alice"))
+
+    tmux.wait_for(r"This server needs a password")
+    tmux.wait_until(lambda s: s[-1] == "Password:", "the password prompt")
+    tmux.type("wrong horse")
+    tmux.wait_until(lambda s: s[-1] == "Password: " + "*" * len("wrong horse"), "the password typed hidden")
+    tmux.keys("Enter")
+    tmux.wait_for(r"! Wrong password$")
+    tmux.wait_until(lambda s: s[-1] == "Password:", "the password asked again")
+    tmux.type(SECRET)
+    tmux.keys("Enter")
+    tmux.wait_for(rf"{STAMP}→ alice joined #lobby$")
+    bob.expect(r"^:alice!\S+ JOIN #lobby$")
+
+    screen = tmux.wait_for(r"^── now ──$")
+    start = screen.index("── earlier in #lobby ──")
+    assert screen[start : start + 4] == ["── earlier in #lobby ──", *expected, "── now ──"]
+    assert not any(SECRET in line or "wrong horse" in line for line in screen)
+    # The old lines are dimmed (SGR 2) in the terminal; live ones are not.
+    coloured = tmux.run("capture-pane", "-p", "-e", "-t", "main").splitlines()
+    old = next(line for line in coloured if "anyone around?" in line)
+    assert re.search(r"\x1b\[[0-9;]*\b2m", old), repr(old)
+    bob.send("PRIVMSG #lobby :live now")
+    tmux.wait_for(rf"{STAMP}bob: live now$")
+    live = next(line for line in tmux.run("capture-pane", "-p", "-e", "-t", "main").splitlines() if "live now" in line)
+    assert not re.search(r"\x1b\[[0-9;]*\b2m", live), repr(live)
+
+    tmux.keys("C-d")
+    bob.expect(r"^:alice!\S+ QUIT")
+    tmux.wait_for(r"^lobby-exit=0$")

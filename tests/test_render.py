@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 
 import pytest
+from prompt_toolkit.output import ColorDepth
 
 from backend.protocol import Message
 from backend.render import PALETTE, Kind, Line, describe, message_time, nick_colour, split_mentions
@@ -279,3 +280,91 @@ def test_the_client_paces_a_long_burst_of_lines() -> None:
     pacer = Pacer(burst=10, rate=2.0)
     assert [pacer.delay() for _ in range(10)] == [0.0] * 10
     assert 0.0 < pacer.delay() <= 0.5  # the eleventh waits for its token, half a second at most
+
+
+# -- history set apart -------------------------------------------------------------------------
+
+
+def test_a_stamp_shows_the_date_only_for_another_day() -> None:
+    from backend.render import stamp_at
+
+    assert stamp_at(NOW - 60, NOW) == "12:03"
+    two_days_ago = datetime(2025, 12, 31, 9, 15).timestamp()
+    assert stamp_at(two_days_ago, NOW) == "2025-12-31 09:15"
+    old = line("@time=2025-12-31T09:15:00.000Z :bob!b@h PRIVMSG #lobby :hi")
+    assert old is not None and old.stamp.startswith("2025-12-31 ")
+
+
+def test_marks_read_as_separators_without_a_time() -> None:
+    from backend.render import mark
+
+    assert mark("earlier in #lobby").plain("#dev") == "── earlier in #lobby ──"
+    assert mark("now").plain() == "── now ──"
+    assert to_ansi(fragments(mark("now"), "#lobby", "me"), ColorDepth.DEPTH_1_BIT).count("── now ──") == 1
+
+
+def test_history_lines_are_dimmed_in_the_terminal_and_plain_otherwise() -> None:
+    from dataclasses import replace
+
+    live = line(":alice!a@h PRIVMSG #lobby :hello")
+    assert live is not None
+    old = replace(live, history=True)
+    assert old.plain() == live.plain() == "12:04 alice: hello"
+    assert all("class:history" in style and "dim" in style for style, _ in fragments(old, "#lobby", "me"))
+    assert not any("dim" in style for style, _ in fragments(live, "#lobby", "me"))
+
+
+class Shown:
+    """A View that keeps the plain lines it was given."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.history: list[bool] = []
+
+    def show(self, shown: Line, room: str | None, me: str) -> None:
+        self.lines.append(shown.plain(room))
+        self.history.append(shown.history)
+
+
+def test_the_client_shows_a_chathistory_batch_between_marks_once() -> None:
+    from backend.protocol import parse_line
+    from client.chat import ChatClient
+    from client.connection import Connection
+
+    view = Shown()
+    chat = ChatClient(Connection("127.0.0.1", 1), view)  # never opened: sends go nowhere
+    chat.nick, chat.room = "me", "#lobby"
+    batch = [
+        ":s BATCH +h1 chathistory #lobby",
+        "@batch=h1;time=2025-12-31T09:15:00.000Z;msgid=a1 :bob!b@h PRIVMSG #lobby :old",
+        "@time=2026-01-02T12:04:00.000Z;msgid=l1 :carol!c@h PRIVMSG #lobby :live meanwhile",
+        "@batch=h1;time=2025-12-31T09:16:00.000Z;msgid=a2 :bob!b@h PRIVMSG #lobby :older",
+        ":s BATCH -h1",
+    ]
+    for raw in batch:
+        chat._handle(parse_line(raw))
+    assert view.lines[0].endswith("carol: live meanwhile")  # live lines are not held back
+    assert view.lines[1:] == [
+        "── earlier in #lobby ──",
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(message_time(parse_line(batch[1]), 0))) + " bob: old",
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(message_time(parse_line(batch[3]), 0))) + " bob: older",
+        "── now ──",
+    ]
+    assert view.history == [False, False, True, True, False]
+    # Replayed again after a reconnect: every msgid was shown, so nothing at all.
+    for raw in batch:
+        chat._handle(parse_line(raw))
+    assert len(view.lines) == 5
+
+
+def test_text_users_read_server_notes_and_closing_lines_as_sentences() -> None:
+    from backend.protocol import parse_line
+    from backend.textuser import closing_text, server_note
+
+    assert server_note(parse_line(":lobby NOTICE #lobby :Recent messages in #lobby:")) == (
+        "── Recent messages in #lobby ──"
+    )
+    assert server_note(parse_line(":bob!b@h NOTICE #lobby :not the server")) is None
+    assert server_note(parse_line(":lobby NOTICE bob :to a person")) is None
+    assert closing_text(parse_line("ERROR :Closing link: 1.2.3.4 (Bad password)")) == "Disconnected: Bad password."
+    assert closing_text(parse_line("ERROR :Closing link: 1.2.3.4 (Quit: bye)")) == "Disconnected."

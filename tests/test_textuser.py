@@ -342,6 +342,10 @@ def test_a_text_user_sees_recent_messages_with_their_times_set_apart(make_server
     server = make_server(db_path=str(tmp_path / "history.db"))
     bob = connect(server.address, "bob", caps="server-time")
     make_server.clients.append(bob)
+    # One line from two days ago (shown with its date), then three from today.
+    day = time.localtime(time.time() - 2 * 86400)
+    when = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 9, 15, 0, 0, 0, -1))
+    server.history.add("#lobby", "old-1", when, "carol!c@example", "PRIVMSG", "anyone around?")
     bob.send("PRIVMSG #lobby :first old line")
     bob.send("PRIVMSG #lobby :second old line")
     bob.send("PRIVMSG #lobby :\x01ACTION waves\x01")
@@ -349,8 +353,8 @@ def test_a_text_user_sees_recent_messages_with_their_times_set_apart(make_server
     bob.expect(r"PONG .*stored")
     # Their original times, as the history keeps them.
     rows = server.history.latest("#lobby", 10)
-    assert [r.text for r in rows] == ["first old line", "second old line", "\x01ACTION waves\x01"]
-    stamps = [time.strftime("%H:%M", time.localtime(r.ts_ms / 1000)) for r in rows]
+    assert [r.text for r in rows] == ["anyone around?", "first old line", "second old line", "\x01ACTION waves\x01"]
+    stamps = [time.strftime("%H:%M", time.localtime(r.ts_ms / 1000)) for r in rows[1:]]
 
     frank = person(lambda: _raw(make_server, server), "frank")
     expect_text(frank, r"^── End of recent messages ──$")
@@ -358,6 +362,7 @@ def test_a_text_user_sees_recent_messages_with_their_times_set_apart(make_server
     start = lines.index("── Recent messages in #lobby ──")
     end = lines.index("── End of recent messages ──")
     assert lines[start + 1 : end] == [
+        time.strftime("%Y-%m-%d 09:15 carol: anyone around?", day),
         f"{stamps[0]} bob: first old line",
         f"{stamps[1]} bob: second old line",
         f"{stamps[2]} * bob waves",
