@@ -275,6 +275,27 @@ class Relay:
             self.registry.discard(self)
 
 
+def close_alone(ws: WebSocket, code: int, reason: str) -> None:
+    """Close a WebSocket that never got a relay, the way a Relay closes its own.
+
+    The browser gets our close frame and a moment to answer it before the socket
+    is shut: only then does it see our code and reason (werkzeug writes an HTTP
+    response after the handler returns, which would spoil the close otherwise),
+    and simple-websocket's reader thread ends with it.
+    """
+    with contextlib.suppress(Exception):
+        ws.close(reason=code, message=reason)
+    reader = getattr(ws, "thread", None)
+    if isinstance(reader, threading.Thread):
+        reader.join(CLOSE_GRACE_SECONDS)
+    raw = getattr(ws, "sock", None)
+    if isinstance(raw, socket.socket):
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+    if isinstance(reader, threading.Thread):
+        reader.join(CLOSE_GRACE_SECONDS)
+
+
 # -- the HTTP side --------------------------------------------------------------------
 
 
@@ -320,8 +341,7 @@ def relay(ws: WebSocket) -> None:
         upstream = socket.create_connection(tuple(address), timeout=CONNECT_TIMEOUT_SECONDS)
     except OSError as err:
         log.warning("bridge cannot reach the chat server at %s: %s", address, err)
-        with contextlib.suppress(Exception):
-            ws.close(reason=CLOSE_TRY_AGAIN_LATER, message="The chat server is not reachable")
+        close_alone(ws, CLOSE_TRY_AGAIN_LATER, "The chat server is not reachable")
         return
     upstream.settimeout(None)
     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -333,6 +353,7 @@ def relay(ws: WebSocket) -> None:
             upstream.sendall(webirc_line(secret, request.remote_addr or "0.0.0.0").encode() + b"\r\n")
     except OSError:
         upstream.close()
+        close_alone(ws, CLOSE_TRY_AGAIN_LATER, "The chat server is not reachable")
         return
     binary = getattr(ws, "subprotocol", None) == BINARY_SUBPROTOCOL
     registry = current_app.extensions.get("lobby.relays")

@@ -223,6 +223,13 @@ def test_the_server_closing_closes_the_websocket(
     wait_until(lambda: chat_server.sessions() == [])
 
 
+def test_a_websocket_is_closed_with_try_again_later_while_the_chat_server_is_down(
+    ws_client: WsFactory, chat_server: ChatServer
+) -> None:
+    chat_server.stop()
+    assert ws_client().expect_close() == 1013
+
+
 def test_idle_websockets_are_pinged(chat_server: ChatServer, ws_connect: WsFactory) -> None:
     assert DEFAULTS["SOCK_SERVER_OPTIONS"]["ping_interval"] == 25  # what proxies see in production
     fast = {**DEFAULTS["SOCK_SERVER_OPTIONS"], "ping_interval": 0.2}

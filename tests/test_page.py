@@ -449,3 +449,19 @@ def test_the_page_ignores_what_it_does_not_know(new_page: PageFactory) -> None:
     assert "after all that" in text
     assert "VERSION" not in text
     assert page.errors == []
+
+
+def test_joining_while_the_chat_server_is_down_says_so_and_keeps_trying(
+    new_page: PageFactory, chat_server: ChatServer, make_server: Callable[..., ChatServer], web_app: Flask
+) -> None:
+    port = chat_server.address[1]
+    chat_server.stop()
+    page = new_page()
+    join(page, "early")
+    expect(page.locator("#name-error")).to_contain_text("The chat server is not reachable")
+    expect(page.locator("#status")).to_contain_text("reconnecting…")
+    restarted = make_server(port=port, webirc_password=chat_server.config.webirc_password)
+    web_app.config["LOBBY_HUB"] = restarted.hub
+    expect(page.locator("#status")).to_have_text("online", timeout=30_000)
+    expect(page.locator("#users")).to_contain_text("early")
+    assert page.errors == []

@@ -77,8 +77,9 @@ export class Connection extends EventTarget {
       }
       this.handle(msg);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (ws !== this.ws) return;
+      if (event.reason && !this.registered) this.lastError = event.reason;
       this.ws = null;
       this.registered = false;
       // Without the right password, trying again only repeats the refusal: wait for the user.

@@ -61,6 +61,11 @@ function connect(name, password) {
   let wasOnline = false;
   conn.addEventListener("state", (event) => {
     onState(event.detail);
+    if (event.detail.state === "reconnecting" && !conn.everRegistered && conn.lastError) {
+      // Never got in: say why, on the form, while trying again.
+      view.showNameError(`Couldn't join yet (${conn.lastError}). Trying again…`);
+      conn.lastError = "";
+    }
     if (event.detail.state === "reconnecting" && wasOnline) {
       wasOnline = false;
       chat.onDisconnected();
