@@ -368,3 +368,19 @@ def test_text_users_read_server_notes_and_closing_lines_as_sentences() -> None:
     assert server_note(parse_line(":lobby NOTICE bob :to a person")) is None
     assert closing_text(parse_line("ERROR :Closing link: 1.2.3.4 (Bad password)")) == "Disconnected: Bad password."
     assert closing_text(parse_line("ERROR :Closing link: 1.2.3.4 (Quit: bye)")) == "Disconnected."
+
+
+def test_the_server_does_not_import_the_client_package() -> None:
+    """backend/ (textuser.py included) stands alone: the renderer it shares lives in backend/render.py."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, backend.server, backend.textuser, backend.cli; "
+        "print(sorted(m for m in sys.modules if m == 'client' or m.startswith('client.')))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
