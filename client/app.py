@@ -189,6 +189,11 @@ def _run_piped(client: ChatClient, name: str | None) -> int:
         if text.strip():
             # After a reconnect, wait to be back in the room rather than drop the line.
             client.wait_ready(READY_WAIT)
+            if client.gave_up.is_set():
+                # The server came back with another password: the rest of the input can't go out.
+                print(f"lobby: {client.address}: {client.refusal()} ({PASSWORD_HINT})", file=sys.stderr)
+                client.quit()
+                return EXIT_REFUSED
             client.say(text)
     client.quit()
     return EXIT_OK

@@ -119,6 +119,8 @@ class ChatClient:
         self.caps: set[str] = set()
         self.registered = False
         self.ready = threading.Event()  # signed in and in a room: input can be sent
+        # Set when the client stops trying to reconnect (the server now refuses our password).
+        self.gave_up = threading.Event()
         self._lock = threading.RLock()
         self._sign_ins: queue.Queue[SignIn] = queue.Queue()
         self._quitting = threading.Event()
@@ -162,8 +164,16 @@ class ChatClient:
             return SignIn(Outcome.CLOSED, "the server did not answer")
 
     def wait_ready(self, timeout: float) -> bool:
-        """Wait until we are in a room (the server's auto-join or ours)."""
-        return self.ready.wait(timeout)
+        """Wait until we are in a room (the server's auto-join or ours); False at once if we gave up."""
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if self.gave_up.is_set() or time.monotonic() >= deadline:
+                return False
+        return True
+
+    def refusal(self) -> str:
+        """Why the server would not let us in, in words (no password shown, ever)."""
+        return "wrong password" if self.password else "this server needs a password"
 
     def quit(self, reason: str = "") -> None:
         """Say goodbye with QUIT, wait briefly for the server to close, then close."""
@@ -271,13 +281,14 @@ class ChatClient:
             if not self._welcomed:
                 # Still signing in: the main thread decides what to do (ask again, give up).
                 if self._password_refused:
-                    self._sign_ins.put(SignIn(Outcome.PASSWORD_REFUSED, self._refusal()))
+                    self._sign_ins.put(SignIn(Outcome.PASSWORD_REFUSED, self.refusal()))
                 else:
                     self._sign_ins.put(SignIn(Outcome.CLOSED, self._last_error or "connection closed"))
                 return
             if self._password_refused:
                 # The server restarted with another password: retrying would only be refused again.
-                self.note(f"{self._refusal()} — not reconnecting; /quit to leave", Kind.ERROR)
+                self.note(f"{self.refusal()} — not reconnecting; /quit to leave", Kind.ERROR)
+                self.gave_up.set()
                 return
             if not self._reconnect():
                 return
@@ -321,9 +332,6 @@ class ChatClient:
         if self.password:
             self.conn.send(Message("PASS", (self.password,)))
 
-    def _refusal(self) -> str:
-        """Why the server would not let us in, in words (no password shown, ever)."""
-        return "wrong password" if self.password else "this server needs a password"
 
     def _send_user(self, nick: str) -> None:
         username = "".join(ch for ch in nick if ch.isascii() and ch.isalnum())[:10] or "lobby"

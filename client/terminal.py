@@ -54,7 +54,7 @@ def fragments(line: Line, room: str | None, me: str) -> StyleAndTextTuples:
     parts = _fragments(line, room, me)
     if line.history:
         # class:history first: a nick's own colour still wins, dimmed like the rest.
-        return [(f"class:history {style} dim", text) for style, text in parts]
+        return [(f"class:history {piece[0]} dim", piece[1]) for piece in parts]
     return parts
 
 

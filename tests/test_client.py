@@ -331,6 +331,23 @@ def test_reconnects_reuse_the_password(make_server, lobby) -> None:
     assert bob.expect(r"PRIVMSG #lobby").params == ("#lobby", "still here")
 
 
+def test_piped_gives_up_when_the_server_comes_back_with_another_password(make_server, lobby) -> None:
+    first = make_server(password=SECRET)
+    port = first.address[1]
+    ci = lobby(port, "ci", SECRET)
+    ci.expect(rf"{STAMP}→ ci joined #lobby$")
+    first.stop()
+    ci.expect(r"connection lost — retrying in \d+s")
+    make_server(port=port, password="another one")
+    ci.expect(r"! wrong password — not reconnecting")
+    ci.send("this can't go out")
+    assert ci.wait() == 2
+    assert ci.proc.stderr is not None
+    assert ci.proc.stderr.read().decode().strip() == (
+        f"lobby: 127.0.0.1:{port}: wrong password (use --password or set LOBBY_PASSWORD)"
+    )
+
+
 # -- history -------------------------------------------------------------------------------------
 
 
