@@ -279,6 +279,8 @@ class ChatServer:
         if not session.registered:
             return
         peers = self.hub.remove(session)
+        if self._stopping.is_set():
+            return  # everyone is being told "shutting down": N² QUITs would only slow the stop
         envelope = Envelope(Message("QUIT", (reason,), session.prefix))
         for peer in peers:
             peer.deliver(envelope)
