@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     guard.add_argument("--tls-port", type=int, default=None, help="also listen for TLS on this port")
     guard.add_argument("--tls-cert", default=None, help="TLS certificate chain (PEM)")
     guard.add_argument("--tls-key", default=None, help="TLS private key (PEM)")
+    guard.add_argument("--trusted-proxies", type=int, default=0, metavar="N",
+                       help="reverse proxies in front of the web page whose X-Forwarded-* headers to believe "
+                            "(1 behind one HTTPS proxy; default 0)")
 
     connect = sub.add_parser("connect", help="chat from this terminal")
     connect.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
@@ -128,7 +131,10 @@ def serve(args: argparse.Namespace) -> int:
     from bridge import config_for, create_app  # Flask loads only when serving
     from bridge.web import WebServer
 
-    web = WebServer(create_app(config_for(server)), args.host, args.web_port)
+    # Behind a TLS-terminating proxy the page's scheme, host and the browser's
+    # address arrive as X-Forwarded-* headers: believe them only from that many hops.
+    web_config = {**config_for(server), "LOBBY_TRUSTED_PROXIES": max(0, args.trusted_proxies)}
+    web = WebServer(create_app(web_config), args.host, args.web_port)
     try:
         web_host, web_port = web.start()
     except OSError as err:

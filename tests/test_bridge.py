@@ -142,6 +142,34 @@ def test_a_cross_origin_handshake_is_refused_before_any_relay(
     assert ws_client("noorigin", suppress_origin=True).subprotocol == "text.ircv3.net"
 
 
+FORWARDED = ["X-Forwarded-Proto: https", "X-Forwarded-Host: chat.example", "X-Forwarded-For: 203.0.113.7"]
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_behind_an_https_proxy_the_forwarded_origin_is_ours_only_when_the_proxy_is_trusted(
+    proxies: int, make_server: Callable[..., ChatServer], ws_connect: WsFactory
+) -> None:
+    """What nginx sends for https://chat.example: accepted with --trusted-proxies 1, refused with 0."""
+    chat = make_server(webirc_password="bridge-secret")
+    site = WebServer(create_app({"TESTING": True, **config_for(chat), "LOBBY_TRUSTED_PROXIES": proxies}))
+    site.start()
+    try:
+        if proxies:
+            client = ws_connect(ws_url(site), "proxied", origin="https://chat.example", header=FORWARDED)
+            assert client.subprotocol == "text.ircv3.net"
+            # The browser's own address (X-Forwarded-For) is what WEBIRC tells the server.
+            assert session_of(chat, "proxied").host == "203.0.113.7"
+        else:
+            # Without trust those headers could be anyone's: the Origin is not the page's own.
+            with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+                websocket.create_connection(ws_url(site), origin="https://chat.example", header=FORWARDED,
+                                            timeout=10)
+            assert refused.value.status_code == 403
+            assert chat.sessions() == []
+    finally:
+        site.stop()
+
+
 def test_an_oversized_frame_closes_the_connection(
     ws_client: WsFactory, irc_user: IrcFactory, chat_server: ChatServer
 ) -> None:
@@ -447,6 +475,29 @@ def test_lobby_serve_runs_the_web_side_and_stops_on_sigterm(ws_connect: WsFactor
         assert json.loads(http_get(url + "/healthz")[2])["status"] == "ok"
         # Registering proves the bridge's WEBIRC, with the secret made at start-up, was accepted.
         ws_connect(url.replace("http", "ws") + "/ws", "viaserve")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+
+
+def test_lobby_serve_trusted_proxies_flag_reaches_the_bridge(ws_connect: WsFactory) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--irc-port", "0", "--web-port", "0", "--db", ":memory:",
+         "--trusted-proxies", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        match = re.fullmatch(r"web on (http://127\.0\.0\.1:\d+)", proc.stdout.readline().strip())
+        assert match
+        url = match[1].replace("http", "ws") + "/ws"
+        ws_connect(url, "tls-user", origin="https://chat.example", header=FORWARDED)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     finally:
