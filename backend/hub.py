@@ -18,6 +18,7 @@ from typing import Protocol
 from . import numerics as n
 from .envelope import Envelope
 from .numerics import IrcError
+from .outbox import inline
 from .protocol import fold
 
 
@@ -206,10 +207,19 @@ class Hub:
             return list(room.members.values()) if room else []
 
     def publish(self, name: str, envelope: Envelope, exclude: Member | None = None) -> None:
-        """Deliver an envelope to everyone in a room (the fan-out seam)."""
-        for m in self.members_of(name):
-            if m is not exclude:
-                m.deliver(envelope)
+        """Deliver an envelope to everyone in a room (the fan-out seam).
+
+        Room messages are queued for the writer threads, never sent from here (see
+        outbox.inline): under load each writer sends a whole pile in one syscall.
+        """
+        members = self.members_of(name)
+        inline.ok = False
+        try:
+            for m in members:
+                if m is not exclude:
+                    m.deliver(envelope)
+        finally:
+            inline.ok = True
 
     # -- internals (lock held) ------------------------------------------------
 

@@ -137,9 +137,17 @@ class Session:
         self.send(Message(numeric, (self.nick, *params), self.server.config.server_name))
 
     def send_bytes(self, data: bytes) -> None:
-        """Queue raw bytes; a client whose queue is full is disconnected."""
-        if not self.outbox.put(data):
+        """Send or queue raw bytes; a client whose queue is full is disconnected.
+
+        On a plain socket with nothing queued the calling thread sends at once without
+        blocking (Outbox.offer); the writer thread only handles what the socket won't take.
+        """
+        ok = self.outbox.offer(data, self._send_now) if self.tls is None else self.outbox.put(data)
+        if not ok:
             self.kill("SendQ exceeded", flush=False)
+
+    def _send_now(self, data: bytes) -> int:
+        return self.sock.send(data, socket.MSG_DONTWAIT)
 
     # -- ending -------------------------------------------------------------
 
@@ -249,6 +257,7 @@ class Session:
         try:
             while (data := self.outbox.take()) is not None:
                 self.transport.sendall(data)
+                self.outbox.done()
         except OSError:
             pass
         finally:
