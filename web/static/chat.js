@@ -6,6 +6,7 @@
 // sockets and builds no elements itself beyond asking view.js for a line.
 
 import { runInput } from "./commands.js";
+import { History } from "./history.js";
 import {
   TEXT_BYTES,
   actionText,
@@ -18,7 +19,7 @@ import {
   splitText,
   stripFormatting,
 } from "./irc.js";
-import { renderLine } from "./view.js";
+import { renderLine, renderMarker } from "./view.js";
 
 const MAX_LINES = 1000;
 const NICK_PREFIXES = /^[~&@%+]+/;
@@ -38,8 +39,23 @@ class Buffer {
     this.mentions = 0;
     this.seen = new Set(); // msgids, so a history replay after a reconnect shows nothing twice
     this.stale = false;
+    this.joinLine = null; // our latest "You joined/rejoined" line: history of that join goes above it
+    this.marker = null; // the "earlier messages" divider above the history, once there is some
+  }
+
+  /** The msgid of the oldest (or newest) line that has one, or null. */
+  edgeMsgid(newest) {
+    const lines = newest ? [...this.lines].reverse() : this.lines;
+    return lines.find((li) => li.dataset.msgid)?.dataset.msgid ?? null;
   }
 }
+
+// The history divider's words: what is above the oldest line shown.
+const MARKER_TEXT = {
+  more: "earlier messages",
+  loading: "loading…",
+  beginning: "beginning of the conversation",
+};
 
 function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -55,6 +71,7 @@ export class Chat {
     this.motd = [];
     this.motdShown = false;
     this.mentionPattern = null;
+    this.history = new History((command, ...params) => this.conn.send(command, ...params));
     this.setNick(conn.nick);
   }
 
@@ -145,6 +162,12 @@ export class Chat {
     if (buffer.lines.length > MAX_LINES) {
       const old = buffer.lines.shift();
       if (buffer.key === this.activeKey) this.view.removeLine(old);
+      if (old.dataset.msgid) {
+        // Gone from the page, so scrolling up may bring it back: it is no longer "shown".
+        buffer.seen.delete(old.dataset.msgid);
+        this.history.forgotOldest(buffer.key);
+        this.setMarker(buffer);
+      }
     }
     const visible = buffer.key === this.activeKey;
     if (visible) this.view.appendLine(li);
@@ -234,11 +257,118 @@ export class Chat {
   // -- what the server says ---------------------------------------------------------
 
   handle(msg) {
+    // Lines of a batch wait for its end; history batches then go where they belong.
+    if (msg.command === "BATCH") {
+      const batch = this.history.batches.handle(msg);
+      if (batch) this.finishBatch(batch);
+      return;
+    }
+    if (msg.tags?.batch && this.history.batches.add(msg)) return;
+    if (msg.command === "PONG" && this.history.pong(msg.params.at(-1))) {
+      // A join's history is all here now; a room too short to scroll loads older lines by itself.
+      if (!this.view.canScroll()) this.loadOlder();
+      return;
+    }
+    if (msg.command === "FAIL" && msg.params[0] === "CHATHISTORY") {
+      this.applyHistory(this.history.failed());
+      return;
+    }
     const handler = HANDLERS[msg.command];
     if (handler) handler(this, msg);
     else if (/^[45]\d\d$/.test(msg.command)) this.showNumericError(msg);
-    // Anything else (BATCH, CAP, numerics we don't show, commands from the
-    // future) is ignored on purpose: the page must not choke on what it doesn't know.
+    // Anything else (CAP, numerics we don't show, commands from the future)
+    // is ignored on purpose: the page must not choke on what it doesn't know.
+  }
+
+  // -- history ------------------------------------------------------------------------
+
+  finishBatch(batch) {
+    if (batch.type !== "chathistory" && batch.type !== "draft/chathistory") {
+      // Other kinds (netsplits and the like) are ordinary lines, grouped.
+      for (const msg of batch.messages) this.handle(msg);
+      return;
+    }
+    const room = batch.params[0] ?? "";
+    const buffer = this.buffers.get(fold(room));
+    if (!isChannel(room) || !buffer) return; // private conversations are never stored
+    this.applyHistory(this.history.batch(buffer.key, buffer.name, batch.messages));
+  }
+
+  /** Put the lines of a History action in their buffer, above what they precede. */
+  applyHistory(action) {
+    if (!action) return;
+    const buffer = this.buffers.get(fold(action.room));
+    if (!buffer) return;
+    const lines = [];
+    for (const msg of action.messages) {
+      const li = this.historyLine(buffer, msg);
+      if (li) lines.push(li);
+    }
+    // Older pages go on top; a join's replay and what a reconnect missed go just
+    // above that join's "You joined" line, so everything reads in the order said.
+    let index = action.kind === "older" ? 0 : buffer.lines.indexOf(buffer.joinLine);
+    if (index < 0) index = buffer.lines.length;
+    const before = buffer.lines[index] ?? null;
+    buffer.lines.splice(index, 0, ...lines);
+    if (lines.length || action.kind !== "missed") this.setMarker(buffer);
+    if (buffer.key !== this.activeKey) return;
+    if (lines.length) {
+      if (action.kind === "older") this.view.prependLines(lines, before);
+      else this.view.insertLines(lines, before);
+    }
+    // A page that doesn't fill the view can't be scrolled up: fetch the next at once.
+    // (Not after a failure: asking again at once would only fail again.)
+    if (action.kind !== "missed" && !action.failed && !this.view.canScroll()) this.loadOlder(buffer);
+  }
+
+  /** A stored line as a dimmed history line, or null (already shown, or nothing to show). */
+  historyLine(buffer, msg) {
+    const msgid = msg.tags?.msgid;
+    if (msgid) {
+      if (buffer.seen.has(msgid)) return null;
+      buffer.seen.add(msgid);
+    }
+    const nick = nickOf(msg.source);
+    const time = messageTime(msg);
+    const base = { time, nick, msgid, history: true, self: isUserSource(msg.source) && this.isSelf(nick) };
+    const text = msg.params[1] ?? "";
+    if (msg.command === "TOPIC") {
+      // An old topic change is told, not applied: the room's topic is what 332 said.
+      const topic = stripFormatting(text);
+      return renderLine({ ...base, kind: "event", text: topic ? `${nick} set the topic: ${topic}` : `${nick} cleared the topic` });
+    }
+    if (msg.command !== "PRIVMSG" && msg.command !== "NOTICE") return null;
+    const action = actionText(text);
+    if (action === null && isCtcp(text)) return null;
+    const kind = action !== null ? "action" : msg.command === "NOTICE" ? "notice" : "message";
+    // No mention highlight and no unread count: it was said before, not now.
+    return renderLine({ ...base, kind, text: stripFormatting(action ?? text) });
+  }
+
+  /** The divider above the history: more to load, loading, or the very beginning. */
+  setMarker(buffer) {
+    if (!buffer.marker) {
+      if (buffer.lines.every((li) => !li.classList.contains("history")) && !this.history.isAtBeginning(buffer.key)) {
+        return; // no history shown yet: no divider either
+      }
+      buffer.marker = renderMarker();
+      if (buffer.key === this.activeKey) this.view.showMarker(buffer.marker);
+    }
+    const state = this.history.isLoadingOlder(buffer.key) ? "loading"
+      : this.history.isAtBeginning(buffer.key) ? "beginning" : "more";
+    buffer.marker.dataset.state = state;
+    buffer.marker.querySelector(".body").textContent = MARKER_TEXT[state];
+  }
+
+  /** Ask for the page before the oldest line of a room, if there may be one. */
+  loadOlder(buffer = this.active) {
+    if (!buffer || buffer.kind !== "room") return;
+    if (this.history.loadOlder(buffer.key, buffer.name, buffer.edgeMsgid(false))) this.setMarker(buffer);
+  }
+
+  /** The user scrolled: at the top of a room, older lines load. */
+  onScroll() {
+    if (this.view.isNearTop()) this.loadOlder();
   }
 
   showNumericError(msg) {
@@ -247,20 +377,23 @@ export class Chat {
     this.error(subject ? `${subject}: ${text}` : text);
   }
 
-  showMessage(buffer, nick, rawText, time, kind, self) {
+  showMessage(buffer, nick, rawText, time, kind, self, msgid = undefined) {
     const action = actionText(rawText);
     if (action === null && isCtcp(rawText)) return; // CTCP requests: nothing to show
     const text = stripFormatting(action ?? rawText);
     const mention = !self && this.mentionPattern.test(text);
     this.addLine(
       buffer,
-      { kind: action !== null ? "action" : kind, time, nick, text, self, mention },
+      { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid },
       { countsAsUnread: !self },
     );
   }
 
   onRegistered(nick) {
     this.setNick(nick);
+    // History paging needs batches and msgids as well as CHATHISTORY itself.
+    const caps = this.conn.caps;
+    this.history.reset(["batch", "draft/chathistory", "message-tags", "server-time"].every((c) => caps.has(c)));
     this.refreshBuffers();
   }
 
@@ -304,7 +437,10 @@ const HANDLERS = {
       buffer.members.clear();
       buffer.stale = false;
       const first = buffer.lines.length === 0;
+      const newestMsgid = buffer.edgeMsgid(true); // taken before anything of this join arrives
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: first ? `You joined ${buffer.name}` : `You rejoined ${buffer.name}` });
+      buffer.joinLine = buffer.lines.at(-1);
+      chat.history.joined(buffer.key, buffer.name, { rejoin: !first, newestMsgid });
       if (!chat.motdShown && chat.motd.length) {
         chat.motdShown = true;
         for (const line of chat.motd) chat.addLine(buffer, { kind: "info", text: line });
@@ -396,12 +532,14 @@ const HANDLERS = {
       if (buffer.seen.has(msgid)) return;
       buffer.seen.add(msgid);
     }
-    chat.showMessage(buffer, nick, text, messageTime(msg), kind, self);
+    chat.showMessage(buffer, nick, text, messageTime(msg), kind, self, msgid);
   },
 
   TOPIC(chat, msg) {
     const buffer = chat.buffers.get(fold(msg.params[0]));
     if (!buffer) return;
+    // Topic changes are stored too: a reconnect's catch-up must not tell this one again.
+    if (msg.tags.msgid) buffer.seen.add(msg.tags.msgid);
     buffer.topic = stripFormatting(msg.params[1] ?? "");
     const nick = nickOf(msg.source);
     const text = buffer.topic ? `${nick} set the topic: ${buffer.topic}` : `${nick} cleared the topic`;

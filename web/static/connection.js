@@ -12,7 +12,9 @@
 
 import { formatMessage, fold, nickOf, parseLine } from "./irc.js";
 
-export const WANTED_CAPS = ["server-time", "message-tags", "echo-message"];
+// batch and draft/chathistory: history comes in batches, and the page pages
+// through it (history.js); without them it still shows the join replay.
+export const WANTED_CAPS = ["server-time", "message-tags", "echo-message", "batch", "draft/chathistory"];
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 

@@ -132,3 +132,9 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && view.peopleOpen) view.setPeopleOpen(false);
 });
 document.addEventListener("visibilitychange", () => chat?.onVisibilityChange());
+// Scrolling to the top of a room loads older lines; so does a wheel turned
+// upwards when there is nothing to scroll yet.
+view.messages.addEventListener("scroll", () => chat?.onScroll(), { passive: true });
+view.messages.addEventListener("wheel", (event) => {
+  if (event.deltaY < 0) chat?.onScroll();
+}, { passive: true });

@@ -83,12 +83,16 @@ export function nickElement(nick, className = "nick") {
 
 /**
  * One line of the conversation. kind: message | action | notice | event | info | error.
+ * history: said before we were there (drawn dimmed); msgid: the server's id, kept
+ * on the element so that history can page from it.
  * Returns the <li>; the caller decides where it goes.
  */
-export function renderLine({ kind, time, nick = "", text = "", self = false, mention = false }) {
+export function renderLine({ kind, time, nick = "", text = "", self = false, mention = false, history = false, msgid }) {
   const li = el("li", `line ${kind}`);
   if (self) li.classList.add("self");
   if (mention) li.classList.add("mention");
+  if (history) li.classList.add("history");
+  if (msgid) li.dataset.msgid = msgid;
   const stamp = el("time", "time", timeFormat.format(time));
   stamp.dateTime = time.toISOString();
   stamp.title = fullFormat.format(time);
@@ -104,6 +108,14 @@ export function renderLine({ kind, time, nick = "", text = "", self = false, men
     body.append(linkify(text));
   }
   li.append(body);
+  return li;
+}
+
+/** The quiet divider above a room's history; its text says whether more can be loaded. */
+export function renderMarker() {
+  const li = el("li", "line history-marker");
+  li.setAttribute("role", "separator");
+  li.append(el("span", "body"));
   return li;
 }
 
@@ -203,6 +215,50 @@ export class View {
     this.messages.scrollTop = this.messages.scrollHeight;
   }
 
+  isNearTop() {
+    return this.messages.scrollTop < 40;
+  }
+
+  /** Whether the open buffer is taller than its box (if not, nobody can scroll up to load more). */
+  canScroll() {
+    return this.messages.scrollHeight > this.messages.clientHeight + 4;
+  }
+
+  /** Older lines above `before` (null: at the end), without moving what the user is looking at. */
+  prependLines(lines, before) {
+    const m = this.messages;
+    const fromBottom = m.scrollHeight - m.scrollTop;
+    this.insertNodes(lines, before);
+    m.scrollTop = m.scrollHeight - fromBottom;
+  }
+
+  /**
+   * Lines said earlier, above `before` (null: at the end): the view follows them
+   * if it was at the bottom, and stays on the same lines if they land above it.
+   */
+  insertLines(lines, before) {
+    const m = this.messages;
+    const stick = this.isNearBottom();
+    const fromBottom = m.scrollHeight - m.scrollTop;
+    const above = before !== null && before.getBoundingClientRect().top < m.getBoundingClientRect().top;
+    this.insertNodes(lines, before);
+    if (stick) this.scrollToBottom();
+    else if (above) m.scrollTop = m.scrollHeight - fromBottom;
+  }
+
+  insertNodes(lines, before) {
+    // aria-busy: a screen reader shouldn't read a page of old lines out as if they were new.
+    this.messages.setAttribute("aria-busy", "true");
+    if (before && before.parentNode === this.messages) before.before(...lines);
+    else this.messages.append(...lines);
+    this.messages.setAttribute("aria-busy", "false");
+  }
+
+  /** The history divider goes first in the open buffer. */
+  showMarker(marker) {
+    this.messages.prepend(marker);
+  }
+
   appendLine(li) {
     const stick = this.isNearBottom();
     this.messages.append(li);
@@ -216,7 +272,7 @@ export class View {
   showBuffer(buffer, ownNick) {
     // aria-busy keeps screen readers from reading the whole history out again.
     this.messages.setAttribute("aria-busy", "true");
-    this.messages.replaceChildren(...buffer.lines);
+    this.messages.replaceChildren(...(buffer.marker ? [buffer.marker] : []), ...buffer.lines);
     this.messages.setAttribute("aria-busy", "false");
     this.messages.setAttribute("aria-label", `Messages in ${buffer.name}`);
     this.roomTitle.textContent = buffer.name;
