@@ -210,6 +210,9 @@ PAGING_SCRIPT = """async () => {
     steps.mentions = document.querySelectorAll("#messages .mention").length;
     steps.historyMentions = document.querySelectorAll("#messages .history.mention").length;
     steps.topic = document.getElementById("topic").textContent;
+    // A room where nothing was said yet: a rejoin asks from the server's time of our JOIN.
+    feed("@time=2024-05-01T09:00:00.000Z :tester!t@h JOIN #quiet");
+    chat.activate("#lobby");
 
     // A reconnect: the join replay is held while AFTER pages come, and nothing shows twice.
     sent.length = 0;
@@ -221,6 +224,8 @@ PAGING_SCRIPT = """async () => {
          row("j", "n100", 200, "missed 100"), "BATCH -j");
     feed(`:srv PONG srv ${sent[0].split(" ")[1]}`);
     steps.rejoinPong = [...sent];
+    feed("@time=2024-05-01T12:00:00.000Z :tester!t@h JOIN #quiet");
+    steps.quietSent = sent.slice(steps.rejoinPong.length);
     feed("BATCH +a1 chathistory #lobby", ...page, "BATCH -a1");
     steps.secondAfter = sent.at(-1);
     feed("BATCH +a2 chathistory #lobby", row("a2", "n100", 200, "missed 100"), "BATCH -a2");
@@ -246,7 +251,9 @@ def test_paging_requests_and_what_the_page_does_with_each_answer(new_page: PageF
     assert steps["mentions"] == 1 and steps["historyMentions"] == 0  # only the live line is a mention
     assert steps["topic"] == "No topic is set"  # an old topic change is told, not applied
 
-    assert steps["rejoinSent"] == ["PING lobby-history-2", "CHATHISTORY AFTER #lobby msgid=live1 100"]
+    assert steps["rejoinSent"] == ["PING lobby-history-3", "CHATHISTORY AFTER #lobby msgid=live1 100"]
+    assert steps["quietSent"] == ["PING lobby-history-4",
+                                  "CHATHISTORY AFTER #quiet timestamp=2024-05-01T09:00:00.000Z 100"]
     assert steps["rejoinPong"] == steps["rejoinSent"]  # the beginning is still shown: nothing older to ask
     assert steps["secondAfter"] == "CHATHISTORY AFTER #lobby msgid=n99 100"
     last = steps["last"]

@@ -40,6 +40,8 @@ class Buffer {
     this.seen = new Set(); // msgids, so a history replay after a reconnect shows nothing twice
     this.stale = false;
     this.joinLine = null; // our latest "You joined/rejoined" line: history of that join goes above it
+    this.joinTime = null; // the server's time of that JOIN, if it said
+
     this.marker = null; // the "earlier messages" divider above the history, once there is some
   }
 
@@ -437,10 +439,14 @@ const HANDLERS = {
       buffer.members.clear();
       buffer.stale = false;
       const first = buffer.lines.length === 0;
-      const newestMsgid = buffer.edgeMsgid(true); // taken before anything of this join arrives
+      // Where what we have ends, taken before anything of this join arrives: the
+      // newest line with a msgid, else the server's time of our previous JOIN.
+      const newestMsgid = buffer.edgeMsgid(true);
+      const since = newestMsgid ? `msgid=${newestMsgid}` : buffer.joinTime ? `timestamp=${buffer.joinTime}` : null;
+      buffer.joinTime = msg.tags.time ?? null;
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: first ? `You joined ${buffer.name}` : `You rejoined ${buffer.name}` });
       buffer.joinLine = buffer.lines.at(-1);
-      chat.history.joined(buffer.key, buffer.name, { rejoin: !first, newestMsgid });
+      chat.history.joined(buffer.key, buffer.name, { rejoin: !first, since });
       if (!chat.motdShown && chat.motd.length) {
         chat.motdShown = true;
         for (const line of chat.motd) chat.addLine(buffer, { kind: "info", text: line });

@@ -114,11 +114,12 @@ export class History {
   }
 
   /**
-   * We joined a room (key: its folded name). On a rejoin, newestMsgid is the
-   * newest line we had: what was said after it is fetched (or, without one, the
-   * latest lines), and the join replay is held until that is done.
+   * We joined a room (key: its folded name). On a rejoin, `since` is where what
+   * we have ends: "msgid=<newest line shown>", or "timestamp=<our last JOIN>"
+   * when no line had a msgid. What was said after it is fetched (without
+   * either, the latest lines), and the join replay is held until that is done.
    */
-  joined(key, room, { rejoin = false, newestMsgid = null } = {}) {
+  joined(key, room, { rejoin = false, since = null } = {}) {
     // Answers still due for an earlier membership would land on this one: drop them.
     for (const request of this.pending) if (request.key === key) request.stale = true;
     const state = new RoomState();
@@ -131,7 +132,7 @@ export class History {
     if (!rejoin) return;
     state.catchingUp = true;
     state.heldReplay = [];
-    if (newestMsgid) this.request(key, room, "missed", "AFTER", `msgid=${newestMsgid}`, CATCH_UP_PAGE);
+    if (since) this.request(key, room, "missed", "AFTER", since, CATCH_UP_PAGE);
     else this.request(key, room, "missed", "LATEST", "*", CATCH_UP_PAGE);
   }
 
