@@ -191,7 +191,8 @@ class History:
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         task = _Task(fn)
         self._queue.put(task)
-        return task.future.result(timeout=30)
+        result: T = task.future.result(timeout=30)
+        return result
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -47,7 +47,8 @@ RECV_BYTES = 16384
 def unread_bytes(sock: socket.socket) -> int:
     """Bytes received by the kernel that the socket's reader has not read yet."""
     try:
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        count: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        return count
     except OSError:
         return 0
 
