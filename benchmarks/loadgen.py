@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import math
 import os
 import re
 import resource
@@ -51,6 +52,9 @@ class ClientSpec:
     kind: str = "tcp"  # "tcp" or "ws"
     sender: bool = False
     probe: bool = False
+    # A sender's offset in its schedule, as a fraction of one interval: senders at a fixed
+    # rate take turns instead of all sending at the same instants.
+    phase: float = 0.0
 
 
 @dataclass
@@ -89,13 +93,14 @@ def count_boundary(tail: bytes, data: bytes, needle: bytes = PRIV) -> int:
 
 class Client:
     __slots__ = ("count", "error", "events", "idx", "inbuf", "joined_at", "kind", "lat_sid", "lat_us", "out",
-                 "probe", "sender", "seq", "sock", "state", "tail", "wsbuf")
+                 "phase", "probe", "sender", "seq", "sock", "state", "tail", "wsbuf")
 
     def __init__(self, spec: ClientSpec) -> None:
         self.idx = spec.idx
         self.kind = spec.kind
         self.sender = spec.sender
         self.probe = spec.probe
+        self.phase = spec.phase
         self.sock: socket.socket | None = None
         self.state = NEW
         self.events = 0
@@ -343,7 +348,7 @@ class Worker:
             if self.mode == "window":
                 n = self.window - (c.seq - self.acked[c.idx] - 1)
             else:
-                n = int((now - self.t0) * self.rate) + 1 - c.seq
+                n = math.floor((now - self.t0) * self.rate - c.phase) + 1 - c.seq
             if n <= 0:
                 continue
             n = min(n, 256)

@@ -72,12 +72,12 @@ def scenarios(quick: bool) -> list[Scenario]:
 def plan(sc: Scenario, procs: int) -> list[list[ClientSpec]]:
     """Which clients each worker process drives, and their roles."""
     step = max(1, sc.clients // max(1, sc.senders))
-    senders = {i * step + (i % 2 if sc.mixed_ws else 0) for i in range(sc.senders)}
+    senders = {i * step + (i % 2 if sc.mixed_ws else 0): i / max(1, sc.senders) for i in range(sc.senders)}
     shards: list[list[ClientSpec]] = [[] for _ in range(procs)]
     for idx in range(sc.clients):
         probe = bool(sc.probe_every) and idx % sc.probe_every == sc.probe_every - 1 and idx not in senders
         kind = "ws" if sc.mixed_ws and idx % 2 else "tcp"
-        shards[idx % procs].append(ClientSpec(idx, kind, idx in senders, probe))
+        shards[idx % procs].append(ClientSpec(idx, kind, idx in senders, probe, senders.get(idx, 0.0)))
     for shard in shards:  # a worker with senders needs a watcher in the same process
         if any(c.sender for c in shard) and not any(c.probe for c in shard):
             next(c for c in shard if not c.sender).probe = True
