@@ -41,7 +41,6 @@ class Buffer {
     this.stale = false;
     this.joinLine = null; // our latest "You joined/rejoined" line: history of that join goes above it
     this.joinTime = null; // the server's time of that JOIN, if it said
-
     this.marker = null; // the "earlier messages" divider above the history, once there is some
   }
 
