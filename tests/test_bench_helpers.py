@@ -1,0 +1,52 @@
+"""Unit tests of the benchmark load generator's pure helpers (no sockets, no timing)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+
+from loadgen import count_boundary, ws_frame
+from run import Scenario, lat_summary, plan
+
+
+def test_count_boundary_counts_a_needle_split_across_chunks_once():
+    stream = b":a PRIVMSG #r :1\r\n:b PRIVMSG #r :2\r\n:c PRIVMSG #r :3\r\n"
+    for cut in range(1, len(stream)):
+        first, second = stream[:cut], stream[cut:]
+        total = count_boundary(b"", first) + count_boundary(first[-6:], second)
+        assert total == 3, cut
+
+
+def test_ws_frame_is_a_masked_final_text_frame():
+    frame = ws_frame(b"NICK a")
+    assert frame[0] == 0x81 and frame[1] == 0x80 | 6
+    assert frame[2:6] == b"\0\0\0\0" and frame[6:] == b"NICK a"
+    long = ws_frame(b"x" * 300)
+    assert long[1] == 0x80 | 126 and int.from_bytes(long[2:4], "big") == 300
+
+
+def test_plan_spreads_senders_and_gives_each_sending_worker_a_watcher():
+    sc = Scenario("t", "t", 100, senders=10, mode="window")
+    shards = plan(sc, 3)
+    specs = [c for shard in shards for c in shard]
+    assert sorted(c.idx for c in specs) == list(range(100))
+    assert sum(c.sender for c in specs) == 10
+    for shard in shards:
+        if any(c.sender for c in shard):
+            assert any(c.probe and not c.sender for c in shard)
+
+
+def test_plan_mixes_transports_for_the_bridge_scenario():
+    sc = Scenario("b", "b", 100, senders=10, mode="rate", rate=100, probe_every=5, mixed_ws=True)
+    specs = [c for shard in plan(sc, 3) for c in shard]
+    senders = [c for c in specs if c.sender]
+    assert {c.kind for c in senders} == {"tcp", "ws"}
+    assert sorted(c.phase for c in senders) == [i / 10 for i in range(10)]
+
+
+def test_lat_summary_percentiles_in_ms():
+    s = lat_summary(list(range(1000, 101000, 1000)))  # 1..100 ms
+    assert s["samples"] == 100
+    assert s["p50_ms"] == 51.0 and s["p99_ms"] == 100.0 and s["max_ms"] == 100.0
