@@ -134,7 +134,9 @@ def serve(args: argparse.Namespace) -> int:
     # Behind a TLS-terminating proxy the page's scheme, host and the browser's
     # address arrive as X-Forwarded-* headers: believe them only from that many hops.
     web_config = {**config_for(server), "LOBBY_TRUSTED_PROXIES": max(0, args.trusted_proxies)}
-    web = WebServer(create_app(web_config), args.host, args.web_port)
+    # A browser holds a WebSocket and a few page requests at once, hence the looser per-address bound.
+    web = WebServer(create_app(web_config), args.host, args.web_port,
+                    max_connections=args.max_clients, max_per_ip=2 * args.max_per_ip + 8)
     try:
         web_host, web_port = web.start()
     except OSError as err:

@@ -15,10 +15,13 @@ import logging
 import socket
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from flask import Flask
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from backend.server import is_loopback
 
 from .relay import RelayRegistry
 
@@ -43,38 +46,68 @@ class _RequestHandler(WSGIRequestHandler):
         log.debug('%s "%s" %s %s', self.address_string(), getattr(self, "requestline", ""), code, size)
 
 
-class _TrackingServer(ThreadedWSGIServer):
-    """A ThreadedWSGIServer that remembers each connection's thread and socket."""
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 25\r\n"
+         b"Retry-After: 5\r\nConnection: close\r\n\r\nToo many connections now.")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+
+class _TrackingServer(ThreadedWSGIServer):
+    """A ThreadedWSGIServer that remembers each connection's thread and socket.
+
+    It also bounds them: every connection costs a thread (a WebSocket, three), so
+    past max_connections in all, or max_per_ip from one non-loopback address, a new
+    connection gets a 503 at once instead of a thread.
+    """
+
+    def __init__(self, *args: Any, max_connections: int, max_per_ip: int, **kwargs: Any) -> None:
         self.active: dict[threading.Thread, socket.socket] = {}
         self.active_lock = threading.Lock()
+        self.max_connections = max_connections
+        self.max_per_ip = max_per_ip
+        self._per_ip: Counter[str] = Counter()
         super().__init__(*args, **kwargs)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        host = str(client_address[0])
         # Registered here, in the serving thread, before the thread starts, so
         # that stop() can never miss a connection that is just beginning.
         thread = threading.Thread(target=self._serve_one, args=(request, client_address),
                                   name=f"web-{client_address[1]}", daemon=True)
         with self.active_lock:
-            self.active[thread] = request
+            busy = len(self.active) >= self.max_connections or (
+                not is_loopback(host) and self._per_ip[host] >= self.max_per_ip)
+            if not busy:
+                self.active[thread] = request
+                self._per_ip[host] += 1
+        if busy:
+            log.warning("refused a web connection from %s: too many connections", host)
+            with contextlib.suppress(OSError):
+                request.send(_BUSY, socket.MSG_DONTWAIT)
+            self.shutdown_request(request)
+            return
         thread.start()
 
     def _serve_one(self, request: Any, client_address: Any) -> None:
         try:
             self.process_request_thread(request, client_address)
         finally:
+            host = str(client_address[0])
             with self.active_lock:
                 self.active.pop(threading.current_thread(), None)
+                self._per_ip[host] -= 1
+                if self._per_ip[host] <= 0:
+                    del self._per_ip[host]
 
 
 class WebServer:
     """The web app on host:port: start() binds and serves, stop() ends every thread."""
 
-    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0,
+                 max_connections: int = 4096, max_per_ip: int = 48) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.max_connections = max_connections
+        self.max_per_ip = max_per_ip
         self.address: tuple[str, int] = (host, port)
         self._server: _TrackingServer | None = None
         self._thread: threading.Thread | None = None
@@ -96,7 +129,8 @@ class WebServer:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(sockaddr)
             listener.listen(BACKLOG)
-            server = _TrackingServer(self.host, self.port, self.app, handler=_RequestHandler, fd=listener.fileno())
+            server = _TrackingServer(self.host, self.port, self.app, handler=_RequestHandler, fd=listener.fileno(),
+                                     max_connections=self.max_connections, max_per_ip=self.max_per_ip)
         finally:
             listener.close()  # werkzeug holds its own duplicate of the descriptor
         bound = server.socket.getsockname()

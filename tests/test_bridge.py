@@ -521,3 +521,29 @@ def test_lobby_serve_exits_1_when_the_web_port_is_taken() -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_web_connections_past_the_cap_get_503_not_a_thread(web_app) -> None:  # type: ignore[no-untyped-def]
+    def connection_threads() -> int:
+        return len([t for t in threading.enumerate() if re.fullmatch(r"web-\d+", t.name) and t.is_alive()])
+
+    server = WebServer(web_app, "127.0.0.1", 0, max_connections=2)
+    server.start()
+    held = [socket.create_connection(server.address, timeout=10) for _ in range(2)]  # idle: each holds a thread
+    try:
+        wait_until(lambda: connection_threads() == 2)
+        refused = socket.create_connection(server.address, timeout=10)
+        with refused:
+            answer = b""
+            while chunk := refused.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        assert connection_threads() == 2
+        held.pop().close()
+        wait_until(lambda: connection_threads() < 2)
+        status, _, _ = http_get(server.url + "/healthz")
+        assert status == 200
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
