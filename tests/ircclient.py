@@ -10,6 +10,7 @@ import contextlib
 import re
 import socket
 import time
+from collections.abc import Callable
 
 from backend.protocol import LineBuffer, Message, parse_line
 
@@ -116,6 +117,15 @@ class IrcClient:
         """Close the socket."""
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    """Poll condition until it holds; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within the timeout")
+        time.sleep(0.02)
 
 
 def connect(address: tuple[str, int], nick: str | None = None, caps: str = "") -> IrcClient:

@@ -29,7 +29,7 @@ from backend.server import ChatServer
 from bridge import CONTENT_SECURITY_POLICY, DEFAULTS, chat_address_for, config_for, create_app
 from bridge.relay import MAX_PENDING_FRAMES, Relay, is_webirc, origin_allowed, split_frame, webirc_line
 from bridge.web import WebServer
-from tests.ircclient import IrcClient
+from tests.ircclient import IrcClient, wait_until
 
 pytest_plugins = ["tests.webfixtures"]
 
@@ -43,14 +43,6 @@ def session_of(server: ChatServer, nick: str):  # type: ignore[no-untyped-def]
         if session.nick == nick:
             return session
     raise AssertionError(f"no session for {nick}; sessions: {server.sessions()}")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within the timeout")
-        time.sleep(0.02)
 
 
 def ws_url(web: WebServer) -> str:

@@ -15,8 +15,7 @@ import trustme
 
 from backend.flood import FloodGate, Flooding
 from backend.server import ChatServer
-from tests.ircclient import IrcClient, connect
-from tests.test_server import wait_until
+from tests.ircclient import IrcClient, connect, wait_until
 
 
 def clients_of(make_server, server: ChatServer):

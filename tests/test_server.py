@@ -9,15 +9,7 @@ import time
 import pytest
 
 from backend.server import ChatServer
-from tests.ircclient import IrcClient, connect
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    """Poll condition until it holds; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+from tests.ircclient import IrcClient, connect, wait_until
 
 
 def test_registration_welcomes_and_joins_the_default_room(client) -> None:
