@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from .cluster import BackplaneError
 from .history import HistoryError
 from .server import ChatServer, ServerConfig, format_address
 from .transport import server_context
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds of silence before the server PINGs a client (default 90)")
     serve.add_argument("--ping-timeout", type=float, default=60.0,
                        help="seconds to wait for the answer to that PING (default 60)")
+    serve.add_argument("--redis", default=None, metavar="URL",
+                       help="join a cluster of nodes sharing rooms through Redis, e.g. redis://127.0.0.1:6379/0")
     serve.add_argument("-v", "--verbose", action="store_true", help="log more")
 
     guard = serve.add_argument_group("limits and security")
@@ -92,6 +95,7 @@ def serve(args: argparse.Namespace) -> int:
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
         max_rooms_per_user=args.max_rooms,
+        redis_url=args.redis,
     )
     if args.tls_port is not None:
         if not (args.tls_cert and args.tls_key):
@@ -118,7 +122,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         host, port = server.start()
-    except HistoryError as err:
+    except (HistoryError, BackplaneError) as err:
         print(f"lobby: {err}", file=sys.stderr)
         return 1
     except OSError as err:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import numerics as n
 from .chathistory import handle_chathistory
+from .cluster import RemoteUser
 from .envelope import Envelope
 from .numerics import IrcError
 from .protocol import MAX_LINE_BYTES, Message, fold, is_valid_channel
@@ -79,11 +80,21 @@ def handle_nick(session: Session, msg: Message) -> None:
         return
     if nick == session.nick:
         return
-    old_prefix = session.prefix
-    told = hub.rename(session, nick)
+    old_nick, old_prefix = session.nick, session.prefix
+    backplane = hub.backplane
+    # The cluster-wide claim comes first (a Redis call, so outside the hub's lock).
+    claimed = backplane.claim(nick) if backplane is not None and fold(nick) != fold(old_nick) else False
+    try:
+        told = hub.rename(session, nick)
+    except IrcError:
+        if claimed and backplane is not None:
+            backplane.release(nick)
+        raise
     envelope = Envelope(Message("NICK", (nick,), old_prefix))
     for member in told:
         member.deliver(envelope)
+    if backplane is not None:
+        backplane.renamed(old_nick, session, hub.rooms_of(session), envelope)
 
 
 def handle_quit(session: Session, msg: Message) -> None:
@@ -145,6 +156,8 @@ def join(session: Session, name: str) -> None:
     envelope = Envelope(Message("JOIN", (view.name,), session.prefix))
     for member in members:
         member.deliver(envelope)
+    if hub.backplane is not None:
+        hub.backplane.joined(session, view.name, envelope)
     send_topic(session, view.name, view.topic, view.topic_setter, view.topic_time)
     send_names(session, view.name, view.nicks)
     server.on_join(session, view.name)
@@ -188,11 +201,14 @@ def handle_part(session: Session, msg: Message) -> None:
 
 def part(session: Session, name: str, reason: str) -> None:
     """Leave one room; its members, and the leaver, see the PART."""
-    room, told = session.server.hub.part(session, name)
+    hub = session.server.hub
+    room, told = hub.part(session, name)
     params = (room, reason) if reason else (room,)
     envelope = Envelope(Message("PART", params, session.prefix))
     for member in told:
         member.deliver(envelope)
+    if hub.backplane is not None:
+        hub.backplane.parted(session, room, envelope)
 
 
 def handle_topic(session: Session, msg: Message) -> None:
@@ -210,6 +226,8 @@ def handle_topic(session: Session, msg: Message) -> None:
     envelope = Envelope(Message("TOPIC", (room, text), session.prefix))
     for member in members:
         member.deliver(envelope)
+    if hub.backplane is not None:
+        hub.backplane.topic(room, envelope)
     session.server.on_room_event(room, envelope)
 
 
@@ -349,7 +367,10 @@ def send_message(session: Session, command: str, target: str, text: str, tags: d
     if user is None:
         raise IrcError(n.ERR_NOSUCHNICK, target, "No such nick")
     envelope = Envelope(Message(command, (user.nick, text), session.prefix, tags))
-    user.deliver(envelope)
+    if isinstance(user, RemoteUser) and server.hub.backplane is not None:
+        server.hub.backplane.private(user, envelope)
+    else:
+        user.deliver(envelope)
     if echo and user is not session:
         session.deliver(envelope)
     away = getattr(user, "away", None)

@@ -13,13 +13,16 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import numerics as n
 from .envelope import Envelope
 from .numerics import IrcError
 from .outbox import inline
 from .protocol import fold
+
+if TYPE_CHECKING:
+    from .cluster import Backplane
 
 
 class Member(Protocol):
@@ -72,6 +75,8 @@ class Hub:
         self._persistent = {fold(r) for r in persistent_rooms}
         # Topics outlive their rooms: a room that empties and is joined again keeps its topic.
         self._topics: dict[str, tuple[str, str, float]] = {}
+        # Set with `lobby serve --redis`: room messages published here also go to the other nodes.
+        self.backplane: Backplane | None = None
 
     def remember_topics(self, topics: dict[str, tuple[str, str, int]]) -> None:
         """Load saved topics (folded room -> text, setter, ms since epoch), e.g. from history."""
@@ -169,13 +174,15 @@ class Hub:
             self._leave(key, member)
             return room.name, told
 
-    def set_topic(self, member: Member, name: str, topic: str) -> tuple[str, list[Member]]:
+    def set_topic(
+        self, member: Member, name: str, topic: str, when: float | None = None
+    ) -> tuple[str, list[Member]]:
         """Set a room's topic; return its name and members. Only members may set it."""
         with self._lock:
             room = self._member_room(member, name)
             room.topic = topic
             room.topic_setter = member.nick
-            room.topic_time = time.time()
+            room.topic_time = time.time() if when is None else when
             self._topics[fold(name)] = (topic, member.nick, room.topic_time)
             return room.name, list(room.members.values())
 
@@ -206,12 +213,16 @@ class Hub:
             room = self._rooms.get(fold(name))
             return list(room.members.values()) if room else []
 
-    def publish(self, name: str, envelope: Envelope, exclude: Member | None = None) -> None:
+    def publish(self, name: str, envelope: Envelope, exclude: Member | None = None, relay: bool = True) -> None:
         """Deliver an envelope to everyone in a room (the fan-out seam).
 
         Room messages are queued for the writer threads, never sent from here (see
         outbox.inline): under load each writer sends a whole pile in one syscall.
+        With a backplane (and relay) the message also goes to the other nodes; the lock
+        is not held here, so that Redis call never blocks the hub.
         """
+        if relay and self.backplane is not None:
+            self.backplane.room_message(name, envelope)
         members = self.members_of(name)
         inline.ok = False
         try:

@@ -146,8 +146,16 @@ def try_register(session: Session) -> None:
         session.send_numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
         session.kill("Bad password")
         return
+    backplane = server.hub.backplane
     try:
-        server.hub.claim_nick(session, session.nick)
+        # Cluster-wide first (a Redis call, outside the hub's lock), then on this node.
+        claimed = backplane.claim(session.nick) if backplane is not None else False
+        try:
+            server.hub.claim_nick(session, session.nick)
+        except IrcError:
+            if claimed and backplane is not None:
+                backplane.release(session.nick)
+            raise
     except IrcError as err:
         # Someone took the nick between NICK and USER: ask for another, as at NICK time.
         session.send(Message(err.numeric, ("*", *err.params), server.config.server_name))

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from . import commands
+from .cluster import Backplane, BackplaneError
 from .envelope import Envelope
 from .history import History
 from .hub import Hub
@@ -50,6 +51,8 @@ class ServerConfig:
     max_rooms_per_user: int = 50
     # Where room history is kept: a SQLite file, ":memory:", or None for no history at all.
     db_path: str | None = ":memory:"
+    # A Redis URL (redis://HOST:PORT/DB) to share rooms with other nodes; None runs alone.
+    redis_url: str | None = None
     history_lines: int = 50
     backlog: int = 1024
     max_clients: int = 4096
@@ -101,6 +104,7 @@ class ChatServer:
         self.address: tuple[str, int] = (self.config.host, self.config.port)
         self.tls_address: tuple[str, int] | None = None
         self.history: History | None = None
+        self.backplane: Backplane | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -114,6 +118,15 @@ class ChatServer:
             history.open()
             self.history = history
             self.hub.remember_topics(history.topics())
+        if self.config.redis_url is not None and self.backplane is None:
+            backplane = Backplane(self.config.redis_url, self)
+            try:
+                backplane.start()
+            except BackplaneError:
+                self.stop()
+                raise
+            self.backplane = backplane
+            self.hub.backplane = backplane
         self._listen(self.config.port, None)
         bound = self._listeners[0][0].getsockname()
         self.address = (bound[0], bound[1])
@@ -158,6 +171,10 @@ class ChatServer:
         deadline = time.monotonic() + timeout
         for session in sessions:
             session.join_threads(max(0.05, deadline - time.monotonic()))
+        if self.backplane is not None:
+            # One "down" event instead of a QUIT per user: the others quit them all at once.
+            self.hub.backplane = None
+            self.backplane.close()
         if self.history is not None:
             self.history.close()  # commits what is queued: a clean stop loses nothing
 
@@ -258,6 +275,8 @@ class ChatServer:
 
     def on_registered(self, session: Session) -> None:
         """A user finished registration: put them in the default room."""
+        if self.hub.backplane is not None:
+            self.hub.backplane.registered(session)
         commands.join(session, self.config.default_room)
 
     def on_join(self, session: Session, room: str) -> None:
@@ -278,9 +297,13 @@ class ChatServer:
         self._forget(session)
         if not session.registered:
             return
+        backplane = self.hub.backplane
+        rooms = self.hub.rooms_of(session) if backplane is not None else []
         peers = self.hub.remove(session)
         if self._stopping.is_set():
             return  # everyone is being told "shutting down": N² QUITs would only slow the stop
         envelope = Envelope(Message("QUIT", (reason,), session.prefix))
         for peer in peers:
             peer.deliver(envelope)
+        if backplane is not None:
+            backplane.quit(session, rooms, envelope)

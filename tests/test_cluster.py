@@ -1,0 +1,247 @@
+"""Several nodes on one Redis (`lobby serve --redis`): rooms, private messages, nicks, dead nodes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from backend.server import ChatServer
+from tests.ircclient import IrcClient, connect
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+if not os.path.exists(REDIS_SERVER):
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("redis-server is missing (apt-get install -y redis-server)")
+    pytest.skip("redis-server is not installed", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A private redis-server on a free loopback port, killed at teardown."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture
+def nodes(make_server: Callable[..., ChatServer], redis_url: str) -> tuple[ChatServer, ChatServer]:
+    """Two chat servers sharing one Redis."""
+    return make_server(redis_url=redis_url), make_server(redis_url=redis_url)
+
+
+@pytest.fixture
+def user(make_server: Callable[..., ChatServer]) -> Callable[..., IrcClient]:
+    """A registered client of a given node."""
+
+    def factory(node: ChatServer, nick: str | None = None, caps: str = "") -> IrcClient:
+        c = connect(node.address, nick, caps)
+        make_server.clients.append(c)  # type: ignore[attr-defined]
+        return c
+
+    return factory
+
+
+def test_room_messages_cross_nodes_with_the_same_msgid_and_time(nodes, user) -> None:
+    a, b = nodes
+    alice = user(a, "alice", "message-tags server-time")
+    bob = user(b, "bob", "message-tags server-time")
+    alice.expect(r":bob!\S+ JOIN #lobby")
+    alice.send("PRIVMSG #lobby :hello from A")
+    sent = bob.expect(r":alice!\S+ PRIVMSG #lobby :hello from A")
+    bob.send("PRIVMSG #lobby :hi from B")
+    alice.expect(r":bob!\S+ PRIVMSG #lobby :hi from B")
+    assert sent.tags["msgid"]
+    assert sent.tags["time"]
+    # Joins, parts, topics and nick changes reach the other node.
+    alice.send("JOIN #side")
+    bob.send("JOIN #side")
+    alice.expect(r":bob!\S+ JOIN #side")
+    bob.send("TOPIC #side :cross-node topic")
+    alice.expect(r":bob!\S+ TOPIC #side :cross-node topic")
+    bob.send("NICK robert")
+    alice.expect(r":bob!\S+ NICK :?robert")
+    alice.send("PART #side :bye")
+    bob.expect(r":alice!\S+ PART #side :bye")
+
+
+def test_msgid_and_time_match_on_both_nodes(nodes, user) -> None:
+    a, b = nodes
+    alice = user(a, "alice", "message-tags server-time echo-message")
+    bob = user(b, "bob", "message-tags server-time")
+    alice.expect(r":bob!\S+ JOIN #lobby")
+    alice.send("PRIVMSG #lobby :same everywhere")
+    echoed = alice.expect(r"PRIVMSG #lobby :same everywhere")
+    seen = bob.expect(r"PRIVMSG #lobby :same everywhere")
+    assert echoed.tags["msgid"] == seen.tags["msgid"]
+    assert echoed.tags["time"] == seen.tags["time"]
+
+
+def test_room_history_said_on_one_node_is_replayed_on_the_other(nodes, user) -> None:
+    a, b = nodes
+    alice = user(a, "alice", "message-tags server-time echo-message")
+    bob = user(b, "bob")
+    alice.expect(r":bob!\S+ JOIN #lobby")
+    alice.send("PRIVMSG #lobby :remember me")
+    said = alice.expect(r"PRIVMSG #lobby :remember me")
+    bob.expect(r"PRIVMSG #lobby :remember me")
+    carol = user(b, "carol", "message-tags server-time batch")
+    replayed = carol.expect(r"PRIVMSG #lobby :remember me")
+    assert replayed.tags["msgid"] == said.tags["msgid"]
+    assert replayed.tags["time"] == said.tags["time"]
+
+
+def test_private_messages_cross_nodes(nodes, user) -> None:
+    a, b = nodes
+    alice = user(a, "alice")
+    bob = user(b, "bob")
+    alice.expect(r":bob!\S+ JOIN #lobby")
+    alice.send("PRIVMSG Bob :psst")
+    bob.expect(r":alice!\S+ PRIVMSG bob :psst")
+    bob.send("NOTICE alice :noted")
+    alice.expect(r":bob!\S+ NOTICE alice :noted")
+    alice.send("PRIVMSG nobody :hello?")
+    alice.expect(r" 401 alice nobody ")
+
+
+def test_names_and_who_show_members_on_every_node(nodes, user) -> None:
+    a, b = nodes
+    alice = user(a, "alice")
+    user(b, "bob")
+    alice.expect(r":bob!\S+ JOIN #lobby")
+    alice.send("NAMES #lobby")
+    names = alice.expect(r" 353 alice = #lobby ")
+    assert set(names.params[-1].split()) == {"alice", "bob"}
+    alice.send("WHO #lobby")
+    who = alice.lines_until(r" 315 alice #lobby ")
+    assert any(" 352 alice #lobby " in line and " bob " in line for line in who)
+    # A node started later learns who is already there from Redis.
+    late = ChatServer(a.config.__class__(host="127.0.0.1", port=0, redis_url=a.config.redis_url))
+    late.start()
+    try:
+        carol = connect(late.address, "carol")
+        try:
+            carol.send("NAMES #lobby")
+            names = carol.expect(r" 353 carol = #lobby ")
+            assert set(names.params[-1].split()) == {"alice", "bob", "carol"}
+        finally:
+            carol.close()
+    finally:
+        late.stop()
+    # A clean stop tells the others at once: carol quits for alice.
+    alice.expect(r":carol!\S+ QUIT ")
+
+
+def test_nicks_are_unique_across_nodes(nodes, user) -> None:
+    a, b = nodes
+    alice = user(a, "alice")
+    clash = user(b)
+    clash.send("NICK ALICE")
+    clash.send("USER x 0 * :x")
+    clash.expect(r" 433 \* ALICE ")
+    clash.send("NICK bob")
+    clash.expect(r" 001 bob ")
+    clash.expect(r" 366 bob #lobby ")
+    bob = clash
+    bob.send("NICK Alice")
+    bob.expect(r" 433 bob Alice ")
+    # Released on rename and on quit.
+    alice.send("NICK alicia")
+    alice.expect(r"NICK :?alicia")
+    bob.expect(r":alice!\S+ NICK :?alicia")
+    bob.send("NICK alice")
+    bob.expect(r":bob!\S+ NICK :?alice")
+    alice.send("QUIT :bye")
+    alice.expect_closed()
+    bob.expect(r":alicia!\S+ QUIT ")
+    again = user(a)
+    again.register("alicia")
+
+
+def test_a_crashed_node_is_noticed_and_its_nicks_freed(nodes, user) -> None:
+    a, b = nodes
+    alice = user(a, "alice")
+    bob = user(b, "bob")
+    alice.expect(r":bob!\S+ JOIN #lobby")
+    assert b.backplane is not None
+    b.backplane.crash()  # threads stop, nothing is told to Redis: like kill -9
+    alice.expect(r":bob!\S+ QUIT :Server went away", timeout=20)
+    alice.send("NAMES #lobby")
+    assert alice.expect(r" 353 alice = #lobby ").params[-1].split() == ["alice"]
+    user(a, "bob")
+    del bob
+
+
+def test_a_node_killed_with_sigkill(make_server: Callable[..., ChatServer], redis_url: str, user) -> None:
+    a = make_server(redis_url=redis_url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--redis", redis_url, "--irc-port", "0", "--web-port", "0",
+         "--db", ":memory:"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("chat server on "), line
+        port = int(line.rsplit(":", 1)[1])
+        remote = connect(("127.0.0.1", port), "victim")
+        alice = user(a, "alice")
+        remote.expect(r":alice!\S+ JOIN #lobby")
+        alice.send("NAMES #lobby")
+        assert "victim" in alice.expect(r" 353 alice = #lobby ").params[-1].split()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        remote.close()
+        alice.expect(r":victim!\S+ QUIT ", timeout=20)
+        user(a, "victim")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_redis_unavailable_at_start_is_an_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "serve", "--redis", f"redis://127.0.0.1:{free_port()}/0",
+         "--irc-port", "0", "--web-port", "0", "--db", ":memory:"],
+        capture_output=True, text=True, timeout=30, cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    assert done.returncode == 1
+    assert "cannot use Redis at redis://127.0.0.1:" in done.stderr
+    assert "chat server on" not in done.stdout
