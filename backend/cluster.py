@@ -10,6 +10,8 @@ Redis holds (all keys under PREFIX):
 - ``room:<folded>``: hash folded nick -> node id, the members of a room on every node;
 - ``rooms``: hash folded room -> room name; ``topics``: hash folded room -> JSON topic;
 - ``nodes``: set of node ids; ``alive:<node>``: heartbeat key with an expiry;
+- ``history:<folded room>``: a capped stream of the room's messages and topics, which a
+  node starting later copies into its own history (SQLite) so replay matches;
 - ``events``: the one pub/sub channel; each payload is JSON with the origin node,
   the event type and the IRC message fields, time and msgid, so every node shows the
   same msgid and time.
@@ -51,6 +53,8 @@ CHANNEL = PREFIX + "events"
 HEARTBEAT_EVERY = 1.0
 HEARTBEAT_TTL_MS = 5000
 CHECK_EVERY = 2.0
+# Room messages kept in each room's Redis stream (about: MAXLEN ~ trims in whole blocks).
+STREAM_MAX = 1000
 
 # Frees a node's nicks and room memberships (only those still pointing at it) and forgets it.
 _FORGET_NODE = """
@@ -138,6 +142,7 @@ class Backplane:
             self._pubsub = r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             self._pubsub.subscribe(CHANNEL)
             self._load_snapshot(r)
+            self._load_history(r)
         except (redis.RedisError, ValueError, OSError) as err:
             self.close(tell=False)
             raise BackplaneError(f"cannot use Redis at {self.url}: {err}") from err
@@ -262,13 +267,17 @@ class Backplane:
         m = envelope.message
         value = json.dumps([m.params[-1], (m.source or "").split("!")[0], envelope.time])
         self._run(lambda r: r.hset(PREFIX + "topics", fold(room), value))
-        self._send("room", envelope, room=room)
+        self.room_message(room, envelope)
 
     def room_message(self, room: str, envelope: Envelope) -> None:
-        if envelope.message.command == "TOPIC":
-            self.topic(room, envelope)
-        else:
-            self._send("room", envelope, room=room)
+        """A room message or topic: kept in the room's stream, then told to the other nodes."""
+        m = envelope.message
+        entry: dict[str | bytes, str | bytes | int | float] = {
+            "msgid": envelope.msgid, "time": repr(envelope.time), "source": m.source or "",
+            "command": m.command, "room": room, "text": m.params[-1],
+        }
+        self._run(lambda r: r.xadd(PREFIX + "history:" + fold(room), entry, maxlen=STREAM_MAX, approximate=True))
+        self._send("room", envelope, room=room)
 
     def private(self, target: RemoteUser, envelope: Envelope) -> None:
         self._send("private", envelope, target=target.nick, to_node=target.node)
@@ -408,6 +417,20 @@ class Backplane:
                 member = users.get(nick_key)
                 if member is not None and member.node == node:
                     self.server.hub.join(member, name)
+
+    def _load_history(self, r: Any) -> None:
+        """Copy every room's stream into this node's history (duplicates are ignored there)."""
+        history = self.server.history
+        if history is None:
+            return
+        count = 0
+        for room_key in r.hkeys(PREFIX + "rooms"):
+            for _, fields in r.xrange(PREFIX + "history:" + room_key):
+                history.add(fields["room"], fields["msgid"], float(fields["time"]), fields["source"],
+                            fields["command"], fields["text"])
+                count += 1
+        if count:
+            log.info("copied %d room messages from the cluster's history", count)
 
     # -- heartbeats -------------------------------------------------------------
 

@@ -125,6 +125,24 @@ def test_room_history_said_on_one_node_is_replayed_on_the_other(nodes, user) -> 
     assert replayed.tags["time"] == said.tags["time"]
 
 
+def test_a_node_started_later_replays_what_was_said_before(make_server, redis_url: str, user) -> None:
+    a = make_server(redis_url=redis_url)
+    alice = user(a, "alice", "message-tags server-time echo-message")
+    alice.send("TOPIC #lobby :before b")
+    alice.expect(r"TOPIC #lobby :before b")
+    alice.send("PRIVMSG #lobby :said before b started")
+    said = alice.expect(r"PRIVMSG #lobby :said before b started")
+    b = make_server(redis_url=redis_url)
+    carol = user(b, "carol", "message-tags server-time batch")
+    replayed = carol.expect(r"PRIVMSG #lobby :said before b started")
+    assert replayed.tags["msgid"] == said.tags["msgid"]
+    assert replayed.tags["time"] == said.tags["time"]
+    carol.send("TOPIC #lobby")
+    carol.expect(r" 332 carol #lobby :before b")
+    carol.send("CHATHISTORY LATEST #lobby * 10")
+    carol.expect(r"PRIVMSG #lobby :said before b started")
+
+
 def test_private_messages_cross_nodes(nodes, user) -> None:
     a, b = nodes
     alice = user(a, "alice")
