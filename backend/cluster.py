@@ -103,8 +103,9 @@ class RemoteUser:
         """Nothing: the node that holds this user delivers to it."""
 
 
-def _user_info(session: Session) -> dict[str, str]:
-    return {"nick": session.nick, "user": session.user, "host": session.host, "realname": session.realname}
+def _user_info(session: Session | Any) -> dict[str, str]:
+    return {"nick": session.nick, "user": getattr(session, "user", ""), "host": getattr(session, "host", ""),
+            "realname": getattr(session, "realname", "")}
 
 
 class Backplane:
@@ -302,6 +303,7 @@ class Backplane:
     # -- other nodes' events, applied here ----------------------------------------
 
     def _subscribe_loop(self) -> None:
+        lost = False
         while not self._stop.is_set():
             try:
                 item = self._pubsub.get_message(timeout=0.5)
@@ -309,8 +311,15 @@ class Backplane:
                 if self._stop.is_set():
                     return
                 log.warning("lost the Redis subscription: %s; retrying", err)
+                lost = True
                 self._stop.wait(1.0)
                 continue
+            if lost:
+                # Subscribed again: events sent meanwhile are lost, so every node announces its users anew.
+                lost = False
+                log.warning("subscribed to Redis again; asking every node for its users")
+                self._send("sync")
+                self._announce()
             if item is None or item.get("type") != "message":
                 continue
             try:
@@ -376,10 +385,34 @@ class Backplane:
                         hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time)
             hub.publish(room, envelope, relay=False)
             self.server.on_room_event(room, envelope)
+        elif kind == "sync":
+            self._announce()
+        elif kind == "roster":
+            self._apply_roster(node, event["roster"])
         elif kind == "private" and envelope is not None and event.get("to_node") == self.node:
             target = hub.find(event["target"])
             if target is not None and not isinstance(target, RemoteUser):
                 target.deliver(envelope)
+
+    def _apply_roster(self, node: str, roster: dict[str, list[str]]) -> None:
+        """A node's full list of users and their rooms: drop what the mirror has in excess."""
+        hub = self.server.hub
+        for member in hub.users():
+            if not isinstance(member, RemoteUser) or member.node != node:
+                continue
+            rooms = roster.get(fold(member.nick))
+            if rooms is None:
+                envelope = Envelope(Message("QUIT", ("Left while the cluster was split",), member.prefix))
+                for local in hub.remove(member):
+                    local.deliver(envelope)
+                continue
+            for room in hub.rooms_of(member):
+                if fold(room) not in rooms:
+                    with contextlib.suppress(IrcError):
+                        name, told = hub.part(member, room)
+                        envelope = Envelope(Message("PART", (name,), member.prefix))
+                        for local in told:
+                            local.deliver(envelope)
 
     def _remote(self, info: dict[str, str], node: str) -> RemoteUser | None:
         hub = self.server.hub
@@ -443,6 +476,8 @@ class Backplane:
         while not self._stop.wait(HEARTBEAT_EVERY):
             try:
                 self._beat()
+                if self._redis is not None and not self._redis.sismember(PREFIX + "nodes", self.node):
+                    self._rejoin()
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + CHECK_EVERY
                     self._check_nodes()
@@ -451,6 +486,52 @@ class Backplane:
                     log.warning("Redis heartbeat failed: %s", err)
             except Exception:
                 log.exception("cluster heartbeat failed")
+
+    def _rejoin(self) -> None:
+        """Announce this node's users and rooms again: Redis was restarted (emptied), or the
+        others took this node for dead while it could not reach Redis."""
+        r: Any = self._redis
+        if r is None:
+            return
+        log.warning("node %s is not known to Redis (Redis restarted, or this node was taken for dead): "
+                    "announcing its users again", self.node)
+        r.sadd(PREFIX + "nodes", self.node)
+        hub = self.server.hub
+        for view in hub.rooms():
+            if view.topic:
+                r.hset(PREFIX + "topics", fold(view.name), json.dumps([view.topic, view.topic_setter, view.topic_time]))
+        for member in hub.users():
+            if isinstance(member, RemoteUser):
+                continue
+            key = PREFIX + "nick:" + fold(member.nick)
+            if not r.set(key, self.node, nx=True) and r.get(key) != self.node:
+                log.warning("nick %s was taken on another node meanwhile: disconnecting the user here", member.nick)
+                kill = getattr(member, "kill", None)
+                if kill is not None:
+                    kill("Nick collision")
+                continue
+            r.hset(PREFIX + "users:" + self.node, fold(member.nick), json.dumps(_user_info(member)))
+            for room in hub.rooms_of(member):
+                r.hset(PREFIX + "rooms", fold(room), room)
+                r.hset(PREFIX + "room:" + fold(room), fold(member.nick), self.node)
+        self._announce()
+
+    def _announce(self) -> None:
+        """Tell the other nodes every local user and their rooms; the roster at the end makes
+        them drop whoever quit or parted while they could not hear of it."""
+        hub = self.server.hub
+        roster: dict[str, list[str]] = {}
+        for member in hub.users():
+            if isinstance(member, RemoteUser):
+                continue
+            info = _user_info(member)
+            self._send("hello", user=info)
+            rooms = hub.rooms_of(member)
+            roster[fold(member.nick)] = [fold(room) for room in rooms]
+            for room in rooms:
+                envelope = Envelope(Message("JOIN", (room,), getattr(member, "prefix", member.nick)))
+                self._send("join", envelope, user=info, room=room)
+        self._send("roster", roster=roster)
 
     def _check_nodes(self) -> None:
         r: Any = self._redis

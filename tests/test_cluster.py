@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from backend.server import ChatServer
-from tests.ircclient import IrcClient, connect
+from tests.ircclient import IrcClient, connect, wait_until
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -32,30 +32,54 @@ def free_port() -> int:
         return port
 
 
+class RedisProcess:
+    """A private redis-server on a free loopback port, without persistence."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A private redis-server on a free loopback port, killed at teardown."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port)
+def redis_server() -> Iterator[RedisProcess]:
+    """A redis-server the test may kill and start again; killed at teardown."""
+    server = RedisProcess()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+        yield server
     finally:
-        client.close()
-        proc.kill()
-        proc.wait(10)
+        server.kill()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisProcess) -> str:
+    return redis_server.url
 
 
 @pytest.fixture
@@ -263,3 +287,40 @@ def test_redis_unavailable_at_start_is_an_error() -> None:
     assert done.returncode == 1
     assert "cannot use Redis at redis://127.0.0.1:" in done.stderr
     assert "chat server on" not in done.stdout
+
+
+def test_losing_redis_keeps_local_chat_and_recovers_when_it_returns(make_server, redis_server, user) -> None:
+    a = make_server(redis_url=redis_server.url)
+    b = make_server(redis_url=redis_server.url)
+    alice = user(a, "alice")
+    carol = user(a, "carol")
+    bob = user(b, "bob")
+    alice.expect(r":bob!\S+ JOIN #lobby")
+    redis_server.kill()
+    # The node keeps serving its own users while Redis is away.
+    alice.send("PRIVMSG #lobby :while redis is down")
+    carol.expect(r":alice!\S+ PRIVMSG #lobby :while redis is down")
+    user(a, "dave")
+    carol.expect(r":dave!\S+ JOIN #lobby")
+    redis_server.start()  # empty: every node announces its users again
+    deadline = time.monotonic() + 30
+    attempt = 0
+    while True:
+        attempt += 1
+        alice.send(f"PRIVMSG #lobby :back {attempt}")
+        try:
+            bob.expect(r":alice!\S+ PRIVMSG #lobby :back ", timeout=1)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "cross-node chat did not come back"
+
+    def names_on_b() -> set[str]:
+        bob.send("NAMES #lobby")
+        return set(bob.expect(r" 353 bob = #lobby ").params[-1].split())
+
+    wait_until(lambda: names_on_b() == {"alice", "bob", "carol", "dave"}, timeout=20)
+    # Nick claims are back in Redis too.
+    clash = user(b)
+    clash.send("NICK dave")
+    clash.send("USER x 0 * :x")
+    clash.expect(r" 433 \* dave ")
