@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from . import numerics as n
 from .envelope import Envelope
@@ -273,23 +274,34 @@ class Backplane:
     def room_message(self, room: str, envelope: Envelope) -> None:
         """A room message or topic: kept in the room's stream, then told to the other nodes."""
         m = envelope.message
-        entry: dict[str | bytes, str | bytes | int | float] = {
+        entry: dict[FieldT, EncodableT] = {
             "msgid": envelope.msgid, "time": repr(envelope.time), "source": m.source or "",
             "command": m.command, "room": room, "text": m.params[-1],
         }
-        self._run(lambda r: r.xadd(PREFIX + "history:" + fold(room), entry, maxlen=STREAM_MAX, approximate=True))
-        self._send("room", envelope, room=room)
+        payload = self._payload("room", envelope, room=room)
+
+        def store_and_send(r: redis.Redis) -> None:
+            pipe = r.pipeline(transaction=False)  # one round trip for both
+            pipe.xadd(PREFIX + "history:" + fold(room), entry, maxlen=STREAM_MAX, approximate=True)
+            pipe.publish(CHANNEL, payload)
+            pipe.execute()
+
+        self._run(store_and_send)
 
     def private(self, target: RemoteUser, envelope: Envelope) -> None:
         self._send("private", envelope, target=target.nick, to_node=target.node)
 
     def _send(self, kind: str, envelope: Envelope | None = None, **extra: Any) -> None:
+        payload = self._payload(kind, envelope, **extra)
+        self._run(lambda r: r.publish(CHANNEL, payload))
+
+    def _payload(self, kind: str, envelope: Envelope | None = None, **extra: Any) -> str:
         payload: dict[str, Any] = {"node": self.node, "type": kind, **extra}
         if envelope is not None:
             m = envelope.message
             payload.update(command=m.command, params=list(m.params), source=m.source, tags=m.tags,
                            time=envelope.time, msgid=envelope.msgid)
-        self._run(lambda r: r.publish(CHANNEL, json.dumps(payload)))
+        return json.dumps(payload)
 
     def _run(self, action: Any) -> None:
         r = self._redis

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,6 +19,8 @@ import redis
 
 from backend.server import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
+
+pytest_plugins = ["tests.webfixtures"]
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -80,6 +85,12 @@ def redis_server() -> Iterator[RedisProcess]:
 @pytest.fixture
 def redis_url(redis_server: RedisProcess) -> str:
     return redis_server.url
+
+
+@pytest.fixture
+def chat_server(make_server: Callable[..., ChatServer], redis_url: str) -> ChatServer:
+    """Node A, which the web bridge fixtures (tests.webfixtures) put in front of."""
+    return make_server(redis_url=redis_url, webirc_password=secrets.token_urlsafe(18))
 
 
 @pytest.fixture
@@ -324,3 +335,55 @@ def test_losing_redis_keeps_local_chat_and_recovers_when_it_returns(make_server,
     clash.send("NICK dave")
     clash.send("USER x 0 * :x")
     clash.expect(r" 433 \* dave ")
+
+
+def test_a_browser_on_one_node_and_a_terminal_client_on_the_other(
+    make_server, redis_url: str, chat_server: ChatServer, ws_client, user
+) -> None:
+    """The page's WebSocket bridge in front of node A; `lobby connect` (piped, as in scripts) on node B."""
+    b = make_server(redis_url=redis_url)
+    web_user = ws_client("webby")
+    terminal = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "connect", "--port", str(b.address[1]), "--name", "term"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert terminal.stdout is not None and terminal.stdin is not None
+    output = terminal.stdout
+
+    def read() -> None:
+        for line in output:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def terminal_shows(text: str) -> None:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                line = lines.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the terminal client never showed {text!r}") from None
+            if text in line:
+                return
+
+    try:
+        web_user.expect(r":term!\S+ JOIN #lobby", timeout=20)
+        web_user.send("NAMES #lobby")
+        assert {"webby", "term"} <= set(web_user.expect(r" 353 webby = #lobby ").params[-1].split())
+        web_user.send("PRIVMSG #lobby :hello from the page on node A")
+        terminal_shows("hello from the page on node A")
+        terminal.stdin.write("hello from the terminal on node B\n")
+        terminal.stdin.flush()
+        web_user.expect(r":term!\S+ PRIVMSG #lobby :hello from the terminal on node B", timeout=20)
+        terminal.stdin.close()
+        web_user.expect(r":term!\S+ QUIT", timeout=20)
+        assert terminal.wait(20) == 0
+    finally:
+        if terminal.poll() is None:
+            terminal.kill()
+            terminal.wait(10)
+        reader.join(10)
+        terminal.stdout.close()
