@@ -512,20 +512,28 @@ class Backplane:
         for view in hub.rooms():
             if view.topic:
                 r.hset(PREFIX + "topics", fold(view.name), json.dumps([view.topic, view.topic_setter, view.topic_time]))
+        collided = False
         for member in hub.users():
             if isinstance(member, RemoteUser):
                 continue
             key = PREFIX + "nick:" + fold(member.nick)
             if not r.set(key, self.node, nx=True) and r.get(key) != self.node:
                 log.warning("nick %s was taken on another node meanwhile: disconnecting the user here", member.nick)
+                # Out of the hub at once (its QUIT told here), so the other node's holder can be mirrored.
+                quit_envelope = Envelope(Message("QUIT", ("Nick collision",), getattr(member, "prefix", member.nick)))
+                for local in hub.remove(member):
+                    local.deliver(quit_envelope)
                 kill = getattr(member, "kill", None)
                 if kill is not None:
                     kill("Nick collision")
+                collided = True
                 continue
             r.hset(PREFIX + "users:" + self.node, fold(member.nick), json.dumps(_user_info(member)))
             for room in hub.rooms_of(member):
                 r.hset(PREFIX + "rooms", fold(room), room)
                 r.hset(PREFIX + "room:" + fold(room), fold(member.nick), self.node)
+        if collided:
+            self._send("sync")  # the winners' nodes announce them again, now that they fit here
         self._announce()
 
     def _announce(self) -> None:

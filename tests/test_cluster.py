@@ -387,3 +387,40 @@ def test_a_browser_on_one_node_and_a_terminal_client_on_the_other(
             terminal.wait(10)
         reader.join(10)
         terminal.stdout.close()
+
+
+def test_a_nick_taken_on_both_nodes_while_redis_was_away_keeps_one_holder(make_server, redis_server, user) -> None:
+    a = make_server(redis_url=redis_server.url)
+    b = make_server(redis_url=redis_server.url)
+    alice = user(a, "alice")
+    bob = user(b, "bob")
+    alice.expect(r":bob!\S+ JOIN #lobby")
+    redis_server.kill()
+    dup_a = user(a, "dup")
+    dup_b = user(b, "dup")
+    redis_server.start()
+    closed: list[IrcClient] = []
+
+    def one_closed() -> bool:
+        for c in (dup_a, dup_b):
+            if c not in closed:
+                try:
+                    c.expect(r"ERROR :Closing link: .*Nick collision", timeout=0.2)
+                    closed.append(c)
+                except AssertionError:
+                    pass
+        return bool(closed)
+
+    wait_until(one_closed, timeout=30)
+    assert len(closed) == 1
+    survivor = dup_b if closed[0] is dup_a else dup_a
+    other_side = alice if survivor is dup_b else bob
+    # The survivor is seen, and reachable, from the node that lost its own dup.
+    deadline = time.monotonic() + 30
+    while True:
+        other_side.send(f"PRIVMSG dup :are you there {other_side.nick}?")
+        try:
+            survivor.expect(r"PRIVMSG dup :are you there ", timeout=1)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the surviving dup is not reachable from the other node"
