@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds of silence before the server PINGs a client (default 90)")
     serve.add_argument("--ping-timeout", type=float, default=60.0,
                        help="seconds to wait for the answer to that PING (default 60)")
-    serve.add_argument("--redis", default=None, metavar="URL",
-                       help="join a cluster of nodes sharing rooms through Redis, e.g. redis://127.0.0.1:6379/0")
+    serve.add_argument("--redis", default=os.environ.get("LOBBY_REDIS"), metavar="URL",
+                       help="join a cluster of nodes sharing rooms through Redis, e.g. redis://127.0.0.1:6379/0 "
+                            "(or set LOBBY_REDIS, which ps does not show, when the URL holds a password)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log more")
 
     guard = serve.add_argument_group("limits and security")
@@ -95,7 +96,7 @@ def serve(args: argparse.Namespace) -> int:
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
         max_rooms_per_user=args.max_rooms,
-        redis_url=args.redis,
+        redis_url=args.redis or None,
     )
     if args.tls_port is not None:
         if not (args.tls_cert and args.tls_key):

@@ -34,6 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -81,6 +82,16 @@ return 0
 """
 
 
+def redact(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 class BackplaneError(Exception):
     """Redis can't be reached or used at start-up."""
 
@@ -122,7 +133,6 @@ class Backplane:
         self._threads: list[threading.Thread] = []
         self._forget_node: Any = None
         self._release: Any = None
-        self._known_down: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -147,12 +157,12 @@ class Backplane:
             self._load_history(r)
         except (redis.RedisError, ValueError, OSError) as err:
             self.close(tell=False)
-            raise BackplaneError(f"cannot use Redis at {self.url}: {err}") from err
+            raise BackplaneError(f"cannot use Redis at {redact(self.url)}: {err}") from err
         for target, name in ((self._subscribe_loop, "cluster-sub"), (self._heartbeat_loop, "cluster-beat")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info("node %s joined the cluster at %s", self.node, self.url)
+        log.info("node %s joined the cluster at %s", self.node, redact(self.url))
 
     def close(self, tell: bool = True) -> None:
         """Stop the threads; with tell, free this node's nicks and memberships and tell the others."""
@@ -178,10 +188,6 @@ class Backplane:
     def crash(self) -> None:
         """Drop everything without telling Redis, as a killed process would (for tests)."""
         self.close(tell=False)
-
-    @property
-    def active(self) -> bool:
-        return self._redis is not None and not self._stop.is_set()
 
     # -- nick claims ----------------------------------------------------------
 

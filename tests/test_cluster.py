@@ -290,13 +290,15 @@ def test_a_node_killed_with_sigkill(make_server: Callable[..., ChatServer], redi
 
 
 def test_redis_unavailable_at_start_is_an_error() -> None:
+    port = free_port()
     done = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "serve", "--redis", f"redis://127.0.0.1:{free_port()}/0",
-         "--irc-port", "0", "--web-port", "0", "--db", ":memory:"],
+        [sys.executable, "-m", "backend.cli", "serve", "--irc-port", "0", "--web-port", "0", "--db", ":memory:"],
         capture_output=True, text=True, timeout=30, cwd=os.path.dirname(os.path.dirname(__file__)),
+        env={**os.environ, "LOBBY_REDIS": f"redis://:hunter2@127.0.0.1:{port}/0"},
     )
     assert done.returncode == 1
-    assert "cannot use Redis at redis://127.0.0.1:" in done.stderr
+    assert f"cannot use Redis at redis://:***@127.0.0.1:{port}/0" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
     assert "chat server on" not in done.stdout
 
 
