@@ -117,7 +117,7 @@ class RemoteUser:
 
 def _user_info(session: Session | Any) -> dict[str, str]:
     return {"nick": session.nick, "user": getattr(session, "user", ""), "host": getattr(session, "host", ""),
-            "realname": getattr(session, "realname", "")}
+            "realname": getattr(session, "realname", ""), "away": getattr(session, "away", None) or ""}
 
 
 class Backplane:
@@ -294,6 +294,11 @@ class Backplane:
 
         self._run(store_and_send)
 
+    def away(self, session: Session) -> None:
+        info = _user_info(session)
+        self._run(lambda r: r.hset(PREFIX + "users:" + self.node, fold(session.nick), json.dumps(info)))
+        self._send("away", nick=session.nick, text=session.away or "")
+
     def private(self, target: RemoteUser, envelope: Envelope) -> None:
         self._send("private", envelope, target=target.nick, to_node=target.node)
 
@@ -403,6 +408,10 @@ class Backplane:
                         hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time)
             hub.publish(room, envelope, relay=False)
             self.server.on_room_event(room, envelope)
+        elif kind == "away":
+            member = self._find_remote(event["nick"], node)
+            if member is not None:
+                member.away = event["text"] or None
         elif kind == "sync":
             self._announce()
         elif kind == "roster":
@@ -436,11 +445,13 @@ class Backplane:
         hub = self.server.hub
         current = hub.find(info["nick"])
         if isinstance(current, RemoteUser) and current.node == node:
+            current.away = info.get("away") or None
             return current
         if current is not None:
             log.warning("remote user %s on node %s clashes with a user here; ignored", info["nick"], node)
             return None
-        member = RemoteUser(info["nick"], info.get("user", ""), info.get("host", ""), info.get("realname", ""), node)
+        member = RemoteUser(info["nick"], info.get("user", ""), info.get("host", ""), info.get("realname", ""), node,
+                            info.get("away") or None)
         try:
             hub.claim_nick(member, member.nick)
         except IrcError:

@@ -119,6 +119,8 @@ def handle_away(session: Session, msg: Message) -> None:
     """AWAY [message]: set or clear the away message."""
     text = msg.param(0)
     session.away = text or None
+    if session.server.hub.backplane is not None:
+        session.server.hub.backplane.away(session)
     if text:
         session.send_numeric(n.RPL_NOWAWAY, "You have been marked as being away")
     else:

@@ -189,6 +189,20 @@ def test_private_messages_cross_nodes(nodes, user) -> None:
     alice.expect(r":bob!\S+ NOTICE alice :noted")
     alice.send("PRIVMSG nobody :hello?")
     alice.expect(r" 401 alice nobody ")
+    # AWAY is shared: a private message to an away user on the other node is answered with 301.
+    bob.send("AWAY :at lunch")
+    bob.expect(r" 306 bob ")
+    deadline = time.monotonic() + 20
+    while True:
+        alice.send("WHOIS bob")
+        lines = alice.lines_until(r" 318 alice bob ")
+        if any(" 301 alice bob :at lunch" in line for line in lines):
+            break
+        assert time.monotonic() < deadline, "bob's AWAY never reached node A"
+        time.sleep(0.1)
+    alice.send("PRIVMSG bob :lunch?")
+    alice.expect(r" 301 alice bob :at lunch")
+    bob.expect(r":alice!\S+ PRIVMSG bob :lunch\?")
 
 
 def test_names_and_who_show_members_on_every_node(nodes, user) -> None:
