@@ -406,8 +406,8 @@ class Backplane:
                 if member is not None:
                     with contextlib.suppress(IrcError):
                         hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time)
+            self.server.on_room_event(room, envelope)  # stored before anyone here can see it
             hub.publish(room, envelope, relay=False)
-            self.server.on_room_event(room, envelope)
         elif kind == "away":
             member = self._find_remote(event["nick"], node)
             if member is not None:
