@@ -7,6 +7,7 @@ import hmac
 from typing import TYPE_CHECKING
 
 from . import numerics as n
+from .addresses import is_loopback
 from .numerics import IrcError
 from .protocol import CHANNEL_MAX, NICK_MAX, Message, is_valid_nick
 
@@ -111,7 +112,7 @@ def handle_webirc(session: Session, msg: Message) -> None:
     (ircv3.net/specs/extensions/webirc).
     """
     secret = session.server.config.webirc_password
-    trusted = session.host in ("127.0.0.1", "::1") or session.host.startswith("::ffff:127.")
+    trusted = is_loopback(session.host)
     with contextlib.suppress(OSError):
         trusted = trusted or session.host == session.sock.getsockname()[0]
     if session.registered or session.nick != "*" or not secret or not trusted or not hmac.compare_digest(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import logging
 import socket
 import ssl
@@ -20,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from . import commands
+from .addresses import is_loopback
 from .cluster import Backplane, BackplaneError
 from .envelope import Envelope
 from .history import History
@@ -66,14 +66,6 @@ class ServerConfig:
     max_per_ip: int = 20
     tls_port: int | None = None
     tls_context: ssl.SSLContext | None = None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether host is a loopback address (exempt from per-address limits)."""
-    try:
-        return ipaddress.ip_address(host).is_loopback or host.startswith("::ffff:127.")
-    except ValueError:
-        return False
 
 
 def _refuse(conn: socket.socket, reason: str) -> None:
@@ -221,7 +213,7 @@ class ChatServer:
             if len(self._sessions) >= self.config.max_clients:
                 log.warning("refused %s: server full (%d connections)", host, len(self._sessions))
                 return "Server is full, try again later"
-            if not is_loopback(host) and self._per_host[host] >= self.config.max_per_ip:
+            if self._host_full(host):
                 log.warning("refused %s: %d connections from that address", host, self._per_host[host])
                 return "Too many connections from your address"
         return None
@@ -229,12 +221,16 @@ class ChatServer:
     def rehost(self, session: Session, host: str) -> bool:
         """Count session under a new address (WEBIRC); False if that address is over its limit."""
         with self._sessions_lock:
-            if not is_loopback(host) and self._per_host[host] >= self.config.max_per_ip:
+            if self._host_full(host):
                 return False
             self._per_host[session.host] -= 1
             self._per_host[host] += 1
             session.host = host
             return True
+
+    def _host_full(self, host: str) -> bool:
+        """Whether host already has its share of connections (lock held; loopback is exempt)."""
+        return not is_loopback(host) and self._per_host[host] >= self.config.max_per_ip
 
     def _forget(self, session: Session) -> None:
         with self._sessions_lock:
