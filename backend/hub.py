@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Protocol
 from . import numerics as n
 from .envelope import Envelope
 from .numerics import IrcError
-from .outbox import inline
 from .protocol import fold
 
 if TYPE_CHECKING:
@@ -216,21 +215,16 @@ class Hub:
     def publish(self, name: str, envelope: Envelope, exclude: Member | None = None, relay: bool = True) -> None:
         """Deliver an envelope to everyone in a room (the fan-out seam).
 
-        Room messages are queued for the writer threads, never sent from here (see
-        outbox.inline): under load each writer sends a whole pile in one syscall.
-        With a backplane (and relay) the message also goes to the other nodes; the lock
-        is not held here, so that Redis call never blocks the hub.
+        Delivery only queues (Session.deliver): the flusher thread sends. With a
+        backplane (and relay) the message also goes to the other nodes; the lock is not
+        held here, so that Redis call never blocks the hub.
         """
         if relay and self.backplane is not None:
             self.backplane.room_message(name, envelope)
         members = self.members_of(name)
-        inline.ok = False
-        try:
-            for m in members:
-                if m is not exclude:
-                    m.deliver(envelope)
-        finally:
-            inline.ok = True
+        for m in members:
+            if m is not exclude:
+                m.deliver(envelope)
 
     # -- internals (lock held) ------------------------------------------------
 

@@ -1,35 +1,43 @@
-"""A bounded outbound byte queue between the threads that produce lines and one writer.
+"""A bounded outbound byte queue for one client, and who is responsible for sending it.
 
-Producers never block: put() refuses once the queued bytes would pass the limit,
-and the caller disconnects that client ("SendQ exceeded") instead of letting a
-slow reader hold up the sender or grow memory without bound. The writer takes
-everything queued at once, so a burst leaves in one sendall.
+Producers never block: a put that would pass the limit is refused, and the caller
+disconnects that client ("SendQ exceeded") instead of letting a slow reader hold up
+the sender or grow memory without bound.
 
-A put() is on the fan-out path (once per recipient of every message), so it does
-as little as it can: one plain lock, and a wake-up only for a writer that is
-actually asleep. The writer sleeps on a second lock used as a binary semaphore
-rather than a threading.Condition, whose wait() builds a new lock every time and
-whose notify() runs in Python. offer() goes further: when the queue is empty and
-nobody is writing, the producing thread sends the bytes itself without blocking,
-and the writer thread is only woken for what the socket would not take.
+Three kinds of thread send from an Outbox, never two at once (`_busy`), so lines
+never interleave or overtake each other:
+- the thread that produced a line, at once and without blocking, when nothing is
+  queued (offer: a reply to one client wakes no other thread);
+- the server's flusher thread, for fan-out (defer + flush: one thread sends for every
+  recipient, many lines per send, instead of waking a writer per recipient);
+- the connection's own writer thread, for whatever the socket would not take without
+  blocking (`_stalled`), for TLS connections (put), and to drain the queue at close.
+
+Whenever bytes are queued, exactly one of these is on its way to send them: a thread
+inside its send (`_busy`), the flusher (`_scheduled`), or the writer (`_stalled`, or
+`_closed`). Whoever finishes a send hands on what was queued meanwhile.
+
+The writer sleeps on a second lock used as a binary semaphore rather than a
+threading.Condition, whose wait() builds a new lock every time and whose notify()
+runs in Python: these methods run once per recipient of every message.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from enum import Enum
 
-# Whether this thread may send at once in offer(). Hub.publish() turns it off: room
-# messages under load come faster than one syscall each can keep up with while the
-# publishing threads take turns at the GIL on every syscall, whereas a writer thread
-# sends everything that piled up in one. Measured: fan-out 860k deliveries/s queued,
-# 470k sent at once. Joins, parts, quits and replies to one client are sent at once.
-inline = threading.local()
+# Sends without blocking (a send with MSG_DONTWAIT): how many bytes the kernel took.
+SendNow = Callable[[bytes], int]
 
 
-def inline_allowed() -> bool:
-    """Whether offer() may send from this thread right now (see `inline`)."""
-    return getattr(inline, "ok", True)
+class Queued(Enum):
+    """What defer() did with the bytes."""
+
+    QUEUED = 1  # someone is already on their way to send them
+    SCHEDULE = 2  # the caller must list this connection with the flusher
+    FULL = 3  # refused: the queue would pass its limit
 
 
 class Outbox:
@@ -42,62 +50,110 @@ class Outbox:
         self._wake = threading.Lock()
         self._wake.acquire()
         self._sleeping = False
-        # True while bytes are on their way into the socket (the writer's sendall or an offer()):
-        # nothing else may write then, or lines could interleave or overtake each other.
         self._busy = False
+        self._scheduled = False
+        self._stalled = False
         self._chunks: list[bytes] = []
         self._size = 0
         self._closed = False
 
-    def put(self, data: bytes) -> bool:
-        """Queue data; False if that would pass the limit. Data put after close is dropped."""
-        with self._lock:
-            if self._closed:
-                return True
-            if self._size + len(data) > self.limit:
-                return False
-            self._chunks.append(data)
-            self._size += len(data)
+    def _append(self, data: bytes) -> bool:
+        if self._size + len(data) > self.limit:
+            return False
+        self._chunks.append(data)
+        self._size += len(data)
+        return True
+
+    def _wake_writer(self) -> None:
+        """Make the writer responsible for what is queued (lock held)."""
+        self._stalled = True
+        if self._sleeping:
+            self._sleeping = False
+            self._wake.release()
+
+    def _handed_back(self, data: bytes, sent: int) -> bool:
+        """After a send (lock held): queue what the socket refused; True if more came meanwhile."""
+        self._busy = False
+        if sent < len(data):
+            rest = data[sent:] if sent else data
+            self._chunks.insert(0, rest)
+            self._size += len(rest)
+            self._wake_writer()
+            return False
+        if self._closed:
             if self._sleeping:
                 self._sleeping = False
                 self._wake.release()
+            return False
+        return bool(self._chunks)
+
+    def put(self, data: bytes) -> bool:
+        """Queue data for the writer thread; False if that would pass the limit."""
+        with self._lock:
+            if self._closed:
+                return True
+            if not self._append(data):
+                return False
+            self._wake_writer()
             return True
 
-    def offer(self, data: bytes, send_now: Callable[[bytes], int]) -> bool:
-        """Like put(), but when nothing is queued or being written, try to send at once.
+    def offer(self, data: bytes, send_now: SendNow) -> bool:
+        """Like put(), but when nobody is sending or about to, send at once from this thread.
 
-        send_now must never block (a send with MSG_DONTWAIT): it returns how many bytes
-        the kernel took or raises OSError. Whatever it did not take is queued for the
-        writer, ahead of anything queued meanwhile. This saves waking a writer thread
-        per line: a JOIN told to 2,000 members wakes no thread at all.
+        send_now must never block; whatever it did not take is queued for the writer,
+        ahead of anything queued meanwhile.
         """
         with self._lock:
             if self._closed:
                 return True
-            if self._chunks or self._busy or not inline_allowed():
-                if self._size + len(data) > self.limit:
-                    return False
-                self._chunks.append(data)
-                self._size += len(data)
-                if self._sleeping and not self._busy:
-                    self._sleeping = False
-                    self._wake.release()
-                return True
+            if self._chunks or self._busy or self._scheduled or self._stalled:
+                return self._append(data)
             self._busy = True
         try:
             sent = send_now(data)
         except OSError:
             sent = 0  # full (BlockingIOError) or broken: the writer finds out which
         with self._lock:
-            self._busy = False
-            if sent < len(data):
-                rest = data[sent:] if sent else data
-                self._chunks.insert(0, rest)
-                self._size += len(rest)
-            if self._sleeping and (self._chunks or self._closed):
-                self._sleeping = False
-                self._wake.release()
+            if self._handed_back(data, sent):
+                self._wake_writer()
         return True
+
+    def defer(self, data: bytes) -> Queued:
+        """Queue data for the flusher; SCHEDULE means the caller must list us with it."""
+        with self._lock:
+            if self._closed:
+                return Queued.QUEUED
+            idle = not (self._chunks or self._busy or self._scheduled or self._stalled)
+            if not self._append(data):
+                return Queued.FULL
+            if idle:
+                self._scheduled = True
+                return Queued.SCHEDULE
+            return Queued.QUEUED
+
+    def flush(self, send_now: SendNow) -> bool:
+        """The flusher's turn: send everything queued without blocking.
+
+        True if more was queued during the send and the caller must schedule us again.
+        """
+        with self._lock:
+            self._scheduled = False
+            if self._busy or self._stalled or self._closed or not self._chunks:
+                return False
+            chunks = self._chunks
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self._chunks = []
+            self._size = 0
+            self._busy = True
+        try:
+            sent = send_now(data)
+        except OSError:
+            sent = 0
+        with self._lock:
+            again = self._handed_back(data, sent)
+            if again:
+                self._scheduled = True
+            return again
 
     def close(self, last: bytes = b"") -> None:
         """Accept nothing more but last; the writer drains what is queued, then stops."""
@@ -118,14 +174,14 @@ class Outbox:
         return self._closed
 
     def take(self) -> bytes | None:
-        """Wait for data and return all of it joined; None once closed and drained.
+        """The writer's wait: all queued data once it is the writer's to send; None once closed and drained.
 
         The writer calls done() once it has sent what take() returned.
         """
         while True:
             with self._lock:
-                chunks = self._chunks
-                if not self._busy:
+                if not self._busy and (self._stalled or self._closed):
+                    chunks = self._chunks
                     if chunks:
                         self._chunks = []
                         self._size = 0
@@ -133,6 +189,7 @@ class Outbox:
                         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
                     if self._closed:
                         return None
+                    self._stalled = False  # drained: fan-out goes back to the flusher
                 self._sleeping = True
             self._wake.acquire()
 

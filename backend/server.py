@@ -22,6 +22,7 @@ from . import commands
 from .addresses import is_loopback
 from .cluster import Backplane, BackplaneError
 from .envelope import Envelope
+from .flusher import Flusher
 from .history import History
 from .hub import Hub
 from .protocol import Message
@@ -97,6 +98,7 @@ class ChatServer:
         self.tls_address: tuple[str, int] | None = None
         self.history: History | None = None
         self.backplane: Backplane | None = None
+        self.flusher = Flusher()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -105,6 +107,7 @@ class ChatServer:
 
         Raises HistoryError if the database can't be used, OSError if the port can't.
         """
+        self.flusher.start()
         if self.config.db_path is not None and self.history is None:
             history = History(self.config.db_path)
             history.open()
@@ -167,6 +170,7 @@ class ChatServer:
             # One "down" event instead of a QUIT per user: the others quit them all at once.
             self.hub.backplane = None
             self.backplane.close()
+        self.flusher.stop()
         if self.history is not None:
             self.history.close()  # commits what is queued: a clean stop loses nothing
 

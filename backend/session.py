@@ -1,7 +1,9 @@
 """One client connection: its reader and writer threads, and what we know of the user.
 
-The reader thread frames bytes into lines and hands each to the command table; the
-writer thread drains the connection's bounded Outbox into the socket. Whatever
+The reader thread frames bytes into lines and hands each to the command table. What
+the client is sent waits in its bounded Outbox: replies go out at once from the thread
+that made them, fan-out through the server's flusher thread, and the writer thread
+takes over whatever the socket would not take without blocking. Whatever
 ends a connection (QUIT, EOF, an error, a kill from another thread), the reader's
 finally block removes the user from the hub, so nobody is left as a ghost.
 """
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 from . import numerics as n
 from .envelope import TAGS_NONE, Envelope, RenderKey, render_key_for
 from .flood import FloodGate, Flooding
-from .outbox import Outbox
+from .outbox import Outbox, Queued
 from .protocol import (
     LineBuffer,
     LineTooLong,
@@ -118,10 +120,28 @@ class Session:
         self.render_key = render_key_for(caps)
 
     def deliver(self, envelope: Envelope) -> None:
-        """Queue a shared envelope, rendered for this client's capabilities."""
+        """Queue a shared envelope, rendered for this client's capabilities, for the flusher.
+
+        Envelopes are what many clients get at once (room messages, joins, quits), so
+        they are never sent from the calling thread: one thread sending 500 lines would
+        make 500 syscalls, while the flusher sends each member its pile in one.
+        """
         data = envelope.render(self.render_key, self.renderer)
-        if data:
-            self.send_bytes(data)
+        if not data:
+            return
+        if self.tls is not None:
+            ok = self.outbox.put(data)
+        else:
+            queued = self.outbox.defer(data)
+            if queued is Queued.SCHEDULE:
+                self.server.flusher.schedule(self)
+            ok = queued is not Queued.FULL
+        if not ok:
+            self.kill("SendQ exceeded", flush=False)
+
+    def flush(self) -> bool:
+        """The flusher's turn to send what is queued; True if more came meanwhile."""
+        return self.outbox.flush(self._send_now)
 
     def send(self, message: Message) -> None:
         """Queue a message meant for this client only."""

@@ -1,0 +1,87 @@
+"""One thread that sends everyone's fan-out, instead of waking a writer per recipient.
+
+A room message for 500 members used to wake 500 writer threads, one thread handoff
+(and one GIL handoff) per delivery. Now delivering only queues the bytes in each
+member's Outbox and puts the member on this thread's list; the flusher then sends each
+listed member everything queued for it in one non-blocking send. Members whose queue
+grows while the flusher works get several lines in that one send, so a join storm or a
+busy room costs a syscall per member per pass, not per line.
+
+What a socket won't take at once (a slow reader) goes to that connection's own writer
+thread, which blocks in sendall for it; the flusher never blocks on anyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+log = logging.getLogger("lobby.flusher")
+
+
+class Flushable(Protocol):
+    """A connection the flusher can send for."""
+
+    def flush(self) -> bool:
+        """Send what is queued without blocking; True if more came meanwhile."""
+        ...
+
+
+class Flusher:
+    """Sends queued bytes for the connections put on its list (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Held while the list is empty; released once to wake the thread (as in Outbox).
+        self._wake = threading.Lock()
+        self._wake.acquire()
+        self._sleeping = False
+        self._pending: list[Flushable] = []
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Send what is listed, then end the thread."""
+        with self._lock:
+            self._stopped = True
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.release()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def schedule(self, conn: Flushable) -> None:
+        """List conn for sending; its Outbox makes sure it is listed at most once."""
+        with self._lock:
+            self._pending.append(conn)
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.release()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                batch = self._pending
+                if not batch:
+                    if self._stopped:
+                        return
+                    self._sleeping = True
+                else:
+                    self._pending = []
+            if not batch:
+                self._wake.acquire()
+                continue
+            for conn in batch:
+                try:
+                    again = conn.flush()
+                except Exception:
+                    # One broken connection must not stop everyone else's messages.
+                    log.exception("flushing %r failed", conn)
+                    continue
+                if again:
+                    self.schedule(conn)

@@ -1,0 +1,171 @@
+"""The Outbox's hand-offs between the sending threads, and the Flusher.
+
+The unit tests drive one Outbox with a send function that takes what it is told to;
+the last test runs the real thing over a socketpair: producers, the flusher and a
+writer thread at once, with a reader that stalls, and checks nothing is lost or
+reordered.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from backend.flusher import Flusher
+from backend.outbox import Outbox, Queued
+
+
+class Kernel:
+    """A send_now that takes at most `room` bytes per call, like a socket buffer."""
+
+    def __init__(self, room: int = 1 << 20) -> None:
+        self.room = room
+        self.calls: list[bytes] = []
+
+    def __call__(self, data: bytes) -> int:
+        taken = data[: self.room]
+        if not taken:
+            raise BlockingIOError
+        self.calls.append(taken)
+        return len(taken)
+
+
+def test_offer_sends_at_once_when_nothing_is_queued() -> None:
+    box, kernel = Outbox(1000), Kernel()
+    assert box.offer(b"a\r\n", kernel)
+    assert kernel.calls == [b"a\r\n"]
+
+
+def test_defer_asks_for_the_flusher_once_and_flush_sends_the_pile_in_one_call() -> None:
+    box, kernel = Outbox(1000), Kernel()
+    assert box.defer(b"1\r\n") is Queued.SCHEDULE
+    assert box.defer(b"2\r\n") is Queued.QUEUED
+    assert box.defer(b"3\r\n") is Queued.QUEUED
+    assert box.flush(kernel) is False
+    assert kernel.calls == [b"1\r\n2\r\n3\r\n"]
+    # Drained: the next fan-out line needs the flusher again.
+    assert box.defer(b"4\r\n") is Queued.SCHEDULE
+
+
+def test_a_reply_after_queued_fan_out_waits_its_turn() -> None:
+    box, kernel = Outbox(1000), Kernel()
+    box.defer(b"JOIN\r\n")
+    assert box.offer(b"353\r\n", kernel)
+    assert kernel.calls == []  # not sent ahead of the JOIN
+    box.flush(kernel)
+    assert kernel.calls == [b"JOIN\r\n353\r\n"]
+
+
+def test_what_the_socket_refuses_goes_to_the_writer_in_order() -> None:
+    box, kernel = Outbox(1000), Kernel(room=4)
+    box.defer(b"hello\r\n")
+    assert box.flush(kernel) is False
+    assert kernel.calls == [b"hell"]
+    # The writer owns the rest now: more fan-out queues behind it, no flusher needed.
+    assert box.defer(b"more\r\n") is Queued.QUEUED
+    assert box.take() == b"o\r\nmore\r\n"
+    box.done()
+
+
+def test_lines_queued_during_a_flush_ask_to_be_flushed_again() -> None:
+    box = Outbox(1000)
+    box.defer(b"first\r\n")
+
+    def send_and_meanwhile(data: bytes) -> int:
+        assert box.defer(b"second\r\n") is Queued.QUEUED  # the flusher is busy with us
+        return len(data)
+
+    assert box.flush(send_and_meanwhile) is True
+    kernel = Kernel()
+    assert box.flush(kernel) is False
+    assert kernel.calls == [b"second\r\n"]
+
+
+def test_the_limit_refuses_without_queueing() -> None:
+    box = Outbox(10)
+    assert box.defer(b"12345678\r\n") is Queued.SCHEDULE
+    assert box.defer(b"x") is Queued.FULL
+    assert box.put(b"x") is False
+    assert box.offer(b"x", Kernel()) is False
+
+
+def test_close_drains_through_the_writer_then_ends_it() -> None:
+    box = Outbox(1000)
+    box.defer(b"last words\r\n")
+    box.close(b"ERROR\r\n")
+    assert box.flush(Kernel()) is False  # the flusher leaves a closing queue to the writer
+    assert box.take() == b"last words\r\nERROR\r\n"
+    box.done()
+    assert box.take() is None
+    assert box.defer(b"too late\r\n") is Queued.QUEUED  # dropped, not an error
+
+
+def test_everything_arrives_once_and_in_order_under_contention() -> None:
+    """Three producers, the flusher and a writer on a real socket whose reader pauses."""
+    left, right = socket.socketpair()
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    box = Outbox(64 << 20)
+    flusher = Flusher()
+
+    class Conn:
+        def flush(self) -> bool:
+            return box.flush(lambda data: left.send(data, socket.MSG_DONTWAIT))
+
+    conn = Conn()
+
+    def writer() -> None:
+        while (data := box.take()) is not None:
+            left.sendall(data)
+            box.done()
+
+    def producer(name: str, count: int, fan_out: bool) -> None:
+        for i in range(count):
+            line = f"{name} {i}\r\n".encode()
+            if fan_out:
+                if box.defer(line) is Queued.SCHEDULE:
+                    flusher.schedule(conn)
+            else:
+                assert box.offer(line, lambda data: left.send(data, socket.MSG_DONTWAIT))
+
+    received = bytearray()
+    expected_lines = 3 * 5000
+
+    def reader() -> None:
+        right.settimeout(30)
+        paused = False
+        while received.count(b"\n") < expected_lines:
+            if not paused and len(received) > 20000:
+                paused = True
+                threading.Event().wait(0.3)  # let the socket fill up so the writer takes over
+            chunk = right.recv(65536)
+            if not chunk:
+                return
+            received.extend(chunk)
+
+    threads = [
+        threading.Thread(target=writer),
+        threading.Thread(target=reader),
+        threading.Thread(target=producer, args=("a", 5000, True)),
+        threading.Thread(target=producer, args=("b", 5000, True)),
+        threading.Thread(target=producer, args=("c", 5000, False)),
+    ]
+    flusher.start()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads[2:]:
+            t.join(30)
+        threads[1].join(30)
+        arrived = received.count(b"\n")
+        assert not threads[1].is_alive(), f"only {arrived} of {expected_lines} lines arrived"
+    finally:
+        box.close()
+        threads[0].join(5)
+        flusher.stop()
+        left.close()
+        right.close()
+    lines = bytes(received).decode().split("\r\n")[:-1]
+    assert len(lines) == expected_lines
+    for name in "abc":
+        mine = [int(line.split()[1]) for line in lines if line.startswith(name + " ")]
+        assert mine == list(range(5000)), f"{name}'s lines were lost or reordered"
