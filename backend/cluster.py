@@ -10,8 +10,11 @@ Redis holds (all keys under PREFIX):
 - ``room:<folded>``: hash folded nick -> node id, the members of a room on every node;
 - ``rooms``: hash folded room -> room name; ``topics``: hash folded room -> JSON topic;
 - ``nodes``: set of node ids; ``alive:<node>``: heartbeat key with an expiry;
-- ``history:<folded room>``: a capped stream of the room's messages and topics, which a
-  node starting later copies into its own history (SQLite) so replay matches;
+- ``history:<folded room>``: the room's shared history, a capped stream of its messages
+  and topics whose entry ids come from their times; ``history-ids:<folded room>``: hash
+  msgid -> entry id; ``history-ready``: set while the streams are in place (see
+  clusterhistory.py). Replay on join and CHATHISTORY read them on every node, and each
+  node also keeps its own SQLite copy (for a restart, and while Redis is away);
 - ``events``: the one pub/sub channel; each payload is JSON with the origin node,
   the event type and the IRC message fields, time and msgid, so every node shows the
   same msgid and time.
@@ -19,9 +22,11 @@ Redis holds (all keys under PREFIX):
 Threads: a subscriber applies other nodes' events to the local Hub and delivers them
 to local members; a heartbeat thread refreshes this node's key every second and
 every two seconds looks for nodes whose key expired (their users become QUITs here
-and their nicks and memberships are freed in Redis). Both stop in close().
-No Redis call is made while the hub lock is held: the Hub is only touched through its
-own methods, before or after talking to Redis.
+and their nicks and memberships are freed in Redis); a sender holds what could not
+be sent while Redis was unreachable (bounded, in order) and, once Redis answers again,
+puts back what it lost, announces this node's users and sends what it held. All stop
+in close(). No Redis call is made while the hub lock is held: the Hub is only touched
+through its own methods, before or after talking to Redis.
 """
 
 from __future__ import annotations
@@ -32,14 +37,16 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.typing import EncodableT, FieldT
 
 from . import numerics as n
+from .clusterhistory import SEED, STORE, STREAM_MAX, STREAM_SLACK, Keys, StreamHistory, entry_args, stored_args
 from .envelope import Envelope
 from .numerics import IrcError
 from .protocol import Message, fold
@@ -55,8 +62,17 @@ CHANNEL = PREFIX + "events"
 HEARTBEAT_EVERY = 1.0
 HEARTBEAT_TTL_MS = 5000
 CHECK_EVERY = 2.0
-# Room messages kept in each room's Redis stream (about: MAXLEN ~ trims in whole blocks).
-STREAM_MAX = 1000
+HISTORY = Keys(PREFIX)
+# Events held while Redis is unreachable; past this the oldest are dropped (and the log says how many).
+HELD_MAX = 5000
+# Held events sent in one pipeline (one round trip) once Redis is back.
+SEND_BATCH = 500
+# Waits between attempts to reach Redis again: doubling from the first to the last.
+RETRY_FIRST = 0.25
+RETRY_MAX = 2.0
+# Msgids of other nodes' messages already delivered here: one sent twice (its reply lost, then
+# sent again) is delivered once.
+SEEN_MAX = 10000
 
 # Frees a node's nicks and room memberships (only those still pointing at it) and forgets it.
 _FORGET_NODE = """
@@ -115,6 +131,18 @@ class RemoteUser:
         """Nothing: the node that holds this user delivers to it."""
 
 
+@dataclass(eq=False, slots=True)
+class _Held:
+    """One event for Redis: state writes, a stream entry, a pub/sub payload (any of them),
+    sent together in this order."""
+
+    writes: Callable[[Any], None] | None = None  # adds HSET/HDEL (or a nick release) to a pipeline
+    room: str | None = None  # whose stream keeps `entry`
+    entry: list[str] | None = None  # the STORE script's entry (clusterhistory.entry_args)
+    payload: str | None = None  # published on CHANNEL
+    seq: int = 0  # order of arrival, so the sender removes exactly what it sent
+
+
 def _user_info(session: Session | Any) -> dict[str, str]:
     return {"nick": session.nick, "user": getattr(session, "user", ""), "host": getattr(session, "host", ""),
             "realname": getattr(session, "realname", ""), "away": getattr(session, "away", None) or ""}
@@ -133,6 +161,18 @@ class Backplane:
         self._threads: list[threading.Thread] = []
         self._forget_node: Any = None
         self._release: Any = None
+        self._seed: Any = None
+        self._store_sha = ""
+        # Held events (see _submit): appended and removed under _lock; the sender waits on _wake.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._held: deque[_Held] = deque()
+        self._seq = 0
+        self._dropped = 0  # held events dropped in this outage (HELD_MAX reached)
+        self._down = False  # Redis failed us: hold events, and recover before sending them
+        self._must_recover = False
+        self._seen: OrderedDict[str, None] = OrderedDict()  # subscriber thread only
+        self.streams: StreamHistory | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -148,30 +188,46 @@ class Backplane:
             self._redis = r
             self._forget_node = r.register_script(_FORGET_NODE)
             self._release = r.register_script(_RELEASE)
+            self._seed = r.register_script(SEED)
+            self._store_sha = r.script_load(STORE)
             self._beat()
             r.sadd(PREFIX + "nodes", self.node)
             # Subscribe before reading the snapshot: events in between are applied twice, harmlessly.
             self._pubsub = r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             self._pubsub.subscribe(CHANNEL)
             self._load_snapshot(r)
+            self._restore_history(r)
             self._load_history(r)
         except (redis.RedisError, ValueError, OSError) as err:
             self.close(tell=False)
             raise BackplaneError(f"cannot use Redis at {redact(self.url)}: {err}") from err
-        for target, name in ((self._subscribe_loop, "cluster-sub"), (self._heartbeat_loop, "cluster-beat")):
+        history = self.server.history
+        if history is not None:
+            # Replay and CHATHISTORY read the shared streams from now on (this node's copy when they can't).
+            self.streams = StreamHistory(self._reader, HISTORY, history.local)
+            history.shared = self.streams
+        for target, name in ((self._subscribe_loop, "cluster-sub"), (self._heartbeat_loop, "cluster-beat"),
+                             (self._send_loop, "cluster-send")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
         log.info("node %s joined the cluster at %s", self.node, redact(self.url))
 
     def close(self, tell: bool = True) -> None:
-        """Stop the threads; with tell, free this node's nicks and memberships and tell the others."""
+        """Stop the threads; with tell, send what is held, free this node's nicks and memberships
+        and tell the others."""
         self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(3.0)
+        history = self.server.history
+        if history is not None and self.streams is not None and history.shared is self.streams:
+            history.shared = None
         r = self._redis
         if tell and r is not None:
+            self._send_held_at_close(r)
             try:
                 self._forget_node(args=[PREFIX, self.node])
                 r.delete(PREFIX + "alive:" + self.node)
@@ -200,6 +256,9 @@ class Backplane:
         r = self._redis
         if r is None:
             return False
+        if self._down:  # don't make the user wait on a Redis known to be away; claimed again when it is back
+            log.warning("nick claim for %s not checked cluster-wide (Redis unreachable)", nick)
+            return False
         key = PREFIX + "nick:" + fold(nick)
         try:
             if r.set(key, self.node, nx=True):
@@ -216,95 +275,82 @@ class Backplane:
 
     def release(self, nick: str) -> None:
         """Give up this node's claim on nick."""
-        if self._redis is None:
-            return
-        try:
-            self._release(keys=[PREFIX + "nick:" + fold(nick)], args=[self.node])
-        except redis.RedisError as err:
-            log.warning("could not release nick %s (Redis: %s)", nick, err)
+        key = PREFIX + "nick:" + fold(nick)
+        self._submit(_Held(writes=lambda p: self._release(keys=[key], args=[self.node], client=p)))
 
     # -- this node's events, told to the others ----------------------------------
 
+    # Each event's writes use values taken when it happened: it may be sent later (held).
+
     def registered(self, session: Session) -> None:
-        info = _user_info(session)
-        self._run(lambda r: r.hset(PREFIX + "users:" + self.node, fold(session.nick), json.dumps(info)))
-        self._send("hello", user=info)
+        info, nick = _user_info(session), fold(session.nick)
+        self._submit(_Held(writes=lambda p: p.hset(PREFIX + "users:" + self.node, nick, json.dumps(info)),
+                           payload=self._payload("hello", user=info)))
 
     def joined(self, session: Session, room: str, envelope: Envelope) -> None:
-        def store(r: redis.Redis) -> None:
-            pipe = r.pipeline()
-            pipe.hset(PREFIX + "rooms", fold(room), room)
-            pipe.hset(PREFIX + "room:" + fold(room), fold(session.nick), self.node)
-            pipe.execute()
+        nick = fold(session.nick)
 
-        self._run(store)
-        self._send("join", envelope, user=_user_info(session), room=room)
+        def writes(p: Any) -> None:
+            p.hset(PREFIX + "rooms", fold(room), room)
+            p.hset(PREFIX + "room:" + fold(room), nick, self.node)
+
+        self._submit(_Held(writes=writes, payload=self._payload("join", envelope, user=_user_info(session), room=room)))
 
     def parted(self, session: Session, room: str, envelope: Envelope) -> None:
-        self._run(lambda r: r.hdel(PREFIX + "room:" + fold(room), fold(session.nick)))
-        self._send("part", envelope, nick=session.nick, room=room)
+        nick = fold(session.nick)
+        self._submit(_Held(writes=lambda p: p.hdel(PREFIX + "room:" + fold(room), nick),
+                           payload=self._payload("part", envelope, nick=session.nick, room=room)))
 
     def quit(self, session: Session, rooms: list[str], envelope: Envelope) -> None:
-        def store(r: redis.Redis) -> None:
-            pipe = r.pipeline()
-            pipe.hdel(PREFIX + "users:" + self.node, fold(session.nick))
-            for room in rooms:
-                pipe.hdel(PREFIX + "room:" + fold(room), fold(session.nick))
-            pipe.execute()
+        nick = fold(session.nick)
 
-        self._run(store)
-        self.release(session.nick)
-        self._send("quit", envelope, nick=session.nick)
+        def writes(p: Any) -> None:
+            p.hdel(PREFIX + "users:" + self.node, nick)
+            for room in rooms:
+                p.hdel(PREFIX + "room:" + fold(room), nick)
+            self._release(keys=[PREFIX + "nick:" + nick], args=[self.node], client=p)
+
+        self._submit(_Held(writes=writes, payload=self._payload("quit", envelope, nick=session.nick)))
 
     def renamed(self, old: str, session: Session, rooms: list[str], envelope: Envelope) -> None:
-        def store(r: redis.Redis) -> None:
-            pipe = r.pipeline()
-            pipe.hdel(PREFIX + "users:" + self.node, fold(old))
-            pipe.hset(PREFIX + "users:" + self.node, fold(session.nick), json.dumps(_user_info(session)))
-            for room in rooms:
-                pipe.hdel(PREFIX + "room:" + fold(room), fold(old))
-                pipe.hset(PREFIX + "room:" + fold(room), fold(session.nick), self.node)
-            pipe.execute()
+        info = _user_info(session)
+        new = fold(session.nick)
 
-        self._run(store)
-        if fold(old) != fold(session.nick):
-            self.release(old)
-        self._send("nick", envelope, nick=old, new=session.nick)
+        def writes(p: Any) -> None:
+            p.hdel(PREFIX + "users:" + self.node, fold(old))
+            p.hset(PREFIX + "users:" + self.node, new, json.dumps(info))
+            for room in rooms:
+                p.hdel(PREFIX + "room:" + fold(room), fold(old))
+                p.hset(PREFIX + "room:" + fold(room), new, self.node)
+            if fold(old) != new:
+                self._release(keys=[PREFIX + "nick:" + fold(old)], args=[self.node], client=p)
+
+        self._submit(_Held(writes=writes, payload=self._payload("nick", envelope, nick=old, new=session.nick)))
 
     def topic(self, room: str, envelope: Envelope) -> None:
         m = envelope.message
         value = json.dumps([m.params[-1], (m.source or "").split("!")[0], envelope.time])
-        self._run(lambda r: r.hset(PREFIX + "topics", fold(room), value))
-        self.room_message(room, envelope)
+        self._submit(self._room_event(room, envelope, lambda p: p.hset(PREFIX + "topics", fold(room), value)))
 
     def room_message(self, room: str, envelope: Envelope) -> None:
         """A room message or topic: kept in the room's stream, then told to the other nodes."""
+        self._submit(self._room_event(room, envelope))
+
+    def _room_event(self, room: str, envelope: Envelope, writes: Callable[[Any], None] | None = None) -> _Held:
         m = envelope.message
-        entry: dict[FieldT, EncodableT] = {
-            "msgid": envelope.msgid, "time": repr(envelope.time), "source": m.source or "",
-            "command": m.command, "room": room, "text": m.params[-1],
-        }
-        payload = self._payload("room", envelope, room=room)
-
-        def store_and_send(r: redis.Redis) -> None:
-            pipe = r.pipeline(transaction=False)  # one round trip for both
-            pipe.xadd(PREFIX + "history:" + fold(room), entry, maxlen=STREAM_MAX, approximate=True)
-            pipe.publish(CHANNEL, payload)
-            pipe.execute()
-
-        self._run(store_and_send)
+        entry = entry_args(envelope.msgid, envelope.time, m.source or "", m.command, room, m.params[-1])
+        return _Held(writes=writes, room=room, entry=entry, payload=self._payload("room", envelope, room=room))
 
     def away(self, session: Session) -> None:
-        info = _user_info(session)
-        self._run(lambda r: r.hset(PREFIX + "users:" + self.node, fold(session.nick), json.dumps(info)))
-        self._send("away", nick=session.nick, text=session.away or "")
+        info, nick = _user_info(session), fold(session.nick)
+        self._submit(_Held(writes=lambda p: p.hset(PREFIX + "users:" + self.node, nick, json.dumps(info)),
+                           payload=self._payload("away", nick=session.nick, text=session.away or "")))
 
     def private(self, target: RemoteUser, envelope: Envelope) -> None:
         self._send("private", envelope, target=target.nick, to_node=target.node)
 
     def _send(self, kind: str, envelope: Envelope | None = None, **extra: Any) -> None:
-        payload = self._payload(kind, envelope, **extra)
-        self._run(lambda r: r.publish(CHANNEL, payload))
+        self._submit(_Held(payload=self._payload(kind, envelope, **extra)))
 
     def _payload(self, kind: str, envelope: Envelope | None = None, **extra: Any) -> str:
         payload: dict[str, Any] = {"node": self.node, "type": kind, **extra}
@@ -314,14 +360,139 @@ class Backplane:
                            time=envelope.time, msgid=envelope.msgid)
         return json.dumps(payload)
 
-    def _run(self, action: Any) -> None:
+    # -- sending, and holding what can't be sent --------------------------------------
+
+    def _submit(self, item: _Held) -> None:
+        """Send one event now (one round trip, on the caller's thread), or hold it for the sender.
+
+        While anything is held, or Redis is known to be away, new events queue behind
+        what is held, so they reach the others in the order this node accepted them.
+        """
         r = self._redis
         if r is None:
             return
+        with self._lock:
+            if self._down or self._held:
+                self._hold(item)
+                return
         try:
-            action(r)
-        except redis.RedisError as err:
-            log.warning("Redis call failed, other nodes may miss an event: %s", err)
+            again = self._execute(r, [item])
+        except (redis.RedisError, OSError) as err:
+            with self._lock:
+                self._hold(item)
+            self._mark_down(err)
+            return
+        if again:
+            with self._lock:
+                self._hold(again[0])
+            self._mark_down("Redis lost the shared history")
+
+    def _hold(self, item: _Held, first: bool = False) -> None:
+        """Keep an event for the sender (lock held); past HELD_MAX drop the oldest, and say so."""
+        if not first:
+            self._seq += 1
+            item.seq = self._seq
+            self._held.append(item)
+        else:
+            self._held.appendleft(item)
+        if len(self._held) > HELD_MAX:
+            self._held.popleft()
+            self._dropped += 1
+            if self._dropped == 1:
+                log.error("more than %d events held while Redis is unreachable: dropping the oldest", HELD_MAX)
+        self._wake.notify()
+
+    def _mark_down(self, reason: object) -> None:
+        """Redis failed us: hold events from now on, and recover before sending them."""
+        with self._lock:
+            was_down, self._down, self._must_recover = self._down, True, True
+            self._wake.notify()
+        if not was_down:
+            log.warning("Redis unreachable (%s): holding this node's events until it is back", reason)
+
+    def _execute(self, r: Any, items: list[_Held]) -> list[_Held]:
+        """Send items in one pipeline; return those whose stream entry must be stored again
+        (Redis lost the streams or the script: it comes back after recovery).
+
+        Raises on connection errors; a command Redis refuses is logged and not retried.
+        """
+        pipe = r.pipeline(transaction=False)
+        stores: list[tuple[int, _Held]] = []
+        for item in items:
+            if item.writes is not None:
+                item.writes(pipe)
+            if item.entry is not None and item.room is not None:
+                stores.append((len(pipe), item))
+                pipe.evalsha(self._store_sha, 3, HISTORY.stream(item.room), HISTORY.index(item.room), HISTORY.ready,
+                             STREAM_MAX, STREAM_SLACK, *item.entry)
+            if item.payload is not None:
+                pipe.publish(CHANNEL, item.payload)
+        results = pipe.execute(raise_on_error=False)
+        again = [_Held(room=item.room, entry=item.entry, seq=item.seq) for index, item in stores
+                 if results[index] == -1 or isinstance(results[index], redis.exceptions.NoScriptError)]
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, redis.exceptions.NoScriptError):
+                log.error("Redis refused a command of this node's events: %s", result)
+        return again
+
+    def _send_loop(self) -> None:
+        """Once Redis answers again: recover, then send what is held, oldest first."""
+        delay = RETRY_FIRST
+        sent = 0
+        while not self._stop.is_set():
+            with self._lock:
+                if not self._held and not self._down:
+                    self._wake.wait(1.0)
+                    continue
+                recover, self._must_recover = self._must_recover, False
+                batch = [self._held[i] for i in range(min(SEND_BATCH, len(self._held)))]
+            r = self._redis
+            if r is None:
+                return
+            try:
+                if recover:
+                    self._recover(r)
+                again = self._execute(r, batch) if batch else []
+            except (redis.RedisError, OSError) as err:
+                self._mark_down(err)
+                self._stop.wait(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            delay = RETRY_FIRST
+            sent += len(batch) - len(again)
+            with self._lock:
+                while self._held and batch and self._held[0].seq <= batch[-1].seq:
+                    self._held.popleft()
+                for item in reversed(again):
+                    self._hold(item, first=True)
+                if again:
+                    self._must_recover = True
+                elif not self._held and not self._must_recover:
+                    self._down = False
+                    dropped, self._dropped = self._dropped, 0
+                    log.warning("Redis answers again: sent the %d events held meanwhile%s", sent,
+                                f" ({dropped} older ones were dropped)" if dropped else "")
+                    sent = 0
+            if again:
+                self._stop.wait(delay)  # the events went out; only their stream entries wait for the recovery
+
+    def _send_held_at_close(self, r: Any) -> None:
+        """A clean stop: one last try at sending what is held; say how much could not be."""
+        with self._lock:
+            held = list(self._held)
+            self._held.clear()
+        if not held:
+            return
+        try:
+            if self._must_recover:  # only what storing needs: announcing users would be pointless now
+                self._store_sha = r.script_load(STORE)
+                self._restore_history(r)
+            again = self._execute(r, held)
+        except (redis.RedisError, OSError) as err:
+            log.error("stopping with %d events not sent to the cluster (Redis: %s)", len(held), err)
+            return
+        if again:
+            log.error("stopping with %d room messages not stored in the shared history", len(again))
 
     # -- other nodes' events, applied here ----------------------------------------
 
@@ -334,6 +505,7 @@ class Backplane:
                 if self._stop.is_set():
                     return
                 log.warning("lost the Redis subscription: %s; retrying", err)
+                self._mark_down(err)  # events were missed: recover (and copy the streams) once it is back
                 lost = True
                 self._stop.wait(1.0)
                 continue
@@ -361,6 +533,13 @@ class Backplane:
         if "command" in event:
             envelope = Envelope(Message(event["command"], tuple(event["params"]), event["source"], event["tags"]),
                                 time=event["time"], msgid=event["msgid"])
+        if kind in ("room", "private") and envelope is not None:
+            # Sent again after a reply was lost (see _send_loop): deliver it once.
+            if envelope.msgid in self._seen:
+                return
+            self._seen[envelope.msgid] = None
+            if len(self._seen) > SEEN_MAX:
+                self._seen.popitem(last=False)
         if kind == "down":
             self._node_gone(node, "Server shut down")
         elif kind == "hello":
@@ -487,7 +666,7 @@ class Backplane:
             return
         count = 0
         for room_key in r.hkeys(PREFIX + "rooms"):
-            for _, fields in r.xrange(PREFIX + "history:" + room_key):
+            for _, fields in r.xrange(HISTORY.stream(room_key)):
                 history.add(fields["room"], fields["msgid"], float(fields["time"]), fields["source"],
                             fields["command"], fields["text"])
                 count += 1
@@ -506,24 +685,52 @@ class Backplane:
             try:
                 self._beat()
                 if self._redis is not None and not self._redis.sismember(PREFIX + "nodes", self.node):
-                    self._rejoin()
+                    # The sender recovers (announces this node again) before sending anything more.
+                    self._mark_down(f"node {self.node} is not known to Redis: Redis restarted, or this node "
+                                    "was taken for dead")
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + CHECK_EVERY
                     self._check_nodes()
-            except redis.RedisError as err:
+            except (redis.RedisError, OSError) as err:
                 if not self._stop.is_set():
-                    log.warning("Redis heartbeat failed: %s", err)
+                    self._mark_down(err)
             except Exception:
                 log.exception("cluster heartbeat failed")
 
-    def _rejoin(self) -> None:
-        """Announce this node's users and rooms again: Redis was restarted (emptied), or the
-        others took this node for dead while it could not reach Redis."""
-        r: Any = self._redis
-        if r is None:
+    def _reader(self) -> redis.Redis | None:
+        """The client history reads use, or None while Redis is known to be away (read the local copy)."""
+        return None if self._down else self._redis
+
+    def _recover(self, r: Any) -> None:
+        """Redis answers again (sender thread, before sending what is held): put back what it lost,
+        announce this node's users and rooms, and copy into the local copy what the others said."""
+        self._store_sha = r.script_load(STORE)
+        self._restore_history(r)
+        self._rejoin(r)
+        self._load_history(r)
+
+    def _restore_history(self, r: Any) -> None:
+        """If Redis lost the shared history (restarted empty), put each room's stream back from
+        this node's copy, before any new message goes in; then mark the streams ready."""
+        history = self.server.history
+        if r.exists(HISTORY.ready):
             return
-        log.warning("node %s is not known to Redis (Redis restarted, or this node was taken for dead): "
-                    "announcing its users again", self.node)
+        rooms = count = 0
+        for room in history.rooms() if history is not None else []:
+            rows = history.local.latest(room, STREAM_MAX) if history is not None else []
+            args = [value for row in rows for value in stored_args(row)]
+            added = self._seed(keys=[HISTORY.stream(room), HISTORY.index(room)], args=args) if args else 0
+            if added:
+                rooms += 1
+                count += int(added)
+        r.set(HISTORY.ready, self.node)
+        if count:
+            log.warning("put back %d messages of %d rooms into the shared history from this node's copy", count, rooms)
+
+    def _rejoin(self, r: Any) -> None:
+        """Announce this node's users and rooms again: Redis was restarted (emptied), or the
+        others took this node for dead while it could not reach Redis, or events were lost."""
+        log.info("announcing this node's users to the cluster again")
         r.sadd(PREFIX + "nodes", self.node)
         hub = self.server.hub
         for view in hub.rooms():

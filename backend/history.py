@@ -5,6 +5,10 @@ batches (at most FLUSH_SECONDS or FLUSH_ROWS, whichever comes first). Reads run 
 the same thread, after committing what is pending, so a query always sees every
 message accepted before it and the connection is never shared between threads.
 Private messages are never stored.
+
+Readers (replay on join, CHATHISTORY) see a HistorySource. History is one, and with
+`--redis` it reads the cluster's shared source first (the rooms' Redis streams),
+falling back to this node's SQLite copy, which it keeps writing either way.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .envelope import epoch_ms
 from .protocol import fold
@@ -47,6 +51,10 @@ class HistoryError(Exception):
     """The history database cannot be opened or used."""
 
 
+class Unavailable(Exception):
+    """A history source can't answer right now (e.g. Redis is unreachable); ask another."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """One stored room message."""
@@ -67,6 +75,30 @@ class Ref:
     ts_ms: int | None = None
 
 
+class HistorySource(Protocol):
+    """Where replay and CHATHISTORY read a room's messages; every answer is oldest first."""
+
+    def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
+        """The newest `limit` messages, optionally only those after a reference."""
+        ...
+
+    def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just before ref."""
+        ...
+
+    def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just after ref."""
+        ...
+
+    def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """About `limit` messages centred on ref (ref included when it is a message)."""
+        ...
+
+    def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages strictly between two references, paging from `start`."""
+        ...
+
+
 class _Task:
     __slots__ = ("fn", "future")
 
@@ -79,6 +111,72 @@ _STOP = object()
 _COLUMNS = "msgid, ts_ms, source, command, target, text"
 
 
+class SqliteReader:
+    """Reads of the SQLite store, run on its thread (the HistorySource of a node on its own)."""
+
+    def __init__(self, call: Callable[[Callable[[sqlite3.Connection], Any]], Any]) -> None:
+        self._call = call
+
+    def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
+        """The newest `limit` messages, optionally only those after a reference, oldest first."""
+        if after is None:
+            return self._page(room, "", (), "DESC", limit)
+        return self._relative(room, after, ">", "DESC", limit)
+
+    def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just before ref, oldest first."""
+        return self._relative(room, ref, "<", "DESC", limit)
+
+    def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just after ref, oldest first."""
+        return self._relative(room, ref, ">", "ASC", limit)
+
+    def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """About `limit` messages centred on ref (ref included when it is a message)."""
+        older = self._relative(room, ref, "<", "DESC", limit // 2)
+        newer = self._relative(room, ref, ">=", "ASC", limit - len(older))
+        return older + newer
+
+    def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages strictly between two references, paging from `start`."""
+        a, b = self._position(room, start), self._position(room, end)
+        if a is None or b is None:
+            return []
+        forwards = a <= b
+        low, high = (a, b) if forwards else (b, a)
+        where = "AND (ts_ms, id) > (?, ?) AND (ts_ms, id) < (?, ?)"
+        return self._page(room, where, (*low, *high), "ASC" if forwards else "DESC", limit)
+
+    def _relative(self, room: str, ref: Ref, op: str, order: str, limit: int) -> list[Stored]:
+        pos = self._position(room, ref)
+        if pos is None or limit <= 0:
+            return []
+        return self._page(room, f"AND (ts_ms, id) {op} (?, ?)", pos, order, limit)
+
+    def _position(self, room: str, ref: Ref) -> tuple[int, int] | None:
+        """(ts_ms, id) of a reference, comparable in SQL; a timestamp sits before its ms's messages."""
+        if ref.ts_ms is not None:
+            return (ref.ts_ms, 0)
+
+        def query(db: sqlite3.Connection) -> tuple[int, int] | None:
+            row = db.execute("SELECT ts_ms, id FROM messages WHERE msgid = ? AND room = ?",
+                             (ref.msgid, fold(room))).fetchone()
+            return (row[0], row[1]) if row else None
+
+        pos: tuple[int, int] | None = self._call(query)
+        return pos
+
+    def _page(self, room: str, where: str, args: tuple[int, ...], order: str, limit: int) -> list[Stored]:
+        sql = f"SELECT {_COLUMNS} FROM messages WHERE room = ? {where} ORDER BY ts_ms {order}, id {order} LIMIT ?"
+
+        def query(db: sqlite3.Connection) -> list[Stored]:
+            rows = [Stored(*row) for row in db.execute(sql, (fold(room), *args, limit))]
+            return rows[::-1] if order == "DESC" else rows
+
+        page: list[Stored] = self._call(query)
+        return page
+
+
 class History:
     """The history store; path ':memory:' keeps it in memory only."""
 
@@ -88,6 +186,11 @@ class History:
         self._thread = threading.Thread(target=self._run, name="history", daemon=True)
         self._ready: Future[None] = Future()
         self._failed_writes = 0
+        # This node's own copy; `shared` (set by the cluster backplane) is read first when set.
+        self.local: HistorySource = SqliteReader(self._call)
+        self.shared: HistorySource | None = None
+        self._shared_lock = threading.Lock()
+        self._shared_failing = False
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -116,23 +219,19 @@ class History:
 
     def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
         """The newest `limit` messages, optionally only those after a reference, oldest first."""
-        if after is None:
-            return self._page(room, "", (), "DESC", limit)
-        return self._relative(room, after, ">", "DESC", limit)
+        return self._read(lambda source: source.latest(room, limit, after))
 
     def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages just before ref, oldest first."""
-        return self._relative(room, ref, "<", "DESC", limit)
+        return self._read(lambda source: source.before(room, ref, limit))
 
     def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages just after ref, oldest first."""
-        return self._relative(room, ref, ">", "ASC", limit)
+        return self._read(lambda source: source.after(room, ref, limit))
 
     def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """About `limit` messages centred on ref (ref included when it is a message)."""
-        older = self._relative(room, ref, "<", "DESC", limit // 2)
-        newer = self._relative(room, ref, ">=", "ASC", limit - len(older))
-        return older + newer
+        return self._read(lambda source: source.around(room, ref, limit))
 
     def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages strictly between two references, oldest first.
@@ -140,13 +239,7 @@ class History:
         As in the chathistory spec, paging starts from `start`: forwards if it is the
         earlier reference, backwards from it otherwise.
         """
-        a, b = self._position(room, start), self._position(room, end)
-        if a is None or b is None:
-            return []
-        forwards = a <= b
-        low, high = (a, b) if forwards else (b, a)
-        where = "AND (ts_ms, id) > (?, ?) AND (ts_ms, id) < (?, ?)"
-        return self._page(room, where, (*low, *high), "ASC" if forwards else "DESC", limit)
+        return self._read(lambda source: source.between(room, start, end, limit))
 
     def topics(self) -> dict[str, tuple[str, str, int]]:
         """The last topic set in each room: folded room -> (text, setter nick, ts_ms)."""
@@ -159,34 +252,35 @@ class History:
 
         return self._call(query)
 
+    def rooms(self) -> list[str]:
+        """Every room with stored messages, as last written (e.g. to put back a lost Redis stream)."""
+
+        def query(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute("SELECT target FROM messages WHERE id IN (SELECT MAX(id) FROM messages GROUP BY room)")
+            return [target for (target,) in rows]
+
+        return self._call(query)
+
     # -- internals --------------------------------------------------------------
 
-    def _relative(self, room: str, ref: Ref, op: str, order: str, limit: int) -> list[Stored]:
-        pos = self._position(room, ref)
-        if pos is None or limit <= 0:
-            return []
-        return self._page(room, f"AND (ts_ms, id) {op} (?, ?)", pos, order, limit)
-
-    def _position(self, room: str, ref: Ref) -> tuple[int, int] | None:
-        """(ts_ms, id) of a reference, comparable in SQL; a timestamp sits before its ms's messages."""
-        if ref.ts_ms is not None:
-            return (ref.ts_ms, 0)
-
-        def query(db: sqlite3.Connection) -> tuple[int, int] | None:
-            row = db.execute("SELECT ts_ms, id FROM messages WHERE msgid = ? AND room = ?",
-                             (ref.msgid, fold(room))).fetchone()
-            return (row[0], row[1]) if row else None
-
-        return self._call(query)
-
-    def _page(self, room: str, where: str, args: tuple[int, ...], order: str, limit: int) -> list[Stored]:
-        sql = f"SELECT {_COLUMNS} FROM messages WHERE room = ? {where} ORDER BY ts_ms {order}, id {order} LIMIT ?"
-
-        def query(db: sqlite3.Connection) -> list[Stored]:
-            rows = [Stored(*row) for row in db.execute(sql, (fold(room), *args, limit))]
-            return rows[::-1] if order == "DESC" else rows
-
-        return self._call(query)
+    def _read(self, ask: Callable[[HistorySource], list[Stored]]) -> list[Stored]:
+        """Ask the shared source if there is one, else (or if it can't answer) the SQLite copy."""
+        shared = self.shared
+        if shared is not None:
+            try:
+                rows = ask(shared)
+            except Unavailable as err:
+                with self._shared_lock:
+                    first, self._shared_failing = not self._shared_failing, True
+                if first:  # once per outage, not once per join
+                    log.warning("shared history unavailable (%s): answering from this node's copy", err)
+            else:
+                with self._shared_lock:
+                    back, self._shared_failing = self._shared_failing, False
+                if back:
+                    log.warning("shared history available again")
+                return rows
+        return ask(self.local)
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         task = _Task(fn)

@@ -1,0 +1,259 @@
+"""Room history in Redis streams, shared by the nodes of a cluster (`lobby serve --redis`).
+
+Each room has a capped stream whose entry ids come from the messages' own times
+(`<ms>-<seq>`), so a `timestamp=` reference is a stream-id bound, and a hash
+msgid -> entry id, so a `msgid=` reference is one HGET. A message that reaches the
+stream late (held during an outage, or from a node whose clock is behind) is added
+where it arrives, with the next free id; its own time stays in its fields.
+
+Messages are added by one Lua script (STORE) that skips a msgid the room already
+has, so sending an entry again after a lost reply never duplicates it. The key
+`history-ready` says the streams are in place: when Redis comes back empty it is
+missing, STORE refuses (returns -1), and a node first puts the rooms' streams back
+from its own copy (SEED), so the old lines come before the new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from .envelope import epoch_ms
+from .history import HistorySource, Ref, Stored, Unavailable
+from .protocol import fold
+
+# Room messages kept in each room's stream: trimmed back to STREAM_MAX once it holds
+# STREAM_SLACK more (trimming in batches keeps the per-message cost flat).
+STREAM_MAX = 1000
+STREAM_SLACK = 100
+# The values of one entry as the scripts take them (see entry_args).
+_ENTRY_LEN = 7
+
+# add(stream, index, a, i): XADD the entry a[i .. i+6] with an id from its time (or,
+# if the stream is already past that time, the next id) and index its msgid.
+_ADD = """
+local function add(stream, index, a, i)
+  local fields = {'msgid', a[i], 'time', a[i + 2], 'source', a[i + 3], 'command', a[i + 4],
+                  'room', a[i + 5], 'text', a[i + 6]}
+  local id = redis.pcall('XADD', stream, a[i + 1] .. '-*', unpack(fields))
+  if type(id) ~= 'string' then id = redis.call('XADD', stream, '*', unpack(fields)) end
+  redis.call('HSET', index, a[i], id)
+  return id
+end
+"""
+
+# KEYS: stream, index, ready marker. ARGV: max length, slack, one entry.
+# Returns 1 added, 0 already there, -1 Redis lost the streams (put them back first).
+STORE = _ADD + """
+if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return 0 end
+add(KEYS[1], KEYS[2], ARGV, 3)
+local max, len = tonumber(ARGV[1]), redis.call('XLEN', KEYS[1])
+if len > max + tonumber(ARGV[2]) then
+  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', len - max + 1)
+  for i = 1, #old - 1 do
+    local f = old[i][2]
+    for j = 1, #f - 1, 2 do
+      if f[j] == 'msgid' then redis.call('HDEL', KEYS[2], f[j + 1]); break end
+    end
+  end
+  redis.call('XTRIM', KEYS[1], 'MINID', old[#old][1])
+end
+return 1
+"""
+
+# KEYS: stream, index. ARGV: entries, oldest first. Only into a stream Redis no longer
+# has: a stream that exists already (another node put it back first) is left alone.
+SEED = _ADD + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2])
+for i = 1, #ARGV, 7 do add(KEYS[1], KEYS[2], ARGV, i) end
+return #ARGV / 7
+"""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The Redis keys of the shared history, under a prefix."""
+
+    prefix: str
+
+    def stream(self, room: str) -> str:
+        """The room's capped stream of messages and topics."""
+        return f"{self.prefix}history:{fold(room)}"
+
+    def index(self, room: str) -> str:
+        """The room's hash msgid -> stream entry id."""
+        return f"{self.prefix}history-ids:{fold(room)}"
+
+    @property
+    def ready(self) -> str:
+        """Set once the streams are in place; gone when Redis lost its data."""
+        return self.prefix + "history-ready"
+
+
+def entry_args(msgid: str, when: float, source: str, command: str, room: str, text: str) -> list[str]:
+    """One message as the STORE and SEED scripts take it."""
+    return [msgid, str(epoch_ms(when)), repr(when), source, command, room, text]
+
+
+def stored_args(row: Stored) -> list[str]:
+    """A row of a node's own copy as the SEED script takes it."""
+    return [row.msgid, str(row.ts_ms), repr(row.ts_ms / 1000), row.source, row.command, row.target, row.text]
+
+
+# A position in a stream: (ms, seq) of an entry, or (ms, -1) for a timestamp, which
+# sits before every entry of its millisecond.
+_Pos = tuple[int, int]
+
+
+def _above(pos: _Pos) -> str:
+    """XRANGE bound for 'after pos' (exclusive of an entry, inclusive of a timestamp's ms)."""
+    ms, seq = pos
+    if seq < 0:
+        return f"{ms}-0" if ms >= 0 else "-"
+    return f"({ms}-{seq}"
+
+
+def _from(pos: _Pos) -> str:
+    """XRANGE bound for 'pos and after'."""
+    ms, seq = pos
+    if seq < 0:
+        return f"{ms}-0" if ms >= 0 else "-"
+    return f"{ms}-{seq}"
+
+
+def _below(pos: _Pos) -> str | None:
+    """XRANGE bound for 'before pos', or None when nothing can be (Redis refuses "(0-0")."""
+    ms, seq = pos
+    if seq < 0:
+        return f"({ms}-0" if ms > 0 else None
+    return f"({ms}-{seq}" if (ms, seq) != (0, 0) else None
+
+
+def _row(fields: dict[str, str]) -> Stored:
+    return Stored(fields["msgid"], epoch_ms(float(fields["time"])), fields["source"], fields["command"],
+                  fields["room"], fields["text"])
+
+
+class StreamHistory:
+    """A HistorySource over the rooms' Redis streams.
+
+    Raises Unavailable when Redis can't answer (the caller then reads its own copy).
+    What lies before a stream's first entry (trimmed away, or said before the
+    cluster existed) comes from `older`, this node's own copy, so paging back
+    reaches the beginning of a room, as on a node on its own.
+    """
+
+    def __init__(self, client: Callable[[], redis.Redis | None], keys: Keys, older: HistorySource) -> None:
+        self._client = client
+        self.keys = keys
+        self.older = older
+
+    def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
+        """The newest `limit` messages, optionally only those after a reference, oldest first."""
+        if after is None:
+            return self._topped_up(room, self._rev(room, "+", "-", limit), limit, None)
+        pos = self._position(room, after)
+        if pos is None:
+            return self.older.latest(room, limit, after)
+        return self._rev(room, "+", _above(pos), limit)
+
+    def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just before ref, oldest first."""
+        pos = self._position(room, ref)
+        if pos is None:  # a msgid the stream doesn't hold (trimmed away): older than it
+            return self.older.before(room, ref, limit)
+        return self._topped_up(room, self._before(room, pos, limit), limit, ref.ts_ms)
+
+    def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just after ref, oldest first."""
+        pos = self._position(room, ref)
+        if pos is None:
+            return self.older.after(room, ref, limit)
+        return self._fwd(room, _above(pos), "+", limit)
+
+    def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """About `limit` messages centred on ref (ref included when it is a message)."""
+        pos = self._position(room, ref)
+        if pos is None:
+            return self.older.around(room, ref, limit)
+        older = self._topped_up(room, self._before(room, pos, limit // 2), limit // 2, ref.ts_ms)
+        return older + self._fwd(room, _from(pos), "+", limit - len(older))
+
+    def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages strictly between two references, paging from `start`."""
+        a, b = self._position(room, start), self._position(room, end)
+        if a is None or b is None:
+            return self.older.between(room, start, end, limit)
+        forwards = a <= b
+        low, high = (a, b) if forwards else (b, a)
+        upper = _below(high)
+        if upper is None:
+            return []
+        if forwards:
+            return self._fwd(room, _above(low), upper, limit)
+        return self._rev(room, upper, _above(low), limit)
+
+    # -- internals --------------------------------------------------------------
+
+    def _redis(self) -> Any:  # redis-py's stubs type replies loosely; the decoded shapes are known
+        r = self._client()
+        if r is None:
+            raise Unavailable("not connected to Redis")
+        return r
+
+    def _position(self, room: str, ref: Ref) -> _Pos | None:
+        if ref.ts_ms is not None:
+            return (ref.ts_ms, -1)
+        try:
+            found = self._redis().hget(self.keys.index(room), ref.msgid or "")
+        except (redis.RedisError, OSError) as err:
+            raise Unavailable(str(err)) from err
+        if not isinstance(found, str):
+            return None
+        ms, _, seq = found.partition("-")
+        return (int(ms), int(seq))
+
+    def _before(self, room: str, pos: _Pos, limit: int) -> list[Stored]:
+        below = _below(pos)
+        return [] if below is None else self._rev(room, below, "-", limit)
+
+    def _topped_up(self, room: str, rows: list[Stored], limit: int, ts_ms: int | None) -> list[Stored]:
+        """rows (the stream's, oldest first, ending where paging back started), preceded by
+        what this node's copy holds from before the stream's first entry if the stream ran out."""
+        if len(rows) >= limit:
+            return rows
+        first = rows[0] if rows else self._first(room)
+        if first is None and ts_ms is None:  # the cluster has no stream for this room: only this node knows it
+            return self.older.latest(room, limit)
+        cutoff = [x for x in (ts_ms, first.ts_ms if first else None) if x is not None]
+        seen = {row.msgid for row in rows}
+        older = [row for row in self.older.before(room, Ref(ts_ms=min(cutoff)), limit - len(rows))
+                 if row.msgid not in seen]
+        return older + rows
+
+    def _first(self, room: str) -> Stored | None:
+        entries = self._fwd(room, "-", "+", 1)
+        return entries[0] if entries else None
+
+    def _fwd(self, room: str, low: str, high: str, count: int) -> list[Stored]:
+        if count <= 0:
+            return []
+        try:
+            entries = self._redis().xrange(self.keys.stream(room), low, high, count)
+        except (redis.RedisError, OSError) as err:
+            raise Unavailable(str(err)) from err
+        return [_row(fields) for _, fields in entries]
+
+    def _rev(self, room: str, high: str, low: str, count: int) -> list[Stored]:
+        if count <= 0:
+            return []
+        try:
+            entries = self._redis().xrevrange(self.keys.stream(room), high, low, count)
+        except (redis.RedisError, OSError) as err:
+            raise Unavailable(str(err)) from err
+        return [_row(fields) for _, fields in reversed(entries)]
