@@ -120,12 +120,15 @@ class Outbox:
 
     def defer(self, data: bytes) -> Queued:
         """Queue data for the flusher; SCHEDULE means the caller must list us with it."""
+        # Once per recipient of every message: _append is written out here on purpose.
         with self._lock:
             if self._closed:
                 return Queued.QUEUED
-            idle = not (self._chunks or self._busy or self._scheduled or self._stalled)
-            if not self._append(data):
+            if self._size + len(data) > self.limit:
                 return Queued.FULL
+            idle = not (self._chunks or self._busy or self._scheduled or self._stalled)
+            self._chunks.append(data)
+            self._size += len(data)
             if idle:
                 self._scheduled = True
                 return Queued.SCHEDULE
@@ -141,10 +144,11 @@ class Outbox:
             if self._busy or self._stalled or self._closed or not self._chunks:
                 return False
             chunks = self._chunks
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self._chunks = []
             self._size = 0
             self._busy = True
+        # Joined outside the lock: a pile can be long, and producers are waiting to add to it.
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
             sent = send_now(data)
         except OSError:
