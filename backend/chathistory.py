@@ -83,10 +83,9 @@ def _query(session: Session, msg: Message) -> tuple[list[Stored], str, str]:
     if not target.startswith("#"):
         return [], target, target  # private messages are not stored
     try:
-        view = session.server.hub.require_member(session, target)
+        room = session.server.hub.require_member(session, target)
     except IrcError:
         raise Fail("INVALID_TARGET", sub, target) from None
-    room = view.name
     limit = parse_limit(msg.params[needed - 1])
     if history is None:
         return [], target, room

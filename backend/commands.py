@@ -356,14 +356,14 @@ def send_message(session: Session, command: str, target: str, text: str, tags: d
     echo = "echo-message" in session.caps
     if target.startswith("#"):
         try:
-            view = server.hub.require_member(session, target)
+            room = server.hub.require_member(session, target)
         except IrcError as err:
             if err.numeric != n.ERR_NOTONCHANNEL:
                 raise
             raise IrcError(n.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel (join it first)") from None
-        envelope = Envelope(Message(command, (view.name, text), session.prefix, tags))
-        server.hub.publish(view.name, envelope, exclude=None if echo else session)
-        server.on_room_event(view.name, envelope)
+        envelope = Envelope(Message(command, (room, text), session.prefix, tags))
+        server.hub.publish(room, envelope, exclude=None if echo else session)
+        server.on_room_event(room, envelope)
         return
     user = server.hub.find(target)
     if user is None:

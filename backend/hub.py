@@ -191,10 +191,13 @@ class Hub:
             room = self._rooms.get(fold(name))
             return _view(room) if room else None
 
-    def require_member(self, member: Member, name: str) -> RoomView:
-        """A snapshot of a room member is in; raise 403/442 otherwise."""
+    def require_member(self, member: Member, name: str) -> str:
+        """The name of a room member is in, as first written; raise 403/442 otherwise.
+
+        Once per message said in a room: no snapshot of the members is made.
+        """
         with self._lock:
-            return _view(self._member_room(member, name))
+            return self._member_room(member, name).name
 
     def rooms(self) -> list[RoomView]:
         """Snapshots of every room."""
