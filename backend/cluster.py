@@ -352,6 +352,11 @@ class Backplane:
     def _send(self, kind: str, envelope: Envelope | None = None, **extra: Any) -> None:
         self._submit(_Held(payload=self._payload(kind, envelope, **extra)))
 
+    def _send_state(self, kind: str, envelope: Envelope | None = None, **extra: Any) -> None:
+        """Like _send, for announcing this node's state after an outage: held, it never pushes
+        out the events held before it (its size is bounded by the number of local users)."""
+        self._submit(_Held(payload=self._payload(kind, envelope, **extra)), bounded=False)
+
     def _payload(self, kind: str, envelope: Envelope | None = None, **extra: Any) -> str:
         payload: dict[str, Any] = {"node": self.node, "type": kind, **extra}
         if envelope is not None:
@@ -362,7 +367,7 @@ class Backplane:
 
     # -- sending, and holding what can't be sent --------------------------------------
 
-    def _submit(self, item: _Held) -> None:
+    def _submit(self, item: _Held, bounded: bool = True) -> None:
         """Send one event now (one round trip, on the caller's thread), or hold it for the sender.
 
         While anything is held, or Redis is known to be away, new events queue behind
@@ -373,13 +378,13 @@ class Backplane:
             return
         with self._lock:
             if self._down or self._held:
-                self._hold(item)
+                self._hold(item, bounded=bounded)
                 return
         try:
             again = self._execute(r, [item])
         except (redis.RedisError, OSError) as err:
             with self._lock:
-                self._hold(item)
+                self._hold(item, bounded=bounded)
             self._mark_down(err)
             return
         if again:
@@ -387,7 +392,7 @@ class Backplane:
                 self._hold(again[0])
             self._mark_down("Redis lost the shared history")
 
-    def _hold(self, item: _Held, first: bool = False) -> None:
+    def _hold(self, item: _Held, first: bool = False, bounded: bool = True) -> None:
         """Keep an event for the sender (lock held); past HELD_MAX drop the oldest, and say so."""
         if not first:
             self._seq += 1
@@ -395,7 +400,7 @@ class Backplane:
             self._held.append(item)
         else:
             self._held.appendleft(item)
-        if len(self._held) > HELD_MAX:
+        if bounded and len(self._held) > HELD_MAX:
             self._held.popleft()
             self._dropped += 1
             if self._dropped == 1:
@@ -513,7 +518,7 @@ class Backplane:
                 # Subscribed again: events sent meanwhile are lost, so every node announces its users anew.
                 lost = False
                 log.warning("subscribed to Redis again; asking every node for its users")
-                self._send("sync")
+                self._send_state("sync")
                 self._announce()
             if item is None or item.get("type") != "message":
                 continue
@@ -757,7 +762,7 @@ class Backplane:
                 r.hset(PREFIX + "rooms", fold(room), room)
                 r.hset(PREFIX + "room:" + fold(room), fold(member.nick), self.node)
         if collided:
-            self._send("sync")  # the winners' nodes announce them again, now that they fit here
+            self._send_state("sync")  # the winners' nodes announce them again, now that they fit here
         self._announce()
 
     def _announce(self) -> None:
@@ -769,13 +774,13 @@ class Backplane:
             if isinstance(member, RemoteUser):
                 continue
             info = _user_info(member)
-            self._send("hello", user=info)
+            self._send_state("hello", user=info)
             rooms = hub.rooms_of(member)
             roster[fold(member.nick)] = [fold(room) for room in rooms]
             for room in rooms:
                 envelope = Envelope(Message("JOIN", (room,), getattr(member, "prefix", member.nick)))
-                self._send("join", envelope, user=info, room=room)
-        self._send("roster", roster=roster)
+                self._send_state("join", envelope, user=info, room=room)
+        self._send_state("roster", roster=roster)
 
     def _check_nodes(self) -> None:
         r: Any = self._redis

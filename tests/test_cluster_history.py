@@ -261,6 +261,25 @@ def test_a_message_accepted_while_a_node_is_cut_off_from_redis_reaches_the_strea
     assert any("Redis answers again: sent the" in r.getMessage() for r in caplog.records)
 
 
+def test_past_its_bound_a_cut_off_node_drops_the_oldest_held_events_and_says_how_many(
+    make_server, redis_url: str, proxy: CuttableProxy, user, caplog, monkeypatch
+) -> None:
+    monkeypatch.setattr(cluster, "HELD_MAX", 5)
+    caplog.set_level(logging.WARNING, logger="lobby")
+    b = make_server(redis_url=proxy.url)
+    bob = user(b, "bob")
+    proxy.cut()
+    for i in range(8):
+        bob.send(f"PRIVMSG #lobby :held {i}")
+        bob.expect(rf"PRIVMSG #lobby :held {i}$")
+    wait_until(lambda: any("dropping the oldest" in r.getMessage() for r in caplog.records), timeout=SLOW)
+    proxy.restore()
+    wait_until(lambda: "held 7" in stream_texts(redis_url, "#lobby"), timeout=SLOW)
+    assert stream_texts(redis_url, "#lobby") == [f"held {i}" for i in range(3, 8)]
+    wait_until(lambda: any("(3 older ones were dropped)" in r.getMessage() for r in caplog.records), timeout=SLOW)
+    assert sum("dropping the oldest" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_redis_restarted_empty_gets_the_history_back_and_what_was_said_meanwhile(
     make_server, redis_server: RedisProcess, user
 ) -> None:
