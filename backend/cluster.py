@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
 
 from . import numerics as n
 from .clusterhistory import SEED, STORE, STREAM_MAX, STREAM_SLACK, Keys, StreamHistory, entry_args, stored_args
@@ -70,6 +72,9 @@ SEND_BATCH = 500
 # Waits between attempts to reach Redis again: doubling from the first to the last.
 RETRY_FIRST = 0.25
 RETRY_MAX = 2.0
+# History reads (replay on join, CHATHISTORY) give up on Redis this soon and read the node's own
+# copy instead: a user joining never waits long on a Redis that hangs.
+READ_TIMEOUT = 2.0
 # Msgids of other nodes' messages already delivered here: one sent twice (its reply lost, then
 # sent again) is delivered once.
 SEEN_MAX = 10000
@@ -173,6 +178,7 @@ class Backplane:
         self._must_recover = False
         self._seen: OrderedDict[str, None] = OrderedDict()  # subscriber thread only
         self.streams: StreamHistory | None = None
+        self._reads: redis.Redis | None = None  # history reads: short timeouts, one retry
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -182,8 +188,10 @@ class Backplane:
         Raises BackplaneError when Redis can't be reached.
         """
         try:
+            # Two retries (redis-py's default is ten): enough to get past a connection Redis closed, while a
+            # Redis that hangs is given up on (and events held) within about 15 s, not a minute.
             r = redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5,
-                                     health_check_interval=10)
+                                     health_check_interval=10, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
             r.ping()
             self._redis = r
             self._forget_node = r.register_script(_FORGET_NODE)
@@ -204,7 +212,9 @@ class Backplane:
         history = self.server.history
         if history is not None:
             # Replay and CHATHISTORY read the shared streams from now on (this node's copy when they can't).
-            self.streams = StreamHistory(self._reader, HISTORY, history.local)
+            self._reads = redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=READ_TIMEOUT,
+                                               socket_connect_timeout=READ_TIMEOUT, retry=Retry(NoBackoff(), 1))
+            self.streams = StreamHistory(self._reader, HISTORY, history.local, self._mark_down)
             history.shared = self.streams
         for target, name in ((self._subscribe_loop, "cluster-sub"), (self._heartbeat_loop, "cluster-beat"),
                              (self._send_loop, "cluster-send")):
@@ -239,6 +249,8 @@ class Backplane:
                 self._pubsub.close()
         if r is not None:
             r.close()
+        if self._reads is not None:
+            self._reads.close()
         self._redis = None
 
     def crash(self) -> None:
@@ -704,7 +716,7 @@ class Backplane:
 
     def _reader(self) -> redis.Redis | None:
         """The client history reads use, or None while Redis is known to be away (read the local copy)."""
-        return None if self._down else self._redis
+        return None if self._down or self._redis is None else self._reads
 
     def _recover(self, r: Any) -> None:
         """Redis answers again (sender thread, before sending what is held): put back what it lost,

@@ -148,10 +148,12 @@ class StreamHistory:
     reaches the beginning of a room, as on a node on its own.
     """
 
-    def __init__(self, client: Callable[[], redis.Redis | None], keys: Keys, older: HistorySource) -> None:
+    def __init__(self, client: Callable[[], redis.Redis | None], keys: Keys, older: HistorySource,
+                 failed: Callable[[Exception], None] | None = None) -> None:
         self._client = client
         self.keys = keys
         self.older = older
+        self._failed = failed  # told when Redis fails a read (the backplane then holds its events)
 
     def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
         """The newest `limit` messages, optionally only those after a reference, oldest first."""
@@ -206,13 +208,18 @@ class StreamHistory:
             raise Unavailable("not connected to Redis")
         return r
 
+    def _unavailable(self, err: Exception) -> Unavailable:
+        if self._failed is not None:
+            self._failed(err)
+        return Unavailable(str(err))
+
     def _position(self, room: str, ref: Ref) -> _Pos | None:
         if ref.ts_ms is not None:
             return (ref.ts_ms, -1)
         try:
             found = self._redis().hget(self.keys.index(room), ref.msgid or "")
         except (redis.RedisError, OSError) as err:
-            raise Unavailable(str(err)) from err
+            raise self._unavailable(err) from err
         if not isinstance(found, str):
             return None
         ms, _, seq = found.partition("-")
@@ -246,7 +253,7 @@ class StreamHistory:
         try:
             entries = self._redis().xrange(self.keys.stream(room), low, high, count)
         except (redis.RedisError, OSError) as err:
-            raise Unavailable(str(err)) from err
+            raise self._unavailable(err) from err
         return [_row(fields) for _, fields in entries]
 
     def _rev(self, room: str, high: str, low: str, count: int) -> list[Stored]:
@@ -255,5 +262,5 @@ class StreamHistory:
         try:
             entries = self._redis().xrevrange(self.keys.stream(room), high, low, count)
         except (redis.RedisError, OSError) as err:
-            raise Unavailable(str(err)) from err
+            raise self._unavailable(err) from err
         return [_row(fields) for _, fields in reversed(entries)]

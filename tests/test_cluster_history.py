@@ -7,6 +7,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,17 @@ class CuttableProxy:
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.restore()
+
+    def freeze(self) -> None:
+        """Keep connections open but relay nothing: Redis seems to hang."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """Relay again (what was sent meanwhile goes through now)."""
+        self._flowing.set()
 
     def restore(self) -> None:
         """Accept connections again (on the same port)."""
@@ -55,6 +66,7 @@ class CuttableProxy:
 
     def cut(self) -> None:
         """Close the listener and every relayed connection: connecting is refused until restore()."""
+        self._flowing.set()
         with self._lock:
             listener, self._listener = self._listener, None
             socks, self._socks = self._socks, []
@@ -99,10 +111,12 @@ class CuttableProxy:
                     self._threads.append(thread)
                     thread.start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                while not self._flowing.wait(0.1):
+                    if src.fileno() < 0:
+                        return  # cut meanwhile
                 dst.sendall(data)
         except OSError:
             pass
@@ -261,6 +275,31 @@ def test_a_message_accepted_while_a_node_is_cut_off_from_redis_reaches_the_strea
     assert any("Redis answers again: sent the" in r.getMessage() for r in caplog.records)
 
 
+def test_a_redis_that_hangs_costs_a_history_read_seconds_not_minutes(
+    make_server, redis_url: str, proxy: CuttableProxy, user, caplog
+) -> None:
+    """Redis stops answering (its connections stay open): CHATHISTORY gives up after READ_TIMEOUT
+    and answers from the node's copy; from then on the node holds its events instead of waiting."""
+    caplog.set_level(logging.WARNING, logger="lobby")
+    b = make_server(redis_url=proxy.url)
+    bob = user(b, "bob")
+    bob.send("PRIVMSG #lobby :before the hang")
+    bob.expect(r"PRIVMSG #lobby :before the hang")
+    wait_until(lambda: stream_texts(redis_url, "#lobby") == ["before the hang"])
+    proxy.freeze()
+    started = time.monotonic()
+    bob.send("CHATHISTORY LATEST #lobby * 10")
+    assert [text for _, _, text in batch_rows(bob)] == ["before the hang"]
+    assert time.monotonic() - started < 4 * cluster.READ_TIMEOUT + 5  # one retry, on a loaded machine
+    carol = user(b, "carol")  # her nick claim no longer waits on Redis either
+    assert [text for _, _, text in batch_rows(carol)] == ["before the hang"]
+    carol.send("PRIVMSG #lobby :said while Redis hung")
+    bob.expect(r"PRIVMSG #lobby :said while Redis hung")
+    proxy.thaw()
+    wait_until(lambda: stream_texts(redis_url, "#lobby") == ["before the hang", "said while Redis hung"],
+               timeout=SLOW)
+
+
 def test_past_its_bound_a_cut_off_node_drops_the_oldest_held_events_and_says_how_many(
     make_server, redis_url: str, proxy: CuttableProxy, user, caplog, monkeypatch
 ) -> None:
@@ -308,8 +347,8 @@ def test_paging_back_goes_past_the_capped_stream_into_each_nodes_own_copy(
 ) -> None:
     monkeypatch.setattr(cluster, "STREAM_MAX", 20)
     monkeypatch.setattr(cluster, "STREAM_SLACK", 5)
-    a = make_server(redis_url=redis_url)
-    b = make_server(redis_url=redis_url)
+    a = make_server(redis_url=redis_url, flood=False)
+    b = make_server(redis_url=redis_url, flood=False)
     alice = user(a, "alice")
     bob = user(b, "bob")
     alice.expect(r":bob!\S+ JOIN #lobby")
