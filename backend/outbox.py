@@ -12,6 +12,7 @@ never interleave or overtake each other:
   recipient, many lines per send, instead of waking a writer per recipient);
 - the connection's own writer thread, for whatever the socket would not take without
   blocking (`_stalled`), for TLS connections (put), and to drain the queue at close.
+  Most connections never need one, so it is started the first time it is (`start_writer`).
 
 Whenever bytes are queued, exactly one of these is on its way to send them: a thread
 inside its send (`_busy`), the flusher (`_scheduled`), or the writer (`_stalled`, or
@@ -43,8 +44,11 @@ class Queued(Enum):
 class Outbox:
     """Bytes waiting to be sent to one client, at most limit bytes of them."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, start_writer: Callable[[], None] | None = None) -> None:
         self.limit = limit
+        # Called (lock held) whenever the writer is needed; it must start the writer thread
+        # if it isn't running yet and return without waiting for it.
+        self._start_writer = start_writer
         self._lock = threading.Lock()
         # Held while there is nothing for the writer to do; released once to wake it.
         self._wake = threading.Lock()
@@ -67,6 +71,8 @@ class Outbox:
     def _wake_writer(self) -> None:
         """Make the writer responsible for what is queued (lock held)."""
         self._stalled = True
+        if self._start_writer is not None:
+            self._start_writer()
         if self._sleeping:
             self._sleeping = False
             self._wake.release()
@@ -168,6 +174,8 @@ class Outbox:
                 self._chunks.append(last)
                 self._size += len(last)
             self._closed = True
+            if self._chunks and self._start_writer is not None:
+                self._start_writer()
             if self._sleeping:
                 self._sleeping = False
                 self._wake.release()

@@ -83,13 +83,14 @@ class Session:
         self.connected_at = time.monotonic()
         self.last_seen = self.connected_at
         self.ping_sent: float | None = None
-        self.outbox = Outbox(server.config.sendq_bytes)
+        self.outbox = Outbox(server.config.sendq_bytes, self._start_writer)
         self.quit_reason: str | None = None
         self.buffer = LineBuffer()
         cfg = server.config
         self.flood = FloodGate(cfg.flood_burst, cfg.flood_rate, cfg.flood_max_lag) if cfg.flood else None
         self._killed = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.port}", daemon=True)
+        self._writer_started = False
         self._reader = threading.Thread(target=self._read_loop, name=f"reader-{self.port}", daemon=True)
 
     def __repr__(self) -> str:
@@ -101,12 +102,29 @@ class Session:
         return f"{self.nick}!{self.user or self.nick}@{self.host}"
 
     def start(self) -> None:
-        """Start the reader and writer threads."""
-        self._writer.start()
+        """Start the reader thread (and, for TLS, the writer: every TLS write goes through it)."""
+        if self.tls is not None:
+            self._start_writer()
         self._reader.start()
 
+    def _start_writer(self) -> None:
+        """Start the writer thread the first time it is needed (outbox lock held, or before start()).
+
+        Most connections never need it: the flusher and offer() send everything unless the
+        client stops reading. Starting it late halves the threads of a big room.
+        """
+        if self._writer_started:
+            return
+        self._writer_started = True
+        try:
+            self._writer.start()
+        except RuntimeError:
+            # No thread to be had: this client can't be written to, so end it.
+            log.warning("no writer thread for %r: disconnecting it", self)
+            self._shutdown()
+
     def join_threads(self, timeout: float) -> None:
-        """Wait for both threads to end, for at most timeout seconds."""
+        """Wait for the threads to end, for at most timeout seconds."""
         deadline = time.monotonic() + timeout
         for t in (self._reader, self._writer):
             if t.is_alive() and t is not threading.current_thread():
@@ -186,6 +204,8 @@ class Session:
         error = self.encode(Message("ERROR", (f"Closing link: {self.host} ({reason})",)))
         if flush:
             self.outbox.close(error)
+            if not error:  # nothing for a writer to flush (see Outbox.close): end it now
+                self._shutdown()
             return
         with contextlib.suppress(OSError):
             if self.tls is None:  # a plaintext line would only corrupt a TLS stream
@@ -268,10 +288,13 @@ class Session:
             log.exception("removing %r failed", self)
         self._killed.set()
         self.outbox.close()
-        # Give the writer a moment to flush a final ERROR, then make sure it cannot hang.
-        self._writer.join(2.0)
+        # Give the writer, if this connection has one, a moment to flush a final ERROR,
+        # then make sure it cannot hang.
+        if self._writer.is_alive():
+            self._writer.join(2.0)
         self._shutdown()
-        self._writer.join(1.0)
+        if self._writer.is_alive():
+            self._writer.join(1.0)
         self.sock.close()
 
     def _write_loop(self) -> None:

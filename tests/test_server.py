@@ -322,6 +322,38 @@ def test_a_reader_that_never_reads_is_dropped_and_slows_nobody(make_server) -> N
         stuck.close()
 
 
+def _has_writer(sock: socket.socket) -> bool:
+    name = f"writer-{sock.getsockname()[1]}"
+    return any(t.name == name and t.is_alive() for t in threading.enumerate())
+
+
+def test_only_a_client_that_stops_reading_gets_a_writer_thread(make_server) -> None:
+    """Fan-out goes through the flusher; a connection's writer starts when its socket is full."""
+    server = make_server(sendq_bytes=16 * 1024 * 1024, flood=False)
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(server.address)
+    stuck.sendall(b"NICK stuck\r\nUSER s 0 * :Stuck\r\n")
+    talker = connect(server.address, "talker")
+    reader = connect(server.address, "reader")
+    make_server.clients.extend([talker, reader])
+    wait_until(lambda: server.hub.find("stuck") is not None)
+    try:
+        # Rounds of 40 KB, which a reader that keeps up takes without its socket filling,
+        # up to 16 MB: more than the kernel buffers for the stuck one on loopback.
+        for rnd in range(400):
+            talker.send_raw(b"".join(f"PRIVMSG #lobby :{rnd}-{i} {'x' * 400}\r\n".encode() for i in range(100)))
+            reader.expect(rf"PRIVMSG #lobby :{rnd}-99 ", timeout=60)
+            if _has_writer(stuck):
+                break
+        assert _has_writer(stuck), "the stuck client's queue never went to a writer thread"
+        # Those that keep up never needed one: their messages all went out without blocking.
+        assert not _has_writer(reader.sock)
+        assert not _has_writer(talker.sock)
+    finally:
+        stuck.close()
+
+
 def test_unregistered_connections_are_dropped_after_the_timeout(make_server) -> None:
     server = make_server(registration_timeout=1.0)
     c = connect(server.address)
