@@ -134,9 +134,15 @@ def _below(pos: _Pos) -> str | None:
     return f"({ms}-{seq}" if (ms, seq) != (0, 0) else None
 
 
-def _row(fields: dict[str, str]) -> Stored:
-    return Stored(fields["msgid"], epoch_ms(float(fields["time"])), fields["source"], fields["command"],
-                  fields["room"], fields["text"])
+def _rows(entries: list[tuple[str, dict[str, str]]]) -> list[Stored]:
+    rows = []
+    for _, fields in entries:
+        try:
+            rows.append(Stored(fields["msgid"], epoch_ms(float(fields["time"])), fields["source"],
+                               fields["command"], fields["room"], fields["text"]))
+        except (KeyError, ValueError):
+            continue  # not an entry of ours: skip it rather than fail the reader
+    return rows
 
 
 class StreamHistory:
@@ -205,12 +211,12 @@ class StreamHistory:
     def _redis(self) -> Any:  # redis-py's stubs type replies loosely; the decoded shapes are known
         r = self._client()
         if r is None:
-            raise Unavailable("not connected to Redis")
+            raise Unavailable("Redis is unreachable")
         return r
 
     def _unavailable(self, err: Exception) -> Unavailable:
-        if self._failed is not None:
-            self._failed(err)
+        if self._failed is not None and isinstance(err, (redis.ConnectionError, redis.TimeoutError, OSError)):
+            self._failed(err)  # Redis is away or hangs, not merely refusing one command
         return Unavailable(str(err))
 
     def _position(self, room: str, ref: Ref) -> _Pos | None:
@@ -237,11 +243,16 @@ class StreamHistory:
         first = rows[0] if rows else self._first(room)
         if first is None and ts_ms is None:  # the cluster has no stream for this room: only this node knows it
             return self.older.latest(room, limit)
-        cutoff = [x for x in (ts_ms, first.ts_ms if first else None) if x is not None]
+        wanted = limit - len(rows)
+        if first is None or (ts_ms is not None and ts_ms <= first.ts_ms):
+            older = self.older.before(room, Ref(ts_ms=ts_ms), wanted)
+        else:
+            # Before the stream's first entry as this node's copy orders it (several lines may share its
+            # millisecond); by time alone if this node never got that entry.
+            older = (self.older.before(room, Ref(msgid=first.msgid), wanted)
+                     or self.older.before(room, Ref(ts_ms=first.ts_ms), wanted))
         seen = {row.msgid for row in rows}
-        older = [row for row in self.older.before(room, Ref(ts_ms=min(cutoff)), limit - len(rows))
-                 if row.msgid not in seen]
-        return older + rows
+        return [row for row in older if row.msgid not in seen] + rows
 
     def _first(self, room: str) -> Stored | None:
         entries = self._fwd(room, "-", "+", 1)
@@ -254,7 +265,7 @@ class StreamHistory:
             entries = self._redis().xrange(self.keys.stream(room), low, high, count)
         except (redis.RedisError, OSError) as err:
             raise self._unavailable(err) from err
-        return [_row(fields) for _, fields in entries]
+        return _rows(entries)
 
     def _rev(self, room: str, high: str, low: str, count: int) -> list[Stored]:
         if count <= 0:
@@ -263,4 +274,4 @@ class StreamHistory:
             entries = self._redis().xrevrange(self.keys.stream(room), high, low, count)
         except (redis.RedisError, OSError) as err:
             raise self._unavailable(err) from err
-        return [_row(fields) for _, fields in reversed(entries)]
+        return _rows(entries[::-1])
