@@ -4,7 +4,8 @@ Each room has a capped stream whose entry ids come from the messages' own times
 (`<ms>-<seq>`), so a `timestamp=` reference is a stream-id bound, and a hash
 msgid -> entry id, so a `msgid=` reference is one HGET. A message that reaches the
 stream late (held during an outage, or from a node whose clock is behind) is added
-where it arrives, with the next free id; its own time stays in its fields.
+where it arrives, with an id from Redis's clock (XADD *); its own time stays in its
+fields.
 
 Messages are added by one Lua script (STORE) that skips a msgid the room already
 has, so sending an entry again after a lost reply never duplicates it. The key
@@ -33,7 +34,7 @@ STREAM_SLACK = 100
 _ENTRY_LEN = 7
 
 # add(stream, index, a, i): XADD the entry a[i .. i+6] with an id from its time (or,
-# if the stream is already past that time, the next id) and index its msgid.
+# if the stream is already past that time, an id from now) and index its msgid.
 _ADD = """
 local function add(stream, index, a, i)
   local fields = {'msgid', a[i], 'time', a[i + 2], 'source', a[i + 3], 'command', a[i + 4],

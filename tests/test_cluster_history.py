@@ -387,3 +387,43 @@ def test_when_redis_cannot_answer_replay_reads_the_nodes_copy_and_says_so_once(
         assert [text for _, _, text in replay] == ["kept here too"]
     said = [r.getMessage() for r in caplog.records if "shared history unavailable" in r.getMessage()]
     assert len(said) == 1, said
+
+
+def test_the_store_script_adds_a_msgid_once_and_a_late_line_after_the_others(redis_url: str) -> None:
+    from backend.clusterhistory import SEED, STORE, Keys, StreamHistory, entry_args
+    from backend.history import History, Ref
+
+    keys = Keys("t:")
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    local = History(":memory:")
+    local.open()
+    try:
+        store, seed = r.register_script(STORE), r.register_script(SEED)
+
+        def add(msgid: str, when: float) -> int:
+            args = [100, 10, *entry_args(msgid, when, "a!u@h", "PRIVMSG", "#R", msgid)]
+            result: int = store(keys=[keys.stream("#r"), keys.index("#r"), keys.ready], args=args)
+            return result
+
+        assert add("x1", 1000.0) == -1  # no ready marker: Redis lost the streams, put them back first
+        r.set(keys.ready, "1")
+        assert [add("x1", 1000.0), add("x2", 1000.0), add("x1", 1000.0)] == [1, 1, 0]
+        assert add("late", 999.5) == 1  # older than the stream's last entry: it goes after it
+        ids = [entry_id for entry_id, _ in r.xrange(keys.stream("#r"))]
+        assert ids[:2] == ["1000000-0", "1000000-1"]  # ids from the lines' times, in milliseconds
+        assert int(ids[2].split("-")[0]) > 1000000  # the late line: an id from when it arrived
+        assert r.hgetall(keys.index("#r")) == {"x1": ids[0], "x2": ids[1], "late": ids[2]}
+        shared = StreamHistory(lambda: r, keys, local.local)
+        late = shared.latest("#r", 10)[-1]
+        assert (late.msgid, late.ts_ms, late.target) == ("late", 999_500, "#R")
+        assert [row.msgid for row in shared.after("#r", Ref(msgid="x1"), 10)] == ["x2", "late"]
+        assert [row.msgid for row in shared.before("#r", Ref(ts_ms=1_000_000), 10)] == []
+        # SEED fills only a stream that is gone.
+        one = entry_args("s", 5.0, "a!u@h", "PRIVMSG", "#r", "s")
+        assert seed(keys=[keys.stream("#r"), keys.index("#r")], args=one) == 0
+        r.delete(keys.stream("#r"))
+        assert seed(keys=[keys.stream("#r"), keys.index("#r")], args=one) == 1
+        assert r.hgetall(keys.index("#r")) == {"s": "5000-0"}
+    finally:
+        local.close()
+        r.close()
