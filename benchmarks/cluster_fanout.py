@@ -6,8 +6,9 @@ Starts a private redis-server and `lobby serve` processes on free loopback ports
 control off), spreads listeners and senders evenly over the nodes, lets every sender
 send its messages as fast as the socket takes them, and measures how long until every
 listener has every message. Prints deliveries per second for 1 node and for 2 nodes.
-A first scenario, not yet part of benchmarks/run.py; the load generator is one Python
-process, so it may itself be the limit.
+A burst test; the load generator is one Python process, so it may itself be the limit.
+The suite's cluster scenario (the fan-out workload with its in-flight window, latency and
+lost count, on 1 node vs 2 nodes) is `python benchmarks/run.py --only cluster`.
 """
 
 from __future__ import annotations

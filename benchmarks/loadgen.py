@@ -13,7 +13,9 @@ Receivers come in two sorts, so that the generator stays cheaper than the server
   processes share). A probe in the same process as some senders is their
   "watcher": the highest sequence number it saw of each of them is what those
   senders count as delivered, which is how the in-flight window works on
-  servers without echo-message (ngircd).
+  servers without echo-message (ngircd). Against several nodes (clients spread
+  over their ports) a process has a watcher on each node, and a message counts
+  as delivered once every one of them has seen it.
 
 The parent (run.py) drives the phases over a Pipe: connect, load, hold, quit.
 Every loop has a deadline.
@@ -55,6 +57,7 @@ class ClientSpec:
     # A sender's offset in its schedule, as a fraction of one interval: senders at a fixed
     # rate take turns instead of all sending at the same instants.
     phase: float = 0.0
+    node: int = 0  # which of the server's nodes (Target.irc_ports) a TCP client connects to
 
 
 @dataclass
@@ -69,6 +72,8 @@ class Target:
     nick_prefix: str
     # Lines a sender sends after registering, e.g. ngircd's OPER + MODE +F (no flood throttling).
     sender_setup: tuple[str, ...] = ()
+    # Several nodes of one cluster: ClientSpec.node picks the port; empty means irc_port.
+    irc_ports: tuple[int, ...] = ()
 
 
 def ws_frame(payload: bytes, opcode: int = 1) -> bytes:
@@ -92,8 +97,8 @@ def count_boundary(tail: bytes, data: bytes, needle: bytes = PRIV) -> int:
 
 
 class Client:
-    __slots__ = ("count", "error", "events", "idx", "inbuf", "joined_at", "kind", "lat_sid", "lat_us", "out",
-                 "phase", "probe", "sender", "seq", "sock", "state", "tail", "wsbuf")
+    __slots__ = ("count", "error", "events", "idx", "inbuf", "joined_at", "kind", "lat_sid", "lat_us", "node", "out",
+                 "phase", "probe", "seen", "sender", "seq", "sock", "state", "tail", "wsbuf")
 
     def __init__(self, spec: ClientSpec) -> None:
         self.idx = spec.idx
@@ -101,6 +106,8 @@ class Client:
         self.sender = spec.sender
         self.probe = spec.probe
         self.phase = spec.phase
+        self.node = spec.node
+        self.seen: dict[int, int] = {}  # a probe's highest sequence number seen per sender
         self.sock: socket.socket | None = None
         self.state = NEW
         self.events = 0
@@ -124,6 +131,7 @@ class Worker:
         self.clients = [Client(s) for s in specs]
         self.senders = [c for c in self.clients if c.sender]
         self.acked = {c.idx: -1 for c in self.senders}
+        self.probes = [c for c in self.clients if c.probe]
         self.sel = selectors.DefaultSelector()
         self.sel.register(pipe.fileno(), READ, None)
         self.pipe_ready = False
@@ -154,7 +162,10 @@ class Worker:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        port = self.target.web_port if c.kind == "ws" else self.target.irc_port
+        if c.kind == "ws":
+            port = self.target.web_port
+        else:
+            port = self.target.irc_ports[c.node] if self.target.irc_ports else self.target.irc_port
         err = s.connect_ex((self.target.host, port))
         c.sock = s
         if err not in (0, errno.EINPROGRESS):
@@ -324,7 +335,7 @@ class Worker:
         now = time.monotonic_ns()
         self.last_rx = now / 1e9
         c.count += len(found)
-        acked = self.acked
+        acked, seen, probes = self.acked, c.seen, self.probes
         sids, lats = c.lat_sid, c.lat_us
         for sid, seq, ts in found:
             s = int(sid)
@@ -332,8 +343,10 @@ class Worker:
             lats.append((now - int(ts)) // 1000)
             if s in acked:
                 q = int(seq)
-                if q > acked[s]:
-                    acked[s] = q
+                if q > seen.get(s, -1):
+                    seen[s] = q
+                    # Delivered once every probe of this process has it (with one probe: once it has).
+                    acked[s] = q if len(probes) == 1 else min(p.seen.get(s, -1) for p in probes)
 
     # -- sending ------------------------------------------------------------------
 
@@ -425,6 +438,7 @@ class Worker:
         for c in self.clients:
             c.count, c.seq = 0, 0
             c.lat_sid, c.lat_us = array("i"), array("q")
+            c.seen = {}
         for sid in self.acked:
             self.acked[sid] = -1
         self.spin(t0)

@@ -3,8 +3,9 @@
     python benchmarks/run.py            # the full run, a few minutes
     python benchmarks/run.py --quick    # a smoke run, about a minute
     python benchmarks/run.py --only fanout --servers lobby --profile   # py-spy profile of Lobby
+    python benchmarks/run.py --quick --only cluster    # Lobby on 1 node vs 2 nodes on one Redis
 
-Scenarios (see benchmarks/README.md): fanout, latency, scale, bridge. Everything runs on
+Scenarios (see benchmarks/README.md): fanout, cluster, latency, scale, bridge. Everything runs on
 127.0.0.1; every server and worker process it starts is stopped at the end, on Ctrl-C
 and on errors too. Prints a table, writes benchmarks/results/<timestamp>.json, latest.json
 and latest.png.
@@ -58,6 +59,9 @@ def scenarios(quick: bool) -> list[Scenario]:
     t = 3.0 if quick else 10.0
     return [
         Scenario("fanout", "fan-out throughput", 100, 10, "window", window=32, seconds=t, join_timeout=30),
+        # The same workload with the clients spread over two nodes sharing one Redis.
+        Scenario("cluster", "fan-out, 1 node vs 2 nodes on one Redis", 100, 10, "window", window=32, seconds=t,
+                 join_timeout=30, servers=("lobby", "lobby-2nodes")),
         Scenario("latency", "latency at a fixed rate", 500, 10, "rate", rate=200, seconds=t, probe_every=25),
         Scenario("scale", "connection scale", 1000 if quick else 2000, join_timeout=10 if quick else 30,
                  max_pending=1 << 30, hold=2.0),
@@ -69,18 +73,31 @@ def scenarios(quick: bool) -> list[Scenario]:
 # -- running one scenario against one server ---------------------------------------
 
 
-def plan(sc: Scenario, procs: int) -> list[list[ClientSpec]]:
-    """Which clients each worker process drives, and their roles."""
+def plan(sc: Scenario, procs: int, nodes: int = 1) -> list[list[ClientSpec]]:
+    """Which clients each worker process drives, their roles, and which node they connect to.
+
+    With several nodes, senders take turns over the nodes and so do the other clients,
+    and every worker with senders has a watcher on each node.
+    """
     step = max(1, sc.clients // max(1, sc.senders))
     senders = {i * step + (i % 2 if sc.mixed_ws else 0): i / max(1, sc.senders) for i in range(sc.senders)}
+    sender_node = {idx: i % nodes for i, idx in enumerate(sorted(senders))}
     shards: list[list[ClientSpec]] = [[] for _ in range(procs)]
+    others = 0
     for idx in range(sc.clients):
         probe = bool(sc.probe_every) and idx % sc.probe_every == sc.probe_every - 1 and idx not in senders
         kind = "ws" if sc.mixed_ws and idx % 2 else "tcp"
-        shards[idx % procs].append(ClientSpec(idx, kind, idx in senders, probe, senders.get(idx, 0.0)))
-    for shard in shards:  # a worker with senders needs a watcher in the same process
-        if any(c.sender for c in shard) and not any(c.probe for c in shard):
-            next(c for c in shard if not c.sender).probe = True
+        if idx in senders:
+            node = sender_node[idx]
+        else:
+            node, others = others % nodes, others + 1
+        shards[idx % procs].append(ClientSpec(idx, kind, idx in senders, probe, senders.get(idx, 0.0), node))
+    for shard in shards:  # a worker with senders needs a watcher in the same process, on every node
+        if not any(c.sender for c in shard):
+            continue
+        for node in range(nodes):
+            if not any(c.probe and c.node == node for c in shard):
+                next(c for c in shard if not c.sender and c.node == node).probe = True
     return [s for s in shards if s]
 
 
@@ -105,10 +122,11 @@ class Run:
 
     def __init__(self, server: Server, sc: Scenario, procs: int) -> None:
         self.server, self.sc = server, sc
-        target = Target(HOST, server.port, server.web_port, server.room, server.send_join, "u", server.sender_setup)
+        target = Target(HOST, server.port, server.web_port, server.room, server.send_join, "u", server.sender_setup,
+                        server.ports)
         ctx = mp.get_context("fork")
         self.pipes, self.procs = [], []
-        self.shards = plan(sc, procs)
+        self.shards = plan(sc, procs, len(server.ports))
         for wid, shard in enumerate(self.shards):
             parent, child = ctx.Pipe()
             p = ctx.Process(target=worker_main, args=(wid, shard, target, child), daemon=True)
@@ -157,6 +175,7 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
         times = [t for j in joined for t in j["joined_at"]]
         n_joined = sum(j["joined"] for j in joined)
         res: dict = {
+            "nodes": len(server.ports),
             "clients": sc.clients,
             "joined": n_joined,
             "join_s": (max(times) / 1e9 - t_go) if times else None,
@@ -175,6 +194,8 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
             end = server.stats()
             res["server_rss_mb"] = end.get("VmRSS", 0) / 1024
             res["server_threads"] = end.get("threads", 0)
+        if server.settle:
+            time.sleep(server.settle)
         if sc.mode:
             res.update(load(server, run, sc, procs, profile))
         res["server_peak_rss_mb"] = server.stats().get("VmHWM", 0) / 1024
@@ -184,14 +205,14 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
             run.close()
         log = server.log_tail(5)
         server.stop()
-        if server_name == "lobby" and "Traceback" in log:
+        if server.family == "lobby" and "Traceback" in log:
             print(f"  (lobby log tail)\n{log}", file=sys.stderr)
 
 
 def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool) -> dict:
     per_sender = sc.rate / sc.senders if sc.mode == "rate" else 0.0
     t0 = time.monotonic() + 0.3
-    spy = start_profile(server, sc) if profile and server.name == "lobby" else None
+    spy = start_profile(server, sc) if profile and server.family == "lobby" else None  # a cluster: its first node
     s0 = server.stats()
     answers = run.ask("load", sc.seconds + 60, t0=t0, seconds=sc.seconds, mode=sc.mode, rate=per_sender,
                       window=sc.window, size=sc.size, quiet=1.0, drain=20.0)
@@ -204,10 +225,12 @@ def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool) -> d
     wall = time.monotonic() - t0
     expected = sent * (sc.clients - 1)  # nobody gets their own message back (no echo-message)
     kinds = {c.idx: c.kind for shard in run.shards for c in shard}
+    nodes = {c.idx: c.node for shard in run.shards for c in shard}
+    by_node: dict[str, array] = defaultdict(lambda: array("q"))
     by_pair: dict[str, array] = defaultdict(lambda: array("q"))
     all_lat = array("q")
     for a in answers:
-        for _idx, (kind, sids_b, lats_b) in a["probes"].items():
+        for idx, (kind, sids_b, lats_b) in a["probes"].items():
             sids, lats = array("i"), array("q")
             sids.frombytes(sids_b)
             lats.frombytes(lats_b)
@@ -215,6 +238,9 @@ def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool) -> d
             if sc.mixed_ws:
                 for s, lat in zip(sids, lats, strict=True):
                     by_pair[f"{kinds[s]}->{kind}"].append(lat)
+            if len(server.ports) > 1:
+                for s, lat in zip(sids, lats, strict=True):
+                    by_node["same node" if nodes[s] == nodes[idx] else "across nodes"].append(lat)
     out = {
         "seconds": sc.seconds,
         "sent": sent,
@@ -234,6 +260,10 @@ def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool) -> d
     }
     if sc.mixed_ws:
         out["paths"] = {pair: lat_summary(list(v)) for pair, v in sorted(by_pair.items())}
+    if by_node:
+        out["paths"] = {pair: lat_summary(list(v)) for pair, v in sorted(by_node.items(), reverse=True)}
+    if "redis_cpu" in s1:
+        out["redis_cpu_cores"] = (s1["redis_cpu"] - s0.get("redis_cpu", 0)) / wall
     if spy is not None:
         out["profile"] = finish_profile(*spy)
     return out
@@ -326,8 +356,10 @@ def fmt(fmtstr: str, value) -> str:
 
 
 def table(results: dict) -> str:
-    lines = [f"{'scenario':<9} {'metric':<24} {'lobby':>13} {'ngircd':>13} {'lobby/ngircd':>13}"]
-    lines.append("-" * len(lines[0]))
+    lines: list[str] = []
+    if any(key in results for key, *_ in ROWS):
+        lines.append(f"{'scenario':<9} {'metric':<24} {'lobby':>13} {'ngircd':>13} {'lobby/ngircd':>13}")
+        lines.append("-" * len(lines[0]))
     for key, label, get, f, _ in ROWS:
         if key not in results:
             continue
@@ -347,7 +379,46 @@ def table(results: dict) -> str:
         if add:
             lines.append(f"  the bridge adds, p50: {add['one_hop_p50_ms']:.2f} ms per hop (tcp->ws minus tcp->tcp), "
                          f"{add['browser_to_browser_p50_ms']:.2f} ms browser to browser (ws->ws minus tcp->tcp)")
+    if "cluster" in results:
+        lines += ["", *cluster_table(results["cluster"])] if lines else cluster_table(results["cluster"])
     return "\n".join(lines)
+
+
+CLUSTER_ROWS = [
+    ("deliveries/s", lambda r: r.get("deliveries_per_s"), "{:,.0f}"),
+    ("lost", lambda r: r.get("lost"), "{:,}"),
+    ("p50 latency ms", lambda r: r.get("latency", {}).get("p50_ms"), "{:.1f}"),
+    ("p99 latency ms", lambda r: r.get("latency", {}).get("p99_ms"), "{:.1f}"),
+    ("server CPU (cores)", lambda r: r.get("server_cpu_cores"), "{:.2f}"),
+    ("  of which Redis", lambda r: r.get("redis_cpu_cores"), "{:.2f}"),
+    ("generator CPU (cores)", lambda r: r.get("gen_cpu_cores"), "{:.2f}"),
+]
+
+
+def cluster_table(cluster: dict) -> list[str]:
+    """Lobby on one node against two nodes sharing one Redis, the same fan-out workload."""
+    one, two = cluster.get("lobby", {}), cluster.get("lobby-2nodes", {})
+    cores = os.cpu_count()
+    lines = [
+        "cluster: the fan-out workload on Lobby, 1 node vs 2 nodes sharing one Redis (clients spread evenly)",
+        f"  all on this machine: both nodes, Redis and the load generator share its {cores} cores, so a second",
+        "  node adds work here (every message also crosses Redis), not capacity; server CPU of 2 nodes",
+        "  counts both nodes and Redis.",
+        f"  {'metric':<24} {'1 node':>13} {'2 nodes':>13} {'2/1':>13}",
+    ]
+    if one.get("reused_from"):
+        lines[0] += f"; the 1-node column is the {one['reused_from']} run"
+    for label, get, f in CLUSTER_ROWS:
+        a, b = get(one), get(two)
+        ratio = f"{b / a:.2f}" if isinstance(a, int | float) and isinstance(b, int | float) and a else "-"
+        lines.append(f"  {label:<24} {fmt(f, a):>13} {fmt(f, b):>13} {ratio:>13}")
+    for path, lat in two.get("paths", {}).items():
+        lines.append(f"  2 nodes, {path + ':':<14} p50 {lat['p50_ms']:7.1f} ms   p99 {lat['p99_ms']:7.1f} ms   "
+                     f"({lat['samples']} samples)")
+    for name, r in (("1 node", one), ("2 nodes", two)):
+        if "error" in r:
+            lines.append(f"  {name} failed: {r['error']}")
+    return lines
 
 
 def bridge_added(b: dict) -> dict | None:
@@ -368,8 +439,9 @@ def plot(results: dict, path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"lobby": "#3b7dd8", "ngircd": "#999999"}
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+    colors = {"lobby": "#3b7dd8", "ngircd": "#999999", "1 node": "#3b7dd8", "2 nodes": "#8fb4ea"}
+    cluster = results.get("cluster", {})
+    fig, axes = plt.subplots(1, 5 if cluster else 4, figsize=(21 if cluster else 17, 4.2))
 
     def bars(ax, labels, series, ylabel, heading, log=False):
         width = 0.8 / max(1, len(series))
@@ -404,6 +476,10 @@ def plot(results: dict, path: str, title: str) -> None:
     pairs = list(b)
     bars(axes[3], pairs, {"lobby": [b[p]["p50_ms"] for p in pairs]}, "p50 ms",
          "bridge: latency by path (sender->receiver)")
+    if cluster:
+        runs = {"1 node": cluster.get("lobby", {}), "2 nodes": cluster.get("lobby-2nodes", {})}
+        bars(axes[4], ["deliveries/s"], {k: [r.get("deliveries_per_s")] for k, r in runs.items()},
+             "deliveries per second", "cluster fan-out: 1 node vs 2 + Redis, same cores")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -428,11 +504,25 @@ def machine() -> dict:
     return info
 
 
+def same_run(results: dict, chosen: list[Scenario], sc: Scenario, name: str) -> dict | None:
+    """The cluster scenario's 1-node run when this invocation already made it as fanout's Lobby run."""
+    if sc.key != "cluster" or name != "lobby":
+        return None
+    fanout = next((s for s in chosen if s.key == "fanout"), None)
+    earlier = results.get("fanout", {}).get("lobby")
+    if fanout is None or earlier is None or "error" in earlier:
+        return None
+    keep = {"key": "", "title": "", "servers": ()}
+    return earlier if replace(fanout, **keep) == replace(sc, **keep) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short smoke run (about a minute)")
-    parser.add_argument("--only", nargs="*", default=None, help="scenarios to run (fanout latency scale bridge)")
-    parser.add_argument("--servers", nargs="*", default=["lobby", "ngircd"], help="servers to run (lobby ngircd)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="scenarios to run (fanout cluster latency scale bridge)")
+    parser.add_argument("--servers", nargs="*", default=["lobby", "ngircd"],
+                        help="servers to run (lobby ngircd; lobby includes its 2-node cluster)")
     parser.add_argument("--procs", type=int, default=3, help="load-generator worker processes (default 3)")
     parser.add_argument("--seconds", type=float, default=None, help="override each load phase's length")
     parser.add_argument("--profile", action="store_true", help="py-spy record Lobby during each load phase")
@@ -452,10 +542,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for sc in chosen:
             for name in sc.servers:
-                if name not in args.servers:
+                if name not in args.servers and SERVERS[name].family not in args.servers:
                     continue
                 print(f"[{time.time() - started:5.0f}s] {sc.key} on {name}: {sc.title}, {sc.clients} clients",
                       flush=True)
+                same = same_run(results, chosen, sc, name) if not args.profile else None
+                if same is not None:
+                    r = {**same, "reused_from": "fanout"}
+                    print("    the same run as fanout's: not repeated", flush=True)
+                    results.setdefault(sc.key, {})[name] = r
+                    continue
                 try:
                     r = run_one(name, sc, args.procs, args.profile)
                 except RuntimeError as err:

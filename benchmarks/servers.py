@@ -1,7 +1,8 @@
-"""The servers under test: Lobby (`lobby serve`) and ngircd, each started on loopback and stopped for sure.
+"""The servers under test: Lobby (`lobby serve`), ngircd, and two Lobby nodes on one Redis.
 
-Both run as child processes in their own process group; stop() sends SIGTERM, waits,
-then SIGKILLs the group. /proc/PID/status and /proc/PID/stat give RSS, threads and CPU.
+Each runs as a child process in its own process group, started on loopback and stopped
+for sure: stop() sends SIGTERM, waits, then SIGKILLs the group. /proc/PID/status and
+/proc/PID/stat give RSS, threads and CPU (for the cluster: summed over its processes).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
 NGIRCD = shutil.which("ngircd") or "/usr/sbin/ngircd"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Everything started, so that Ctrl-C or an error anywhere still stops it.
@@ -54,10 +56,12 @@ def proc_stats(pid: int) -> dict[str, float]:
 
 class Server:
     name = "?"
+    family = "?"  # what --servers selects it by
     room = "#lobby"
     send_join = True
     web_port: int | None = None
     sender_setup: tuple[str, ...] = ()
+    settle = 0.0  # seconds to wait after everyone joined, before measuring
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
@@ -68,6 +72,11 @@ class Server:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """The chat ports clients are spread over: one per node."""
+        return (self.port,)
 
     def stats(self) -> dict[str, float]:
         return proc_stats(self.pid)
@@ -104,11 +113,17 @@ class Server:
 
 class Lobby(Server):
     name = "lobby"
+    family = "lobby"
     send_join = False  # registration puts everyone in #lobby
+
+    def __init__(self, extra_args: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.extra_args = extra_args
 
     def start(self, timeout: float = 20.0) -> None:
         argv = [sys.executable, "-m", "backend.cli", "serve", "--host", HOST, "--irc-port", "0", "--web-port", "0",
-                "--db", ":memory:", "--flood", "off", "--max-per-ip", "100000", "--max-clients", "10000"]
+                "--db", ":memory:", "--flood", "off", "--max-per-ip", "100000", "--max-clients", "10000",
+                *self.extra_args]
         self._spawn(argv, cwd=ROOT, stdout=subprocess.PIPE)
         fd = self.proc.stdout.fileno()
         text = b""
@@ -162,6 +177,7 @@ MorePrivacy = no
 
 class Ngircd(Server):
     name = "ngircd"
+    family = "ngircd"
     send_join = True
     # ngircd reads at most 3 commands per client per pass and throttles clients that send more
     # than 256 bytes a second; user mode +F (set by an operator) lifts both for the senders.
@@ -190,7 +206,96 @@ class Ngircd(Server):
                 time.sleep(0.05)
 
 
-SERVERS = {"lobby": Lobby, "ngircd": Ngircd}
+class Redis(Server):
+    """A private redis-server for the cluster: loopback, a free port, nothing kept on disk."""
+
+    name = "redis"
+    family = "redis"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        if not os.path.exists(REDIS_SERVER):
+            raise RuntimeError("redis-server is not installed: apt-get install -y redis-server")
+        self.port = free_port()
+        self._spawn([REDIS_SERVER, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+                     "--logfile", os.path.join(self.tmp, "server.log")], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited at start:\n{self.log_tail()}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+
+class LobbyCluster(Server):
+    """Two `lobby serve --redis URL` nodes on one private Redis, all on this machine.
+
+    port/web_port are the first node's; ports lists both, and the load generator spreads
+    its clients over them. stats() sums both nodes and Redis (cpu, RSS, threads) and
+    also gives Redis's CPU alone.
+    """
+
+    name = "lobby-2nodes"
+    family = "lobby"
+    send_join = False
+    settle = 1.0  # the JOINs of the last clients reach the other node's mirror
+
+    def __init__(self, nodes: int = 2) -> None:
+        super().__init__()
+        self.redis = Redis()
+        self.nodes = [Lobby() for _ in range(nodes)]
+
+    @property
+    def pid(self) -> int:
+        return self.nodes[0].pid
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(node.port for node in self.nodes)
+
+    def start(self, timeout: float = 20.0) -> None:
+        LIVE.add(self)
+        self.redis.start()
+        for node in self.nodes:
+            node.extra_args = ("--redis", self.redis.url)
+            node.start(timeout)
+        self.port = self.nodes[0].port
+        self.web_port = self.nodes[0].web_port
+
+    def stats(self) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for part in [*self.nodes, self.redis]:
+            if part.proc is None:
+                continue
+            for key, value in part.stats().items():
+                total[key] = total.get(key, 0) + value
+        if self.redis.proc is not None:
+            total["redis_cpu"] = self.redis.stats().get("cpu", 0)
+        return total
+
+    def log_tail(self, n: int = 15) -> str:
+        return "".join(node.log_tail(n) for node in self.nodes)
+
+    def stop(self) -> None:
+        LIVE.discard(self)
+        for node in self.nodes:
+            node.stop()
+        self.redis.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+SERVERS: dict[str, type[Server]] = {"lobby": Lobby, "ngircd": Ngircd, "lobby-2nodes": LobbyCluster}
 
 
 def stop_all() -> None:

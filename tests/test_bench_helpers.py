@@ -50,3 +50,17 @@ def test_lat_summary_percentiles_in_ms():
     s = lat_summary(list(range(1000, 101000, 1000)))  # 1..100 ms
     assert s["samples"] == 100
     assert s["p50_ms"] == 51.0 and s["p99_ms"] == 100.0 and s["max_ms"] == 100.0
+
+
+def test_plan_spreads_clients_over_nodes_with_a_watcher_on_each():
+    sc = Scenario("c", "c", 100, senders=10, mode="window")
+    shards = plan(sc, 3, nodes=2)
+    specs = [c for shard in shards for c in shard]
+    assert sorted(c.idx for c in specs) == list(range(100))
+    assert [sum(c.node == n for c in specs) for n in (0, 1)] == [50, 50]
+    assert [sum(c.sender and c.node == n for c in specs) for n in (0, 1)] == [5, 5]
+    for shard in shards:
+        if any(c.sender for c in shard):
+            assert {c.node for c in shard if c.probe and not c.sender} == {0, 1}
+    # One node: everyone on node 0, as before.
+    assert {c.node for shard in plan(sc, 3) for c in shard} == {0}
