@@ -300,6 +300,25 @@ def test_a_redis_that_hangs_costs_a_history_read_seconds_not_minutes(
                timeout=SLOW)
 
 
+def test_a_redis_that_hangs_does_not_hold_up_a_nodes_own_users(
+    make_server, redis_url: str, proxy: CuttableProxy, user
+) -> None:
+    """The backplane's round trip is off the speaker's thread: local users see a line at once
+    even while Redis hangs (sent inline, it waited out the client's 5 s socket timeout first)."""
+    b = make_server(redis_url=proxy.url)
+    bob, carol = user(b, "bob"), user(b, "carol")
+    for c in (bob, carol):  # a PONG comes once the join, replay read included, is done
+        c.send("PING :joined")
+        c.expect(r"PONG .*joined")
+    proxy.freeze()
+    started = time.monotonic()
+    bob.send("PRIVMSG #lobby :said while Redis hangs")
+    carol.expect(r"PRIVMSG #lobby :said while Redis hangs", timeout=SLOW)
+    assert time.monotonic() - started < 3, "the line waited on Redis (its socket timeout is 5 s)"
+    proxy.thaw()
+    wait_until(lambda: stream_texts(redis_url, "#lobby") == ["said while Redis hangs"], timeout=SLOW)
+
+
 def test_past_its_bound_a_cut_off_node_drops_the_oldest_held_events_and_says_how_many(
     make_server, redis_url: str, proxy: CuttableProxy, user, caplog, monkeypatch
 ) -> None:
@@ -307,6 +326,13 @@ def test_past_its_bound_a_cut_off_node_drops_the_oldest_held_events_and_says_how
     caplog.set_level(logging.WARNING, logger="lobby")
     b = make_server(redis_url=proxy.url)
     bob = user(b, "bob")
+    # The node sends its events from a sender thread: let bob's join reach Redis before the cut,
+    # so that only the eight lines below are held.
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        wait_until(lambda: r.hexists(cluster.PREFIX + "room:#lobby", "bob"))
+    finally:
+        r.close()
     proxy.cut()
     for i in range(8):
         bob.send(f"PRIVMSG #lobby :held {i}")
@@ -352,6 +378,10 @@ def test_paging_back_goes_past_the_capped_stream_into_each_nodes_own_copy(
     alice = user(a, "alice")
     bob = user(b, "bob")
     alice.expect(r":bob!\S+ JOIN #lobby")
+    # Bob's node answers a PING only once his join, replay included, is done: no line
+    # below may land in that replay as well as arrive live.
+    bob.send("PING :joined")
+    bob.expect(r"PONG .*joined")
     for i in range(60):
         alice.send(f"PRIVMSG #lobby :n{i}")
     bob.expect(r"PRIVMSG #lobby :n59$", timeout=SLOW)
