@@ -5,96 +5,29 @@ from __future__ import annotations
 import os
 import queue
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-import redis
 
 from backend.server import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
 
-pytest_plugins = ["tests.webfixtures"]
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-if not os.path.exists(REDIS_SERVER):
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("redis-server is missing (apt-get install -y redis-server)")
-    pytest.skip("redis-server is not installed", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class RedisProcess:
-    """A private redis-server on a free loopback port, without persistence."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(host="127.0.0.1", port=self.port)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    if client.ping():
-                        return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or self.proc.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
+pytest_plugins = ["tests.webfixtures", "tests.clusterfixtures"]
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    """A redis-server the test may kill and start again; killed at teardown."""
-    server = RedisProcess()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisProcess) -> str:
-    return redis_server.url
-
-
-@pytest.fixture
-def chat_server(make_server: Callable[..., ChatServer], redis_url: str) -> ChatServer:
+def chat_server(redis_url: str, make_server: Callable[..., ChatServer]) -> ChatServer:
     """Node A, which the web bridge fixtures (tests.webfixtures) put in front of."""
     return make_server(redis_url=redis_url, webirc_password=secrets.token_urlsafe(18))
 
 
 @pytest.fixture
-def nodes(make_server: Callable[..., ChatServer], redis_url: str) -> tuple[ChatServer, ChatServer]:
+def nodes(redis_url: str, make_server: Callable[..., ChatServer]) -> tuple[ChatServer, ChatServer]:
     """Two chat servers sharing one Redis."""
     return make_server(redis_url=redis_url), make_server(redis_url=redis_url)
 
@@ -160,7 +93,7 @@ def test_room_history_said_on_one_node_is_replayed_on_the_other(nodes, user) -> 
     assert replayed.tags["time"] == said.tags["time"]
 
 
-def test_a_node_started_later_replays_what_was_said_before(make_server, redis_url: str, user) -> None:
+def test_a_node_started_later_replays_what_was_said_before(redis_url: str, make_server, user) -> None:
     a = make_server(redis_url=redis_url)
     alice = user(a, "alice", "message-tags server-time echo-message")
     alice.send("TOPIC #lobby :before b")
@@ -273,7 +206,7 @@ def test_a_crashed_node_is_noticed_and_its_nicks_freed(nodes, user) -> None:
     del bob
 
 
-def test_a_node_killed_with_sigkill(make_server: Callable[..., ChatServer], redis_url: str, user) -> None:
+def test_a_node_killed_with_sigkill(redis_url: str, make_server: Callable[..., ChatServer], user) -> None:
     a = make_server(redis_url=redis_url)
     proc = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--redis", redis_url, "--irc-port", "0", "--web-port", "0",
@@ -304,6 +237,8 @@ def test_a_node_killed_with_sigkill(make_server: Callable[..., ChatServer], redi
 
 
 def test_redis_unavailable_at_start_is_an_error() -> None:
+    from tests.clusterfixtures import free_port  # registered by pytest_plugins by now
+
     port = free_port()
     done = subprocess.run(
         [sys.executable, "-m", "backend.cli", "serve", "--irc-port", "0", "--web-port", "0", "--db", ":memory:"],
@@ -316,7 +251,7 @@ def test_redis_unavailable_at_start_is_an_error() -> None:
     assert "chat server on" not in done.stdout
 
 
-def test_losing_redis_keeps_local_chat_and_recovers_when_it_returns(make_server, redis_server, user) -> None:
+def test_losing_redis_keeps_local_chat_and_recovers_when_it_returns(redis_server, make_server, user) -> None:
     a = make_server(redis_url=redis_server.url)
     b = make_server(redis_url=redis_server.url)
     alice = user(a, "alice")
@@ -405,7 +340,7 @@ def test_a_browser_on_one_node_and_a_terminal_client_on_the_other(
         terminal.stdout.close()
 
 
-def test_a_nick_taken_on_both_nodes_while_redis_was_away_keeps_one_holder(make_server, redis_server, user) -> None:
+def test_a_nick_taken_on_both_nodes_while_redis_was_away_keeps_one_holder(redis_server, make_server, user) -> None:
     a = make_server(redis_url=redis_server.url)
     b = make_server(redis_url=redis_server.url)
     alice = user(a, "alice")
