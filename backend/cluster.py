@@ -216,7 +216,7 @@ class Backplane:
             # Replay and CHATHISTORY read the shared streams from now on (this node's copy when they can't).
             self._reads = redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=READ_TIMEOUT,
                                                socket_connect_timeout=READ_TIMEOUT, retry=Retry(NoBackoff(), 1))
-            self.streams = StreamHistory(self._reader, HISTORY, history.local, self._mark_down)
+            self.streams = StreamHistory(self._reader, HISTORY, history.local, self._mark_down, self.wait_sent)
             history.shared = self.streams
         for target, name in ((self._subscribe_loop, "cluster-sub"), (self._heartbeat_loop, "cluster-beat"),
                              (self._send_loop, "cluster-send")):
@@ -397,6 +397,20 @@ class Backplane:
                 self._drained.wait(1.0)
             self._hold(item, bounded=bounded)
 
+    def wait_sent(self, timeout: float = 1.0) -> None:
+        """Wait, at most timeout seconds, until what this node queued so far has reached Redis.
+
+        Not at all while Redis is away: then the streams can't have it, and reads fall back.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            target = self._seq
+            while not self._down and self._held and self._held[0].seq <= target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._drained.wait(remaining)
+
     def _hold(self, item: _Held, first: bool = False, bounded: bool = True) -> None:
         """Keep an event for the sender (lock held); past HELD_MAX drop the oldest, and say so."""
         if not first:
@@ -417,6 +431,7 @@ class Backplane:
         with self._lock:
             was_down, self._down, self._must_recover = self._down, True, True
             self._wake.notify()
+            self._drained.notify_all()  # nobody waits for a Redis that is away
         if not was_down:
             log.warning("Redis unreachable (%s): holding this node's events until it is back", reason)
 

@@ -156,14 +156,19 @@ class StreamHistory:
     """
 
     def __init__(self, client: Callable[[], redis.Redis | None], keys: Keys, older: HistorySource,
-                 failed: Callable[[Exception], None] | None = None) -> None:
+                 failed: Callable[[Exception], None] | None = None,
+                 barrier: Callable[[], None] | None = None) -> None:
         self._client = client
         self.keys = keys
         self.older = older
         self._failed = failed  # told when Redis fails a read (the backplane then holds its events)
+        # Called before each read: waits (briefly) until this node's own queued lines are in
+        # the streams, so a user who joins right after a line was said here reads it.
+        self._barrier = barrier or (lambda: None)
 
     def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
         """The newest `limit` messages, optionally only those after a reference, oldest first."""
+        self._barrier()
         if after is None:
             return self._topped_up(room, self._rev(room, "+", "-", limit), limit, None)
         pos = self._position(room, after)
@@ -173,6 +178,7 @@ class StreamHistory:
 
     def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages just before ref, oldest first."""
+        self._barrier()
         pos = self._position(room, ref)
         if pos is None:  # a msgid the stream doesn't hold (trimmed away): older than it
             return self.older.before(room, ref, limit)
@@ -180,6 +186,7 @@ class StreamHistory:
 
     def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages just after ref, oldest first."""
+        self._barrier()
         pos = self._position(room, ref)
         if pos is None:
             return self.older.after(room, ref, limit)
@@ -187,6 +194,7 @@ class StreamHistory:
 
     def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """About `limit` messages centred on ref (ref included when it is a message)."""
+        self._barrier()
         pos = self._position(room, ref)
         if pos is None:
             return self.older.around(room, ref, limit)
@@ -195,6 +203,7 @@ class StreamHistory:
 
     def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages strictly between two references, paging from `start`."""
+        self._barrier()
         a, b = self._position(room, start), self._position(room, end)
         if a is None or b is None:
             return self.older.between(room, start, end, limit)

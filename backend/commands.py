@@ -226,11 +226,11 @@ def handle_topic(session: Session, msg: Message) -> None:
     text = msg.params[1][:TOPIC_MAX]
     room, members = hub.set_topic(session, name, text)
     envelope = Envelope(Message("TOPIC", (room, text), session.prefix))
+    session.server.on_room_event(room, envelope)  # stored first, as in send_message
     for member in members:
         member.deliver(envelope)
     if hub.backplane is not None:
         hub.backplane.topic(room, envelope)
-    session.server.on_room_event(room, envelope)
 
 
 def handle_names(session: Session, msg: Message) -> None:
@@ -362,8 +362,10 @@ def send_message(session: Session, command: str, target: str, text: str, tags: d
                 raise
             raise IrcError(n.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel (join it first)") from None
         envelope = Envelope(Message(command, (room, text), session.prefix, tags))
-        server.hub.publish(room, envelope, exclude=None if echo else session)
+        # Stored first: someone joining meanwhile either is among those it is delivered to
+        # or reads it in the replay (the history thread takes the store before their read).
         server.on_room_event(room, envelope)
+        server.hub.publish(room, envelope, exclude=None if echo else session)
         return
     user = server.hub.find(target)
     if user is None:

@@ -300,6 +300,27 @@ def test_a_redis_that_hangs_costs_a_history_read_seconds_not_minutes(
                timeout=SLOW)
 
 
+def test_a_user_joining_right_after_a_line_was_said_on_their_node_gets_it_in_the_replay(
+    make_server, redis_url: str, user, monkeypatch
+) -> None:
+    """Lines reach the streams from a sender thread; a replay waits for this node's queued ones."""
+    a = make_server(redis_url=redis_url)
+    alice = user(a, "alice")
+    alice.send("PRIVMSG #lobby :first")
+    wait_until(lambda: stream_texts(redis_url, "#lobby") == ["first"])
+    execute = cluster.Backplane._execute
+
+    def slow_execute(self: cluster.Backplane, r: object, items: list) -> list:  # type: ignore[type-arg]
+        time.sleep(0.5)  # a Redis far away: the line is said here well before the stream has it
+        return execute(self, r, items)
+
+    monkeypatch.setattr(cluster.Backplane, "_execute", slow_execute)
+    alice.send("PRIVMSG #lobby :second")
+    alice.expect(r"PRIVMSG #lobby :second")  # echo-message: accepted and delivered on this node
+    carol = user(a, "carol")
+    assert [text for _, _, text in batch_rows(carol)] == ["first", "second"]
+
+
 def test_a_redis_that_hangs_does_not_hold_up_a_nodes_own_users(
     make_server, redis_url: str, proxy: CuttableProxy, user
 ) -> None:
