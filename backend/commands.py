@@ -151,18 +151,24 @@ def join(session: Session, name: str) -> None:
     hub = server.hub
     if len(hub.rooms_of(session)) >= server.config.max_rooms_per_user:
         raise IrcError(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
-    result = hub.join(session, name)
-    if result is None:
-        return
-    view, members = result
-    envelope = Envelope(Message("JOIN", (view.name,), session.prefix))
-    for member in members:
-        member.deliver(envelope)
-    if hub.backplane is not None:
-        hub.backplane.joined(session, view.name, envelope)
-    send_topic(session, view.name, view.topic, view.topic_setter, view.topic_time)
-    send_names(session, view.name, view.nicks)
-    server.on_join(session, view.name)
+    # From the moment others can see the joiner, lines said in the room reach them live;
+    # the replay must not show those again.
+    session.joining = set()
+    try:
+        result = hub.join(session, name)
+        if result is None:
+            return
+        view, members = result
+        envelope = Envelope(Message("JOIN", (view.name,), session.prefix))
+        for member in members:
+            member.deliver(envelope)
+        if hub.backplane is not None:
+            hub.backplane.joined(session, view.name, envelope)
+        send_topic(session, view.name, view.topic, view.topic_setter, view.topic_time)
+        send_names(session, view.name, view.nicks)
+        server.on_join(session, view.name)
+    finally:
+        session.joining = None
 
 
 def send_topic(session: Session, room: str, topic: str, setter: str, when: float) -> None:

@@ -283,7 +283,11 @@ class ChatServer:
         """A user joined a room: send them its recent history."""
         if self.history is None or self.config.history_lines <= 0:
             return
-        replay_on_join(session, room, self.history.latest(room, self.config.history_lines))
+        rows = self.history.latest(room, self.config.history_lines)
+        live = session.joining
+        if live:  # said while this user joined: they got it live already
+            rows = [row for row in rows if row.msgid not in live]
+        replay_on_join(session, room, rows)
 
     def on_room_event(self, room: str, envelope: Envelope) -> None:
         """A message or topic change happened in a room: store it."""

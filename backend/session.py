@@ -80,6 +80,9 @@ class Session:
         self.registered = False
         self.cap_negotiating = False
         self.away: str | None = None
+        # While a join is under way: the msgids delivered to this client live, so that the
+        # join's replay leaves out what it already got (commands.join, ChatServer.on_join).
+        self.joining: set[str] | None = None
         self.connected_at = time.monotonic()
         self.last_seen = self.connected_at
         self.ping_sent: float | None = None
@@ -144,6 +147,9 @@ class Session:
         they are never sent from the calling thread: one thread sending 500 lines would
         make 500 syscalls, while the flusher sends each member its pile in one.
         """
+        seen = self.joining
+        if seen is not None:
+            seen.add(envelope.msgid)
         data = envelope.render(self.render_key, self.renderer)
         if not data:
             return

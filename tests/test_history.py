@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -115,6 +116,34 @@ def test_replay_on_join_in_a_batch_with_original_times(client) -> None:
     assert [line.rsplit(":", 1)[1] for line in replayed] == ["old news 0", "old news 1", "old news 2"]
     assert all(f"batch={batch_id}" in line and "time=" in line and "msgid=" in line for line in replayed)
     assert not any("private" in line for line in lines)
+
+
+def test_a_line_said_while_someone_joins_reaches_them_once(make_server, monkeypatch) -> None:
+    """Said after the joiner became a member but before their replay was read: live, not again in the replay."""
+    server = make_server()
+    alice = connect(server.address, "alice")
+    make_server.clients.append(alice)
+    alice.send("PRIVMSG #lobby :before")
+    alice.send("PING sync")
+    alice.expect("PONG")
+    reading, go = threading.Event(), threading.Event()
+    latest = History.latest
+
+    def held_latest(self: History, room: str, limit: int, after: Ref | None = None) -> list:  # type: ignore[type-arg]
+        reading.set()
+        go.wait(30)  # the replay is read only after "during" below was stored and delivered
+        return latest(self, room, limit, after)
+
+    monkeypatch.setattr(History, "latest", held_latest)
+    carol = connect(server.address, "carol", caps="batch server-time message-tags")
+    make_server.clients.append(carol)
+    assert reading.wait(30)
+    alice.send("PRIVMSG #lobby :during")
+    carol.expect(r"PRIVMSG #lobby :during$")
+    go.set()
+    start = carol.expect(r"BATCH \+\S+ chathistory #lobby")
+    lines = carol.lines_until(rf"BATCH -{start.params[0][1:]}")
+    assert [line.rsplit(":", 1)[1] for line in lines if "PRIVMSG" in line] == ["before"]
 
 
 def test_replay_for_plain_clients_reads_as_history(client) -> None:
