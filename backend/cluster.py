@@ -22,9 +22,10 @@ Redis holds (all keys under PREFIX):
 Threads: a subscriber applies other nodes' events to the local Hub and delivers them
 to local members; a heartbeat thread refreshes this node's key every second and
 every two seconds looks for nodes whose key expired (their users become QUITs here
-and their nicks and memberships are freed in Redis); a sender holds what could not
-be sent while Redis was unreachable (bounded, in order) and, once Redis answers again,
-puts back what it lost, announces this node's users and sends what it held. All stop
+and their nicks and memberships are freed in Redis); a sender sends this node's events
+in order, many to a pipeline, holds them while Redis is unreachable (bounded) and, once
+Redis answers again, puts back what it lost, announces this node's users and sends what
+it held. All stop
 in close(). No Redis call is made while the hub lock is held: the Hub is only touched
 through its own methods, before or after talking to Redis.
 """
@@ -461,14 +462,15 @@ class Backplane:
         return again
 
     def _send_loop(self) -> None:
-        """Once Redis answers again: recover, then send what is held, oldest first."""
+        """Send what is queued, oldest first, many to a pipeline; after an outage, recover first."""
         delay = RETRY_FIRST
-        sent = 0
+        sent = 0  # during the current outage, for the "answers again" line
         while not self._stop.is_set():
             with self._lock:
                 if not self._held and not self._down:
                     self._wake.wait(1.0)
                     continue
+                outage = self._down
                 recover, self._must_recover = self._must_recover, False
                 batch = [self._held[i] for i in range(min(SEND_BATCH, len(self._held)))]
             r = self._redis
@@ -484,7 +486,8 @@ class Backplane:
                 delay = min(delay * 2, RETRY_MAX)
                 continue
             delay = RETRY_FIRST
-            sent += len(batch) - len(again)
+            if outage:
+                sent += len(batch) - len(again)
             with self._lock:
                 while self._held and batch and self._held[0].seq <= batch[-1].seq:
                     self._held.popleft()
