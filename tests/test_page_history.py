@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +76,34 @@ def line_texts(page: Any) -> list[str]:
     """The text of every message line in the open buffer, in page order."""
     texts: list[str] = page.locator("#messages .line.message .body").all_text_contents()
     return texts
+
+
+def test_scrolling_up_before_the_joins_history_is_complete_still_loads_older_lines(
+    new_page: PageFactory, irc_user: IrcFactory, chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user at the top when the join's history completes (its sync PONG) gets older lines then."""
+    carol = irc_user("carol")
+    say_all(carol, [f"line {i:03d}" for i in range(120)])
+    release = threading.Event()
+    on_join = chat_server.on_join
+
+    def held_on_join(session: Any, room: str) -> None:
+        on_join(session, room)  # the replay is sent...
+        if session.nick == "alice":
+            release.wait(30)  # ...but the page's sync PING waits behind this join
+
+    monkeypatch.setattr(chat_server, "on_join", held_on_join)
+    page = new_page()
+    try:
+        joined(page, "alice")
+        lines = page.locator("#messages .line.message")
+        expect(lines).to_have_count(50)
+        scroll_to_top(page)  # too early to ask: the page is still waiting for its sync PONG
+        # A scroll event is handled before the next frame is drawn: after two, it has been.
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    finally:
+        release.set()
+    expect(lines).to_have_count(100)
 
 
 def test_replay_then_scrolling_up_loads_all_200_older_lines_once_in_order(

@@ -266,8 +266,9 @@ export class Chat {
     }
     if (msg.tags?.batch && this.history.batches.add(msg)) return;
     if (msg.command === "PONG" && this.history.pong(msg.params.at(-1))) {
-      // A join's history is all here now; a room too short to scroll loads older lines by itself.
-      if (!this.view.canScroll()) this.loadOlder();
+      // A join's history is all here now; a room too short to scroll loads older lines by itself,
+      // and so does one the user already scrolled to the top of (that scroll came too early to count).
+      if (!this.view.canScroll() || this.view.isNearTop()) this.loadOlder();
       return;
     }
     if (msg.command === "FAIL" && msg.params[0] === "CHATHISTORY") {
