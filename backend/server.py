@@ -107,7 +107,6 @@ class ChatServer:
 
         Raises HistoryError if the database can't be used, OSError if the port can't.
         """
-        self.flusher.start()
         if self.config.db_path is not None and self.history is None:
             history = History(self.config.db_path)
             history.open()
@@ -122,6 +121,9 @@ class ChatServer:
                 raise
             self.backplane = backplane
             self.hub.backplane = backplane
+        # Started once nothing before it can fail (stop() ends it); what the backplane
+        # delivered meanwhile waits on its list.
+        self.flusher.start()
         self._listen(self.config.port, None)
         bound = self._listeners[0][0].getsockname()
         self.address = (bound[0], bound[1])
