@@ -12,10 +12,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .cluster import BackplaneError
-from .history import HistoryError
-from .server import ChatServer, ServerConfig, format_address
-from .transport import server_context
+from .net.transport import server_context
+from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format_address
 
 # Seconds a thread may hold the GIL before a waiting thread asks for it (Python's default: 0.005).
 SWITCH_INTERVAL = 0.02

@@ -19,7 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import pages, relay
 
 if TYPE_CHECKING:
-    from backend.server import ChatServer
+    from backend.node import ChatServer
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 

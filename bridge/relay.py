@@ -31,7 +31,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from werkzeug.datastructures import Headers
 
-from backend.protocol import LineBuffer, LineTooLong
+from backend.irc import LineBuffer, LineTooLong
 
 log = logging.getLogger("lobby.bridge")
 

@@ -21,7 +21,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from backend.addresses import is_loopback
+from backend.core.addresses import is_loopback
 
 from .relay import RelayRegistry
 

@@ -25,7 +25,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from backend.render import Kind
+from backend.irc.describe import Kind
 
 from .chat import ChatClient, Outcome
 from .commands import run_input

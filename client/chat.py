@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
-from backend.protocol import Message, fold, split_text
-from backend.render import Kind, Line, clock, describe, is_channel, mark, message_time, nick_of
+from backend.irc import Message, fold, split_text
+from backend.irc.describe import Kind, Line, clock, describe, is_channel, mark, message_time, nick_of
 
 from .connection import Connection
 

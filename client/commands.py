@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend.render import Kind, is_channel
+from backend.irc.describe import Kind, is_channel
 
 from .chat import ChatClient
 

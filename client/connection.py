@@ -13,7 +13,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
-from backend.protocol import LineBuffer, LineTooLong, Message, ProtocolError, decode, parse_line
+from backend.irc import LineBuffer, LineTooLong, Message, ProtocolError, decode, parse_line
 
 CONNECT_TIMEOUT = 10.0
 RECV_BYTES = 65536

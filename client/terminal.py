@@ -21,7 +21,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import print_formatted_text
 from prompt_toolkit.styles import Style
 
-from backend.render import Kind, Line, nick_colour, split_mentions
+from backend.irc.describe import Kind, Line, nick_colour, split_mentions
 
 STYLE = Style.from_dict(
     {

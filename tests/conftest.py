@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from backend.server import ChatServer, ServerConfig
+from backend.node import ChatServer, ServerConfig
 from tests.ircclient import IrcClient, connect
 
 

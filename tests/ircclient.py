@@ -12,7 +12,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from backend.protocol import LineBuffer, Message, parse_line
+from backend.irc import LineBuffer, Message, parse_line
 
 TIMEOUT = 10.0
 

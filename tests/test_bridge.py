@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import websocket
 
-from backend.protocol import parse_line
-from backend.server import ChatServer
+from backend.irc import parse_line
+from backend.node import ChatServer
 from bridge import CONTENT_SECURITY_POLICY, DEFAULTS, chat_address_for, config_for, create_app
 from bridge.relay import MAX_PENDING_FRAMES, Relay, is_webirc, origin_allowed, split_frame, webirc_line
 from bridge.web import WebServer

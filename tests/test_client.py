@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.server import ChatServer
+from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect
 
 ROOT = Path(__file__).resolve().parent.parent

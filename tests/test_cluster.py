@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from backend.server import ChatServer
+from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
 
 pytest_plugins = ["tests.webfixtures", "tests.clusterfixtures"]

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from backend import cluster
-from backend.envelope import format_time
-from backend.protocol import parse_line
-from backend.server import ChatServer
+from backend.cluster import backplane as cluster
+from backend.core.envelope import format_time
+from backend.irc import parse_line
+from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
 
 if TYPE_CHECKING:  # imported for real by pytest_plugins (importing it here first would stop its rewriting)
@@ -441,8 +441,9 @@ def test_when_redis_cannot_answer_replay_reads_the_nodes_copy_and_says_so_once(
 
 
 def test_the_store_script_adds_a_msgid_once_and_a_late_line_after_the_others(redis_url: str) -> None:
-    from backend.clusterhistory import SEED, STORE, Keys, StreamHistory, entry_args
-    from backend.history import History, Ref
+    from backend.cluster.streams import SEED, STORE, Keys, StreamHistory, entry_args
+    from backend.core.history import Ref
+    from backend.store.sqlite import History
 
     keys = Keys("t:")
     r = redis.Redis.from_url(redis_url, decode_responses=True)

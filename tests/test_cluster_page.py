@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from backend.server import ChatServer
+from backend.node import ChatServer
 from bridge import config_for, create_app
 from bridge.web import WebServer
 from tests.ircclient import wait_until

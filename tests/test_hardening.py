@@ -13,8 +13,8 @@ import time
 import pytest
 import trustme
 
-from backend.flood import FloodGate, Flooding
-from backend.server import ChatServer
+from backend.net.flood import FloodGate, Flooding
+from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
 
 

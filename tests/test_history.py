@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.history import History, HistoryError, Ref
-from backend.protocol import parse_line
+from backend.core.history import Ref
+from backend.irc import parse_line
+from backend.store.sqlite import History, HistoryError
 from tests.ircclient import IrcClient, connect
 from tests.test_cli import start_serve
 

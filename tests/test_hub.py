@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from backend import numerics as n
-from backend.envelope import TAGS_ALL, TAGS_NONE, TAGS_TIME, Envelope, render_key_for
-from backend.hub import Hub
-from backend.numerics import IrcError
-from backend.protocol import Message, parse_line
+from backend.core.chat import Chat
+from backend.core.envelope import TAGS_ALL, TAGS_NONE, TAGS_TIME, Envelope, render_key_for
+from backend.core.events import RoomMessage
+from backend.core.hub import Hub
+from backend.irc import IrcError, Message, parse_line
+from backend.irc import numerics as n
 
 
 class Recorder:
@@ -91,11 +92,13 @@ def test_part_and_topic_need_membership() -> None:
 
 
 def test_publish_reaches_every_member_but_the_excluded_one() -> None:
-    hub = Hub()
+    chat = Chat()
+    hub = chat.hub
     alice, bob, carol = registered(hub, "alice", "bob", "carol")
     for m in (alice, bob, carol):
         hub.join(m, "#a")
-    hub.publish("#a", Envelope(Message("PRIVMSG", ("#a", "hi"), "alice!a@h")), exclude=alice)
+    envelope = Envelope(Message("PRIVMSG", ("#a", "hi"), "alice!a@h"))
+    chat.publish(RoomMessage("#a", envelope), hub.members_of("#a"), exclude=alice)  # type: ignore[arg-type]
     assert alice.got == [] and len(bob.got) == 1 and bob.got == carol.got
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import socket
 import threading
 
-from backend.flusher import Flusher
-from backend.outbox import Outbox, Queued
+from backend.net.flusher import Flusher
+from backend.net.outbox import Outbox, Queued
 
 
 class Kernel:

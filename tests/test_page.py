@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from backend.protocol import split_text
-from backend.server import ChatServer
+from backend.irc import split_text
+from backend.node import ChatServer
 from bridge import config_for, create_app
 from bridge.web import WebServer
 from tests.ircclient import IrcClient, connect
@@ -386,7 +386,7 @@ NAMES = ["alice", "Вася", "1abc", "-x", "a b", "a" * 30, "a" * 31, "ab|c", "
 
 
 def test_irc_js_mirrors_protocol_py_and_the_terminal_colours(new_page: PageFactory) -> None:
-    from backend.protocol import Message, is_valid_nick, parse_line
+    from backend.irc import Message, is_valid_nick, parse_line
 
     page = new_page()
     got = page.evaluate(

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from backend.server import ChatServer
+from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect
 
 pytest_plugins = ["tests.webfixtures"]

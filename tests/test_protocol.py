@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.protocol import (
+from backend.irc import (
     MAX_FRAME_BYTES,
     LineBuffer,
     LineTooLong,

@@ -9,9 +9,10 @@ from datetime import datetime
 import pytest
 from prompt_toolkit.output import ColorDepth
 
-from backend.protocol import Message
-from backend.render import PALETTE, Kind, Line, describe, message_time, nick_colour, split_mentions
-from backend.textuser import IacFilter, looks_like_irc, text_bytes
+from backend.irc import Message
+from backend.irc.describe import PALETTE, Kind, Line, describe, message_time, nick_colour, split_mentions
+from backend.net.telnet import IacFilter
+from backend.net.textuser import looks_like_irc, text_bytes
 from client.commands import run_input
 from client.terminal import fragments, to_ansi
 
@@ -19,7 +20,7 @@ NOW = datetime(2026, 1, 2, 12, 4, 30).timestamp()  # local 12:04
 
 
 def line(raw: str, me: str = "") -> Line | None:
-    from backend.protocol import parse_line
+    from backend.irc import parse_line
 
     return describe(parse_line(raw), NOW, me)
 
@@ -286,7 +287,7 @@ def test_the_client_paces_a_long_burst_of_lines() -> None:
 
 
 def test_a_stamp_shows_the_date_only_for_another_day() -> None:
-    from backend.render import stamp_at
+    from backend.irc.describe import stamp_at
 
     assert stamp_at(NOW - 60, NOW) == "12:03"
     two_days_ago = datetime(2025, 12, 31, 9, 15).timestamp()
@@ -296,7 +297,7 @@ def test_a_stamp_shows_the_date_only_for_another_day() -> None:
 
 
 def test_marks_read_as_separators_without_a_time() -> None:
-    from backend.render import mark
+    from backend.irc.describe import mark
 
     assert mark("earlier in #lobby").plain("#dev") == "── earlier in #lobby ──"
     assert mark("now").plain() == "── now ──"
@@ -327,7 +328,7 @@ class Shown:
 
 
 def test_the_client_shows_a_chathistory_batch_between_marks_once() -> None:
-    from backend.protocol import parse_line
+    from backend.irc import parse_line
     from client.chat import ChatClient
     from client.connection import Connection
 
@@ -358,8 +359,8 @@ def test_the_client_shows_a_chathistory_batch_between_marks_once() -> None:
 
 
 def test_text_users_read_server_notes_and_closing_lines_as_sentences() -> None:
-    from backend.protocol import parse_line
-    from backend.textuser import closing_text, server_note
+    from backend.irc import parse_line
+    from backend.net.textuser import closing_text, server_note
 
     assert server_note(parse_line(":lobby NOTICE #lobby :Recent messages in #lobby:")) == (
         "── Recent messages in #lobby ──"
@@ -377,7 +378,7 @@ def test_the_server_does_not_import_the_client_package() -> None:
     from pathlib import Path
 
     code = (
-        "import sys, backend.server, backend.textuser, backend.cli; "
+        "import sys, backend.node, backend.net.textuser, backend.cli; "
         "print(sorted(m for m in sys.modules if m == 'client' or m.startswith('client.')))"
     )
     root = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from backend.server import ChatServer
+from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
 
 

@@ -21,8 +21,8 @@ import pytest
 import websocket
 from flask import Flask
 
-from backend.protocol import Message, parse_line
-from backend.server import ChatServer
+from backend.irc import Message, parse_line
+from backend.node import ChatServer
 from bridge import config_for, create_app
 from bridge.web import WebServer
 from tests.ircclient import IrcClient, connect

@@ -1,4 +1,4 @@
-"""IRC message syntax: parsing, formatting, tag escaping, line framing and names.
+"""IRC message syntax: parsing, formatting, tag escaping and the length rules.
 
 This module is pure: bytes and str in, objects out, and back. It holds no sockets,
 no threads and no server state, so the server, the terminal client and the tests
@@ -8,7 +8,6 @@ IRCv3 message-tags specification.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 
 # "Messages MUST NOT exceed 512 bytes in length, including the trailing CR-LF"
@@ -18,14 +17,10 @@ MAX_TAG_BYTES = 8191
 # What a LineBuffer holds before it gives up on a line that never ends.
 MAX_FRAME_BYTES = MAX_LINE_BYTES + MAX_TAG_BYTES + 2
 
-NICK_MAX = 30
-CHANNEL_MAX = 50
-NICK_SPECIALS = frozenset("_-[]\\`^{}|")
-
 # Commands whose only parameter is free text, and commands (besides numerics) whose
 # last parameter is: both are written as trailing parameters.
-TEXT_COMMANDS = frozenset({"QUIT", "ERROR", "AWAY"})
-TEXT_LAST_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TOPIC", "PART", "KICK", "CAP", "FAIL", "WARN", "NOTE"})
+TRAILING_ONLY_COMMANDS = frozenset({"QUIT", "ERROR", "AWAY"})
+TRAILING_LAST_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TOPIC", "PART", "KICK", "CAP", "FAIL", "WARN", "NOTE"})
 
 _TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -84,8 +79,8 @@ class Message:
             # A colon is only required for empty, spaced or colon-led text, but naive
             # clients and bots expect it on text, so it is written wherever text goes.
             needs_colon = (
-                not last or " " in last or last.startswith(":") or self.command in TEXT_COMMANDS
-                or (bool(middle) and (self.command in TEXT_LAST_COMMANDS or self.command.isdigit()))
+                not last or " " in last or last.startswith(":") or self.command in TRAILING_ONLY_COMMANDS
+                or (bool(middle) and (self.command in TRAILING_LAST_COMMANDS or self.command.isdigit()))
             )
             parts.append(":" + last if needs_colon else last)
         return " ".join(parts)
@@ -150,89 +145,3 @@ def check_length(line: bytes) -> None:
 def decode(line: bytes) -> str:
     """Decode a wire line as UTF-8; invalid bytes become U+FFFD, NULs are dropped."""
     return line.decode("utf-8", errors="replace").replace("\0", "")
-
-
-class LineBuffer:
-    """Frames a byte stream into lines, accepting CRLF or bare LF.
-
-    feed() returns complete lines without their ending. A line that grows past
-    max_bytes without an ending is cut off: it comes back once as a LineTooLong
-    marker and its remaining bytes are skipped up to the next newline, so a peer
-    that never sends a newline cannot make us hold unbounded memory.
-    """
-
-    def __init__(self, max_bytes: int = MAX_FRAME_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._buf = bytearray()
-        self._skipping = False
-
-    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
-        """Add received bytes; return the lines (or overflow markers) they complete."""
-        self._buf += data
-        out: list[bytes | LineTooLong] = []
-        while True:
-            end = self._buf.find(b"\n")
-            if end < 0:
-                break
-            line = bytes(self._buf[:end])
-            del self._buf[: end + 1]
-            if self._skipping:
-                self._skipping = False
-                continue
-            if len(line) > self.max_bytes:
-                out.append(LineTooLong("line too long"))
-                continue
-            out.append(line[:-1] if line.endswith(b"\r") else line)
-        if len(self._buf) > self.max_bytes:
-            if not self._skipping:
-                out.append(LineTooLong("line too long"))
-            self._skipping = True
-            self._buf.clear()
-        return out
-
-
-def fold(name: str) -> str:
-    """The case-insensitive key of a nick or channel name (Unicode casefold)."""
-    return name.casefold()
-
-
-def _is_letter_or_digit(ch: str) -> bool:
-    category = unicodedata.category(ch)
-    return category[0] == "L" or category == "Nd"
-
-
-def is_valid_nick(nick: str) -> bool:
-    """Letters of any script, digits and _-[]\\`^{}|; not starting with a digit or '-'; ≤ 30."""
-    if not nick or len(nick) > NICK_MAX:
-        return False
-    if nick[0] == "-" or unicodedata.category(nick[0]) == "Nd":
-        return False
-    return all(_is_letter_or_digit(ch) or ch in NICK_SPECIALS for ch in nick)
-
-
-def is_valid_channel(name: str) -> bool:
-    """'#' then up to 49 characters, none of them space, comma, BEL or control characters."""
-    if len(name) < 2 or len(name) > CHANNEL_MAX or not name.startswith("#"):
-        return False
-    return not any(ch in " ,\x07:" or unicodedata.category(ch) == "Cc" for ch in name)
-
-
-def split_text(text: str, max_bytes: int) -> list[str]:
-    """Split text into pieces of at most max_bytes UTF-8 bytes, preferring spaces, never mid-character."""
-    pieces: list[str] = []
-    while len(text.encode("utf-8")) > max_bytes:
-        cut = 0
-        size = 0
-        for i, ch in enumerate(text):
-            size += len(ch.encode("utf-8"))
-            if size > max_bytes:
-                break
-            cut = i + 1
-        space = text.rfind(" ", 0, cut)
-        if space > cut // 2:
-            cut = space
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip(" ") if space == cut else text[cut:]
-    if text or not pieces:
-        pieces.append(text)
-    return pieces

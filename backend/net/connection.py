@@ -1,11 +1,15 @@
-"""One client connection: its reader and writer threads, and what we know of the user.
+"""One client connection: its reader and writer threads, its Outbox, and the codec in front of the core.
 
-The reader thread frames bytes into lines and hands each to the command table. What
-the client is sent waits in its bounded Outbox: replies go out at once from the thread
-that made them, fan-out through the server's flusher thread, and the writer thread
-takes over whatever the socket would not take without blocking. Whatever
-ends a connection (QUIT, EOF, an error, a kill from another thread), the reader's
-finally block removes the user from the hub, so nobody is left as a ghost.
+The reader thread frames bytes into lines and hands each to the codec: IRC lines are
+parsed and dispatched to the core's command table; a person at nc/telnet has their
+typed lines turned into commands by TextUser (textuser.py). What the client is sent
+waits in its bounded Outbox: replies go out at once from the thread that made them,
+fan-out through the server's flusher thread, and the writer thread takes over
+whatever the socket would not take without blocking. Whatever ends a connection
+(QUIT, EOF, an error, a kill from another thread), the reader's finally block removes
+the user from the hub, so nobody is left as a ghost.
+
+The Connection is the Link under the core's Client (core/client.py).
 """
 
 from __future__ import annotations
@@ -20,28 +24,20 @@ import termios
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from . import numerics as n
-from .envelope import TAGS_NONE, Envelope, RenderKey, render_key_for
+from ..core.chat import Chat
+from ..core.dispatch import dispatch
+from ..core.identity import disconnect
+from ..irc import LineBuffer, LineTooLong, Message, ProtocolError, check_length, decode, parse_line
+from ..irc import numerics as n
+from .config import NetConfig
 from .flood import FloodGate, Flooding
+from .flusher import Flusher
 from .outbox import Outbox, Queued
-from .protocol import (
-    LineBuffer,
-    LineTooLong,
-    Message,
-    ProtocolError,
-    check_length,
-    decode,
-    parse_line,
-)
 from .transport import TlsTransport
 
-if TYPE_CHECKING:
-    from .server import ChatServer
-    from .textuser import TextUser
-
-log = logging.getLogger("lobby.session")
+log = logging.getLogger("lobby.connection")
 
 RECV_BYTES = 16384
 
@@ -55,54 +51,96 @@ def unread_bytes(sock: socket.socket) -> int:
         return 0
 
 
-class Session:
-    """A connected client, registered or not. Also the hub's Member."""
+class Codec(Protocol):
+    """What turns a connection's framed input into the core's commands."""
+
+    def strip(self, data: bytes) -> bytes:
+        """Received bytes without what is not text (telnet commands)."""
+        ...
+
+    def handle_line(self, raw: bytes | LineTooLong) -> None:
+        """Act on one framed line."""
+        ...
+
+
+class IrcCodec:
+    """IRC clients: a too-long line gets 417, a good one is parsed and dispatched."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def strip(self, data: bytes) -> bytes:
+        """IRC needs no filtering."""
+        return data
+
+    def handle_line(self, raw: bytes | LineTooLong) -> None:
+        """Parse one line and run its command."""
+        client = self.conn.client
+        if isinstance(raw, LineTooLong):
+            client.send_numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
+            return
+        try:
+            check_length(raw)
+        except LineTooLong:
+            client.send_numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
+            return
+        text = decode(raw)
+        if not text.strip():
+            return
+        try:
+            message = parse_line(text)
+        except ProtocolError:
+            return
+        try:
+            dispatch(self.conn.chat, client, message)
+        except Exception:
+            # A bug in one handler must not cost the user their connection.
+            log.exception("command %r from %r failed", message.command, client)
+
+
+# Decides, from a new connection's first bytes, whether a person is typing (textuser.sniff).
+Sniffer = Callable[["Connection"], bytes]
+
+
+class Connection:
+    """A connected socket: threads, Outbox, flood gate; the Link of one core Client."""
 
     def __init__(
-        self, server: ChatServer, sock: socket.socket, address: tuple[str, int], tls: ssl.SSLContext | None = None
+        self,
+        chat: Chat,
+        config: NetConfig,
+        flusher: Flusher,
+        sock: socket.socket,
+        address: tuple[str, int],
+        tls: ssl.SSLContext | None = None,
+        *,
+        sniff: Sniffer | None = None,
+        rehost: Callable[[Connection, str], bool] | None = None,
+        on_close: Callable[[Connection], None] | None = None,
     ) -> None:
-        self.server = server
+        self.chat = chat
+        self.config = config
+        self.flusher = flusher
         self.sock = sock
         self.tls = TlsTransport(sock, tls) if tls is not None else None
         self.transport: socket.socket | TlsTransport = self.tls or sock
-        self.host = address[0]
-        self.gateway: str | None = None
         self.port = address[1]
-        self.nick = "*"
-        self.user = ""
-        self.realname = ""
-        self.password: str | None = None
-        self.caps: set[str] = set()
-        self.render_key: RenderKey = TAGS_NONE
-        self.renderer: Callable[[Envelope], bytes] | None = None
-        # Set when this is a person at nc/telnet rather than an IRC client (textuser.py).
-        self.text: TextUser | None = None
-        self.registered = False
-        self.cap_negotiating = False
-        self.away: str | None = None
-        # While a join is under way: the msgids delivered to this client live, so that the
-        # join's replay leaves out what it already got (commands.join, ChatServer.on_join).
-        self.joining: set[str] | None = None
+        self.client = chat.client(self, address[0])
+        self.codec: Codec = IrcCodec(self)
         self.connected_at = time.monotonic()
-        self.last_seen = self.connected_at
-        self.ping_sent: float | None = None
-        self.outbox = Outbox(server.config.sendq_bytes, self._start_writer)
-        self.quit_reason: str | None = None
+        self.outbox = Outbox(config.sendq_bytes, self._start_writer)
         self.buffer = LineBuffer()
-        cfg = server.config
-        self.flood = FloodGate(cfg.flood_burst, cfg.flood_rate, cfg.flood_max_lag) if cfg.flood else None
+        self.flood = FloodGate(config.flood_burst, config.flood_rate, config.flood_max_lag) if config.flood else None
+        self._sniff = sniff
+        self._rehost = rehost
+        self._on_close = on_close
         self._killed = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.port}", daemon=True)
         self._writer_started = False
         self._reader = threading.Thread(target=self._read_loop, name=f"reader-{self.port}", daemon=True)
 
     def __repr__(self) -> str:
-        return f"<Session {self.nick} {self.host}:{self.port}>"
-
-    @property
-    def prefix(self) -> str:
-        """The nick!user@host source of this user's messages."""
-        return f"{self.nick}!{self.user or self.nick}@{self.host}"
+        return f"<Connection {self.client.nick} {self.client.host}:{self.port}>"
 
     def start(self) -> None:
         """Start the reader thread (and, for TLS, the writer: every TLS write goes through it)."""
@@ -133,53 +171,23 @@ class Session:
             if t.is_alive() and t is not threading.current_thread():
                 t.join(max(0.0, deadline - time.monotonic()))
 
-    # -- sending ------------------------------------------------------------
+    # -- the Link the core sees ------------------------------------------------------
 
-    def set_caps(self, caps: set[str]) -> None:
-        """Record negotiated capabilities and the tags they call for."""
-        self.caps = caps
-        self.render_key = render_key_for(caps)
+    def deliver_bytes(self, data: bytes) -> None:
+        """Queue fan-out bytes for the flusher.
 
-    def deliver(self, envelope: Envelope) -> None:
-        """Queue a shared envelope, rendered for this client's capabilities, for the flusher.
-
-        Envelopes are what many clients get at once (room messages, joins, quits), so
-        they are never sent from the calling thread: one thread sending 500 lines would
-        make 500 syscalls, while the flusher sends each member its pile in one.
+        Never sent from the calling thread: one thread sending 500 lines would make 500
+        syscalls, while the flusher sends each member its pile in one.
         """
-        seen = self.joining
-        if seen is not None:
-            seen.add(envelope.msgid)
-        data = envelope.render(self.render_key, self.renderer)
-        if not data:
-            return
         if self.tls is not None:
             ok = self.outbox.put(data)
         else:
             queued = self.outbox.defer(data)
             if queued is Queued.SCHEDULE:
-                self.server.flusher.schedule(self)
+                self.flusher.schedule(self)
             ok = queued is not Queued.FULL
         if not ok:
-            self.kill("SendQ exceeded", flush=False)
-
-    def flush(self) -> bool:
-        """The flusher's turn to send what is queued; True if more came meanwhile."""
-        return self.outbox.flush(self._send_now)
-
-    def send(self, message: Message) -> None:
-        """Queue a message meant for this client only."""
-        data = self.encode(message)
-        if data:
-            self.send_bytes(data)
-
-    def encode(self, message: Message) -> bytes:
-        """A message as this client reads it: an IRC line, or a sentence for a text user."""
-        return self.text.render(message) if self.text is not None else message.to_bytes()
-
-    def send_numeric(self, numeric: str, *params: str) -> None:
-        """Queue a numeric reply from the server, addressed to this client."""
-        self.send(Message(numeric, (self.nick, *params), self.server.config.server_name))
+            self.client.kill("SendQ exceeded", flush=False)
 
     def send_bytes(self, data: bytes) -> None:
         """Send or queue raw bytes; a client whose queue is full is disconnected.
@@ -189,12 +197,25 @@ class Session:
         """
         ok = self.outbox.offer(data, self._send_now) if self.tls is None else self.outbox.put(data)
         if not ok:
-            self.kill("SendQ exceeded", flush=False)
+            self.client.kill("SendQ exceeded", flush=False)
+
+    def rehost(self, host: str) -> bool:
+        """Count this connection under another address (WEBIRC); False if that one is full."""
+        return self._rehost(self, host) if self._rehost is not None else False
+
+    def local_host(self) -> str | None:
+        """The server-side address of this connection."""
+        try:
+            return str(self.sock.getsockname()[0])
+        except OSError:
+            return None
+
+    def flush(self) -> bool:
+        """The flusher's turn to send what is queued; True if more came meanwhile."""
+        return self.outbox.flush(self._send_now)
 
     def _send_now(self, data: bytes) -> int:
         return self.sock.send(data, socket.MSG_DONTWAIT)
-
-    # -- ending -------------------------------------------------------------
 
     def kill(self, reason: str, flush: bool = True) -> None:
         """End the connection from any thread: send ERROR, then close.
@@ -205,9 +226,7 @@ class Session:
         if self._killed.is_set():
             return
         self._killed.set()
-        if self.quit_reason is None:
-            self.quit_reason = reason
-        error = self.encode(Message("ERROR", (f"Closing link: {self.host} ({reason})",)))
+        error = self.client.encode(Message("ERROR", (f"Closing link: {self.client.host} ({reason})",)))
         if flush:
             self.outbox.close(error)
             if not error:  # nothing for a writer to flush (see Outbox.close): end it now
@@ -219,6 +238,11 @@ class Session:
         self.outbox.close()
         self._shutdown()
 
+    @property
+    def killed(self) -> bool:
+        """Whether the connection is ending."""
+        return self._killed.is_set()
+
     def _shutdown(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -226,23 +250,21 @@ class Session:
     # -- threads ------------------------------------------------------------
 
     def _read_loop(self) -> None:
-        from .textuser import sniff
-
         try:
             if self.tls is not None:
                 # TLS listeners serve IRC clients only: there is no person typing at openssl s_client.
                 try:
-                    self.tls.handshake(self.server.config.registration_timeout)
+                    self.tls.handshake(self.config.registration_timeout)
                 except OSError as err:
-                    log.info("TLS handshake with %s failed: %s", self.host, err)
+                    log.info("TLS handshake with %s failed: %s", self.client.host, err)
                     return
                 data = b""
             else:
                 # The first bytes decide whether this is an IRC client or a person at nc/telnet.
-                data = sniff(self)
+                data = self._sniff(self) if self._sniff is not None else b""
             while not self._killed.is_set():
                 if data:
-                    self.last_seen = time.monotonic()
+                    self.client.last_seen = time.monotonic()
                     self._receive(data)
                 try:
                     data = self.transport.recv(RECV_BYTES)
@@ -252,21 +274,16 @@ class Session:
                     break
         except Exception:
             log.exception("reader for %r failed", self)
-            self.quit_reason = self.quit_reason or "Internal error"
+            self.client.quit_reason = self.client.quit_reason or "Internal error"
         finally:
             self._finish()
 
     def _receive(self, data: bytes) -> None:
-        if self.text is not None:
-            data = self.text.strip(data)
-        lines = self.buffer.feed(data)
+        lines = self.buffer.feed(self.codec.strip(data))
         for index, line in enumerate(lines):
             if self.flood is not None and not self._admit(lines, index):
                 break
-            if self.text is not None:
-                self.text.handle_line(line)
-            else:
-                self.handle_line(line)
+            self.codec.handle_line(line)
             if self._killed.is_set():
                 break
 
@@ -276,20 +293,22 @@ class Session:
         try:
             wait = self.flood.charge()
         except Flooding:
-            self.kill("Excess Flood")
+            self.client.kill("Excess Flood")
             return False
         if not wait:
             return True
         # Held back: what is still waiting, here and in the kernel, must stay small.
         backlog = sum(len(x) for x in lines[index + 1 :] if isinstance(x, bytes)) + unread_bytes(self.sock)
-        if backlog > self.server.config.flood_max_backlog:
-            self.kill("Excess Flood")
+        if backlog > self.config.flood_max_backlog:
+            self.client.kill("Excess Flood")
             return False
         return not self._killed.wait(wait)
 
     def _finish(self) -> None:
+        if self._on_close is not None:
+            self._on_close(self)
         try:
-            self.server.disconnect(self, self.quit_reason or "Connection closed")
+            disconnect(self.chat, self.client, self.client.quit_reason or "Connection closed")
         except Exception:
             log.exception("removing %r failed", self)
         self._killed.set()
@@ -312,30 +331,3 @@ class Session:
             pass
         finally:
             self._shutdown()
-
-    # -- input --------------------------------------------------------------
-
-    def handle_line(self, raw: bytes | LineTooLong) -> None:
-        """Act on one framed line: a too-long line gets 417, a good one is dispatched."""
-        from .commands import dispatch
-
-        if isinstance(raw, LineTooLong):
-            self.send_numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
-            return
-        try:
-            check_length(raw)
-        except LineTooLong:
-            self.send_numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
-            return
-        text = decode(raw)
-        if not text.strip():
-            return
-        try:
-            message = parse_line(text)
-        except ProtocolError:
-            return
-        try:
-            dispatch(self, message)
-        except Exception:
-            # A bug in one handler must not cost the user their connection.
-            log.exception("command %r from %r failed", message.command, self)

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import calendar
 import re
-from typing import TYPE_CHECKING
 
+from ..irc import IrcError, Message
+from .chat import Chat
+from .client import Client
 from .history import Ref, Stored
-from .numerics import IrcError
-from .protocol import Message
-from .registration import CHATHISTORY_MAX
 from .replay import send_batch
 
-if TYPE_CHECKING:
-    from .session import Session
-
 _TIMESTAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z$")
+CHATHISTORY_MAX = 100
 SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN")
 
 
@@ -51,27 +48,25 @@ def parse_limit(raw: str) -> int:
     return min(int(raw), CHATHISTORY_MAX)
 
 
-def handle_chathistory(session: Session, msg: Message) -> None:
+def handle_chathistory(chat: Chat, client: Client, msg: Message) -> None:
     """CHATHISTORY <subcommand> <target> <ref> [<ref>] <limit>."""
     if msg.params[0].upper() == "TARGETS":
         # Private messages are not stored, so there are never conversations to list.
-        server = session.server.config.server_name
-        session.send(Message("BATCH", ("+targets", "draft/chathistory-targets"), server))
-        session.send(Message("BATCH", ("-targets",), server))
+        client.send_from_server("BATCH", "+targets", "draft/chathistory-targets")
+        client.send_from_server("BATCH", "-targets")
         return
     try:
-        rows, target, room = _query(session, msg)
+        rows, target, room = _query(chat, client, msg)
     except Fail as fail:
-        server = session.server.config.server_name
         text = {"INVALID_PARAMS": "Invalid parameters", "INVALID_TARGET": "No such room, or you are not in it",
                 "UNKNOWN_COMMAND": "Unknown subcommand", "NEED_MORE_PARAMS": "Not enough parameters"}
         params = ("CHATHISTORY", fail.code, *fail.context, text.get(fail.code, "Failed"))
-        session.send(Message("FAIL", params, server))
+        client.send_from_server("FAIL", *params)
         return
-    send_batch(session, target, rows, room)
+    send_batch(client, target, rows, room)
 
 
-def _query(session: Session, msg: Message) -> tuple[list[Stored], str, str]:
+def _query(chat: Chat, client: Client, msg: Message) -> tuple[list[Stored], str, str]:
     sub = msg.params[0].upper()
     if sub not in SUBCOMMANDS:
         raise Fail("UNKNOWN_COMMAND", sub)
@@ -79,11 +74,11 @@ def _query(session: Session, msg: Message) -> tuple[list[Stored], str, str]:
     if len(msg.params) < needed:
         raise Fail("NEED_MORE_PARAMS", sub)
     target = msg.params[1]
-    history = session.server.history
+    history = chat.history
     if not target.startswith("#"):
         return [], target, target  # private messages are not stored
     try:
-        room = session.server.hub.require_member(session, target)
+        room = chat.hub.require_member(client, target)
     except IrcError:
         raise Fail("INVALID_TARGET", sub, target) from None
     limit = parse_limit(msg.params[needed - 1])

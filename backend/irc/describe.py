@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from .protocol import Message, fold
+from .message import Message
+from .names import fold
 
 # The web page colours nicks with the same function and palette (web/static); keep them equal.
 PALETTE = ("#e6194b", "#3cb44b", "#c9a100", "#4363d8", "#f58231", "#911eb4", "#0fa3b1", "#f032e6")

@@ -20,11 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from .envelope import epoch_ms
-from .protocol import fold
+from ..core.envelope import epoch_ms
+from ..core.history import HistorySource, Ref, Stored, Unavailable
+from ..irc import fold
 
 log = logging.getLogger("lobby.history")
 
@@ -49,54 +49,6 @@ CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, ts_ms, id);
 
 class HistoryError(Exception):
     """The history database cannot be opened or used."""
-
-
-class Unavailable(Exception):
-    """A history source can't answer right now (e.g. Redis is unreachable); ask another."""
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """One stored room message."""
-
-    msgid: str
-    ts_ms: int
-    source: str
-    command: str
-    target: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """A position in a room's history: a msgid, or a timestamp in milliseconds."""
-
-    msgid: str | None = None
-    ts_ms: int | None = None
-
-
-class HistorySource(Protocol):
-    """Where replay and CHATHISTORY read a room's messages; every answer is oldest first."""
-
-    def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
-        """The newest `limit` messages, optionally only those after a reference."""
-        ...
-
-    def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
-        """Up to `limit` messages just before ref."""
-        ...
-
-    def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
-        """Up to `limit` messages just after ref."""
-        ...
-
-    def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
-        """About `limit` messages centred on ref (ref included when it is a message)."""
-        ...
-
-    def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
-        """Up to `limit` messages strictly between two references, paging from `start`."""
-        ...
 
 
 class _Task:

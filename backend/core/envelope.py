@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .protocol import Message
+from ..irc import Message
 
 # A render key names one way of turning an Envelope into bytes. IRC clients use
 # the tags they negotiated; other presentations (plain-text users) add their own.

@@ -3,7 +3,7 @@
 A connection is sniffed once, before its first line is handled (sniff()): if that
 line is an IRC command, or arrives within a second and looks like one, nothing
 changes and the session speaks IRC as always. If the first line is something else,
-or the socket stays silent for SILENCE seconds, the session becomes a text user:
+or the socket stays silent for `text_silence` seconds, the session becomes a text user:
 it is asked "Enter your name:" (then "Password:" when the server has one),
 registers like anyone else (the hub sees an ordinary member) and from then on
 reads chat lines ("12:04 alice: hello") instead of IRC, while what it types is
@@ -24,28 +24,15 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-from .envelope import Envelope, RenderKey, render_key_for
-from .numerics import ERR_PASSWDMISMATCH
-from .protocol import (
-    MAX_FRAME_BYTES,
-    LineTooLong,
-    Message,
-    ProtocolError,
-    decode,
-    is_valid_nick,
-    parse_line,
-    split_text,
-)
-from .registration import try_register
-from .render import describe, is_channel, mark, stamp_at
+from ..core.dispatch import COMMANDS, dispatch
+from ..core.envelope import Envelope, RenderKey
+from ..irc import MAX_FRAME_BYTES, LineTooLong, Message, ProtocolError, decode, is_valid_nick, parse_line, split_text
+from ..irc.describe import describe, is_channel, mark, stamp_at
+from ..irc.numerics import ERR_PASSWDMISMATCH
+from .connection import Connection, IrcCodec
+from .telnet import IacFilter, strip_telnet
 
-if TYPE_CHECKING:
-    from .session import Session
-
-# How long a silent connection waits before it is taken for a person and asked a name.
-SILENCE = 1.0
 RECV_BYTES = 16384
 TEXT: RenderKey = "text"
 PROMPT = "Enter your name:"
@@ -67,54 +54,6 @@ HELP = (
     "  /quit [MESSAGE]    leave",
 )
 
-# -- telnet ---------------------------------------------------------------------
-
-IAC, SB, SE = 255, 250, 240
-WILL, WONT, DO, DONT = 251, 252, 253, 254
-
-
-class IacFilter:
-    """Removes telnet commands (RFC 854: IAC sequences, RFC 855: subnegotiation) from a byte stream.
-
-    Stateful, so a sequence split across two reads is still removed. A telnet user
-    never negotiates anything with us; the bytes are simply not text.
-    """
-
-    def __init__(self) -> None:
-        self._state = "data"
-
-    def feed(self, data: bytes) -> bytes:
-        """The bytes of data that are text, with every telnet command taken out."""
-        if self._state == "data" and IAC not in data:
-            return data
-        out = bytearray()
-        for byte in data:
-            state = self._state
-            if state == "data":
-                if byte == IAC:
-                    self._state = "iac"
-                else:
-                    out.append(byte)
-            elif state == "iac":
-                # IAC IAC is a literal 255, which is never part of UTF-8 text: drop it too.
-                self._state = {SB: "sb", WILL: "option", WONT: "option", DO: "option", DONT: "option"}.get(
-                    byte, "data"
-                )
-            elif state == "option":
-                self._state = "data"
-            elif state == "sb":
-                if byte == IAC:
-                    self._state = "sb-iac"
-            elif state == "sb-iac":
-                self._state = "data" if byte == SE else "sb"
-        return bytes(out)
-
-
-def strip_telnet(data: bytes) -> bytes:
-    """data without telnet commands (one-shot, for looking at a connection's first bytes)."""
-    return IacFilter().feed(data)
-
-
 # -- deciding what a connection is -------------------------------------------------
 
 
@@ -127,8 +66,6 @@ def looks_like_irc(line: str, strict: bool = False) -> bool:
     strict (a person has already been asked for a name) only capitalised commands count,
     so someone answering "nick bob" is not mistaken for an IRC client.
     """
-    from .commands import COMMANDS
-
     if line.startswith(("@", ":")):
         return True
     try:
@@ -151,7 +88,7 @@ def _first_line(raw: bytes) -> str | None:
     return None
 
 
-def sniff(session: Session) -> bytes:
+def sniff(conn: Connection) -> bytes:
     """Read a new connection's first bytes and decide whether it is IRC or a person.
 
     Returns every byte read, for the session to handle as usual. Waiting uses poll()
@@ -160,26 +97,26 @@ def sniff(session: Session) -> bytes:
     b"" means the peer closed or the socket failed; the caller's next recv will say so.
     """
     poller = select.poll()
-    poller.register(session.sock, select.POLLIN)
-    deadline = session.connected_at + SILENCE
+    poller.register(conn.sock, select.POLLIN)
+    deadline = conn.connected_at + conn.config.text_silence
     raw = b""
     while True:
         line = _first_line(raw)
         if line is not None:
             if not looks_like_irc(line):
-                become_text_user(session, silent=False)
+                become_text_user(conn, silent=False)
             return raw
         if len(raw) > MAX_FRAME_BYTES:
             return raw  # no line ending in sight: IRC framing answers it with 417
         remaining = deadline - time.monotonic()
         if remaining <= 0 and not strip_telnet(raw).strip():
-            become_text_user(session, silent=True)
+            become_text_user(conn, silent=True)
             return raw
         # Past the deadline with half a line read, wait for the rest of it without a limit.
         if remaining > 0 and not poller.poll(remaining * 1000):
             continue
         try:
-            data = session.sock.recv(RECV_BYTES)
+            data = conn.sock.recv(RECV_BYTES)
         except OSError:
             return raw
         if not data:
@@ -187,13 +124,13 @@ def sniff(session: Session) -> bytes:
         raw += data
 
 
-def become_text_user(session: Session, silent: bool) -> None:
-    """Turn a new session into a text user and ask for a name."""
-    session.text = TextUser(session, silent)
-    session.render_key = TEXT
-    session.renderer = render_envelope
-    _keep_alive(session.sock)
-    session.send_bytes(text_bytes(PROMPT))
+def become_text_user(conn: Connection, silent: bool) -> None:
+    """Turn a new connection into a text user and ask for a name."""
+    user = TextUser(conn, silent)
+    conn.codec = user
+    conn.client.present(user)
+    _keep_alive(conn.sock)
+    conn.send_bytes(text_bytes(PROMPT))
 
 
 def _keep_alive(sock: socket.socket) -> None:
@@ -252,27 +189,36 @@ def closing_text(message: Message) -> str:
 
 
 class TextUser:
-    """The plain-text side of one Session: names it, turns typed lines into commands."""
+    """The plain-text codec of one Connection: names the user, turns typed lines into commands
+    and shows what the core sends as sentences (the Client's Presenter)."""
 
-    def __init__(self, session: Session, silent: bool) -> None:
-        self.session = session
+    render_key: RenderKey = TEXT
+
+    def __init__(self, conn: Connection, silent: bool) -> None:
+        self.conn = conn
+        self.client = conn.client
         # Asked after a silence: the first answer may still be a slow IRC client's NICK.
         self.silent = silent
         self.telnet = IacFilter()
         # The name is chosen and the server wants a password: the next line is it.
         self.awaiting_password = False
+        self.name = ""
 
     def strip(self, data: bytes) -> bytes:
         """Received bytes without telnet commands."""
         return self.telnet.feed(data)
+
+    def render_envelope(self, envelope: Envelope) -> bytes:
+        """A shared event as text (the TEXT render key's renderer)."""
+        return render_envelope(envelope)
 
     def render(self, message: Message) -> bytes:
         """A message meant for this user alone (a reply, a numeric, ERROR) as text, or b""."""
         if message.command == "PING":
             # Nobody at nc answers PING. Count the user as alive and leave finding a dead
             # peer to TCP keepalive, or an idle reader would be dropped after a few minutes.
-            self.session.last_seen = time.monotonic()
-            self.session.ping_sent = None
+            self.client.last_seen = time.monotonic()
+            self.client.ping_sent = None
             return b""
         if message.command == ERR_PASSWDMISMATCH:
             return text_bytes(WRONG_PASSWORD)
@@ -296,17 +242,16 @@ class TextUser:
             self._take_password(decode(raw).rstrip("\r\n"))
             return
         text = decode(raw).strip()
-        if not self.session.registered:
+        if not self.client.registered:
             self._take_name(raw, text)
         elif text:
             self._handle_input(text)
 
     def tell(self, *lines: str) -> None:
         """Send lines of text to this user."""
-        self.session.send_bytes(text_bytes(*lines))
+        self.conn.send_bytes(text_bytes(*lines))
 
     def _take_name(self, raw: bytes, name: str) -> None:
-        session = self.session
         if not name:
             return
         if self.silent and looks_like_irc(name, strict=True):
@@ -319,16 +264,14 @@ class TextUser:
                 PROMPT,
             )
             return
-        if session.server.hub.find(name) is not None:
+        if self.conn.chat.hub.find(name) is not None:
             self.tell(f"Sorry, the name {name} is taken. Please choose another.", PROMPT)
             return
-        session.nick = name
-        session.user = "text"
-        session.realname = "plain-text user"
+        self.name = name
         # A person answered: from now on a line that looks like IRC is just what they typed.
         self.silent = False
-        if session.server.config.password is not None and session.password is None:
-            # Asked after the name, as a login asks: the answer goes to try_register like PASS.
+        if self.conn.chat.config.password is not None and self.client.password is None:
+            # Asked after the name, as a login asks: the answer is sent as PASS.
             self.awaiting_password = True
             self.tell(PASSWORD_PROMPT)
             return
@@ -339,32 +282,31 @@ class TextUser:
             self.tell(PASSWORD_PROMPT)  # a stray Enter is not an attempt
             return
         self.awaiting_password = False
-        self.session.password = password
+        self._dispatch("PASS", password)
         self._register()
 
     def _register(self) -> None:
-        """Register through the server's one check (password, then nick): what IRC clients go through."""
-        session = self.session
-        # try_register compares the password in constant time and, when it is wrong,
-        # answers 464 ("Wrong password." here) and disconnects, as for IRC clients.
-        try_register(session)
-        if not session.registered and not session.outbox.closed:
-            self.tell(PROMPT)  # lost a race for the name: try_register already said so
+        """Register with the commands an IRC client sends: the core makes the one check (password, then nick)."""
+        # A wrong password is answered with 464 ("Wrong password." here) and a disconnect,
+        # as for IRC clients.
+        self._dispatch("USER", "text", "0", "*", "plain-text user")
+        self._dispatch("NICK", self.name)
+        if not self.client.registered and not self.conn.outbox.closed:
+            self.tell(PROMPT)  # lost a race for the name: the core already said so
 
     def _back_to_irc(self, raw: bytes) -> None:
         """A slow IRC client answered the name prompt with IRC: serve it as IRC after all."""
-        session = self.session
-        session.text = None
-        session.renderer = None
-        session.render_key = render_key_for(session.caps)
-        session.handle_line(raw)
+        irc = IrcCodec(self.conn)
+        self.conn.codec = irc
+        self.client.present(None)
+        irc.handle_line(raw)
 
     def _handle_input(self, text: str) -> None:
         if text.startswith("//"):
             self._say(text[1:])
         elif text.startswith("/"):
             name, _, arg = text[1:].partition(" ")
-            command = TEXT_COMMANDS.get(name.lower())
+            command = SLASH_COMMANDS.get(name.lower())
             if command is None:
                 self.tell(f"Unknown command /{name}. Type /help for the list.")
             else:
@@ -376,13 +318,11 @@ class TextUser:
 
     def room(self) -> str | None:
         """The room this user talks in: the first one they are in."""
-        rooms = self.session.server.hub.rooms_of(self.session)
+        rooms = self.conn.chat.hub.rooms_of(self.client)
         return rooms[0] if rooms else None
 
     def _dispatch(self, command: str, *params: str) -> None:
-        from .commands import dispatch
-
-        dispatch(self.session, Message(command, params))
+        dispatch(self.conn.chat, self.client, Message(command, params))
 
     def _say(self, text: str, action: bool = False) -> None:
         room = self.room()
@@ -417,13 +357,13 @@ class TextUser:
         if not nick or not text:
             self.tell("Usage: /msg NAME TEXT")
             return
-        user = self.session.server.hub.find(nick)
+        user = self.conn.chat.hub.find(nick)
         if user is None:
             self.tell(f"There is nobody called {nick} here.")
             return
         for piece in split_text(text, TEXT_PIECE_BYTES):
             self._dispatch("PRIVMSG", user.nick, piece)
-            shown = describe(Message("PRIVMSG", (user.nick, piece), self.session.nick), time.time())
+            shown = describe(Message("PRIVMSG", (user.nick, piece), self.client.nick), time.time())
             if shown:
                 self.tell(shown.plain())
 
@@ -455,7 +395,7 @@ class TextUser:
             self._dispatch("QUIT")
 
 
-TEXT_COMMANDS: dict[str, Callable[[TextUser, str], None]] = {
+SLASH_COMMANDS: dict[str, Callable[[TextUser, str], None]] = {
     "help": TextUser.cmd_help,
     "nick": TextUser.cmd_nick,
     "me": TextUser.cmd_me,

@@ -22,9 +22,9 @@ from typing import Any
 
 import redis
 
-from .envelope import epoch_ms
-from .history import HistorySource, Ref, Stored, Unavailable
-from .protocol import fold
+from ..core.envelope import epoch_ms
+from ..core.history import HistorySource, Ref, Stored, Unavailable
+from ..irc import fold
 
 # Room messages kept in each room's stream: trimmed back to STREAM_MAX once it holds
 # STREAM_SLACK more (trimming in batches keeps the per-message cost flat).

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import TYPE_CHECKING
 
+from ..irc import Message
+from .client import Client
 from .envelope import TAGS_NONE, Envelope, format_time
 from .history import Stored
-from .protocol import Message
-
-if TYPE_CHECKING:
-    from .session import Session
 
 _batch_ids = itertools.count(1)
 
@@ -28,45 +25,44 @@ def to_envelope(row: Stored, room: str) -> Envelope:
     return Envelope(Message(row.command, (room, row.text), row.source), time=row.ts_ms / 1000, msgid=row.msgid)
 
 
-def send_batch(session: Session, target: str, rows: list[Stored], room: str) -> None:
+def send_batch(client: Client, target: str, rows: list[Stored], room: str) -> None:
     """Send rows inside one `chathistory` batch (the form CHATHISTORY always answers in)."""
     batch_id = f"h{next(_batch_ids)}"
-    server = session.server.config.server_name
-    session.send(Message("BATCH", (f"+{batch_id}", "chathistory", target), server))
+    client.send_from_server("BATCH", f"+{batch_id}", "chathistory", target)
     for row in rows:
         tags = {"batch": batch_id}
-        if session.render_key != TAGS_NONE:
+        if client.render_key != TAGS_NONE:
             tags["time"] = format_time(row.ts_ms / 1000)
-        if "message-tags" in session.caps:
+        if "message-tags" in client.caps:
             tags["msgid"] = row.msgid
-        session.send(Message(row.command, (room, row.text), row.source, tags))
-    session.send(Message("BATCH", (f"-{batch_id}",), server))
+        client.send(Message(row.command, (room, row.text), row.source, tags))
+    client.send_from_server("BATCH", f"-{batch_id}")
 
 
-def replay_on_join(session: Session, room: str, rows: list[Stored]) -> None:
+def replay_on_join(client: Client, room: str, rows: list[Stored]) -> None:
     """The recent history of a room, for a user who just joined it."""
     if not rows:
         return
-    if session.renderer is not None:
+    if client.presenter is not None:
         # Presentations of their own (plain-text users) show the envelope's original time.
-        _notice(session, room, f"Recent messages in {room}:")
+        _notice(client, room, f"Recent messages in {room}:")
         for row in rows:
-            session.deliver(to_envelope(row, room))
-        _notice(session, room, "End of recent messages")
-    elif "batch" in session.caps and session.render_key != TAGS_NONE:
-        send_batch(session, room, rows, room)
-    elif session.render_key != TAGS_NONE:
+            client.deliver(to_envelope(row, room))
+        _notice(client, room, "End of recent messages")
+    elif "batch" in client.caps and client.render_key != TAGS_NONE:
+        send_batch(client, room, rows, room)
+    elif client.render_key != TAGS_NONE:
         for row in rows:
-            session.deliver(to_envelope(row, room))
+            client.deliver(to_envelope(row, room))
     else:
-        _notice(session, room, f"Recent messages in {room} (times in UTC):")
+        _notice(client, room, f"Recent messages in {room} (times in UTC):")
         for row in rows:
-            session.send(_stamped(row, room))
-        _notice(session, room, "End of recent messages")
+            client.send(_stamped(row, room))
+        _notice(client, room, "End of recent messages")
 
 
-def _notice(session: Session, room: str, text: str) -> None:
-    session.send(Message("NOTICE", (room, text), session.server.config.server_name))
+def _notice(client: Client, room: str, text: str) -> None:
+    client.send_from_server("NOTICE", room, text)
 
 
 def _stamped(row: Stored, room: str) -> Message:

@@ -3,8 +3,7 @@
 All of it sits behind one lock. Each method makes one whole change and returns
 who must be told; the caller sends after the lock is released, so no network I/O
 ever happens under the lock (Ergo's rule). Delivery is Member.deliver, which
-only queues bytes and never blocks. Fan-out to a room goes through publish(),
-the one seam where a multi-node backplane can plug in later.
+only queues bytes and never blocks; Chat.publish (core/chat.py) is where it happens.
 """
 
 from __future__ import annotations
@@ -13,21 +12,26 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from . import numerics as n
+from ..irc import IrcError, fold
+from ..irc import numerics as n
 from .envelope import Envelope
-from .numerics import IrcError
-from .protocol import fold
-
-if TYPE_CHECKING:
-    from .cluster import Backplane
 
 
 class Member(Protocol):
-    """What the hub needs of a connected user."""
+    """A user in the hub: a Client here, or a user of another node (cluster/mirror.py)."""
 
     nick: str
+    user: str
+    host: str
+    realname: str
+    away: str | None
+
+    @property
+    def prefix(self) -> str:
+        """nick!user@host."""
+        ...
 
     def deliver(self, envelope: Envelope) -> None:
         """Queue an envelope for sending; never blocks."""
@@ -74,8 +78,6 @@ class Hub:
         self._persistent = {fold(r) for r in persistent_rooms}
         # Topics outlive their rooms: a room that empties and is joined again keeps its topic.
         self._topics: dict[str, tuple[str, str, float]] = {}
-        # Set with `lobby serve --redis`: room messages published here also go to the other nodes.
-        self.backplane: Backplane | None = None
 
     def remember_topics(self, topics: dict[str, tuple[str, str, int]]) -> None:
         """Load saved topics (folded room -> text, setter, ms since epoch), e.g. from history."""
@@ -214,20 +216,6 @@ class Hub:
         with self._lock:
             room = self._rooms.get(fold(name))
             return list(room.members.values()) if room else []
-
-    def publish(self, name: str, envelope: Envelope, exclude: Member | None = None, relay: bool = True) -> None:
-        """Deliver an envelope to everyone in a room (the fan-out seam).
-
-        Delivery only queues (Session.deliver): the flusher thread sends. With a
-        backplane (and relay) the message also goes to the other nodes; the lock is not
-        held here, so that Redis call never blocks the hub.
-        """
-        if relay and self.backplane is not None:
-            self.backplane.room_message(name, envelope)
-        members = self.members_of(name)
-        for m in members:
-            if m is not exclude:
-                m.deliver(envelope)
 
     # -- internals (lock held) ------------------------------------------------
 

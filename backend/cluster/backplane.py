@@ -41,22 +41,32 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
-from . import numerics as n
-from .clusterhistory import SEED, STORE, STREAM_MAX, STREAM_SLACK, Keys, StreamHistory, entry_args, stored_args
-from .envelope import Envelope
-from .numerics import IrcError
-from .protocol import Message, fold
-
-if TYPE_CHECKING:
-    from .server import ChatServer
-    from .session import Session
+from ..core.chat import Chat
+from ..core.envelope import Envelope
+from ..core.events import (
+    AwayChanged,
+    Event,
+    Joined,
+    Parted,
+    PrivateMessage,
+    Quit,
+    Registered,
+    Renamed,
+    RoomMessage,
+    TopicChanged,
+)
+from ..core.hub import Member
+from ..irc import IrcError, Message, fold
+from ..irc import numerics as n
+from ..store.sqlite import History
+from .streams import SEED, STORE, STREAM_MAX, STREAM_SLACK, Keys, StreamHistory, entry_args, stored_args
 
 log = logging.getLogger("lobby.cluster")
 
@@ -149,17 +159,18 @@ class _Held:
     seq: int = 0  # order of arrival, so the sender removes exactly what it sent
 
 
-def _user_info(session: Session | Any) -> dict[str, str]:
-    return {"nick": session.nick, "user": getattr(session, "user", ""), "host": getattr(session, "host", ""),
-            "realname": getattr(session, "realname", ""), "away": getattr(session, "away", None) or ""}
+def _user_info(user: Member) -> dict[str, str]:
+    return {"nick": user.nick, "user": user.user, "host": user.host, "realname": user.realname,
+            "away": user.away or ""}
 
 
 class Backplane:
     """This node's link to the others through one Redis server."""
 
-    def __init__(self, url: str, server: ChatServer) -> None:
+    def __init__(self, url: str, chat: Chat, history: History | None) -> None:
         self.url = url
-        self.server = server
+        self.chat = chat
+        self.history = history
         self.node = uuid.uuid4().hex[:12]
         self._redis: redis.Redis | None = None
         self._pubsub: Any = None
@@ -204,7 +215,7 @@ class Backplane:
             self._beat()
             r.sadd(PREFIX + "nodes", self.node)
             # Subscribe before reading the snapshot: events in between are applied twice, harmlessly.
-            self._pubsub = r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            self._pubsub = r.pubsub(ignore_subscribe_messages=True)
             self._pubsub.subscribe(CHANNEL)
             self._load_snapshot(r)
             self._restore_history(r)
@@ -212,7 +223,7 @@ class Backplane:
         except (redis.RedisError, ValueError, OSError) as err:
             self.close(tell=False)
             raise BackplaneError(f"cannot use Redis at {redact(self.url)}: {err}") from err
-        history = self.server.history
+        history = self.history
         if history is not None:
             # Replay and CHATHISTORY read the shared streams from now on (this node's copy when they can't).
             self._reads = redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=READ_TIMEOUT,
@@ -235,7 +246,7 @@ class Backplane:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(3.0)
-        history = self.server.history
+        history = self.history
         if history is not None and self.streams is not None and history.shared is self.streams:
             history.shared = None
         r = self._redis
@@ -295,14 +306,35 @@ class Backplane:
 
     # -- this node's events, told to the others ----------------------------------
 
+    def publish(self, event: Event) -> None:
+        """The cluster port: tell the other nodes what happened here (queued for the sender thread)."""
+        if isinstance(event, RoomMessage):
+            self.room_message(event.room, event.envelope)
+        elif isinstance(event, TopicChanged):
+            self.topic(event.room, event.envelope)
+        elif isinstance(event, Joined):
+            self.joined(event.user, event.room, event.envelope)
+        elif isinstance(event, Parted):
+            self.parted(event.user, event.room, event.envelope)
+        elif isinstance(event, Quit):
+            self.quit(event.user, list(event.rooms), event.envelope)
+        elif isinstance(event, Renamed):
+            self.renamed(event.old_nick, event.user, list(event.rooms), event.envelope)
+        elif isinstance(event, AwayChanged):
+            self.away(event.user)
+        elif isinstance(event, Registered):
+            self.registered(event.user)
+        elif isinstance(event, PrivateMessage) and isinstance(event.target, RemoteUser):
+            self.private(event.target, event.envelope)
+
     # Each event's writes use values taken when it happened: it may be sent later (held).
 
-    def registered(self, session: Session) -> None:
+    def registered(self, session: Member) -> None:
         info, nick = _user_info(session), fold(session.nick)
         self._submit(_Held(writes=lambda p: p.hset(PREFIX + "users:" + self.node, nick, json.dumps(info)),
                            payload=self._payload("hello", user=info)))
 
-    def joined(self, session: Session, room: str, envelope: Envelope) -> None:
+    def joined(self, session: Member, room: str, envelope: Envelope) -> None:
         nick = fold(session.nick)
 
         def writes(p: Any) -> None:
@@ -311,12 +343,12 @@ class Backplane:
 
         self._submit(_Held(writes=writes, payload=self._payload("join", envelope, user=_user_info(session), room=room)))
 
-    def parted(self, session: Session, room: str, envelope: Envelope) -> None:
+    def parted(self, session: Member, room: str, envelope: Envelope) -> None:
         nick = fold(session.nick)
         self._submit(_Held(writes=lambda p: p.hdel(PREFIX + "room:" + fold(room), nick),
                            payload=self._payload("part", envelope, nick=session.nick, room=room)))
 
-    def quit(self, session: Session, rooms: list[str], envelope: Envelope) -> None:
+    def quit(self, session: Member, rooms: list[str], envelope: Envelope) -> None:
         nick = fold(session.nick)
 
         def writes(p: Any) -> None:
@@ -327,7 +359,7 @@ class Backplane:
 
         self._submit(_Held(writes=writes, payload=self._payload("quit", envelope, nick=session.nick)))
 
-    def renamed(self, old: str, session: Session, rooms: list[str], envelope: Envelope) -> None:
+    def renamed(self, old: str, session: Member, rooms: list[str], envelope: Envelope) -> None:
         info = _user_info(session)
         new = fold(session.nick)
 
@@ -356,7 +388,7 @@ class Backplane:
         entry = entry_args(envelope.msgid, envelope.time, m.source or "", m.command, room, m.params[-1])
         return _Held(writes=writes, room=room, entry=entry, payload=self._payload("room", envelope, room=room))
 
-    def away(self, session: Session) -> None:
+    def away(self, session: Member) -> None:
         info, nick = _user_info(session), fold(session.nick)
         self._submit(_Held(writes=lambda p: p.hset(PREFIX + "users:" + self.node, nick, json.dumps(info)),
                            payload=self._payload("away", nick=session.nick, text=session.away or "")))
@@ -555,7 +587,7 @@ class Backplane:
 
     def apply(self, event: dict[str, Any]) -> None:
         """Apply one event from another node to the local Hub and deliver it to local members."""
-        hub = self.server.hub
+        hub = self.chat.hub
         kind = event["type"]
         node = event["node"]
         envelope = None
@@ -614,8 +646,9 @@ class Backplane:
                 if member is not None:
                     with contextlib.suppress(IrcError):
                         hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time)
-            self.server.on_room_event(room, envelope)  # stored before anyone here can see it
-            hub.publish(room, envelope, relay=False)
+            self.chat.store(room, envelope)  # stored before anyone here can see it
+            for local in hub.members_of(room):
+                local.deliver(envelope)
         elif kind == "away":
             member = self._find_remote(event["nick"], node)
             if member is not None:
@@ -631,7 +664,7 @@ class Backplane:
 
     def _apply_roster(self, node: str, roster: dict[str, list[str]]) -> None:
         """A node's full list of users and their rooms: drop what the mirror has in excess."""
-        hub = self.server.hub
+        hub = self.chat.hub
         for member in hub.users():
             if not isinstance(member, RemoteUser) or member.node != node:
                 continue
@@ -650,7 +683,7 @@ class Backplane:
                             local.deliver(envelope)
 
     def _remote(self, info: dict[str, str], node: str) -> RemoteUser | None:
-        hub = self.server.hub
+        hub = self.chat.hub
         current = hub.find(info["nick"])
         if isinstance(current, RemoteUser) and current.node == node:
             current.away = info.get("away") or None
@@ -667,13 +700,13 @@ class Backplane:
         return member
 
     def _find_remote(self, nick: str, node: str) -> RemoteUser | None:
-        member = self.server.hub.find(nick)
+        member = self.chat.hub.find(nick)
         return member if isinstance(member, RemoteUser) and member.node == node else None
 
     def _load_snapshot(self, r: Any) -> None:
         """The users and rooms of the nodes already running, and the cluster's topics."""
         topics = {k: tuple(json.loads(v)) for k, v in r.hgetall(PREFIX + "topics").items()}
-        self.server.hub.remember_topics({k: (t[0], t[1], int(t[2] * 1000)) for k, t in topics.items()})
+        self.chat.hub.remember_topics({k: (t[0], t[1], int(t[2] * 1000)) for k, t in topics.items()})
         users: dict[str, RemoteUser] = {}
         for node in r.smembers(PREFIX + "nodes"):
             if node == self.node:
@@ -686,11 +719,11 @@ class Backplane:
             for nick_key, node in r.hgetall(PREFIX + "room:" + room_key).items():
                 member = users.get(nick_key)
                 if member is not None and member.node == node:
-                    self.server.hub.join(member, name)
+                    self.chat.hub.join(member, name)
 
     def _load_history(self, r: Any) -> None:
         """Copy every room's stream into this node's history (duplicates are ignored there)."""
-        history = self.server.history
+        history = self.history
         if history is None:
             return
         count = 0
@@ -741,7 +774,7 @@ class Backplane:
     def _restore_history(self, r: Any) -> None:
         """If Redis lost the shared history (restarted empty), put each room's stream back from
         this node's copy, before any new message goes in; then mark the streams ready."""
-        history = self.server.history
+        history = self.history
         if r.exists(HISTORY.ready):
             return
         rooms = count = 0
@@ -761,7 +794,7 @@ class Backplane:
         others took this node for dead while it could not reach Redis, or events were lost."""
         log.info("announcing this node's users to the cluster again")
         r.sadd(PREFIX + "nodes", self.node)
-        hub = self.server.hub
+        hub = self.chat.hub
         for view in hub.rooms():
             if view.topic:
                 r.hset(PREFIX + "topics", fold(view.name), json.dumps([view.topic, view.topic_setter, view.topic_time]))
@@ -792,7 +825,7 @@ class Backplane:
     def _announce(self) -> None:
         """Tell the other nodes every local user and their rooms; the roster at the end makes
         them drop whoever quit or parted while they could not hear of it."""
-        hub = self.server.hub
+        hub = self.chat.hub
         roster: dict[str, list[str]] = {}
         for member in hub.users():
             if isinstance(member, RemoteUser):
@@ -812,7 +845,7 @@ class Backplane:
             return
         nodes = [x for x in r.smembers(PREFIX + "nodes") if x != self.node]
         # Nodes whose users are still mirrored here count too, in case another node forgot them first.
-        nodes += [u.node for u in self.server.hub.users() if isinstance(u, RemoteUser) and u.node not in nodes]
+        nodes += [u.node for u in self.chat.hub.users() if isinstance(u, RemoteUser) and u.node not in nodes]
         for node in set(nodes):
             if not r.exists(PREFIX + "alive:" + node):
                 count = self._forget_node(args=[PREFIX, node])
@@ -821,7 +854,7 @@ class Backplane:
 
     def _node_gone(self, node: str, reason: str) -> None:
         """Every user of a node that left quits for the local members who shared a room with them."""
-        hub = self.server.hub
+        hub = self.chat.hub
         for member in hub.users():
             if isinstance(member, RemoteUser) and member.node == node:
                 envelope = Envelope(Message("QUIT", (reason,), member.prefix))

@@ -1,0 +1,81 @@
+"""The chat as one object: settings, the hub, the history and cluster ports, and the publish seam.
+
+Handlers (core/identity.py, rooms.py, messages.py, ...) get the Chat and the Client
+that sent a command. They change state through the Hub, then call publish(): the
+one place where an event reaches this node's members and the other nodes. Room
+messages and topics are stored first (store before publish), so a user joining
+meanwhile either is among those they reach or reads them in the replay.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Iterable
+
+from .client import Client, Link
+from .config import ChatConfig
+from .envelope import Envelope
+from .events import Event
+from .history import HistoryStore, Stored
+from .hub import Hub, Member
+from .ports import Cluster, NullCluster
+
+
+class Chat:
+    """Everything a command handler may reach; no sockets, no threads of its own."""
+
+    def __init__(
+        self,
+        config: ChatConfig | None = None,
+        hub: Hub | None = None,
+        history: HistoryStore | None = None,
+        cluster: Cluster | None = None,
+    ) -> None:
+        self.config = config or ChatConfig()
+        self.hub = hub or Hub(persistent_rooms=[self.config.default_room])
+        self.history = history
+        self.cluster: Cluster = cluster or NullCluster()
+        self.started_text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        # Set while the server shuts down: everyone is told at once, so no QUIT per user.
+        self.stopping = False
+
+    def client(self, link: Link, host: str) -> Client:
+        """A new, unregistered client on this chat, reached through link."""
+        return Client(link, host, self.config.server_name)
+
+    def publish(self, event: Event, recipients: Iterable[Member] = (), exclude: Member | None = None) -> None:
+        """The publish seam: tell the other nodes, then deliver the event's envelope to recipients here.
+
+        The cluster hears first: its sender queues the event in order, so a history read on
+        this node that waits for what it queued (cluster/streams.py) never misses it.
+        """
+        self.cluster.publish(event)
+        envelope: Envelope | None = getattr(event, "envelope", None)
+        if envelope is None:
+            return
+        for member in recipients:
+            if member is not exclude:
+                member.deliver(envelope)
+
+    def store(self, room: str, envelope: Envelope) -> None:
+        """Keep a room message or topic change in the history (before it is published)."""
+        if self.history is None:
+            return
+        m = envelope.message
+        self.history.add(room, envelope.msgid, envelope.time, m.source or "", m.command, m.params[-1])
+
+    def recent(self, client: Client, room: str) -> list[Stored]:
+        """A room's last lines for a user who just joined it, less those they already got live."""
+        if self.history is None or self.config.history_lines <= 0:
+            return []
+        rows = self.history.latest(room, self.config.history_lines)
+        live = client.joining
+        if live:
+            rows = [row for row in rows if row.msgid not in live]
+        return rows
+
+    def check_password(self, given: str | None) -> bool:
+        """Whether given matches the server password (constant time)."""
+        expected = self.config.password or ""
+        return hmac.compare_digest((given or "").encode(), expected.encode())

@@ -1,0 +1,21 @@
+"""What the chat itself can be told at start-up (the network layer and the node add their own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ChatConfig:
+    """The core's settings: names, the welcome, the default room, the password and per-user limits."""
+
+    server_name: str = "lobby"
+    network: str = "Lobby"
+    motd: str = "Welcome to Lobby. Type /help in the Lobby clients, or use your IRC client's commands."
+    default_room: str = "#lobby"
+    password: str | None = None
+    # The secret the web bridge proves itself with in WEBIRC; None refuses WEBIRC.
+    webirc_password: str | None = None
+    max_rooms_per_user: int = 50
+    # Lines of a room's history replayed on joining it.
+    history_lines: int = 50

@@ -1,0 +1,75 @@
+"""The command table: each IRC command once, with its minimum parameters and whether it needs registration.
+
+dispatch() checks both before the handler runs (Ergo's shape). Handlers raise IrcError to
+answer with a numeric; dispatch() turns it into the reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..irc import IrcError, Message
+from ..irc import numerics as n
+from .chat import Chat
+from .chathistory import handle_chathistory
+from .client import Client
+from .identity import handle_away, handle_nick, handle_ping, handle_pong, handle_quit
+from .messages import handle_privmsg
+from .queries import handle_ison, handle_mode, handle_motd, handle_who, handle_whois
+from .registration import handle_cap, handle_pass, handle_user, handle_webirc
+from .rooms import handle_join, handle_list, handle_names, handle_part, handle_topic
+
+Handler = Callable[[Chat, Client, Message], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command's handler and the checks made before it runs."""
+
+    handler: Handler
+    min_params: int = 0
+    needs_registration: bool = True
+
+
+def dispatch(chat: Chat, client: Client, msg: Message) -> None:
+    """Run the handler for msg, answering problems with numerics, never raising IrcError."""
+    command = COMMANDS.get(msg.command)
+    try:
+        if command is None:
+            if not client.registered:
+                raise IrcError(n.ERR_NOTREGISTERED, "You have not registered")
+            raise IrcError(n.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+        if command.needs_registration and not client.registered:
+            raise IrcError(n.ERR_NOTREGISTERED, "You have not registered")
+        if len(msg.params) < command.min_params or (command.min_params and not msg.params[0]):
+            raise IrcError(n.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
+        command.handler(chat, client, msg)
+    except IrcError as err:
+        client.send_numeric(err.numeric, *err.params)
+
+
+COMMANDS: dict[str, Command] = {
+    "CAP": Command(handle_cap, 1, needs_registration=False),
+    "WEBIRC": Command(handle_webirc, 4, needs_registration=False),
+    "PASS": Command(handle_pass, 1, needs_registration=False),
+    "NICK": Command(handle_nick, 0, needs_registration=False),
+    "USER": Command(handle_user, 4, needs_registration=False),
+    "PING": Command(handle_ping, 1, needs_registration=False),
+    "PONG": Command(handle_pong, 0, needs_registration=False),
+    "QUIT": Command(handle_quit, 0, needs_registration=False),
+    "JOIN": Command(handle_join, 1),
+    "PART": Command(handle_part, 1),
+    "TOPIC": Command(handle_topic, 1),
+    "NAMES": Command(handle_names),
+    "LIST": Command(handle_list),
+    "WHO": Command(handle_who, 1),
+    "WHOIS": Command(handle_whois, 1),
+    "ISON": Command(handle_ison, 1),
+    "MODE": Command(handle_mode, 1),
+    "MOTD": Command(handle_motd),
+    "AWAY": Command(handle_away),
+    "CHATHISTORY": Command(handle_chathistory, 3),
+    "PRIVMSG": Command(handle_privmsg),
+    "NOTICE": Command(handle_privmsg),
+}

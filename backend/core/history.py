@@ -1,0 +1,66 @@
+"""The history port: what the core reads and writes of a room's past, and the shapes it comes in.
+
+The core defines these; `backend/store` (SQLite) and `backend/cluster` (Redis streams)
+implement them, and `backend/node.py` chooses which. Every read answers oldest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Unavailable(Exception):
+    """A history source can't answer right now (e.g. Redis is unreachable); ask another."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One stored room message."""
+
+    msgid: str
+    ts_ms: int
+    source: str
+    command: str
+    target: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A position in a room's history: a msgid, or a timestamp in milliseconds."""
+
+    msgid: str | None = None
+    ts_ms: int | None = None
+
+
+class HistorySource(Protocol):
+    """Where replay and CHATHISTORY read a room's messages; every answer is oldest first."""
+
+    def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
+        """The newest `limit` messages, optionally only those after a reference."""
+        ...
+
+    def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just before ref."""
+        ...
+
+    def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages just after ref."""
+        ...
+
+    def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
+        """About `limit` messages centred on ref (ref included when it is a message)."""
+        ...
+
+    def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
+        """Up to `limit` messages strictly between two references, paging from `start`."""
+        ...
+
+
+class HistoryStore(HistorySource, Protocol):
+    """A HistorySource that also keeps what is said: the core stores before it delivers."""
+
+    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
+        """Queue one room message or topic change for storage; never blocks on the disk."""
+        ...

@@ -1,0 +1,79 @@
+"""Who a user is and whether they are here: NICK, AWAY, PING/PONG, QUIT, and a connection's end."""
+
+from __future__ import annotations
+
+from ..irc import IrcError, Message, fold
+from ..irc import numerics as n
+from .chat import Chat
+from .client import Client
+from .envelope import Envelope
+from .events import AwayChanged, Quit, Renamed
+from .registration import try_register, validate_nick
+
+
+def handle_nick(chat: Chat, client: Client, msg: Message) -> None:
+    """NICK <nick>: choose a nick before registration or change it after."""
+    if not msg.params or not msg.params[0]:
+        raise IrcError(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+    nick = msg.params[0]
+    validate_nick(nick)
+    hub = chat.hub
+    if not client.registered:
+        if hub.find(nick) is not None:
+            raise IrcError(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        client.nick = nick
+        try_register(chat, client)
+        return
+    if nick == client.nick:
+        return
+    old_nick, old_prefix = client.nick, client.prefix
+    # The cluster-wide claim comes first (outside the hub's lock).
+    claimed = chat.cluster.claim(nick) if fold(nick) != fold(old_nick) else False
+    try:
+        told = hub.rename(client, nick)
+    except IrcError:
+        if claimed:
+            chat.cluster.release(nick)
+        raise
+    envelope = Envelope(Message("NICK", (nick,), old_prefix))
+    chat.publish(Renamed(old_nick, client, tuple(hub.rooms_of(client)), envelope), told)
+
+
+def handle_quit(chat: Chat, client: Client, msg: Message) -> None:
+    """QUIT [reason]: leave; everyone who shared a room sees the reason."""
+    reason = msg.param(0)
+    client.quit_reason = f"Quit: {reason}" if reason else "Quit"
+    client.kill(client.quit_reason)
+
+
+def handle_ping(chat: Chat, client: Client, msg: Message) -> None:
+    """PING <token>: answer PONG with the same token."""
+    client.send_from_server("PONG", chat.config.server_name, msg.params[0])
+
+
+def handle_pong(chat: Chat, client: Client, msg: Message) -> None:
+    """PONG: the client is alive; any line proves that, so just clear the pending ping."""
+    client.ping_sent = None
+
+
+def handle_away(chat: Chat, client: Client, msg: Message) -> None:
+    """AWAY [message]: set or clear the away message."""
+    text = msg.param(0)
+    client.away = text or None
+    chat.publish(AwayChanged(client))
+    if text:
+        client.send_numeric(n.RPL_NOWAWAY, "You have been marked as being away")
+    else:
+        client.send_numeric(n.RPL_UNAWAY, "You are no longer marked as being away")
+
+
+def disconnect(chat: Chat, client: Client, reason: str) -> None:
+    """A connection ended: everyone who shared a room sees it QUIT, at once."""
+    if not client.registered:
+        return
+    rooms = tuple(chat.hub.rooms_of(client))
+    peers = chat.hub.remove(client)
+    if chat.stopping:
+        return  # everyone is being told "shutting down": N² QUITs would only slow the stop
+    envelope = Envelope(Message("QUIT", (reason,), client.prefix))
+    chat.publish(Quit(client, rooms, envelope), peers)

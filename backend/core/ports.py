@@ -1,0 +1,41 @@
+"""The cluster port: what the core asks of the other nodes, and the null cluster of a node on its own.
+
+The core never imports Redis: `backend/cluster` implements Cluster and `backend/node.py`
+plugs it in. Both calls happen outside the hub's lock.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .events import Event
+
+
+class Cluster(Protocol):
+    """The other nodes, as the core sees them."""
+
+    def claim(self, nick: str) -> bool:
+        """Claim nick cluster-wide; True if newly claimed here. Raises IrcError 433 if another node has it."""
+        ...
+
+    def release(self, nick: str) -> None:
+        """Give up a claim made with claim()."""
+        ...
+
+    def publish(self, event: Event) -> None:
+        """Tell the other nodes what happened here; never blocks on the network."""
+        ...
+
+
+class NullCluster:
+    """A node on its own: every nick claim is local, nothing is told to anyone."""
+
+    def claim(self, nick: str) -> bool:
+        """Nothing to claim beyond this node."""
+        return False
+
+    def release(self, nick: str) -> None:
+        """Nothing was claimed."""
+
+    def publish(self, event: Event) -> None:
+        """Nobody else to tell."""

@@ -1,0 +1,185 @@
+"""Connection registration: CAP negotiation, PASS/NICK/USER/WEBIRC and the welcome burst."""
+
+from __future__ import annotations
+
+import hmac
+
+from ..irc import CHANNEL_MAX, NICK_MAX, IrcError, Message, is_valid_nick
+from ..irc import numerics as n
+from .addresses import is_loopback
+from .chat import Chat
+from .chathistory import CHATHISTORY_MAX
+from .client import Client
+from .events import Registered
+from .rooms import TOPIC_MAX, join
+
+# Capabilities we offer, with their CAP LS 302 values.
+CAPABILITIES: dict[str, str] = {
+    "server-time": "",
+    "message-tags": "",
+    "echo-message": "",
+    "batch": "",
+    "draft/chathistory": "",
+}
+
+VERSION = "0.1.0"
+MOTD_LINE_MAX = 400
+
+
+def isupport_tokens(chat: Chat) -> list[str]:
+    """The RPL_ISUPPORT tokens describing this server."""
+    cfg = chat.config
+    return [
+        "CASEMAPPING=rfc8265",
+        "CHANTYPES=#",
+        "CHANMODES=,,,",
+        "PREFIX=",
+        f"NICKLEN={NICK_MAX}",
+        f"CHANNELLEN={CHANNEL_MAX}",
+        f"TOPICLEN={TOPIC_MAX}",
+        "MAXTARGETS=4",
+        f"NETWORK={cfg.network}",
+        "UTF8ONLY",
+        "SAFELIST",
+        f"CHATHISTORY={CHATHISTORY_MAX}",
+        "MSGREFTYPES=msgid,timestamp",
+    ]
+
+
+def validate_nick(nick: str) -> None:
+    """Raise 432 for a nick our rules refuse."""
+    if not is_valid_nick(nick):
+        raise IrcError(
+            n.ERR_ERRONEUSNICKNAME,
+            nick,
+            f"Erroneous nickname: use letters, digits or _-[]\\`^{{}}| "
+            f"(not starting with a digit or -), at most {NICK_MAX} characters",
+        )
+
+
+def handle_cap(chat: Chat, client: Client, msg: Message) -> None:
+    """CAP LS / LIST / REQ / END (IRCv3 capability negotiation, version 302)."""
+    sub = msg.params[0].upper()
+    nick = client.nick
+    server = chat.config.server_name
+    if sub == "LS":
+        if not client.registered:
+            client.cap_negotiating = True
+        offered = " ".join(k + (f"={v}" if v else "") for k, v in CAPABILITIES.items())
+        client.send(Message("CAP", (nick, "LS", offered), server))
+    elif sub == "LIST":
+        client.send(Message("CAP", (nick, "LIST", " ".join(sorted(client.caps))), server))
+    elif sub == "REQ":
+        if not client.registered:
+            client.cap_negotiating = True
+        wanted = msg.param(1).split()
+        caps = set(client.caps)
+        for item in wanted:
+            name = item.lstrip("-")
+            if name not in CAPABILITIES:
+                client.send(Message("CAP", (nick, "NAK", msg.param(1)), server))
+                return
+            if item.startswith("-"):
+                caps.discard(name)
+            else:
+                caps.add(name)
+        client.set_caps(caps)
+        client.send(Message("CAP", (nick, "ACK", msg.param(1)), server))
+    elif sub == "END":
+        if not client.registered:
+            client.cap_negotiating = False
+            try_register(chat, client)
+    else:
+        raise IrcError(n.ERR_INVALIDCAPCMD, sub, "Invalid CAP command")
+
+
+def handle_pass(chat: Chat, client: Client, msg: Message) -> None:
+    """PASS before registration; remembered and checked when registration completes."""
+    if client.registered:
+        raise IrcError(n.ERR_ALREADYREGISTERED, "You may not reregister")
+    client.password = msg.params[0]
+
+
+def handle_webirc(chat: Chat, client: Client, msg: Message) -> None:
+    """WEBIRC <secret> <gateway> <hostname> <ip>: a trusted gateway names the real client.
+
+    Accepted only before registration, only from this machine (a loopback peer, or
+    our own address when the server listens on one LAN address, which is where the
+    bridge then dials) and only with the secret the bridge was given at start-up
+    (ircv3.net/specs/extensions/webirc).
+    """
+    secret = chat.config.webirc_password
+    trusted = is_loopback(client.host) or client.host == client.link.local_host()
+    if client.registered or client.nick != "*" or not secret or not trusted or not hmac.compare_digest(
+        msg.params[0].encode(), secret.encode()
+    ):
+        client.kill("Invalid WEBIRC")
+        return
+    if not client.link.rehost(msg.params[3]):
+        client.kill("Too many connections from your address")
+        return
+    client.gateway = msg.params[1]
+
+
+def handle_user(chat: Chat, client: Client, msg: Message) -> None:
+    """USER <user> <mode> <unused> <realname>."""
+    if client.registered:
+        raise IrcError(n.ERR_ALREADYREGISTERED, "You may not reregister")
+    if len(msg.params) < 4 or not msg.params[0]:
+        raise IrcError(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+    user = "".join(ch for ch in msg.params[0] if ch.isalnum() or ch in "-_.")[:16]
+    client.user = user or "user"
+    client.realname = msg.params[3]
+    try_register(chat, client)
+
+
+def try_register(chat: Chat, client: Client) -> None:
+    """Finish registration once NICK and USER are in and CAP negotiation is over."""
+    if client.registered or client.cap_negotiating or client.nick == "*" or not client.user:
+        return
+    if chat.config.password is not None and not chat.check_password(client.password):
+        client.send_numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
+        client.kill("Bad password")
+        return
+    try:
+        # Cluster-wide first (outside the hub's lock), then on this node.
+        claimed = chat.cluster.claim(client.nick)
+        try:
+            chat.hub.claim_nick(client, client.nick)
+        except IrcError:
+            if claimed:
+                chat.cluster.release(client.nick)
+            raise
+    except IrcError as err:
+        # Someone took the nick between NICK and USER: ask for another, as at NICK time.
+        client.send(Message(err.numeric, ("*", *err.params), chat.config.server_name))
+        client.nick = "*"
+        return
+    client.registered = True
+    welcome(chat, client)
+    chat.publish(Registered(client))
+    join(chat, client, chat.config.default_room)
+
+
+def welcome(chat: Chat, client: Client) -> None:
+    """001-005 and the MOTD."""
+    cfg = chat.config
+    client.send_numeric(n.RPL_WELCOME, f"Welcome to the {cfg.network} chat, {client.prefix}")
+    client.send_numeric(n.RPL_YOURHOST, f"Your host is {cfg.server_name}, running Lobby")
+    client.send_numeric(n.RPL_CREATED, f"This server was created {chat.started_text}")
+    client.send_numeric(n.RPL_MYINFO, cfg.server_name, f"lobby-{VERSION}", "i", "n")
+    client.send_numeric(n.RPL_ISUPPORT, *isupport_tokens(chat), "are supported by this server")
+    send_motd(chat, client)
+
+
+def send_motd(chat: Chat, client: Client) -> None:
+    """The message of the day, or 422 when there is none."""
+    motd = chat.config.motd
+    if not motd:
+        client.send_numeric(n.ERR_NOMOTD, "MOTD File is missing")
+        return
+    client.send_numeric(n.RPL_MOTDSTART, f"- {chat.config.server_name} Message of the day -")
+    for line in motd.splitlines() or [""]:
+        client.send_numeric(n.RPL_MOTD, f"- {line[:MOTD_LINE_MAX]}")
+    client.send_numeric(n.RPL_ENDOFMOTD, "End of /MOTD command")
+

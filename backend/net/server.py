@@ -1,0 +1,206 @@
+"""The TCP server: listening sockets, the accept threads and the keep-alive reaper.
+
+Threads: one accepts connections per listener; each connection has a reader and, when
+it needs one, a writer (connection.py); one reaper drops connections that never
+register and PINGs idle ones. The server keeps every live Connection so that it can
+reach them all, for timeouts and for telling them goodbye at shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+
+from ..core.addresses import is_loopback
+from ..core.chat import Chat
+from ..irc import Message
+from .config import NetConfig
+from .connection import Connection
+from .flusher import Flusher
+from .textuser import sniff
+
+log = logging.getLogger("lobby.server")
+
+
+def _refuse(conn: socket.socket, reason: str) -> None:
+    """Tell a connection we won't serve it, without ever blocking on it, and close it."""
+    with contextlib.suppress(OSError):
+        conn.send(f"ERROR :{reason}\r\n".encode(), socket.MSG_DONTWAIT)
+    conn.close()
+
+
+def format_address(host: str, port: int) -> str:
+    """host:port, with brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class TcpServer:
+    """Serves one Chat over TCP: start() binds and serves, stop() tells everyone and ends."""
+
+    def __init__(self, chat: Chat, config: NetConfig) -> None:
+        self.chat = chat
+        self.config = config
+        self._sessions: set[Connection] = set()
+        self._sessions_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
+        self._threads: list[threading.Thread] = []
+        self._per_host: Counter[str] = Counter()
+        self.address: tuple[str, int] = (self.config.host, self.config.port)
+        self.tls_address: tuple[str, int] | None = None
+        self.flusher = Flusher()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> tuple[str, int]:
+        """Bind, listen, start the flusher, accept and reaper threads; return the bound address.
+
+        Raises OSError if a port can't be used.
+        """
+        self.flusher.start()
+        self._listen(self.config.port, None)
+        bound = self._listeners[0][0].getsockname()
+        self.address = (bound[0], bound[1])
+        if self.config.tls_port is not None and self.config.tls_context is not None:
+            self._listen(self.config.tls_port, self.config.tls_context)
+            tls_bound = self._listeners[1][0].getsockname()
+            self.tls_address = (tls_bound[0], tls_bound[1])
+        reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
+        reaper.start()
+        self._threads.append(reaper)
+        return self.address
+    def _listen(self, port: int, tls: ssl.SSLContext | None) -> None:
+        info = socket.getaddrinfo(self.config.host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, sockaddr = info[0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(sockaddr)
+            listener.listen(self.config.backlog)
+        except OSError:
+            listener.close()
+            self.stop()
+            raise
+        listener.settimeout(0.5)
+        self._listeners.append((listener, tls))
+        name = "accept-tls" if tls else "accept"
+        thread = threading.Thread(target=self._accept_loop, args=(listener, tls), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, reason: str = "Server shutting down", timeout: float = 1.5) -> None:
+        """Stop accepting, send every client ERROR, and wait briefly for them to go."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(1.0)
+        for listener, _ in self._listeners:
+            listener.close()
+        sessions = self.connections()
+        for conn in sessions:
+            conn.client.kill(reason)
+        deadline = time.monotonic() + timeout
+        for conn in sessions:
+            conn.join_threads(max(0.05, deadline - time.monotonic()))
+        self.flusher.stop()
+
+    def connections(self) -> list[Connection]:
+        """Every live connection, registered or not."""
+        with self._sessions_lock:
+            return list(self._sessions)
+
+    # -- threads --------------------------------------------------------------
+
+    def _accept_loop(self, listener: socket.socket, tls: ssl.SSLContext | None) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, addr = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError as err:
+                if self._stopping.is_set():
+                    return
+                # Out of file descriptors and the like: say so, back off, keep serving.
+                log.warning("accept failed: %s", err)
+                time.sleep(0.1)
+                continue
+            refusal = self._admit(addr[0])
+            if refusal:
+                _refuse(conn, refusal)
+                continue
+            conn.setblocking(True)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
+                                 sniff=sniff, rehost=self._rehost, on_close=self._forget)
+            with self._sessions_lock:
+                self._sessions.add(session)
+                self._per_host[session.client.host] += 1
+            try:
+                session.start()
+            except RuntimeError as err:  # can't start a thread: refuse this one politely
+                log.error("cannot serve %s: %s", addr, err)
+                self._forget(session)
+                _refuse(conn, "Server is busy, try again later")
+
+    def _admit(self, host: str) -> str | None:
+        """Why a new connection from host must be refused, or None to accept it."""
+        with self._sessions_lock:
+            if len(self._sessions) >= self.config.max_clients:
+                log.warning("refused %s: server full (%d connections)", host, len(self._sessions))
+                return "Server is full, try again later"
+            if self._host_full(host):
+                log.warning("refused %s: %d connections from that address", host, self._per_host[host])
+                return "Too many connections from your address"
+        return None
+
+    def _rehost(self, conn: Connection, host: str) -> bool:
+        """Count a connection under a new address (WEBIRC); False if that address is over its limit."""
+        with self._sessions_lock:
+            if self._host_full(host):
+                return False
+            self._per_host[conn.client.host] -= 1
+            self._per_host[host] += 1
+            conn.client.host = host
+            return True
+
+    def _host_full(self, host: str) -> bool:
+        """Whether host already has its share of connections (lock held; loopback is exempt)."""
+        return not is_loopback(host) and self._per_host[host] >= self.config.max_per_ip
+
+    def _forget(self, conn: Connection) -> None:
+        with self._sessions_lock:
+            if conn in self._sessions:
+                self._sessions.discard(conn)
+                host = conn.client.host
+                self._per_host[host] -= 1
+                if self._per_host[host] <= 0:
+                    del self._per_host[host]
+
+    def _reap_loop(self) -> None:
+        tick = min(1.0, self.config.registration_timeout / 4, self.config.ping_timeout / 4)
+        while not self._stopping.wait(tick):
+            self.reap(time.monotonic())
+
+    def reap(self, now: float) -> None:
+        """Drop connections that never registered or stopped answering; PING idle ones."""
+        cfg = self.config
+        for conn in self.connections():
+            s = conn.client
+            if not s.registered:
+                if now - conn.connected_at > cfg.registration_timeout:
+                    s.kill("Registration timed out")
+                continue
+            if s.ping_sent is not None and s.last_seen > s.ping_sent:
+                s.ping_sent = None
+            if s.ping_sent is None:
+                if now - s.last_seen > cfg.ping_interval:
+                    s.ping_sent = now
+                    s.send(Message("PING", (cfg.server_name,)))
+            elif now - s.ping_sent > cfg.ping_timeout:
+                s.kill(f"Ping timeout: {int(now - s.last_seen)} seconds")

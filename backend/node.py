@@ -1,0 +1,103 @@
+"""One running Lobby node: the chat (core), its history (store), the cluster and the TCP server (net).
+
+With cli.py this is the wiring layer, the only code that knows every layer: it
+chooses the history store (SQLite, or none) and the cluster (Redis, or the null
+cluster) and plugs them into the core's ports before the first connection is
+accepted. Tests start nodes through ChatServer exactly as `lobby serve` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .cluster.backplane import Backplane, BackplaneError
+from .core.chat import Chat
+from .core.client import Client
+from .core.ports import NullCluster
+from .net.config import NetConfig
+from .net.server import TcpServer, format_address
+from .store.sqlite import History, HistoryError
+
+__all__ = ["BackplaneError", "ChatServer", "HistoryError", "ServerConfig", "format_address"]
+
+
+@dataclass
+class ServerConfig(NetConfig):
+    """Everything a node can be told at start-up: the chat's and the network's settings, storage and cluster."""
+
+    # Where room history is kept: a SQLite file, ":memory:", or None for no history at all.
+    db_path: str | None = ":memory:"
+    # A Redis URL (redis://HOST:PORT/DB) to share rooms with other nodes; None runs alone.
+    redis_url: str | None = None
+
+
+class ChatServer:
+    """A running node: start() opens history, joins the cluster and listens; stop() ends it all cleanly."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.chat = Chat(self.config)
+        self.hub = self.chat.hub
+        self.history: History | None = None
+        self.backplane: Backplane | None = None
+        self.tcp = TcpServer(self.chat, self.config)
+        self._stopped = False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where the chat port listens (the real port once started with port 0)."""
+        return self.tcp.address
+
+    @property
+    def tls_address(self) -> tuple[str, int] | None:
+        """Where the TLS chat port listens, if there is one."""
+        return self.tcp.tls_address
+
+    def start(self) -> tuple[str, int]:
+        """Open history, join the cluster, then listen; return the chat port's address.
+
+        Raises HistoryError if the database can't be used, BackplaneError if Redis can't,
+        OSError if the port can't; whatever was started before is stopped again.
+        """
+        if self.config.db_path is not None and self.history is None:
+            history = History(self.config.db_path)
+            history.open()
+            self.history = history
+            self.chat.history = history
+            self.hub.remember_topics(history.topics())
+        if self.config.redis_url is not None and self.backplane is None:
+            backplane = Backplane(self.config.redis_url, self.chat, self.history)
+            try:
+                backplane.start()
+            except BackplaneError:
+                self.stop()
+                raise
+            self.backplane = backplane
+            self.chat.cluster = backplane
+        try:
+            return self.tcp.start()
+        except OSError:
+            self.stop()
+            raise
+
+    def stop(self, reason: str = "Server shutting down", timeout: float = 1.5) -> None:
+        """Tell every client, end every connection, leave the cluster and commit the history."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.chat.stopping = True
+        self.tcp.stop(reason, timeout)
+        if self.backplane is not None:
+            # One "down" event instead of a QUIT per user: the others quit them all at once.
+            self.chat.cluster = NullCluster()
+            self.backplane.close()
+        if self.history is not None:
+            self.history.close()  # commits what is queued: a clean stop loses nothing
+
+    def sessions(self) -> list[Client]:
+        """Every connected client, registered or not."""
+        return [conn.client for conn in self.tcp.connections()]
+
+    def reap(self, now: float) -> None:
+        """Drop connections that never registered or stopped answering; PING idle ones."""
+        self.tcp.reap(now)

@@ -1,0 +1,1 @@
+"""Storage behind the core's ports: room history in SQLite (one thread owns the database)."""
