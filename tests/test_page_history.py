@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from backend.core import rooms
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect
 
@@ -85,14 +86,14 @@ def test_scrolling_up_before_the_joins_history_is_complete_still_loads_older_lin
     carol = irc_user("carol")
     say_all(carol, [f"line {i:03d}" for i in range(120)])
     release = threading.Event()
-    on_join = chat_server.on_join
+    replay_on_join = rooms.replay_on_join
 
-    def held_on_join(session: Any, room: str) -> None:
-        on_join(session, room)  # the replay is sent...
-        if session.nick == "alice":
+    def held_replay_on_join(client: Any, room: str, rows: Any) -> None:
+        replay_on_join(client, room, rows)  # the replay is sent...
+        if client.nick == "alice":
             release.wait(30)  # ...but the page's sync PING waits behind this join
 
-    monkeypatch.setattr(chat_server, "on_join", held_on_join)
+    monkeypatch.setattr(rooms, "replay_on_join", held_replay_on_join)
     page = new_page()
     try:
         joined(page, "alice")
