@@ -76,10 +76,7 @@ def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGINT or SIGTERM; exit 0 after telling every client."""
     # Hundreds of I/O threads contend for the GIL. At the default 5 ms switch interval a
     # thread that fans a message out is made to hand the GIL over mid-loop again and again;
-    # at 20 ms it finishes first. Measured (benchmarks/run.py, 2 cores), with a writer thread
-    # per recipient: fan-out 253k -> 757k deliveries/s. Since fan-out goes through one flusher
-    # thread it matters less (0.005 to 0.05 s within noise; 0.001 s: fan-out down 40%), but
-    # a busy room still fans out in fewer GIL hand-overs.
+    # at 20 ms it finishes first (docs/benchmarks.md has the measurements).
     sys.setswitchinterval(SWITCH_INTERVAL)
     config = ServerConfig(
         host=args.host,

@@ -75,7 +75,7 @@ class Client:
         self.cap_negotiating = False
         self.away: str | None = None
         # While a join is under way: the msgids delivered to this client live, so that the
-        # join's replay leaves out what it already got (rooms.join).
+        # join's replay leaves out what it already got (rooms.enter_room).
         self.joining: set[str] | None = None
         self.quit_reason: str | None = None
         self.last_seen = time.monotonic()

@@ -22,7 +22,7 @@ from ..irc import Message
 RenderKey = str
 TAGS_ALL: RenderKey = "tags"
 TAGS_TIME: RenderKey = "time"
-TAGS_NONE: RenderKey = "plain"
+TAGS_NONE: RenderKey = "untagged"
 
 _msgid_prefix = os.urandom(4).hex()
 _msgid_counter = itertools.count(1)

@@ -11,7 +11,7 @@ from .chat import Chat
 from .chathistory import CHATHISTORY_MAX
 from .client import Client
 from .events import Registered
-from .rooms import TOPIC_MAX, join
+from .rooms import TOPIC_MAX, enter_room
 
 # Capabilities we offer, with their CAP LS 302 values.
 CAPABILITIES: dict[str, str] = {
@@ -158,7 +158,7 @@ def try_register(chat: Chat, client: Client) -> None:
     client.registered = True
     welcome(chat, client)
     chat.publish(Registered(client))
-    join(chat, client, chat.config.default_room)
+    enter_room(chat, client, chat.config.default_room)
 
 
 def welcome(chat: Chat, client: Client) -> None:

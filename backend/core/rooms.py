@@ -17,16 +17,16 @@ def handle_join(chat: Chat, client: Client, msg: Message) -> None:
     """JOIN <#room>{,<#room>}: enter rooms, creating them on first join. JOIN 0 leaves all."""
     if msg.params[0] == "0":
         for name in chat.hub.rooms_of(client):
-            part(chat, client, name, "Left all channels")
+            leave_room(chat, client, name, "Left all channels")
         return
     for name in msg.params[0].split(","):
         try:
-            join(chat, client, name)
+            enter_room(chat, client, name)
         except IrcError as err:
             client.send_numeric(err.numeric, *err.params)
 
 
-def join(chat: Chat, client: Client, name: str) -> None:
+def enter_room(chat: Chat, client: Client, name: str) -> None:
     """Join one room: everyone in it sees the JOIN; the joiner gets its topic, names and recent history."""
     if not is_valid_channel(name):
         raise IrcError(n.ERR_NOSUCHCHANNEL, name or "*", "Invalid channel name: use # then no spaces or commas")
@@ -81,12 +81,12 @@ def handle_part(chat: Chat, client: Client, msg: Message) -> None:
     """PART <#room>{,<#room>} [reason]."""
     for name in msg.params[0].split(","):
         try:
-            part(chat, client, name, msg.param(1))
+            leave_room(chat, client, name, msg.param(1))
         except IrcError as err:
             client.send_numeric(err.numeric, *err.params)
 
 
-def part(chat: Chat, client: Client, name: str, reason: str) -> None:
+def leave_room(chat: Chat, client: Client, name: str, reason: str) -> None:
     """Leave one room; its members, and the leaver, see the PART."""
     room, told = chat.hub.part(client, name)
     params = (room, reason) if reason else (room,)

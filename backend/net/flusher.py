@@ -1,9 +1,10 @@
 """One thread that sends everyone's fan-out, instead of waking a writer per recipient.
 
-A room message for 500 members used to wake 500 writer threads, one thread handoff
-(and one GIL handoff) per delivery. Now delivering only queues the bytes in each
-member's Outbox and puts the member on this thread's list; the flusher then sends each
-listed member everything queued for it in one non-blocking send. Members whose queue
+Waking a writer thread per recipient would cost a thread handoff (and a GIL handoff)
+per delivery: a room message for 500 members, 500 of them. Instead, delivering only
+queues the bytes in each member's Outbox and puts the member on this thread's list;
+the flusher then sends each listed member everything queued for it in one
+non-blocking send. Members whose queue
 grows while the flusher works get several lines in that one send, so a join storm or a
 busy room costs a syscall per member per pass, not per line.
 
