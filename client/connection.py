@@ -2,7 +2,7 @@
 
 It owns the socket and nothing else: opening, sending a Message as one line,
 and reading the messages that arrive (for the client's receiver thread). Framing
-and parsing come from backend/protocol.py, the module the server uses too. What
+and parsing come from backend/irc, the package the server uses too. What
 the messages mean is client/chat.py's business.
 """
 

@@ -1,5 +1,5 @@
-"""Unit tests of the pure layers of terminal users: backend/render.py, the client's command
-table and styling, and the telnet filter and sniffing rules of backend/textuser.py. No sockets."""
+"""Unit tests of the pure layers of terminal users: backend/irc/describe.py, the client's command
+table and styling, and the telnet filter and sniffing rules of backend/net/textuser.py. No sockets."""
 
 from __future__ import annotations
 
@@ -372,7 +372,7 @@ def test_text_users_read_server_notes_and_closing_lines_as_sentences() -> None:
 
 
 def test_the_server_does_not_import_the_client_package() -> None:
-    """backend/ (textuser.py included) stands alone: the renderer it shares lives in backend/render.py."""
+    """backend/ (textuser.py included) stands alone: the renderer it shares lives in backend/irc/describe.py."""
     import subprocess
     import sys
     from pathlib import Path

@@ -3,7 +3,7 @@
 This module is pure: a Message (and the time to show) goes in, a Line comes out, and
 a Line becomes plain text. No sockets, no terminal, no clock of its own. The terminal
 client (client/) colours the parts of a Line; the server's plain-text users
-(backend/textuser.py) get Line.plain() as their bytes. Both read the same words.
+(backend/net/textuser.py) get Line.plain() as their bytes. Both read the same words.
 
     12:04 alice: hello
     12:05 * bob waves

@@ -9,7 +9,7 @@ registers like anyone else (the hub sees an ordinary member) and from then on
 reads chat lines ("12:04 alice: hello") instead of IRC, while what it types is
 said in its room.
 
-The words come from backend/render.py, shared with the terminal client. Broadcasts
+The words come from backend/irc/describe.py, shared with the terminal client. Broadcasts
 reach text users through the Envelope render-key seam, formatted once for all of
 them; replies meant for one text user go through TextUser.render(). This module
 must not send anything that an IRC client could receive.
@@ -168,7 +168,7 @@ def server_note(message: Message) -> str | None:
     """A notice from the server itself to a room, as a separator line; None for anything else.
 
     The server speaks to a room only to frame the history replayed on join
-    (backend/replay.py: "Recent messages in #lobby:" ... "End of recent messages");
+    (backend/core/replay.py: "Recent messages in #lobby:" ... "End of recent messages");
     set apart like this, old lines never pass for live ones.
     """
     if message.command != "NOTICE" or (message.source and "!" in message.source):

@@ -1,6 +1,6 @@
 // IRC message syntax for the page: parse and format lines, tags and names.
 //
-// Pure, like backend/protocol.py which it mirrors: strings in, objects out, and
+// Pure, like backend/irc/message.py which it mirrors: strings in, objects out, and
 // back. No DOM, no sockets, no state. Syntax follows the "Modern IRC client
 // protocol" document and the IRCv3 message-tags specification.
 
