@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import pages, relay
+from . import pages, relay, web
 
 if TYPE_CHECKING:
     from backend.server import ChatServer
@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies in front of us to believe X-Forwarded-* from (0: none).
     "LOBBY_TRUSTED_PROXIES": 0,
     "LOBBY_MAX_FRAME_BYTES": relay.MAX_FRAME_BYTES,
+    # Seconds a connection has, in all, to send its request head (WebSocket handshake
+    # included); a client trickling bytes to hold a thread is cut off after that.
+    "LOBBY_HEAD_TIMEOUT": web.HEAD_TIMEOUT_SECONDS,
     # flask-sock hands these to simple_websocket.Server: subprotocols are picked
     # in the client's order of preference; pings keep idle connections alive
     # through proxies and find vanished peers; big messages close with 1009.
