@@ -183,6 +183,7 @@ class WebServer:
             listener.close()  # werkzeug holds its own duplicate of the descriptor
         bound = server.socket.getsockname()
         self.address = (bound[0], bound[1])
+        self.app.config["LOBBY_LISTEN_HOST"] = bound[0]  # for the app's Host check
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
                                         name="web-serve", daemon=True)

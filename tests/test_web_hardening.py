@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import websocket
 
 from backend.server import ChatServer
 from bridge import config_for, create_app
+from bridge.hosts import allowed_names, host_allowed, host_name
 from bridge.web import WebServer
 
 pytest_plugins = ["tests.webfixtures"]
@@ -105,3 +107,56 @@ def test_responses_name_no_server_versions(web: WebServer) -> None:
     assert answer.startswith(b"HTTP/1.1 431 ")  # too many headers
     assert b"\r\nServer: Lobby\r\n" in answer
     assert b"Werkzeug" not in answer and b"Python" not in answer
+
+
+# -- Host checks (DNS rebinding) ------------------------------------------------------------
+
+
+def test_a_foreign_host_name_is_refused_on_every_route_and_the_websocket(
+    web: WebServer, chat_server: ChatServer, ws_connect: WsFactory
+) -> None:
+    port = web.address[1]
+    evil = f"evil.example:{port}"
+    for path in ("/", "/healthz", "/static/main.js", "/ws"):
+        status, _, body = http_get(web.url + path, {"Host": evil})
+        assert status == 421, path
+        assert b"Misdirected" in body
+    # What a rebound page sends: its Origin matches its Host, which once let the upgrade through.
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(ws_url(web), host=evil, origin=f"http://{evil}", timeout=10)
+    assert refused.value.status_code == 421
+    assert chat_server.sessions() == []
+    # Loopback names with any port, and the address we listen on, are ours.
+    for host in (f"localhost:{port}", "127.0.0.1", "127.0.0.1:1", f"[::1]:{port}", "LOCALHOST"):
+        assert http_get(web.url + "/healthz", {"Host": host})[0] == 200, host
+    client = ws_connect(ws_url(web), "viahost", host=f"localhost:{port}", origin=f"http://localhost:{port}")
+    assert client.subprotocol == "text.ircv3.net"
+
+
+def test_configured_hosts_are_answered(chat_server: ChatServer, ws_connect: WsFactory) -> None:
+    app = create_app({"TESTING": True, **config_for(chat_server), "LOBBY_ALLOWED_HOSTS": ["chat.example"]})
+    site = WebServer(app)
+    site.start()
+    try:
+        named = f"chat.example:{site.address[1]}"
+        assert http_get(site.url + "/", {"Host": named})[0] == 200
+        assert http_get(site.url + "/", {"Host": "other.example"})[0] == 421
+        client = ws_connect(ws_url(site), "named", host=named, origin=f"http://{named}")
+        assert client.subprotocol == "text.ircv3.net"
+    finally:
+        site.stop()
+
+
+def test_host_rules() -> None:
+    assert host_name("Example.COM:80") == "example.com" and host_name("[::1]:8000") == "::1"
+    assert host_name("::1") == "::1" and host_name("localhost.") == "localhost"
+    for listen in ("127.0.0.1", "0.0.0.0", "::", None):
+        assert host_allowed("localhost:1", listen) and host_allowed("127.0.0.2", listen)
+        assert host_allowed("[::1]:2", listen) and host_allowed("app.localhost", listen)
+        assert not host_allowed("evil.example", listen) and not host_allowed("", listen)
+        assert not host_allowed("192.0.2.1", listen)  # TEST-NET: never this machine's
+    # Listening on every interface (or a LAN address), the machine's own name and addresses are fine.
+    assert host_allowed(socket.gethostname(), "0.0.0.0") and not host_allowed(socket.gethostname(), "127.0.0.1")
+    assert host_allowed("192.0.2.1:8000", "192.0.2.1")  # the address we were told to listen on
+    assert host_allowed("chat.example", "127.0.0.1", allowed_names(["chat.example:443"]))
+    assert host_allowed("chat.example", None, allowed_names([], ["https://chat.example"]))
