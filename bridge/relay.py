@@ -14,6 +14,9 @@ closed tab is a QUIT for everyone else right away, not a ghost until a ping
 timeout. Every Relay is registered in a RelayRegistry so that the web server can
 end them all when it stops. What the relay needs of simple-websocket beyond its
 public API goes through wsadapter.WsAdapter, never straight to the ws object.
+Frames that never become lines (pings, pongs, empty ones) are answered inside
+simple-websocket, out of the chat server's sight, so the relay gives them a flood
+budget of its own and closes a WebSocket that exceeds it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from werkzeug.datastructures import Headers
 
+from backend.flood import FloodGate, Flooding
 from backend.protocol import LineBuffer, LineTooLong
 
 from .wsadapter import WebSocket, WsAdapter
@@ -67,6 +71,14 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 # handful of lines; only a flooder gets near either limit.
 MAX_PENDING_FRAMES = 256
 UPSTREAM_SEND_TIMEOUT_SECONDS = 10
+# Frames that never become IRC lines (pings, pongs, empty frames and empty
+# continuations) are answered or dropped by simple-websocket and never reach the
+# chat server's flood control, so the relay budgets them itself, with the server's
+# default budget for lines: a burst of 20, then 4 a second; further than 15 s
+# ahead of that, the WebSocket is closed (1008).
+FRAME_FLOOD_BURST = 20
+FRAME_FLOOD_RATE = 4.0
+FRAME_FLOOD_MAX_LAG = 15.0
 
 bp = Blueprint("relay", __name__)
 sock = Sock()
@@ -150,6 +162,7 @@ class Relay:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._silenced = threading.Event()
+        self.frame_budget = FloodGate(FRAME_FLOOD_BURST, FRAME_FLOOD_RATE, FRAME_FLOOD_MAX_LAG)
         self.pump = threading.Thread(target=self._pump_loop, name=f"relay-pump-{next(_relay_ids)}", daemon=True)
 
     # -- the request thread: browser -> server ----------------------------------
@@ -158,6 +171,7 @@ class Relay:
         """Relay until either side ends; return only when both are closed."""
         if self.registry is not None:
             self.registry.add(self)
+        self.ws.watch_frames(self._charge_frame)
         try:
             self.pump.start()
             while not self._closing.is_set():
@@ -184,6 +198,18 @@ class Relay:
         lines = [line for line in split_frame(data) if not is_webirc(line)]
         if lines:
             self.upstream.sendall(b"".join(line + b"\r\n" for line in lines))
+
+    def _charge_frame(self, kind: str) -> None:
+        """On simple-websocket's reader thread: a frame that carries no line draws on the budget."""
+        try:
+            self.frame_budget.charge()
+        except Flooding:
+            if self._closing.is_set():
+                return
+            log.info("closing a WebSocket that sent too many %s frames", kind)
+            self.close(CLOSE_POLICY, "Too many control or empty frames")
+            # Let the flooder's last frames in, so that it gets our close frame, not a reset.
+            self.ws.discard_input(quiet=0.1, limit=CLOSE_GRACE_SECONDS)
 
     # -- the pump thread: server -> browser --------------------------------------
 

@@ -5,7 +5,8 @@ receive and close; the relay needs a little more, and the only way to get it is
 through attributes the library does not document: the queue of received frames
 (`input_buffer`), the event that wakes a blocked receive() (`event`), the raw
 socket (`sock`), the reader thread (`thread`) and the chosen subprotocol
-(`subprotocol`). Every such access lives here, behind named methods, so that a
+(`subprotocol`), and the wsproto connection whose events the reader thread
+handles (`ws`), to see frames that never reach receive(). Every such access lives here, behind named methods, so that a
 simple-websocket upgrade that renames one breaks this file and nothing else.
 
 Each method degrades quietly when an attribute is missing (a test double, or a
@@ -18,7 +19,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from typing import Protocol
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from wsproto.events import Event, Message, Ping, Pong
 
 
 class WebSocket(Protocol):
@@ -35,6 +40,25 @@ class WebSocket(Protocol):
     def close(self, reason: int | None = None, message: str | None = None) -> None:
         """Send a close frame with this code and text."""
         ...
+
+
+class _WatchedConnection:
+    """A wsproto connection that reports each frame carrying no data as its events are handled."""
+
+    def __init__(self, connection: Any, on_frame: Callable[[str], None]) -> None:
+        self._connection = connection
+        self._on_frame = on_frame
+
+    def events(self) -> Iterator[Event]:
+        for event in self._connection.events():
+            if isinstance(event, Ping | Pong):
+                self._on_frame("control")
+            elif isinstance(event, Message) and event.frame_finished and not event.data:
+                self._on_frame("empty")  # an empty message, or an empty continuation of one
+            yield event
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
 
 
 class WsAdapter:
@@ -85,6 +109,28 @@ class WsAdapter:
             with contextlib.suppress(OSError):
                 raw.shutdown(socket.SHUT_RDWR)
 
+    def discard_input(self, quiet: float, limit: float) -> None:
+        """Read and drop what the peer still sends, until it pauses for quiet seconds (limit at most).
+
+        For the reader thread, after a close frame to a peer that floods: a socket
+        closed with unread data is reset, and a peer that gets the reset may never
+        read the close frame that says why.
+        """
+        raw = self.raw_socket()
+        if raw is None:
+            return
+        deadline = time.monotonic() + limit
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                raw.settimeout(min(quiet, left))
+                if not raw.recv(65536):
+                    break
+        except OSError:
+            pass  # a pause (TimeoutError) or the end of the connection
+        finally:
+            with contextlib.suppress(OSError):
+                raw.settimeout(None)
+
     def wake_reader(self) -> None:
         """Wake a thread blocked in receive(), e.g. after the relay was closed from elsewhere."""
         event = getattr(self.ws, "event", None)
@@ -101,6 +147,21 @@ class WsAdapter:
         thread = self.reader_thread()
         if thread is not None:
             thread.join(timeout)
+
+    def watch_frames(self, on_frame: Callable[[str], None]) -> bool:
+        """Call on_frame("control") for each ping or pong, on_frame("empty") for each empty data frame.
+
+        simple-websocket answers pings and gathers fragments in its reader thread,
+        so these frames never reach receive(); on_frame runs on that thread, as
+        they are handled. Returns False if the WebSocket has no such internals.
+        """
+        connection = getattr(self.ws, "ws", None)
+        if connection is None or not callable(getattr(connection, "events", None)):
+            return False
+        # The reader thread looks the attribute up for every read, so it uses the wrapper from now on.
+        holder: Any = self.ws
+        holder.ws = _WatchedConnection(connection, on_frame)
+        return True
 
     def subprotocol(self) -> str | None:
         """The subprotocol chosen in the handshake, or None."""

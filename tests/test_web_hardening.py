@@ -6,6 +6,7 @@ make_server's teardown (through the chat_server fixture) checks that no thread i
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 import urllib.error
@@ -160,3 +161,56 @@ def test_host_rules() -> None:
     assert host_allowed("192.0.2.1:8000", "192.0.2.1")  # the address we were told to listen on
     assert host_allowed("chat.example", "127.0.0.1", allowed_names(["chat.example:443"]))
     assert host_allowed("chat.example", None, allowed_names([], ["https://chat.example"]))
+
+
+# -- control and empty frames ---------------------------------------------------------------
+
+
+def close_frame_arrived(ws: websocket.WebSocket, code: int) -> bool:
+    """Whether the server's close frame with code (or the end of the connection) is in our receive buffer."""
+    if not select.select([ws.sock], [], [], 0)[0]:
+        return False
+    try:
+        waiting = ws.sock.recv(65536, socket.MSG_PEEK)
+    except OSError:
+        return True
+    return not waiting or code.to_bytes(2, "big") in waiting
+
+
+def flood(client: Any, kind: str, count: int = 2000) -> None:
+    """Send up to count frames that carry no IRC line; stop, as a client would, once the server closes."""
+    ws = client.ws
+    if kind == "continuation":
+        ws.send_frame(websocket.ABNF(fin=0, opcode=websocket.ABNF.OPCODE_TEXT, data="PING :a"))
+    for n in range(count):
+        if n % 10 == 0:
+            if close_frame_arrived(ws, 1008):
+                return
+            time.sleep(0.005)  # paced, so the relay keeps up and its queue limit is not what trips
+        try:
+            if kind == "ping":
+                ws.ping("are you there")
+            elif kind == "empty":
+                ws.send_frame(websocket.ABNF(fin=1, opcode=websocket.ABNF.OPCODE_TEXT, data=""))
+            else:
+                ws.send_frame(websocket.ABNF(fin=0, opcode=websocket.ABNF.OPCODE_CONT, data=""))
+        except (OSError, websocket.WebSocketConnectionClosedException):
+            return
+
+
+@pytest.mark.parametrize("kind", ["ping", "empty", "continuation"])
+def test_a_flood_of_frames_without_lines_closes_the_websocket(
+    ws_client: WsFactory, irc_user: Callable[..., Any], kind: str
+) -> None:
+    carol = irc_user("carol")
+    steady = ws_client("steady")
+    flooder = ws_client("flooder")
+    carol.expect(r":flooder!\S+ JOIN")
+    flood(flooder, kind)
+    assert flooder.expect_close() == 1008
+    carol.expect(r":flooder!\S+ QUIT")
+    # Someone else, pinging now and then as a client library would, is unaffected.
+    for n in range(5):
+        steady.ws.ping(f"keepalive {n}")
+    steady.send("PRIVMSG #lobby :still here")
+    carol.expect(r":steady!\S+ PRIVMSG #lobby :still here")
