@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from .irc import is_valid_channel
 from .net.transport import server_context
 from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format_address
 
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lines of a room's history shown on joining it, 0 for none (default 50)")
     serve.add_argument("--server-name", default="lobby", help="the server's name in its own lines (default lobby)")
     serve.add_argument("--motd", default=None, help="message of the day shown after connecting")
+    serve.add_argument("--auto-join", default="#lobby", metavar="ROOMS",
+                       help="comma-separated rooms every user is put in after connecting, and kept when empty "
+                            "(default #lobby; \"\" for none: a plain IRC server)")
     serve.add_argument("--sendq", type=int, default=512 * 1024,
                        help="bytes queued for a slow client before it is dropped (default 524288)")
     serve.add_argument("--registration-timeout", type=float, default=30.0,
@@ -107,6 +111,12 @@ def serve(args: argparse.Namespace) -> int:
         config.tls_port = args.tls_port
     if args.motd is not None:
         config.motd = args.motd
+    rooms = tuple(room for room in args.auto_join.split(",") if room)
+    bad = [room for room in rooms if not is_valid_channel(room)]
+    if bad:
+        print(f"lobby: --auto-join: {bad[0]!r} is not a room name (# then no spaces or commas)", file=sys.stderr)
+        return 2
+    config.auto_join = rooms
     # The web bridge proves itself to the server with this secret (WEBIRC).
     config.webirc_password = secrets.token_urlsafe(24)
     server = ChatServer(config)

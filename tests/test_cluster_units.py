@@ -194,15 +194,15 @@ def test_a_remote_topic_sets_the_rooms_topic(node: Node) -> None:
     assert commands(alice) == [("bob", "TOPIC", ("#lobby", "news"))]
     view = node.chat.hub.room("#lobby")
     assert view is not None
-    assert (view.topic, view.topic_setter) == ("news", "bob")
+    assert (view.topic, view.topic_setter) == ("news", "bob!bob@there.example")
 
 
 def test_away_sets_the_mirrored_users_away_text(node: Node) -> None:
     node.remote("bob", THERE)
-    node.apply(THERE, "away", nick="bob", text="lunch")
+    node.apply(THERE, "away", said("bob!bob@there.example", "AWAY", "lunch"), nick="bob", text="lunch")
     bob = node.chat.hub.find("bob")
     assert bob is not None and bob.away == "lunch"
-    node.apply(THERE, "away", nick="bob", text="")
+    node.apply(THERE, "away", said("bob!bob@there.example", "AWAY"), nick="bob", text="")
     assert bob.away is None
 
 

@@ -17,8 +17,16 @@ class Recorder:
 
     def __init__(self, nick: str, key: str = TAGS_NONE) -> None:
         self.nick = nick
+        self.user = nick
+        self.host = "h"
+        self.realname = nick
+        self.away: str | None = None
         self.key = key
         self.got: list[bytes] = []
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.nick}!{self.user}@{self.host}"
 
     def deliver(self, envelope: Envelope) -> None:
         self.got.append(envelope.render(self.key))

@@ -20,6 +20,7 @@ from typing import Any
 from ..core.chat import Chat
 from ..core.envelope import Envelope
 from ..core.hub import Member
+from ..core.notify import told_of_change
 from ..irc import IrcError, Message, fold
 from .wire import envelope_of
 
@@ -105,6 +106,7 @@ class Mirror:
             self.hub.claim_nick(member, member.nick)
         except IrcError:
             return None
+        self.chat.monitors.came(member)
         return member
 
     def find_remote(self, nick: str, node: str) -> RemoteUser | None:
@@ -121,6 +123,7 @@ class Mirror:
         for member in self.hub.users():
             if isinstance(member, RemoteUser) and member.node == node:
                 _tell(self.hub.remove(member), Envelope(Message("QUIT", (reason,), member.prefix)))
+                self.chat.monitors.went(member.nick)
 
     def apply_roster(self, node: str, roster: dict[str, list[str]]) -> None:
         """A node's full list of users and their rooms: drop what the mirror has in excess."""
@@ -132,6 +135,7 @@ class Mirror:
             if rooms is None:
                 envelope = Envelope(Message("QUIT", ("Left while the cluster was split",), member.prefix))
                 _tell(hub.remove(member), envelope)
+                self.chat.monitors.went(member.nick)
                 continue
             for room in hub.rooms_of(member):
                 if fold(room) not in rooms:
@@ -147,10 +151,6 @@ class Mirror:
     def _hello(self, event: dict[str, Any]) -> None:
         self.remote(event["user"], event["node"])
 
-    def _away(self, event: dict[str, Any]) -> None:
-        member = self.find_remote(event["nick"], event["node"])
-        if member is not None:
-            member.away = event["text"] or None
 
     def _sync(self, event: dict[str, Any]) -> None:
         self._on_sync()
@@ -182,6 +182,7 @@ class Mirror:
         member = self.find_remote(event["nick"], event["node"])
         if member is not None:
             _tell(self.hub.remove(member), envelope)
+            self.chat.monitors.went(member.nick)
 
     def _nick(self, event: dict[str, Any], envelope: Envelope) -> None:
         member = self.find_remote(event["nick"], event["node"])
@@ -193,6 +194,9 @@ class Mirror:
             log.warning("remote rename %s -> %s clashes with a local user", event["nick"], event["new"])
             return
         _tell(told, envelope)
+        if fold(event["nick"]) != fold(member.nick):
+            self.chat.monitors.went(event["nick"])
+            self.chat.monitors.came(member)
 
     def _room(self, event: dict[str, Any], envelope: Envelope) -> None:
         room = event["room"]
@@ -203,6 +207,18 @@ class Mirror:
                     self.hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time)
         self.chat.store(room, envelope)  # stored before anyone here can see it
         _tell(self.hub.members_of(room), envelope)
+
+    def _away(self, event: dict[str, Any], envelope: Envelope) -> None:
+        member = self.find_remote(event["nick"], event["node"])
+        if member is not None:
+            member.away = event["text"] or None
+            _tell(list(told_of_change(self.chat, member, "away-notify")), envelope)
+
+    def _setname(self, event: dict[str, Any], envelope: Envelope) -> None:
+        member = self.find_remote(event["nick"], event["node"])
+        if member is not None:
+            member.realname = event["realname"]
+            _tell(list(told_of_change(self.chat, member, "setname")), envelope)
 
     def _private(self, event: dict[str, Any], envelope: Envelope) -> None:
         if event.get("to_node") != self.node:
@@ -216,7 +232,6 @@ class Mirror:
 _STATE: dict[str, Callable[[Mirror, dict[str, Any]], None]] = {
     "down": Mirror._down,
     "hello": Mirror._hello,
-    "away": Mirror._away,
     "sync": Mirror._sync,
     "roster": Mirror._roster,
 }
@@ -227,4 +242,6 @@ _SAID: dict[str, Callable[[Mirror, dict[str, Any], Envelope], None]] = {
     "nick": Mirror._nick,
     "room": Mirror._room,
     "private": Mirror._private,
+    "away": Mirror._away,
+    "setname": Mirror._setname,
 }

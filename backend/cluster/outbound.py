@@ -20,6 +20,7 @@ from ..core.events import (
     Parted,
     PrivateMessage,
     Quit,
+    RealnameChanged,
     Registered,
     Renamed,
     RoomMessage,
@@ -59,8 +60,10 @@ class Outbound:
                 self._renamed(old_nick, user, rooms, envelope)
             case Registered(user):
                 self._user(user, "hello", user=user_info(user))
-            case AwayChanged(user):
-                self._user(user, "away", nick=user.nick, text=user.away or "")
+            case AwayChanged(user, envelope):
+                self._user(user, "away", envelope, nick=user.nick, text=user.away or "")
+            case RealnameChanged(user, envelope):
+                self._user(user, "setname", envelope, nick=user.nick, realname=user.realname)
             case PrivateMessage(RemoteUser() as target, envelope):
                 self._submit(Held(payload=self._payload("private", envelope, target=target.nick,
                                                         to_node=target.node)))
@@ -77,11 +80,11 @@ class Outbound:
     def _payload(self, kind: str, envelope: Envelope | None = None, **extra: Any) -> str:
         return payload(self.node, kind, envelope, **extra)
 
-    def _user(self, member: Member, kind: str, **extra: Any) -> None:
-        """Registered ("hello") or away: the user's entry in users:<node>, told to the others."""
+    def _user(self, member: Member, kind: str, envelope: Envelope | None = None, **extra: Any) -> None:
+        """Registered ("hello"), away or setname: the user's entry in users:<node>, told to the others."""
         info, nick = user_info(member), fold(member.nick)
         self._submit(Held(writes=lambda p: p.hset(users_key(self.node), nick, json.dumps(info)),
-                          payload=self._payload(kind, **extra)))
+                          payload=self._payload(kind, envelope, **extra)))
 
     def _joined(self, user: Member, room: str, envelope: Envelope) -> None:
         nick = fold(user.nick)
@@ -125,11 +128,13 @@ class Outbound:
 
     def _topic(self, room: str, envelope: Envelope) -> None:
         m = envelope.message
-        value = json.dumps([m.params[-1], (m.source or "").split("!")[0], envelope.time])
+        value = json.dumps([m.params[-1], m.source or "", envelope.time])
         self._submit(self._room_event(room, envelope, lambda p: p.hset(TOPICS, fold(room), value)))
 
     def _room_event(self, room: str, envelope: Envelope, writes: Callable[[Any], None] | None = None) -> Held:
         """A room message or topic: kept in the room's stream, then told to the other nodes."""
         m = envelope.message
-        entry = entry_args(envelope.msgid, envelope.time, m.source or "", m.command, room, m.params[-1])
+        entry = None
+        if m.command != "TAGMSG":  # tags alone are relayed, never kept
+            entry = entry_args(envelope.msgid, envelope.time, m.source or "", m.command, room, m.params[-1])
         return Held(writes=writes, room=room, entry=entry, payload=self._payload("room", envelope, room=room))

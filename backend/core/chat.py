@@ -10,6 +10,7 @@ meanwhile either is among those they reach or reads them in the replay.
 from __future__ import annotations
 
 import hmac
+import threading
 import time
 from collections.abc import Iterable
 
@@ -19,7 +20,11 @@ from .envelope import Envelope
 from .events import Event
 from .history import HistoryStore, Stored
 from .hub import Hub, Member
+from .monitor import Monitors
 from .ports import Cluster, NullCluster
+
+# What history keeps: what was said, and topic changes. TAGMSG (typing, reactions) is relayed only.
+STORED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
 
 
 class Chat:
@@ -33,16 +38,33 @@ class Chat:
         cluster: Cluster | None = None,
     ) -> None:
         self.config = config or ChatConfig()
-        self.hub = hub or Hub(persistent_rooms=[self.config.default_room])
+        self.hub = hub or Hub(persistent_rooms=self.config.auto_join)
         self.history = history
         self.cluster: Cluster = cluster or NullCluster()
-        self.started_text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        self.monitors = Monitors(self.hub)
+        self.started = time.time()
+        self.started_text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
         # Set while the server shuts down: everyone is told at once, so no QUIT per user.
         self.stopping = False
+        self._count_lock = threading.Lock()
+        self._connections = 0
 
     def client(self, link: Link, host: str) -> Client:
-        """A new, unregistered client on this chat, reached through link."""
+        """A new, unregistered client on this chat, reached through link; gone() when it ends."""
+        with self._count_lock:
+            self._connections += 1
         return Client(link, host, self.config.server_name)
+
+    def gone(self, client: Client) -> None:
+        """A client's connection ended (counted for LUSERS; its MONITOR list forgotten)."""
+        with self._count_lock:
+            self._connections -= 1
+        self.monitors.clear(client)
+
+    def connection_count(self) -> int:
+        """Connections to this node, registered or not."""
+        with self._count_lock:
+            return self._connections
 
     def publish(self, event: Event, recipients: Iterable[Member] = (), exclude: Member | None = None) -> None:
         """The publish seam: tell the other nodes, then deliver the event's envelope to recipients here.
@@ -60,14 +82,18 @@ class Chat:
 
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published)."""
-        if self.history is None:
-            return
         m = envelope.message
+        if self.history is None or m.command not in STORED:
+            return
         self.history.add(room, envelope.msgid, envelope.time, m.source or "", m.command, m.params[-1])
 
     def recent(self, client: Client, room: str) -> list[Stored]:
-        """A room's last lines for a user who just joined it, less those they already got live."""
-        if self.history is None or self.config.history_lines <= 0:
+        """A room's last lines for a user who just joined it, less those they already got live.
+
+        None for a client that negotiated draft/chathistory: it asks for what it wants, and a
+        replay as well would show every line twice (the intent of ircv3-specifications#437).
+        """
+        if self.history is None or self.config.history_lines <= 0 or client.has("draft/chathistory"):
             return []
         rows = self.history.latest(room, self.config.history_lines)
         live = client.joining

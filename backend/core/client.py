@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..irc import Message
+from ..irc import Message, parse_line
 from .envelope import TAGS_NONE, Envelope, RenderKey, render_key_for
 
 
@@ -74,12 +74,21 @@ class Client:
         self.registered = False
         self.cap_negotiating = False
         self.away: str | None = None
+        # User modes: "i" (invisible to WHO from outside shared rooms), "B" (a bot).
+        self.modes: set[str] = set()
+        # Whether the connection is TLS (WHOIS says so).
+        self.secure = False
+        self.connected_at = time.time()
         # While a join is under way: the msgids delivered to this client live, so that the
         # join's replay leaves out what it already got (rooms.enter_room).
         self.joining: set[str] | None = None
         self.quit_reason: str | None = None
         self.last_seen = time.monotonic()
+        self.last_spoke = time.monotonic()
         self.ping_sent: float | None = None
+        # labeled-response: while a labelled command runs, its replies are gathered here.
+        self.label: str | None = None
+        self.gathered: list[Message] | None = None
 
     def __repr__(self) -> str:
         return f"<Client {self.nick} {self.host}>"
@@ -116,6 +125,9 @@ class Client:
 
     def send(self, message: Message) -> None:
         """Send a message meant for this client only."""
+        if self.gathered is not None:
+            self.gathered.append(message)
+            return
         data = self.encode(message)
         if data:
             self.link.send_bytes(data)
@@ -131,6 +143,19 @@ class Client:
     def send_from_server(self, command: str, *params: str) -> None:
         """Send a message whose source is the server (CAP, PONG, BATCH, FAIL, ...)."""
         self.send(Message(command, params, self.server_name))
+
+    def echo(self, envelope: Envelope) -> None:
+        """echo-message: this client's own message, back to it (in its labelled reply, if any)."""
+        if self.gathered is None:
+            self.deliver(envelope)
+            return
+        data = envelope.render(self.render_key)
+        if data:
+            self.gathered.append(parse_line(data.decode("utf-8").rstrip("\r\n")))
+
+    def has(self, cap: str) -> bool:
+        """Whether this client negotiated cap."""
+        return cap in self.caps
 
     def kill(self, reason: str, flush: bool = True) -> None:
         """End this client's connection, telling them why (and everyone else, as a QUIT)."""

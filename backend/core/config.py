@@ -12,10 +12,15 @@ class ChatConfig:
     server_name: str = "lobby"
     network: str = "Lobby"
     motd: str = "Welcome to Lobby. Type /help in the Lobby clients, or use your IRC client's commands."
-    default_room: str = "#lobby"
+    # The rooms every user is put in after registering; none at all runs Lobby as a plain IRC
+    # server. They are permanent: they stay when they empty.
+    auto_join: tuple[str, ...] = ("#lobby",)
     password: str | None = None
     # The secret the web bridge proves itself with in WEBIRC; None refuses WEBIRC.
     webirc_password: str | None = None
     max_rooms_per_user: int = 50
     # Lines of a room's history replayed on joining it.
     history_lines: int = 50
+    # Shown by ADMIN; empty ones are left out.
+    admin_location: str = ""
+    admin_email: str = ""

@@ -14,11 +14,21 @@ from ..irc import numerics as n
 from .chat import Chat
 from .chathistory import handle_chathistory
 from .client import Client
-from .identity import handle_away, handle_nick, handle_ping, handle_pong, handle_quit
-from .messages import handle_privmsg
-from .queries import handle_ison, handle_mode, handle_motd, handle_who, handle_whois
+from .identity import handle_away, handle_nick, handle_ping, handle_pong, handle_quit, handle_setname
+from .labels import labelled
+from .messages import handle_privmsg, handle_tagmsg
+from .modes import handle_mode
+from .queries import (
+    handle_ison,
+    handle_monitor_command,
+    handle_motd,
+    handle_userhost,
+    handle_who,
+    handle_whois,
+)
 from .registration import handle_cap, handle_pass, handle_user, handle_webirc
 from .rooms import handle_join, handle_list, handle_names, handle_part, handle_topic
+from .server_info import handle_admin, handle_info, handle_lusers, handle_time, handle_version
 
 Handler = Callable[[Chat, Client, Message], None]
 
@@ -33,7 +43,20 @@ class Command:
 
 
 def dispatch(chat: Chat, client: Client, msg: Message) -> None:
-    """Run the handler for msg, answering problems with numerics, never raising IrcError."""
+    """Run the handler for msg, answering problems with numerics, never raising IrcError.
+
+    A command carrying a `label` tag from a client with labeled-response gets its replies
+    labelled (core/labels.py).
+    """
+    label = msg.tags.get("label")
+    if label and client.has("labeled-response") and client.has("batch"):
+        with labelled(client, label):
+            _run(chat, client, msg)
+    else:
+        _run(chat, client, msg)
+
+
+def _run(chat: Chat, client: Client, msg: Message) -> None:
     command = COMMANDS.get(msg.command)
     try:
         if command is None:
@@ -66,10 +89,19 @@ COMMANDS: dict[str, Command] = {
     "WHO": Command(handle_who, 1),
     "WHOIS": Command(handle_whois, 1),
     "ISON": Command(handle_ison, 1),
+    "USERHOST": Command(handle_userhost, 1),
+    "MONITOR": Command(handle_monitor_command, 1),
     "MODE": Command(handle_mode, 1),
     "MOTD": Command(handle_motd),
+    "LUSERS": Command(handle_lusers),
+    "VERSION": Command(handle_version),
+    "TIME": Command(handle_time),
+    "INFO": Command(handle_info),
+    "ADMIN": Command(handle_admin),
     "AWAY": Command(handle_away),
+    "SETNAME": Command(handle_setname, 1),
     "CHATHISTORY": Command(handle_chathistory, 3),
     "PRIVMSG": Command(handle_privmsg),
     "NOTICE": Command(handle_privmsg),
+    "TAGMSG": Command(handle_tagmsg, 1),
 }

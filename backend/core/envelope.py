@@ -77,12 +77,15 @@ class Envelope:
             return cached
 
     def _render_tags(self, key: RenderKey) -> bytes:
+        m = self.message
+        if key != TAGS_ALL and m.command == "TAGMSG":
+            return b""  # a message of tags alone, for clients that negotiated message-tags
         if key == TAGS_NONE:
-            return self.message.to_bytes()
+            # Client-only tags (+draft/reply, ...) reach only clients that negotiated message-tags.
+            return Message(m.command, m.params, m.source).to_bytes()
         tags = {"time": format_time(self.time)}
         if key == TAGS_ALL:
             tags["msgid"] = self.msgid
-            tags.update(self.message.tags)
+            tags.update(m.tags)
             tags.update(self.extra_tags)
-        m = self.message
         return Message(m.command, m.params, m.source, tags).to_bytes()

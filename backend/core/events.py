@@ -76,9 +76,18 @@ class TopicChanged:
 
 @dataclass(frozen=True, slots=True)
 class AwayChanged:
-    """A user set or cleared their away message."""
+    """A user set or cleared their away message (the envelope is the AWAY for away-notify)."""
 
     user: Member
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class RealnameChanged:
+    """A user changed their real name with SETNAME."""
+
+    user: Member
+    envelope: Envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,4 +98,7 @@ class PrivateMessage:
     envelope: Envelope
 
 
-Event = Registered | Joined | Parted | Quit | Renamed | RoomMessage | TopicChanged | AwayChanged | PrivateMessage
+Event = (
+    Registered | Joined | Parted | Quit | Renamed | RoomMessage | TopicChanged | AwayChanged | RealnameChanged
+    | PrivateMessage
+)

@@ -60,11 +60,14 @@ class RoomView:
     topic_setter: str
     topic_time: float
     nicks: tuple[str, ...]
+    # nick!user@host of each member, in the order of nicks (userhost-in-names, WHO).
+    prefixes: tuple[str, ...]
 
 
 def _view(room: Room) -> RoomView:
-    nicks = tuple(m.nick for m in room.members.values())
-    return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time, nicks)
+    members = room.members.values()
+    return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time,
+                    tuple(m.nick for m in members), tuple(m.prefix for m in members))
 
 
 class Hub:
@@ -80,7 +83,7 @@ class Hub:
         self._topics: dict[str, tuple[str, str, float]] = {}
 
     def remember_topics(self, topics: dict[str, tuple[str, str, int]]) -> None:
-        """Load saved topics (folded room -> text, setter, ms since epoch), e.g. from history."""
+        """Load saved topics (folded room -> text, setter's nick!user@host, ms since epoch), e.g. from history."""
         with self._lock:
             for key, (text, setter, ts_ms) in topics.items():
                 self._topics[fold(key)] = (text, setter, ts_ms / 1000)
@@ -127,6 +130,11 @@ class Hub:
             for room_key in self._rooms_of.pop(member, set()):
                 self._leave(room_key, member)
             return peers
+
+    def peers(self, member: Member) -> list[Member]:
+        """Everyone who shares a room with member (member excluded)."""
+        with self._lock:
+            return self._peers(member)
 
     def find(self, nick: str) -> Member | None:
         """The member holding nick, if any."""
@@ -182,9 +190,9 @@ class Hub:
         with self._lock:
             room = self._member_room(member, name)
             room.topic = topic
-            room.topic_setter = member.nick
+            room.topic_setter = member.prefix
             room.topic_time = time.time() if when is None else when
-            self._topics[fold(name)] = (topic, member.nick, room.topic_time)
+            self._topics[fold(name)] = (topic, member.prefix, room.topic_time)
             return room.name, list(room.members.values())
 
     def room(self, name: str) -> RoomView | None:

@@ -1,4 +1,4 @@
-"""Who a user is and whether they are here: NICK, AWAY, PING/PONG, QUIT, and a connection's end."""
+"""Who a user is and whether they are here: NICK, SETNAME, AWAY, PING/PONG, QUIT, and a connection's end."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from ..irc import numerics as n
 from .chat import Chat
 from .client import Client
 from .envelope import Envelope
-from .events import AwayChanged, Quit, Renamed
+from .events import AwayChanged, Quit, RealnameChanged, Renamed
+from .notify import told_of_change
 from .registration import try_register, validate_nick
+
+REALNAME_MAX = 100
 
 
 def handle_nick(chat: Chat, client: Client, msg: Message) -> None:
@@ -36,7 +39,23 @@ def handle_nick(chat: Chat, client: Client, msg: Message) -> None:
             chat.cluster.release(nick)
         raise
     envelope = Envelope(Message("NICK", (nick,), old_prefix))
-    chat.publish(Renamed(old_nick, client, tuple(hub.rooms_of(client)), envelope), told)
+    chat.publish(Renamed(old_nick, client, tuple(hub.rooms_of(client)), envelope), told, exclude=client)
+    client.echo(envelope)
+    if fold(nick) != fold(old_nick):
+        chat.monitors.went(old_nick)
+        chat.monitors.came(client)
+
+
+def handle_setname(chat: Chat, client: Client, msg: Message) -> None:
+    """SETNAME :<realname> (IRCv3 setname): change the real name; those who asked are told."""
+    realname = msg.params[0]
+    if not realname.strip() or len(realname) > REALNAME_MAX:
+        client.send_from_server("FAIL", "SETNAME", "INVALID_REALNAME",
+                                f"Real name must be 1 to {REALNAME_MAX} characters")
+        return
+    client.realname = realname
+    envelope = Envelope(Message("SETNAME", (realname,), client.prefix))
+    chat.publish(RealnameChanged(client, envelope), told_of_change(chat, client, "setname"))
 
 
 def handle_quit(chat: Chat, client: Client, msg: Message) -> None:
@@ -57,10 +76,12 @@ def handle_pong(chat: Chat, client: Client, msg: Message) -> None:
 
 
 def handle_away(chat: Chat, client: Client, msg: Message) -> None:
-    """AWAY [message]: set or clear the away message."""
+    """AWAY [message]: set or clear the away message; with away-notify, room peers are told."""
     text = msg.param(0)
     client.away = text or None
-    chat.publish(AwayChanged(client))
+    params = (text,) if text else ()
+    envelope = Envelope(Message("AWAY", params, client.prefix))
+    chat.publish(AwayChanged(client, envelope), told_of_change(chat, client, "away-notify"))
     if text:
         client.send_numeric(n.RPL_NOWAWAY, "You have been marked as being away")
     else:
@@ -69,6 +90,7 @@ def handle_away(chat: Chat, client: Client, msg: Message) -> None:
 
 def disconnect(chat: Chat, client: Client, reason: str) -> None:
     """A connection ended: everyone who shared a room sees it QUIT, at once."""
+    chat.gone(client)
     if not client.registered:
         return
     rooms = tuple(chat.hub.rooms_of(client))
@@ -77,3 +99,4 @@ def disconnect(chat: Chat, client: Client, reason: str) -> None:
         return  # everyone is being told "shutting down": N² QUITs would only slow the stop
     envelope = Envelope(Message("QUIT", (reason,), client.prefix))
     chat.publish(Quit(client, rooms, envelope), peers)
+    chat.monitors.went(client.nick)

@@ -1,8 +1,10 @@
-"""PRIVMSG and NOTICE: to a room's members or to one user, here or on another node."""
+"""PRIVMSG, NOTICE and TAGMSG: to a room's members or to one user, here or on another node."""
 
 from __future__ import annotations
 
-from ..irc import IrcError, Message
+import time
+
+from ..irc import IrcError, Message, fit_trailing
 from ..irc import numerics as n
 from .chat import Chat
 from .client import Client
@@ -13,25 +15,50 @@ MAX_TARGETS = 4
 
 
 def handle_privmsg(chat: Chat, client: Client, msg: Message) -> None:
-    """PRIVMSG/NOTICE <target>{,<target>} <text>: to a room's members or one user."""
+    """PRIVMSG/NOTICE <target>{,<target>} <text>: to a room's members or one user.
+
+    A NOTICE is never answered automatically (RFC 2812, Modern): its errors are dropped.
+    """
+    notice = msg.command == "NOTICE"
     if not msg.params or not msg.params[0]:
+        if notice:
+            return
         raise IrcError(n.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
     if len(msg.params) < 2 or not msg.params[1]:
+        if notice:
+            return
         raise IrcError(n.ERR_NOTEXTTOSEND, "No text to send")
+    targets = msg.params[0].split(",")
+    if len(targets) > MAX_TARGETS:
+        if notice:
+            return
+        raise IrcError(n.ERR_TOOMANYTARGETS, msg.params[0], f"Too many targets (at most {MAX_TARGETS})")
+    client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
+    client.last_spoke = time.monotonic()
+    for target in targets:
+        try:
+            send_message(chat, client, msg.command, target, msg.params[1], client_tags)
+        except IrcError as err:
+            if not notice:
+                client.send_numeric(err.numeric, *err.params)
+
+
+def handle_tagmsg(chat: Chat, client: Client, msg: Message) -> None:
+    """TAGMSG <target>{,<target>}: client-only tags alone (typing, reactions), to message-tags clients."""
     targets = msg.params[0].split(",")
     if len(targets) > MAX_TARGETS:
         raise IrcError(n.ERR_TOOMANYTARGETS, msg.params[0], f"Too many targets (at most {MAX_TARGETS})")
     client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
     for target in targets:
-        try:
-            send_message(chat, client, msg.command, target, msg.params[1], client_tags)
-        except IrcError as err:
-            client.send_numeric(err.numeric, *err.params)
+        send_message(chat, client, "TAGMSG", target, None, client_tags)
 
 
-def send_message(chat: Chat, client: Client, command: str, target: str, text: str, tags: dict[str, str]) -> None:
-    """Deliver one PRIVMSG/NOTICE to a room or a nick."""
-    echo = "echo-message" in client.caps
+def send_message(
+    chat: Chat, client: Client, command: str, target: str, text: str | None, tags: dict[str, str]
+) -> None:
+    """Deliver one PRIVMSG/NOTICE (text) or TAGMSG (text None) to a room or a nick."""
+    echo = client.has("echo-message")
+    extra = {"bot": ""} if "B" in client.modes else {}
     if target.startswith("#"):
         try:
             room = chat.hub.require_member(client, target)
@@ -39,19 +66,30 @@ def send_message(chat: Chat, client: Client, command: str, target: str, text: st
             if err.numeric != n.ERR_NOTONCHANNEL:
                 raise
             raise IrcError(n.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel (join it first)") from None
-        envelope = Envelope(Message(command, (room, text), client.prefix, tags))
-        # Stored first: someone joining meanwhile either is among those it is delivered to
-        # or reads it in the replay (the history thread takes the store before their read).
-        chat.store(room, envelope)
-        chat.publish(RoomMessage(room, envelope), chat.hub.members_of(room), exclude=None if echo else client)
+        envelope = Envelope(_message(client, command, room, text, tags), extra_tags=extra)
+        if text is not None:
+            # Stored first: someone joining meanwhile either is among those it is delivered to
+            # or reads it in the replay (the history thread takes the store before their read).
+            chat.store(room, envelope)
+        chat.publish(RoomMessage(room, envelope), chat.hub.members_of(room), exclude=client)
+        if echo:
+            client.echo(envelope)
         return
     user = chat.hub.find(target)
     if user is None:
         raise IrcError(n.ERR_NOSUCHNICK, target, "No such nick")
-    envelope = Envelope(Message(command, (user.nick, text), client.prefix, tags))
+    envelope = Envelope(_message(client, command, user.nick, text, tags), extra_tags=extra)
     # A user of another node is reached through the cluster; delivering to its mirror does nothing.
-    chat.publish(PrivateMessage(user, envelope), (user,))
-    if echo and user is not client:
-        client.deliver(envelope)
+    chat.publish(PrivateMessage(user, envelope), () if user is client else (user,))
+    if echo or user is client:
+        client.echo(envelope)
     if user.away and command == "PRIVMSG":
         client.send_numeric(n.RPL_AWAY, user.nick, user.away)
+
+
+def _message(client: Client, command: str, target: str, text: str | None, tags: dict[str, str]) -> Message:
+    """The message as relayed, its text cut so that the line others get fits 512 bytes."""
+    if text is None:
+        return Message(command, (target,), client.prefix, tags)
+    head = f":{client.prefix} {command} {target} :"
+    return Message(command, (target, fit_trailing(head, text)), client.prefix, tags)

@@ -1,52 +1,135 @@
-"""Questions about users and rooms: WHO, WHOIS, ISON, MODE (queries only) and MOTD."""
+"""Questions about users: WHO (with masks and WHOX), WHOIS, USERHOST, ISON, MONITOR, and the MOTD again."""
 
 from __future__ import annotations
 
-from ..irc import IrcError, Message, fold
+import time
+
+from ..irc import IrcError, Message
 from ..irc import numerics as n
 from .chat import Chat
 from .client import Client
+from .hub import Member
+from .masks import matches
+from .messages import MAX_TARGETS
+from .monitor import handle_monitor
 from .registration import send_motd
+
+# WHOX fields in the order the reply carries them (ircv3 whox / Modern's RPL_WHOSPCRPL).
+WHOX_ORDER = "tcuihsnfdlaor"
 
 
 def handle_who(chat: Chat, client: Client, msg: Message) -> None:
-    """WHO <#room|nick>: a 352 line per matching user, then 315."""
+    """WHO <#room|mask> [%fields[,token]]: a 352 (or WHOX 354) line per matching user, then 315."""
     mask = msg.params[0]
+    whox = msg.param(1)
+    fields, _, token = whox[1:].partition(",") if whox.startswith("%") else ("", "", "")
     hub = chat.hub
-    server = chat.config.server_name
     if mask.startswith("#"):
         view = hub.room(mask)
         channel = view.name if view else mask
+        # A room's members are shown to anyone asking (no room is secret yet).
         users = hub.members_of(mask)
     else:
-        found = hub.find(mask)
-        users = [found] if found else []
         channel = "*"
+        users = [u for u in hub.users() if _visible(chat, client, u) and _who_matches(mask, u)]
     for user in users:
-        flags = "G" if user.away else "H"
-        client.send_numeric(
-            n.RPL_WHOREPLY, channel, user.user or user.nick, user.host or server,
-            server, user.nick, flags, f"0 {user.realname}",
-        )
+        if fields:
+            client.send_numeric(n.RPL_WHOSPCRPL, *_whox_fields(chat, user, channel, fields, token))
+        else:
+            client.send_numeric(
+                n.RPL_WHOREPLY, channel, user.user or user.nick, user.host or chat.config.server_name,
+                chat.config.server_name, user.nick, _flags(user), f"0 {user.realname}",
+            )
     client.send_numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
 
 
+def _visible(chat: Chat, asker: Client, user: Member) -> bool:
+    """An invisible (+i) user shows in WHO masks only to those who share a room with them."""
+    if user is asker or not isinstance(user, Client) or "i" not in user.modes:
+        return True
+    return user in chat.hub.peers(asker)
+
+
+def _who_matches(mask: str, user: Member) -> bool:
+    if mask in ("*", "0"):
+        return True
+    return any(matches(mask, value) for value in (user.nick, user.prefix, user.host, user.realname))
+
+
+def _flags(user: Member) -> str:
+    flags = "G" if user.away else "H"
+    if isinstance(user, Client) and "B" in user.modes:
+        flags += "B"
+    return flags
+
+
+def _whox_fields(chat: Chat, user: Member, channel: str, fields: str, token: str) -> list[str]:
+    values = {
+        "t": token or "0",
+        "c": channel,
+        "u": user.user or user.nick,
+        "i": "255.255.255.255",  # never told: addresses are not shown to other users
+        "h": user.host or chat.config.server_name,
+        "s": chat.config.server_name,
+        "n": user.nick,
+        "f": _flags(user),
+        "d": "0",
+        "l": str(_idle(user)),
+        "a": "0",  # no accounts
+        "o": "n/a",
+        "r": user.realname,
+    }
+    return [values[f] for f in WHOX_ORDER if f in fields]
+
+
+def _idle(user: Member) -> int:
+    spoke = user.last_spoke if isinstance(user, Client) else time.monotonic()
+    return max(0, int(time.monotonic() - spoke))
+
+
 def handle_whois(chat: Chat, client: Client, msg: Message) -> None:
-    """WHOIS <nick>: who a user is and which rooms they are in."""
-    nick = msg.params[-1]
-    hub = chat.hub
-    user = hub.find(nick)
-    if user is None:
-        raise IrcError(n.ERR_NOSUCHNICK, nick, "No such nick")
+    """WHOIS [server] <nick>{,<nick>}: who each user is; 401 for one not online, then 318 always."""
+    nicks = [x for x in msg.params[-1].split(",") if x]
+    if len(nicks) > MAX_TARGETS:
+        raise IrcError(n.ERR_TOOMANYTARGETS, msg.params[-1], f"Too many targets (at most {MAX_TARGETS})")
+    for nick in nicks:
+        user = chat.hub.find(nick)
+        if user is None:
+            client.send_numeric(n.ERR_NOSUCHNICK, nick, "No such nick")
+            client.send_numeric(n.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+            continue
+        _whois(chat, client, user)
+
+
+def _whois(chat: Chat, client: Client, user: Member) -> None:
     cfg = chat.config
-    client.send_numeric(n.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
-    rooms = hub.rooms_of(user)
+    client.send_numeric(n.RPL_WHOISUSER, user.nick, user.user or user.nick, user.host, "*", user.realname)
+    rooms = chat.hub.rooms_of(user)
     if rooms:
         client.send_numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(rooms))
     client.send_numeric(n.RPL_WHOISSERVER, user.nick, cfg.server_name, cfg.network)
+    if isinstance(user, Client):
+        if "B" in user.modes:
+            client.send_numeric(n.RPL_WHOISBOT, user.nick, f"is a bot on {cfg.network}")
+        if user.secure:
+            client.send_numeric(n.RPL_WHOISSECURE, user.nick, "is using a secure connection")
+        if user is client:
+            client.send_numeric(n.RPL_WHOISHOST, user.nick, f"is connecting from {user.prefix} {user.host}")
+        client.send_numeric(n.RPL_WHOISIDLE, user.nick, str(_idle(user)), str(int(user.connected_at)),
+                            "seconds idle, signon time")
     if user.away:
         client.send_numeric(n.RPL_AWAY, user.nick, user.away)
     client.send_numeric(n.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
+
+
+def handle_userhost(chat: Chat, client: Client, msg: Message) -> None:
+    """USERHOST <nick>{ <nick>} (at most 5): nick=+user@host, with - for an away user."""
+    replies = []
+    for nick in " ".join(msg.params).split()[:5]:
+        user = chat.hub.find(nick)
+        if user is not None:
+            replies.append(f"{user.nick}={'-' if user.away else '+'}{user.user or user.nick}@{user.host}")
+    client.send_numeric(n.RPL_USERHOST, " ".join(replies))
 
 
 def handle_ison(chat: Chat, client: Client, msg: Message) -> None:
@@ -56,26 +139,9 @@ def handle_ison(chat: Chat, client: Client, msg: Message) -> None:
     client.send_numeric(n.RPL_ISON, " ".join(online))
 
 
-def handle_mode(chat: Chat, client: Client, msg: Message) -> None:
-    """MODE: rooms and users have no modes to change here; queries get the empty answer."""
-    target = msg.params[0]
-    if target.startswith("#"):
-        view = chat.hub.room(target)
-        if view is None:
-            raise IrcError(n.ERR_NOSUCHCHANNEL, target, "No such channel")
-        if len(msg.params) > 1 and msg.params[1] not in ("b", "+b"):
-            raise IrcError(n.ERR_CHANOPRIVSNEEDED, view.name, "Channel modes cannot be changed here")
-        if len(msg.params) > 1:
-            client.send_numeric(n.RPL_ENDOFBANLIST, view.name, "End of channel ban list")
-            return
-        client.send_numeric(n.RPL_CHANNELMODEIS, view.name, "+")
-        client.send_numeric(n.RPL_CREATIONTIME, view.name, str(int(view.created)))
-        return
-    if fold(target) != fold(client.nick):
-        raise IrcError(n.ERR_USERSDONTMATCH, "Cannot change mode for other users")
-    if len(msg.params) > 1:
-        raise IrcError(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
-    client.send_numeric(n.RPL_UMODEIS, "+")
+def handle_monitor_command(chat: Chat, client: Client, msg: Message) -> None:
+    """MONITOR +|-|C|L|S [nick,...]: be told when nicks come and go (core/monitor.py)."""
+    handle_monitor(chat.monitors, client, msg)
 
 
 def handle_motd(chat: Chat, client: Client, msg: Message) -> None:

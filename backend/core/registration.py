@@ -4,46 +4,18 @@ from __future__ import annotations
 
 import hmac
 
-from ..irc import CHANNEL_MAX, NICK_MAX, IrcError, Message, is_valid_nick
+from ..irc import NICK_MAX, IrcError, Message, is_valid_nick
 from ..irc import numerics as n
+from ..irc.caps import CAPABILITIES
 from .addresses import is_loopback
 from .chat import Chat
-from .chathistory import CHATHISTORY_MAX
 from .client import Client
 from .events import Registered
-from .rooms import TOPIC_MAX, enter_room
+from .isupport import send_isupport
+from .rooms import enter_room
+from .server_info import VERSION, send_lusers
 
-# Capabilities we offer, with their CAP LS 302 values.
-CAPABILITIES: dict[str, str] = {
-    "server-time": "",
-    "message-tags": "",
-    "echo-message": "",
-    "batch": "",
-    "draft/chathistory": "",
-}
-
-VERSION = "0.1.0"
 MOTD_LINE_MAX = 400
-
-
-def isupport_tokens(chat: Chat) -> list[str]:
-    """The RPL_ISUPPORT tokens describing this server."""
-    cfg = chat.config
-    return [
-        "CASEMAPPING=rfc8265",
-        "CHANTYPES=#",
-        "CHANMODES=,,,",
-        "PREFIX=",
-        f"NICKLEN={NICK_MAX}",
-        f"CHANNELLEN={CHANNEL_MAX}",
-        f"TOPICLEN={TOPIC_MAX}",
-        "MAXTARGETS=4",
-        f"NETWORK={cfg.network}",
-        "UTF8ONLY",
-        "SAFELIST",
-        f"CHATHISTORY={CHATHISTORY_MAX}",
-        "MSGREFTYPES=msgid,timestamp",
-    ]
 
 
 def validate_nick(nick: str) -> None:
@@ -158,7 +130,12 @@ def try_register(chat: Chat, client: Client) -> None:
     client.registered = True
     welcome(chat, client)
     chat.publish(Registered(client))
-    enter_room(chat, client, chat.config.default_room)
+    chat.monitors.came(client)
+    for room in chat.config.auto_join:
+        try:
+            enter_room(chat, client, room)
+        except IrcError as err:
+            client.send_numeric(err.numeric, *err.params)
 
 
 def welcome(chat: Chat, client: Client) -> None:
@@ -167,8 +144,9 @@ def welcome(chat: Chat, client: Client) -> None:
     client.send_numeric(n.RPL_WELCOME, f"Welcome to the {cfg.network} chat, {client.prefix}")
     client.send_numeric(n.RPL_YOURHOST, f"Your host is {cfg.server_name}, running Lobby")
     client.send_numeric(n.RPL_CREATED, f"This server was created {chat.started_text}")
-    client.send_numeric(n.RPL_MYINFO, cfg.server_name, f"lobby-{VERSION}", "i", "n")
-    client.send_numeric(n.RPL_ISUPPORT, *isupport_tokens(chat), "are supported by this server")
+    client.send_numeric(n.RPL_MYINFO, cfg.server_name, f"lobby-{VERSION}", "Bi", "")
+    send_isupport(chat, client)
+    send_lusers(chat, client)
     send_motd(chat, client)
 
 

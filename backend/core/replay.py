@@ -51,13 +51,14 @@ def replay_on_join(client: Client, room: str, rows: list[Stored]) -> None:
         _notice(client, room, "End of recent messages")
     elif "batch" in client.caps and client.render_key != TAGS_NONE:
         send_batch(client, room, rows, room)
-    elif client.render_key != TAGS_NONE:
-        for row in rows:
-            client.deliver(to_envelope(row, room))
     else:
+        # No batch: nothing would set the lines apart, and a client that shows the time it
+        # received a line (irssi's default) would show them as new. So they come between two
+        # notices, each led by the time it was said, and a topic change as a notice about it:
+        # replayed as TOPIC, clients would take it for a fresh change.
         _notice(client, room, f"Recent messages in {room} (times in UTC):")
         for row in rows:
-            client.send(_stamped(row, room))
+            client.send(_stamped(client, row, room))
         _notice(client, room, "End of recent messages")
 
 
@@ -65,15 +66,22 @@ def _notice(client: Client, room: str, text: str) -> None:
     client.send_from_server("NOTICE", room, text)
 
 
-def _stamped(row: Stored, room: str) -> Message:
-    """A plain-client copy of a stored line, its text led by the time it was said."""
+def _stamped(client: Client, row: Stored, room: str) -> Message:
+    """A copy of a stored line for a client without batch, its text led by the time it was said."""
     when = time.gmtime(row.ts_ms / 1000)
     today = time.gmtime()
     fmt = "%H:%M" if when[:3] == today[:3] else "%Y-%m-%d %H:%M"
     stamp = "[" + time.strftime(fmt, when) + "] "
+    tags: dict[str, str] = {}
+    if client.render_key != TAGS_NONE:
+        tags["time"] = format_time(row.ts_ms / 1000)
+    if "message-tags" in client.caps:
+        tags["msgid"] = row.msgid
     text = row.text
-    if text.startswith("\x01ACTION ") and row.command != "TOPIC":
-        text = "\x01ACTION " + stamp + text[len("\x01ACTION "):]
-    else:
-        text = stamp + text
-    return Message(row.command, (room, text), row.source)
+    if row.command == "TOPIC":
+        setter = row.source.split("!", 1)[0]
+        said = f"{setter} set the topic: {text}" if text else f"{setter} cleared the topic"
+        return Message("NOTICE", (room, stamp + said), client.server_name, tags)
+    action = "\x01ACTION "
+    text = action + stamp + text[len(action):] if text.startswith(action) else stamp + text
+    return Message(row.command, (room, text), row.source, tags)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+
 from ..irc import MAX_LINE_BYTES, IrcError, Message, fold, is_valid_channel
 from ..irc import numerics as n
 from .chat import Chat
 from .client import Client
 from .envelope import Envelope
 from .events import Joined, Parted, TopicChanged
+from .hub import RoomView
+from .masks import matches
 from .replay import replay_on_join
 
 TOPIC_MAX = 390
@@ -42,9 +47,19 @@ def enter_room(chat: Chat, client: Client, name: str) -> None:
             return
         view, members = result
         envelope = Envelope(Message("JOIN", (view.name,), client.prefix))
-        chat.publish(Joined(client, view.name, envelope), members)
-        send_topic(client, view.name, view.topic, view.topic_setter, view.topic_time)
-        send_names(client, view.name, view.nicks)
+        chat.publish(Joined(client, view.name, envelope), members, exclude=client)
+        client.echo(envelope)
+        if client.away:
+            # away-notify: "servers SHOULD send an AWAY message ... when a user joins a channel".
+            away = Envelope(Message("AWAY", (client.away,), client.prefix))
+            for member in members:
+                if member is not client and isinstance(member, Client) and member.has("away-notify"):
+                    member.deliver(away)
+        # Modern: "If the channel has no topic, the server SHOULD NOT send" 331 on JOIN.
+        if view.topic:
+            send_topic(client, view.name, view.topic, view.topic_setter, view.topic_time)
+        if not client.has("no-implicit-names"):
+            send_names(client, view)
         replay_on_join(client, view.name, chat.recent(client, view.name))
     finally:
         client.joining = None
@@ -59,8 +74,12 @@ def send_topic(client: Client, room: str, topic: str, setter: str, when: float) 
     client.send_numeric(n.RPL_TOPICWHOTIME, room, setter, str(int(when)))
 
 
-def send_names(client: Client, room: str, nicks: tuple[str, ...] | list[str]) -> None:
-    """353 lines packed to fit the line limit, then 366."""
+def send_names(client: Client, view: RoomView | None, name: str = "") -> None:
+    """353 lines packed to fit the line limit, then 366 (nick!user@host with userhost-in-names)."""
+    room = view.name if view is not None else name
+    nicks: tuple[str, ...] = ()
+    if view is not None:
+        nicks = view.prefixes if client.has("userhost-in-names") else view.nicks
     head = f":{client.server_name} {n.RPL_NAMREPLY} {client.nick} = {room} :"
     room_budget = MAX_LINE_BYTES - 2 - len(head.encode("utf-8"))
     line: list[str] = []
@@ -91,7 +110,8 @@ def leave_room(chat: Chat, client: Client, name: str, reason: str) -> None:
     room, told = chat.hub.part(client, name)
     params = (room, reason) if reason else (room,)
     envelope = Envelope(Message("PART", params, client.prefix))
-    chat.publish(Parted(client, room, envelope), told)
+    chat.publish(Parted(client, room, envelope), told, exclude=client)
+    client.echo(envelope)
 
 
 def handle_topic(chat: Chat, client: Client, msg: Message) -> None:
@@ -107,7 +127,8 @@ def handle_topic(chat: Chat, client: Client, msg: Message) -> None:
     room, members = chat.hub.set_topic(client, name, text)
     envelope = Envelope(Message("TOPIC", (room, text), client.prefix))
     chat.store(room, envelope)
-    chat.publish(TopicChanged(room, envelope), members)
+    chat.publish(TopicChanged(room, envelope), members, exclude=client)
+    client.echo(envelope)
 
 
 def handle_names(chat: Chat, client: Client, msg: Message) -> None:
@@ -116,15 +137,70 @@ def handle_names(chat: Chat, client: Client, msg: Message) -> None:
         client.send_numeric(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
     for name in msg.params[0].split(","):
-        view = chat.hub.room(name)
-        send_names(client, view.name if view else name, view.nicks if view else ())
+        send_names(client, chat.hub.room(name), name)
 
 
 def handle_list(chat: Chat, client: Client, msg: Message) -> None:
-    """LIST: every room with its member count and topic."""
+    """LIST [#room{,#room} | filters]: rooms with their member count and topic (ELIST=CMNTU filters)."""
     client.send_numeric(n.RPL_LISTSTART, "Channel", "Users  Name")
-    wanted = {fold(x) for x in msg.param(0).split(",") if x}
+    wanted = ListFilter.parse(msg.param(0))
+    now = time.time()
     for view in chat.hub.rooms():
-        if not wanted or fold(view.name) in wanted:
+        if wanted.accepts(view, now):
             client.send_numeric(n.RPL_LIST, view.name, str(len(view.nicks)), view.topic)
     client.send_numeric(n.RPL_LISTEND, "End of /LIST")
+
+
+@dataclass
+class ListFilter:
+    """LIST's argument: room names, masks (M, and N with !), user counts (U), creation and topic age (C, T)."""
+
+    names: set[str] = field(default_factory=set)
+    masks: list[str] = field(default_factory=list)
+    not_masks: list[str] = field(default_factory=list)
+    more_users: int = -1
+    fewer_users: int | None = None
+    # (field, "<" or ">", minutes): C<n created less than n minutes ago, T>n topic set more than n ago, ...
+    ages: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, spec: str) -> ListFilter:
+        """The filter for a LIST argument; a malformed number leaves its term out."""
+        wanted = cls()
+        for item in (x for x in spec.split(",") if x):
+            try:
+                if item[0] == ">":
+                    wanted.more_users = int(item[1:])
+                elif item[0] == "<":
+                    wanted.fewer_users = int(item[1:])
+                elif item[:2].upper() in ("C<", "C>", "T<", "T>"):
+                    wanted.ages.append((item[0].upper(), item[1], int(item[2:])))
+                elif item.startswith("!"):
+                    wanted.not_masks.append(item[1:])
+                elif "*" in item or "?" in item:
+                    wanted.masks.append(item)
+                else:
+                    wanted.names.add(fold(item))
+            except ValueError:
+                continue
+        return wanted
+
+    def accepts(self, view: RoomView, now: float) -> bool:
+        """Whether a room passes every term."""
+        users = len(view.nicks)
+        if self.names and fold(view.name) not in self.names:
+            return False
+        if users <= self.more_users or (self.fewer_users is not None and users >= self.fewer_users):
+            return False
+        if any(not matches(mask, view.name) for mask in self.masks):
+            return False
+        if any(matches(mask, view.name) for mask in self.not_masks):
+            return False
+        for kind, op, minutes in self.ages:
+            when = view.created if kind == "C" else view.topic_time
+            if not when:
+                return False
+            age = now - when
+            if (op == "<" and age >= minutes * 60) or (op == ">" and age <= minutes * 60):
+                return False
+        return True

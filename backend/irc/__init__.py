@@ -6,6 +6,7 @@ client and the tests all share it. `from backend.irc import Message, parse_line,
 
 from .framing import LineBuffer
 from .message import (
+    MAX_CLIENT_TAG_BYTES,
     MAX_FRAME_BYTES,
     MAX_LINE_BYTES,
     MAX_TAG_BYTES,
@@ -15,6 +16,8 @@ from .message import (
     check_length,
     decode,
     escape_tag_value,
+    fit_trailing,
+    is_valid_utf8,
     parse_line,
     unescape_tag_value,
 )
@@ -23,6 +26,7 @@ from .numerics import IrcError
 
 __all__ = [
     "CHANNEL_MAX",
+    "MAX_CLIENT_TAG_BYTES",
     "MAX_FRAME_BYTES",
     "MAX_LINE_BYTES",
     "MAX_TAG_BYTES",
@@ -35,9 +39,11 @@ __all__ = [
     "check_length",
     "decode",
     "escape_tag_value",
+    "fit_trailing",
     "fold",
     "is_valid_channel",
     "is_valid_nick",
+    "is_valid_utf8",
     "parse_line",
     "split_text",
     "unescape_tag_value",

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 # (modern.ircdocs.horse); message-tags adds "up to 8191 bytes" for the tag part.
 MAX_LINE_BYTES = 512
 MAX_TAG_BYTES = 8191
+# "Clients MUST NOT send messages with tag data exceeding 4094 bytes" (message-tags): the
+# rest of the 8191 is the server's own tags.
+MAX_CLIENT_TAG_BYTES = 4094
 # What a LineBuffer holds before it gives up on a line that never ends.
 MAX_FRAME_BYTES = MAX_LINE_BYTES + MAX_TAG_BYTES + 2
 
@@ -132,11 +135,11 @@ def parse_line(line: str) -> Message:
 
 
 def check_length(line: bytes) -> None:
-    """Raise LineTooLong if a line (without CRLF) breaks the tag or the 512-byte body limit."""
+    """Raise LineTooLong if a client's line (without CRLF) breaks the tag or the 512-byte body limit."""
     body = line
     if line.startswith(b"@"):
         tag_part, _, body = line.partition(b" ")
-        if len(tag_part) > MAX_TAG_BYTES:
+        if len(tag_part) - 1 > MAX_CLIENT_TAG_BYTES:
             raise LineTooLong("tags too long")
     if len(body) + 2 > MAX_LINE_BYTES:
         raise LineTooLong("line too long")
@@ -145,3 +148,26 @@ def check_length(line: bytes) -> None:
 def decode(line: bytes) -> str:
     """Decode a wire line as UTF-8; invalid bytes become U+FFFD, NULs are dropped."""
     return line.decode("utf-8", errors="replace").replace("\0", "")
+
+
+def fit_trailing(head: str, text: str) -> str:
+    """text cut (never mid-character) so that `head` + text + CRLF fits one 512-byte line.
+
+    head is the line up to the trailing parameter, e.g. ":alice!a@h PRIVMSG #room :".
+    Other servers do the same to what they relay: a 510-byte PRIVMSG gains the sender's
+    prefix on its way out.
+    """
+    budget = MAX_LINE_BYTES - 2 - len(head.encode("utf-8"))
+    raw = text.encode("utf-8")
+    if len(raw) <= budget:
+        return text
+    return raw[: max(0, budget)].decode("utf-8", errors="ignore")
+
+
+def is_valid_utf8(line: bytes) -> bool:
+    """Whether a wire line is valid UTF-8 (UTF8ONLY: other bytes are replaced, and the client told)."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -29,7 +29,7 @@ from typing import Protocol
 from ..core.chat import Chat
 from ..core.dispatch import dispatch
 from ..core.identity import disconnect
-from ..irc import LineBuffer, LineTooLong, Message, ProtocolError, check_length, decode, parse_line
+from ..irc import LineBuffer, LineTooLong, Message, ProtocolError, check_length, decode, is_valid_utf8, parse_line
 from ..irc import numerics as n
 from .config import NetConfig
 from .flood import FloodGate, Flooding
@@ -91,6 +91,14 @@ class IrcCodec:
             message = parse_line(text)
         except ProtocolError:
             return
+        if not is_valid_utf8(raw):
+            # UTF8ONLY: the bad bytes became U+FFFD; the sender is told (a standard reply when it
+            # negotiated them, else a notice) and the line goes on.
+            why = "Your message contained bytes that are not UTF-8; they were replaced"
+            if client.has("standard-replies"):
+                client.send_from_server("WARN", message.command, "INVALID_UTF8", why)
+            else:
+                client.send_from_server("NOTICE", client.nick, why)
         try:
             dispatch(self.conn.chat, client, message)
         except Exception:
@@ -126,6 +134,7 @@ class Connection:
         self.transport: socket.socket | TlsTransport = self.tls or sock
         self.port = address[1]
         self.client = chat.client(self, address[0])
+        self.client.secure = tls is not None
         self.codec: Codec = IrcCodec(self)
         self.connected_at = time.monotonic()
         self.outbox = Outbox(config.sendq_bytes, self._start_writer)

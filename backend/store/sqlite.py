@@ -194,13 +194,13 @@ class History:
         return self._read(lambda source: source.between(room, start, end, limit))
 
     def topics(self) -> dict[str, tuple[str, str, int]]:
-        """The last topic set in each room: folded room -> (text, setter nick, ts_ms)."""
+        """The last topic set in each room: folded room -> (text, setter's nick!user@host, ts_ms)."""
 
         def query(db: sqlite3.Connection) -> dict[str, tuple[str, str, int]]:
             rows = db.execute(
                 "SELECT room, text, source, MAX(ts_ms) FROM messages WHERE command = 'TOPIC' GROUP BY room"
             ).fetchall()
-            return {room: (text, source.split("!", 1)[0], ts) for room, text, source, ts in rows}
+            return {room: (text, source, ts) for room, text, source, ts in rows}
 
         return self._call(query)
 

@@ -1,0 +1,45 @@
+"""RPL_ISUPPORT (005): the tokens that tell clients what this server does."""
+
+from __future__ import annotations
+
+from ..irc import CHANNEL_MAX, NICK_MAX
+from ..irc import numerics as n
+from ..irc.caps import MONITOR_MAX
+from .chat import Chat
+from .chathistory import CHATHISTORY_MAX
+from .client import Client
+from .messages import MAX_TARGETS
+from .rooms import TOPIC_MAX
+
+
+def isupport_tokens(chat: Chat) -> list[str]:
+    """The RPL_ISUPPORT tokens describing this server."""
+    cfg = chat.config
+    return [
+        "CASEMAPPING=rfc8265",
+        "CHANTYPES=#",
+        "CHANMODES=,,,",
+        "PREFIX=",
+        f"NICKLEN={NICK_MAX}",
+        f"CHANNELLEN={CHANNEL_MAX}",
+        f"TOPICLEN={TOPIC_MAX}",
+        f"MAXTARGETS={MAX_TARGETS}",
+        f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},TAGMSG:{MAX_TARGETS},NAMES:{MAX_TARGETS},"
+        f"WHOIS:{MAX_TARGETS},JOIN:,PART:,MONITOR:",
+        f"NETWORK={cfg.network}",
+        "UTF8ONLY",
+        "SAFELIST",
+        "ELIST=CMNTU",
+        "WHOX",
+        f"MONITOR={MONITOR_MAX}",
+        "BOT=B",
+        f"CHATHISTORY={CHATHISTORY_MAX}",
+        "MSGREFTYPES=msgid,timestamp",
+    ]
+
+
+def send_isupport(chat: Chat, client: Client) -> None:
+    """005 lines, at most 13 tokens each (Modern: clients expect them split)."""
+    tokens = isupport_tokens(chat)
+    for start in range(0, len(tokens), 13):
+        client.send_numeric(n.RPL_ISUPPORT, *tokens[start : start + 13], "are supported by this server")

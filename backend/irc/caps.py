@@ -1,0 +1,27 @@
+"""The IRCv3 capabilities Lobby offers, with their CAP LS 302 values: advertise only what works.
+
+Each one is implemented in the core; the README's protocol section lists them and where
+Lobby departs from their specifications.
+"""
+
+from __future__ import annotations
+
+MONITOR_MAX = 100
+
+CAPABILITIES: dict[str, str] = {
+    "server-time": "",
+    "message-tags": "",
+    "echo-message": "",
+    "batch": "",
+    "labeled-response": "",
+    "standard-replies": "",
+    "cap-notify": "",
+    "multi-prefix": "",
+    "userhost-in-names": "",
+    "no-implicit-names": "",
+    "away-notify": "",
+    "setname": "",
+    "chghost": "",
+    "extended-monitor": "",
+    "draft/chathistory": "",
+}
