@@ -78,7 +78,7 @@ def test_history_survives_reopening(tmp_path: Path) -> None:
     second.open()
     try:
         assert len(second.latest("#r", 50)) == 11
-        assert second.topics() == {"#r": ("the topic", "alice", 1_800_000_000_000)}
+        assert second.topics() == {"#r": ("the topic", "alice!u@h", 1_800_000_000_000)}
     finally:
         second.close()
 
@@ -180,10 +180,9 @@ def test_chathistory_pages_backwards_through_500_messages_without_gap_or_repeat(
     reader.send("NICK reader")
     reader.send("USER r 0 * :R")
     reader.send("CAP END")
-    isupport = reader.expect(r" 005 reader ")
-    assert "CHATHISTORY=100" in isupport.params
-    reader.expect(r" 366 reader #lobby ")
-    reader.expect(r"BATCH -")  # the replay on join
+    lines = reader.lines_until(r" 376 reader | 422 reader ")
+    assert any("CHATHISTORY=100" in parse_line(line).params for line in lines if " 005 reader " in line)
+    reader.expect(r" 366 reader #lobby ")  # no replay on join: a chathistory client asks for what it wants
     seen: list[str] = []
     ref = "*"
     sub = "LATEST"

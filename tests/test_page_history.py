@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from backend.core import rooms
+from backend.core import chathistory
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect
 
@@ -86,14 +86,16 @@ def test_scrolling_up_before_the_joins_history_is_complete_still_loads_older_lin
     carol = irc_user("carol")
     say_all(carol, [f"line {i:03d}" for i in range(120)])
     release = threading.Event()
-    replay_on_join = rooms.replay_on_join
+    send_batch = chathistory.send_batch
+    held = threading.Event()
 
-    def held_replay_on_join(client: Any, room: str, rows: Any) -> None:
-        replay_on_join(client, room, rows)  # the replay is sent...
-        if client.nick == "alice":
-            release.wait(30)  # ...but the page's sync PING waits behind this join
+    def held_send_batch(client: Any, target: str, rows: Any, room: str) -> None:
+        send_batch(client, target, rows, room)  # the join's first page is sent...
+        if client.nick == "alice" and not held.is_set():
+            held.set()
+            release.wait(30)  # ...but the page's sync PING waits behind it
 
-    monkeypatch.setattr(rooms, "replay_on_join", held_replay_on_join)
+    monkeypatch.setattr(chathistory, "send_batch", held_send_batch)
     page = new_page()
     try:
         joined(page, "alice")
@@ -224,13 +226,14 @@ PAGING_SCRIPT = """async () => {
         .map((body) => body.textContent);
     const marker = () => document.querySelector("#messages .history-marker")?.textContent ?? null;
     const steps = {};
+    const ping = () => sent.find((line) => line.startsWith("PING ")).split(" ")[1];
 
     feed(":srv 001 tester :Welcome", ":tester!t@h JOIN #lobby");
     steps.joinSent = [...sent];
     feed("BATCH +r chathistory #lobby", row("r", "r1", 10, "replayed one"),
          row("r", "r2", 11, "old news, tester"), row("r", "t1", 12, "an old topic", "TOPIC"), "BATCH -r");
     steps.beforePong = [...sent];
-    feed(`:srv PONG srv ${sent[0].split(" ")[1]}`);
+    feed(`:srv PONG srv ${ping()}`);
     steps.afterPong = [...sent];
     steps.loading = marker();
     feed("BATCH +o chathistory #lobby", row("o", "o1", 1, "oldest"), row("o", "o2", 2, "older"), "BATCH -o");
@@ -252,7 +255,7 @@ PAGING_SCRIPT = """async () => {
     const page = Array.from({ length: 100 }, (_, i) => row("a1", `n${i}`, 100 + i, `missed ${i}`));
     feed("BATCH +j chathistory #lobby", row("j", "live1", 60, "live, tester"), row("j", "n99", 199, "missed 99"),
          row("j", "n100", 200, "missed 100"), "BATCH -j");
-    feed(`:srv PONG srv ${sent[0].split(" ")[1]}`);
+    feed(`:srv PONG srv ${ping()}`);
     steps.rejoinPong = [...sent];
     feed("@time=2024-05-01T12:00:00.000Z :tester!t@h JOIN #quiet");
     steps.quietSent = sent.slice(steps.rejoinPong.length);
@@ -268,8 +271,9 @@ PAGING_SCRIPT = """async () => {
 def test_paging_requests_and_what_the_page_does_with_each_answer(new_page: PageFactory) -> None:
     """The page's history logic against a scripted server: exact requests, markers, order, no repeats."""
     steps = new_page().evaluate(PAGING_SCRIPT)
-    assert steps["joinSent"] == ["PING lobby-history-1"]
-    assert steps["beforePong"] == ["PING lobby-history-1"]  # nothing is asked before the replay is in
+    # A chathistory client gets no replay from the server: the page asks for the latest lines itself.
+    assert steps["joinSent"] == ["CHATHISTORY LATEST #lobby * 50", "PING lobby-history-1"]
+    assert steps["beforePong"] == steps["joinSent"]  # nothing more is asked before the first page is in
     # Three lines don't fill the view, so the page asks for older ones at once.
     assert steps["afterPong"][-1] == "CHATHISTORY BEFORE #lobby msgid=r1 50"
     assert steps["loading"] == "loading…"

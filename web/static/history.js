@@ -6,14 +6,17 @@
 // lines; it sends its requests through the send function it is given. Chat
 // (chat.js) puts the lines where they belong and view.js draws them.
 //
-// Telling the answers apart: the server replays a room's recent history in a
-// chathistory batch right after our JOIN, but only when there is any, so a
-// batch alone doesn't say whether it is that replay or the answer to a
-// CHATHISTORY we sent. After our JOIN we send a PING: the server handles lines
-// in order, so every batch for that room before its PONG is the replay, and
-// every one after it answers our requests, in the order we sent them.
+// Telling the answers apart: a client that negotiates draft/chathistory gets no
+// replay on join from the server (it would double what such clients fetch), so
+// right after our JOIN we ask for the latest lines ourselves, then send a PING:
+// the server handles lines in order, so every batch for that room before its
+// PONG is that first page (shown like a replay), and every one after it answers
+// our other requests, in the order we sent them. A line said while we join may
+// come both live and in that page; Chat shows a msgid once.
 
 export const OLDER_PAGE = 50;
+// The lines shown on joining a room.
+export const JOIN_PAGE = 50;
 export const CATCH_UP_PAGE = 100;
 // A reconnect after a very long absence stops catching up here (and keeps the
 // replay of the latest lines) rather than pulling a whole day into the page.
@@ -126,6 +129,7 @@ export class History {
     state.atBeginning = rejoin && this.isAtBeginning(key);
     this.rooms.set(key, state);
     if (!this.enabled) return;
+    if (!rejoin) this.send(...chathistoryParams("LATEST", room, "*", JOIN_PAGE));
     state.syncToken = `${SYNC_PREFIX}${this.nextToken++}`;
     this.tokens.set(state.syncToken, key);
     this.send("PING", state.syncToken);
