@@ -14,6 +14,9 @@ import { formatMessage, fold, nickOf, parseLine } from "./irc.js";
 
 // batch and draft/chathistory: history comes in batches, and the page pages
 // through it (history.js); without them it still shows the join replay.
+export const DEFAULT_ROOM = "#lobby";
+const AUTO_JOIN_TOKEN = "lobby-auto-join";
+
 export const WANTED_CAPS = ["server-time", "message-tags", "echo-message", "batch", "draft/chathistory"];
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -153,6 +156,13 @@ export class Connection extends EventTarget {
       case "PING":
         this.send("PONG", ...msg.params);
         return;
+      case "PONG":
+        if (msg.params.at(-1) === AUTO_JOIN_TOKEN) {
+          // The server has put us in its rooms by now (it answers in order): none, and we open ours.
+          if (this.rooms.size === 0) this.send("JOIN", DEFAULT_ROOM);
+          return;
+        }
+        break;
       case "CAP":
         this.handleCap(msg);
         return;
@@ -227,9 +237,11 @@ export class Connection extends EventTarget {
   }
 
   rejoin() {
-    // The server puts everyone in its default room; the others are ours to ask for.
+    // The server puts everyone in its auto-join rooms; the others are ours to ask for. A server
+    // that puts us nowhere (lobby serve --auto-join "", or another IRC server) still opens #lobby.
     const rooms = [...this.rooms.values()];
     this.rooms.clear();
     if (rooms.length) this.send("JOIN", rooms.join(","));
+    else this.send("PING", AUTO_JOIN_TOKEN);
   }
 }
