@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cluster.backplane import Backplane, BackplaneError
+from .cluster.backplane import Backplane, BackplaneError, Timers
 from .core.chat import Chat
 from .core.client import Client
 from .core.ports import NullCluster
@@ -29,6 +29,11 @@ class ServerConfig(NetConfig):
     db_path: str | None = ":memory:"
     # A Redis URL (redis://HOST:PORT/DB) to share rooms with other nodes; None runs alone.
     redis_url: str | None = None
+    # The cluster's timers, in seconds: how often this node says it is alive, how long that lasts
+    # (a node silent this long is taken for dead), how often it looks for dead nodes.
+    cluster_heartbeat: float = 1.0
+    cluster_ttl: float = 5.0
+    cluster_check: float = 2.0
 
 
 class ChatServer:
@@ -66,7 +71,8 @@ class ChatServer:
             self.chat.history = history
             self.hub.remember_topics(history.topics())
         if self.config.redis_url is not None and self.backplane is None:
-            backplane = Backplane(self.config.redis_url, self.chat, self.history)
+            timers = Timers(self.config.cluster_heartbeat, self.config.cluster_ttl, self.config.cluster_check)
+            backplane = Backplane(self.config.redis_url, self.chat, self.history, timers)
             try:
                 backplane.start()
             except BackplaneError:

@@ -9,17 +9,21 @@ app.config; config_for() fills those in from a running ChatServer.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import pages, relay
+from . import hosts, pages, relay, web
 
 if TYPE_CHECKING:
     from backend.node import ChatServer
+
+log = logging.getLogger("lobby.web")
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -49,9 +53,18 @@ DEFAULTS: dict[str, Any] = {
     "LOBBY_NETWORK": "Lobby",
     # Origins besides the page's own that may open /ws (e.g. "https://chat.example").
     "LOBBY_ALLOWED_ORIGINS": (),
+    # Host names besides loopback and the machine's own that requests may name
+    # (DNS-rebinding defence, see hosts.py); empty: the LOBBY_ALLOWED_HOSTS
+    # environment variable, comma-separated, if set.
+    "LOBBY_ALLOWED_HOSTS": (),
+    # Where the web server listens; WebServer.start() fills it in.
+    "LOBBY_LISTEN_HOST": None,
     # How many reverse proxies in front of us to believe X-Forwarded-* from (0: none).
     "LOBBY_TRUSTED_PROXIES": 0,
     "LOBBY_MAX_FRAME_BYTES": relay.MAX_FRAME_BYTES,
+    # Seconds a connection has, in all, to send its request head (WebSocket handshake
+    # included); a client trickling bytes to hold a thread is cut off after that.
+    "LOBBY_HEAD_TIMEOUT": web.HEAD_TIMEOUT_SECONDS,
     # flask-sock hands these to simple_websocket.Server: subprotocols are picked
     # in the client's order of preference; pings keep idle connections alive
     # through proxies and find vanished peers; big messages close with 1009.
@@ -74,6 +87,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     if config:
         app.config.from_mapping(config)
+    if not app.config["LOBBY_ALLOWED_HOSTS"] and os.environ.get("LOBBY_ALLOWED_HOSTS"):
+        app.config["LOBBY_ALLOWED_HOSTS"] = tuple(os.environ["LOBBY_ALLOWED_HOSTS"].split(","))
+    app.before_request(check_host)
     app.register_blueprint(pages.bp)
     app.register_blueprint(relay.bp)
     app.extensions["lobby.relays"] = relay.RelayRegistry()
@@ -82,6 +98,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     return app
+
+
+def check_host() -> Response | None:
+    """Refuse a request whose Host the server is not reachable as (421), WebSockets included."""
+    config = current_app.config
+    if int(config["LOBBY_TRUSTED_PROXIES"]) and not config["LOBBY_ALLOWED_HOSTS"]:
+        return None  # the reverse proxy chooses which names reach us
+    allowed = hosts.allowed_names(config["LOBBY_ALLOWED_HOSTS"], config["LOBBY_ALLOWED_ORIGINS"])
+    if hosts.host_allowed(request.host, config["LOBBY_LISTEN_HOST"], allowed):
+        return None
+    log.info("refused a request for host %r from %s", request.host, request.remote_addr)
+    return Response("Misdirected request: this server does not answer to that host name.\n", status=421,
+                    mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
 
 def add_security_headers(response: Response) -> Response:

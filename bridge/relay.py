@@ -12,7 +12,11 @@ browser -> server; a pump thread relays server -> browser and is the only one
 that calls `ws.send`. Whichever side ends first closes the other at once, so a
 closed tab is a QUIT for everyone else right away, not a ghost until a ping
 timeout. Every Relay is registered in a RelayRegistry so that the web server can
-end them all when it stops.
+end them all when it stops. What the relay needs of simple-websocket beyond its
+public API goes through wsadapter.WsAdapter, never straight to the ws object.
+Frames that never become lines (pings, pongs, empty ones) are answered inside
+simple-websocket, out of the chat server's sight, so the relay gives them a flood
+budget of its own and closes a WebSocket that exceeds it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import logging
 import socket
 import struct
 import threading
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
@@ -32,6 +35,9 @@ from simple_websocket import ConnectionClosed
 from werkzeug.datastructures import Headers
 
 from backend.irc import LineBuffer, LineTooLong
+from backend.net.flood import FloodGate, Flooding
+
+from .wsadapter import WebSocket, WsAdapter
 
 log = logging.getLogger("lobby.bridge")
 
@@ -65,26 +71,18 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 # handful of lines; only a flooder gets near either limit.
 MAX_PENDING_FRAMES = 256
 UPSTREAM_SEND_TIMEOUT_SECONDS = 10
+# Frames that never become IRC lines (pings, pongs, empty frames and empty
+# continuations) are answered or dropped by simple-websocket and never reach the
+# chat server's flood control, so the relay budgets them itself, with the server's
+# default budget for lines: a burst of 20, then 4 a second; further than 15 s
+# ahead of that, the WebSocket is closed (1008).
+FRAME_FLOOD_BURST = 20
+FRAME_FLOOD_RATE = 4.0
+FRAME_FLOOD_MAX_LAG = 15.0
 
 bp = Blueprint("relay", __name__)
 sock = Sock()
 _relay_ids = itertools.count(1)
-
-
-class WebSocket(Protocol):
-    """What a Relay uses of simple_websocket.Server (and tests can fake)."""
-
-    def receive(self, timeout: float | None = None) -> str | bytes | None:
-        """The next message, or None after timeout; raises ConnectionClosed when closed."""
-        ...
-
-    def send(self, data: str | bytes) -> None:
-        """Send one message: str as a text frame, bytes as a binary one."""
-        ...
-
-    def close(self, reason: int | None = None, message: str | None = None) -> None:
-        """Send a close frame with this code and text."""
-        ...
 
 
 class RelayRegistry:
@@ -155,7 +153,7 @@ class Relay:
 
     def __init__(self, ws: WebSocket, upstream: socket.socket, binary: bool,
                  max_frame_bytes: int = MAX_FRAME_BYTES, registry: RelayRegistry | None = None) -> None:
-        self.ws = ws
+        self.ws = WsAdapter(ws)
         self.upstream = upstream
         self.binary = binary
         self.max_frame_bytes = max_frame_bytes
@@ -164,6 +162,7 @@ class Relay:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._silenced = threading.Event()
+        self.frame_budget = FloodGate(FRAME_FLOOD_BURST, FRAME_FLOOD_RATE, FRAME_FLOOD_MAX_LAG)
         self.pump = threading.Thread(target=self._pump_loop, name=f"relay-pump-{next(_relay_ids)}", daemon=True)
 
     # -- the request thread: browser -> server ----------------------------------
@@ -172,13 +171,14 @@ class Relay:
         """Relay until either side ends; return only when both are closed."""
         if self.registry is not None:
             self.registry.add(self)
+        self.ws.watch_frames(self._charge_frame)
         try:
             self.pump.start()
             while not self._closing.is_set():
                 data = self.ws.receive(timeout=POLL_SECONDS)
                 if data is None:
                     continue
-                if len(getattr(self.ws, "input_buffer", ())) > MAX_PENDING_FRAMES:
+                if self.ws.pending_frames() > MAX_PENDING_FRAMES:
                     self.close(CLOSE_POLICY, "Too many messages at once")
                     break
                 self._forward(data)
@@ -198,6 +198,18 @@ class Relay:
         lines = [line for line in split_frame(data) if not is_webirc(line)]
         if lines:
             self.upstream.sendall(b"".join(line + b"\r\n" for line in lines))
+
+    def _charge_frame(self, kind: str) -> None:
+        """On simple-websocket's reader thread: a frame that carries no line draws on the budget."""
+        try:
+            self.frame_budget.charge()
+        except Flooding:
+            if self._closing.is_set():
+                return
+            log.info("closing a WebSocket that sent too many %s frames", kind)
+            self.close(CLOSE_POLICY, "Too many control or empty frames")
+            # Let the flooder's last frames in, so that it gets our close frame, not a reset.
+            self.ws.discard_input(quiet=0.1, limit=CLOSE_GRACE_SECONDS)
 
     # -- the pump thread: server -> browser --------------------------------------
 
@@ -243,39 +255,31 @@ class Relay:
         with contextlib.suppress(OSError):
             self.upstream.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(Exception):
-            self.ws.close(reason=code, message=reason)
+            self.ws.close(code, reason)
         # The request thread may sit in ws.receive(): the WebSocket's event wakes it.
-        event = getattr(self.ws, "event", None)
-        if isinstance(event, threading.Event):
-            event.set()
+        self.ws.wake_reader()
 
     def abort(self) -> None:
         """Shut the browser's socket under the relay: for a peer that stopped answering."""
         self.close(CLOSE_GOING_AWAY, "")
-        raw = getattr(self.ws, "sock", None)
-        if isinstance(raw, socket.socket):
-            with contextlib.suppress(OSError):
-                raw.shutdown(socket.SHUT_RDWR)
+        self.ws.shutdown_socket()
 
     def _finish(self) -> None:
         """After close(): let the close handshake finish, then make sure every thread ends."""
-        ws_thread = getattr(self.ws, "thread", None)
-        if isinstance(ws_thread, threading.Thread):
-            ws_thread.join(CLOSE_GRACE_SECONDS)
+        self.ws.join_reader(CLOSE_GRACE_SECONDS)
         self.pump.join(CLOSE_GRACE_SECONDS)
         # Whatever is still running is waiting on a browser that doesn't answer;
         # shutting the socket also keeps werkzeug from writing an HTTP response
         # after the WebSocket's close frame.
         self.abort()
         self.pump.join()
-        if isinstance(ws_thread, threading.Thread):
-            ws_thread.join(CLOSE_GRACE_SECONDS)
+        self.ws.join_reader(CLOSE_GRACE_SECONDS)
         self.upstream.close()
         if self.registry is not None:
             self.registry.discard(self)
 
 
-def close_alone(ws: WebSocket, code: int, reason: str) -> None:
+def close_alone(ws: WsAdapter, code: int, reason: str) -> None:
     """Close a WebSocket that never got a relay, the way a Relay closes its own.
 
     The browser gets our close frame and a moment to answer it before the socket
@@ -284,16 +288,10 @@ def close_alone(ws: WebSocket, code: int, reason: str) -> None:
     and simple-websocket's reader thread ends with it.
     """
     with contextlib.suppress(Exception):
-        ws.close(reason=code, message=reason)
-    reader = getattr(ws, "thread", None)
-    if isinstance(reader, threading.Thread):
-        reader.join(CLOSE_GRACE_SECONDS)
-    raw = getattr(ws, "sock", None)
-    if isinstance(raw, socket.socket):
-        with contextlib.suppress(OSError):
-            raw.shutdown(socket.SHUT_RDWR)
-    if isinstance(reader, threading.Thread):
-        reader.join(CLOSE_GRACE_SECONDS)
+        ws.close(code, reason)
+    ws.join_reader(CLOSE_GRACE_SECONDS)
+    ws.shutdown_socket()
+    ws.join_reader(CLOSE_GRACE_SECONDS)
 
 
 # -- the HTTP side --------------------------------------------------------------------
@@ -331,17 +329,15 @@ def check_origin() -> Response | None:
 def relay(ws: WebSocket) -> None:
     """Bridge one browser to the chat server until either side leaves."""
     config = current_app.config
-    # The request socket may carry the HTTP handler's header timeout; a WebSocket
-    # must block (simple-websocket does not retry partial sends).
-    raw = getattr(ws, "sock", None)
-    if isinstance(raw, socket.socket):
-        raw.settimeout(None)
+    adapter = WsAdapter(ws)
+    # The request socket may carry the HTTP handler's header timeout; a WebSocket must block.
+    adapter.make_blocking()
     address = config["LOBBY_CHAT_ADDRESS"]
     try:
         upstream = socket.create_connection(tuple(address), timeout=CONNECT_TIMEOUT_SECONDS)
     except OSError as err:
         log.warning("bridge cannot reach the chat server at %s: %s", address, err)
-        close_alone(ws, CLOSE_TRY_AGAIN_LATER, "The chat server is not reachable")
+        close_alone(adapter, CLOSE_TRY_AGAIN_LATER, "The chat server is not reachable")
         return
     upstream.settimeout(None)
     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -353,8 +349,8 @@ def relay(ws: WebSocket) -> None:
             upstream.sendall(webirc_line(secret, request.remote_addr or "0.0.0.0").encode() + b"\r\n")
     except OSError:
         upstream.close()
-        close_alone(ws, CLOSE_TRY_AGAIN_LATER, "The chat server is not reachable")
+        close_alone(adapter, CLOSE_TRY_AGAIN_LATER, "The chat server is not reachable")
         return
-    binary = getattr(ws, "subprotocol", None) == BINARY_SUBPROTOCOL
+    binary = adapter.subprotocol() == BINARY_SUBPROTOCOL
     registry = current_app.extensions.get("lobby.relays")
     Relay(ws, upstream, binary, int(config.get("LOBBY_MAX_FRAME_BYTES", MAX_FRAME_BYTES)), registry).run()

@@ -6,6 +6,12 @@ as long as it is open. WebServer adds what a long-running process needs around
 it: binding that reports errors instead of exiting, the bound address (port 0
 picks a free one), and a stop() that really ends every thread it started:
 relays are closed, lingering connections are shut, and threads are joined.
+
+Against slow clients: a connection must send its whole request head (the request
+line and headers, a WebSocket handshake included) within a total deadline, not
+just some byte every so often; the serving thread's poll loop shuts the sockets
+of those that are late. Responses say `Server: Lobby`, not which versions of
+werkzeug and Python answer.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ POLL_SECONDS = 0.1
 # A connection that hasn't sent its request headers by then is dropped, so idle
 # sockets can't hold threads forever. The relay lifts it for WebSockets.
 HEADER_TIMEOUT_SECONDS = 20.0
+# ... and one that sends them a byte at a time ("slowloris") is dropped once its
+# request head has taken this long in all (app config LOBBY_HEAD_TIMEOUT overrides).
+HEAD_TIMEOUT_SECONDS = 12.0
+SERVER_HEADER = "Lobby"
 # How long stop() lets closing WebSockets say goodbye before shutting their sockets.
 CLOSE_GRACE_SECONDS = 0.3
 
@@ -41,6 +51,17 @@ class _RequestHandler(WSGIRequestHandler):
     """werkzeug's handler, quieter: one log line per request is debug, not info."""
 
     timeout = HEADER_TIMEOUT_SECONDS
+
+    def version_string(self) -> str:
+        """The Server header: our name only, no versions for a scanner to match."""
+        return SERVER_HEADER
+
+    def parse_request(self) -> bool:
+        """Read the headers; once they are in, the head deadline no longer applies."""
+        complete = super().parse_request()
+        if isinstance(self.server, _TrackingServer):
+            self.server.head_complete(self.request)
+        return complete
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug('%s "%s" %s %s', self.address_string(), getattr(self, "requestline", ""), code, size)
@@ -58,11 +79,15 @@ class _TrackingServer(ThreadedWSGIServer):
     connection gets a 503 at once instead of a thread.
     """
 
-    def __init__(self, *args: Any, max_connections: int, max_per_ip: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_connections: int, max_per_ip: int, head_timeout: float,
+                 **kwargs: Any) -> None:
         self.active: dict[threading.Thread, socket.socket] = {}
         self.active_lock = threading.Lock()
         self.max_connections = max_connections
         self.max_per_ip = max_per_ip
+        self.head_timeout = head_timeout
+        # Connections still sending their request head, and when they must be done.
+        self._head_deadlines: dict[socket.socket, tuple[float, str]] = {}
         self._per_ip: Counter[str] = Counter()
         super().__init__(*args, **kwargs)
 
@@ -78,6 +103,7 @@ class _TrackingServer(ThreadedWSGIServer):
             if not busy:
                 self.active[thread] = request
                 self._per_ip[host] += 1
+                self._head_deadlines[request] = (time.monotonic() + self.head_timeout, host)
         if busy:
             log.warning("refused a web connection from %s: too many connections", host)
             with contextlib.suppress(OSError):
@@ -92,10 +118,30 @@ class _TrackingServer(ThreadedWSGIServer):
         finally:
             host = str(client_address[0])
             with self.active_lock:
+                self._head_deadlines.pop(request, None)
                 self.active.pop(threading.current_thread(), None)
                 self._per_ip[host] -= 1
                 if self._per_ip[host] <= 0:
                     del self._per_ip[host]
+
+
+    def head_complete(self, request: socket.socket) -> None:
+        """The connection has sent its whole request head: no deadline from now on."""
+        with self.active_lock:
+            self._head_deadlines.pop(request, None)
+
+    def service_actions(self) -> None:
+        """Called by serve_forever every poll: shut connections whose request head is late."""
+        now = time.monotonic()
+        with self.active_lock:
+            late = [(sock, host) for sock, (deadline, host) in self._head_deadlines.items() if deadline <= now]
+            for sock, _ in late:
+                del self._head_deadlines[sock]
+        for sock, host in late:
+            log.info("dropped a web connection from %s: no complete request in %.0f s", host, self.head_timeout)
+            # The handler's read then ends (end of file), and its thread with it.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class WebServer:
@@ -129,12 +175,15 @@ class WebServer:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(sockaddr)
             listener.listen(BACKLOG)
+            head_timeout = float(self.app.config.get("LOBBY_HEAD_TIMEOUT", HEAD_TIMEOUT_SECONDS))
             server = _TrackingServer(self.host, self.port, self.app, handler=_RequestHandler, fd=listener.fileno(),
-                                     max_connections=self.max_connections, max_per_ip=self.max_per_ip)
+                                     max_connections=self.max_connections, max_per_ip=self.max_per_ip,
+                                     head_timeout=head_timeout)
         finally:
             listener.close()  # werkzeug holds its own duplicate of the descriptor
         bound = server.socket.getsockname()
         self.address = (bound[0], bound[1])
+        self.app.config["LOBBY_LISTEN_HOST"] = bound[0]  # for the app's Host check
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
                                         name="web-serve", daemon=True)

@@ -15,6 +15,8 @@ import pytest
 import redis
 
 from backend.cluster import backplane as cluster
+from backend.cluster import sender as cluster_sender
+from backend.cluster.sender import Held, Sender
 from backend.core.envelope import format_time
 from backend.irc import parse_line
 from backend.node import ChatServer
@@ -308,13 +310,13 @@ def test_a_user_joining_right_after_a_line_was_said_on_their_node_gets_it_in_the
     alice = user(a, "alice")
     alice.send("PRIVMSG #lobby :first")
     wait_until(lambda: stream_texts(redis_url, "#lobby") == ["first"])
-    execute = cluster.Backplane._execute
+    execute = Sender.execute
 
-    def slow_execute(self: cluster.Backplane, r: object, items: list) -> list:  # type: ignore[type-arg]
+    def slow_execute(self: Sender, r: object, items: list[Held]) -> list[Held]:
         time.sleep(0.5)  # a Redis far away: the line is said here well before the stream has it
         return execute(self, r, items)
 
-    monkeypatch.setattr(cluster.Backplane, "_execute", slow_execute)
+    monkeypatch.setattr(Sender, "execute", slow_execute)
     alice.send("PRIVMSG #lobby :second")
     alice.expect(r"PRIVMSG #lobby :second")  # echo-message: accepted and delivered on this node
     carol = user(a, "carol")
@@ -392,8 +394,9 @@ def test_redis_restarted_empty_gets_the_history_back_and_what_was_said_meanwhile
 def test_paging_back_goes_past_the_capped_stream_into_each_nodes_own_copy(
     make_server, redis_url: str, user, monkeypatch
 ) -> None:
-    monkeypatch.setattr(cluster, "STREAM_MAX", 20)
-    monkeypatch.setattr(cluster, "STREAM_SLACK", 5)
+    # The sender passes the stream's bounds to the STORE script.
+    monkeypatch.setattr(cluster_sender, "STREAM_MAX", 20)
+    monkeypatch.setattr(cluster_sender, "STREAM_SLACK", 5)
     a = make_server(redis_url=redis_url, flood=False)
     b = make_server(redis_url=redis_url, flood=False)
     alice = user(a, "alice")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +18,13 @@ from backend.irc import split_text
 from backend.node import ChatServer
 from bridge import config_for, create_app
 from bridge.web import WebServer
+from scripts.screenshot import mixed_conversation
 from tests.ircclient import IrcClient, connect
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
 
 PALETTE = ["#e6194b", "#3cb44b", "#c9a100", "#4363d8", "#f58231", "#911eb4", "#0fa3b1", "#f032e6"]
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 PageFactory = Callable[..., Any]
 IrcFactory = Callable[..., IrcClient]
 
@@ -303,35 +302,16 @@ def test_phone_sized_dark_layout(new_page: PageFactory, irc_user: IrcFactory) ->
     assert page.errors == []
 
 
-def test_screenshot_of_a_mixed_conversation(new_page: PageFactory, irc_user: IrcFactory) -> None:
-    carol = irc_user("carol")
-    carol.send("TOPIC #lobby :Friday demo — notes at https://example.com/demo")
-    alice = new_page()
-    joined(alice, "alice")
-    bob = new_page(viewport={"width": 1100, "height": 640})
-    joined(bob, "bob")
-    vasya = irc_user("Вася")
-    carol.send("PRIVMSG #lobby :morning all! the build is green again")
-    expect(messages(bob)).to_contain_text("build is green")
-    say(alice, "nice! who is presenting at the demo?")
-    expect(messages(bob)).to_contain_text("who is presenting")
-    say(bob, "/me raises a hand")
-    expect(messages(alice)).to_contain_text("raises a hand")
-    carol.send("PRIVMSG #lobby :bob, can you share the slides first?")
-    say(bob, "sure: https://example.com/slides.pdf")
-    expect(messages(alice)).to_contain_text("slides.pdf")
-    vasya.send("PRIVMSG #lobby :привет всем, I'm on the terminal client")
-    expect(messages(bob)).to_contain_text("привет")
-    dave = irc_user("dave")
-    dave.send("QUIT :lunch")
-    expect(messages(bob)).to_contain_text("dave quit (Quit: lunch)")
-    say(alice, "<b>tags</b> show up as plain text, as they should")
-    expect(messages(bob)).to_contain_text("as they should")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    bob.locator("#message").blur()
-    # Bytes, not path=: Playwright would write the file from a thread that outlives the test.
-    SCREENSHOT.write_bytes(bob.screenshot(animations="disabled"))
-    assert SCREENSHOT.stat().st_size > 10_000
+def test_the_mixed_conversation_of_the_screenshot_renders(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    """What scripts/screenshot.py photographs for the README; the test only looks, it writes no file."""
+    bob = mixed_conversation(new_page, irc_user)
+    shown = messages(bob)
+    for text in ("build is green", "who is presenting", "raises a hand", "slides.pdf", "привет всем",
+                 "dave quit (Quit: lunch)", "<b>tags</b> show up as plain text"):
+        expect(shown).to_contain_text(text)
+    expect(bob.locator("#topic")).to_contain_text("Friday demo")
+    assert len(bob.screenshot(animations="disabled")) > 10_000  # bytes in memory: nothing is written
+    assert bob.errors == []
 
 
 def test_a_server_password_is_asked_for_in_place(

@@ -1,0 +1,230 @@
+"""Other nodes' users and events, applied to this node's Hub.
+
+The Hub holds a mirror of the users on other nodes (RemoteUser members, whose
+deliver() does nothing), so NAMES, WHO, WHOIS, ISON and nick checks read local
+state and never wait on Redis. Mirror.apply takes one event from another node (the
+JSON of wire.payload, decoded), changes the Hub through its own methods and
+delivers the event's envelope to the local members it concerns. Nothing here talks
+to Redis: the subscriber thread (subscriber.py) feeds it, and tests can too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.chat import Chat
+from ..core.envelope import Envelope
+from ..core.hub import Member
+from ..irc import IrcError, Message, fold
+from .wire import envelope_of
+
+log = logging.getLogger("lobby.cluster")
+
+# Msgids of other nodes' messages already delivered here: one sent twice (its reply lost, then
+# sent again) is delivered once.
+SEEN_MAX = 10000
+
+
+@dataclass(eq=False)
+class RemoteUser:
+    """A user connected to another node, as the local Hub sees it."""
+
+    nick: str
+    user: str
+    host: str
+    realname: str
+    node: str
+    away: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """nick!user@host, as their own node shows it."""
+        return f"{self.nick}!{self.user or self.nick}@{self.host}"
+
+    def deliver(self, envelope: Envelope) -> None:
+        """Nothing: the node that holds this user delivers to it."""
+
+
+def _tell(members: list[Member], envelope: Envelope) -> None:
+    for member in members:
+        member.deliver(envelope)
+
+
+class Mirror:
+    """This node's view of the other nodes' users, kept by applying their events.
+
+    on_sync is called when another node asks every node to announce its users again.
+    """
+
+    def __init__(self, chat: Chat, node: str, on_sync: Callable[[], None]) -> None:
+        self.chat = chat
+        self.hub = chat.hub
+        self.node = node
+        self._on_sync = on_sync
+        self._seen: OrderedDict[str, None] = OrderedDict()  # subscriber thread only
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Apply one event from another node to the local Hub and deliver it to local members."""
+        kind = event["type"]
+        envelope = envelope_of(event)
+        state = _STATE.get(kind)
+        if state is not None:
+            state(self, event)
+            return
+        said = _SAID.get(kind)
+        if said is None or envelope is None:
+            return
+        if kind in ("room", "private"):
+            # Sent again after a reply was lost (see sender.py): deliver it once.
+            if envelope.msgid in self._seen:
+                return
+            self._seen[envelope.msgid] = None
+            if len(self._seen) > SEEN_MAX:
+                self._seen.popitem(last=False)
+        said(self, event, envelope)
+
+    # -- the mirror's users ---------------------------------------------------------
+
+    def remote(self, info: dict[str, str], node: str) -> RemoteUser | None:
+        """The mirrored user described by info (added, or updated); None if the nick is taken here."""
+        current = self.hub.find(info["nick"])
+        if isinstance(current, RemoteUser) and current.node == node:
+            current.away = info.get("away") or None
+            return current
+        if current is not None:
+            log.warning("remote user %s on node %s clashes with a user here; ignored", info["nick"], node)
+            return None
+        member = RemoteUser(info["nick"], info.get("user", ""), info.get("host", ""), info.get("realname", ""), node,
+                            info.get("away") or None)
+        try:
+            self.hub.claim_nick(member, member.nick)
+        except IrcError:
+            return None
+        return member
+
+    def find_remote(self, nick: str, node: str) -> RemoteUser | None:
+        """The mirrored user of node with this nick, if any."""
+        member = self.hub.find(nick)
+        return member if isinstance(member, RemoteUser) and member.node == node else None
+
+    def nodes(self) -> set[str]:
+        """The nodes whose users are mirrored here."""
+        return {member.node for member in self.hub.users() if isinstance(member, RemoteUser)}
+
+    def node_gone(self, node: str, reason: str) -> None:
+        """Every user of a node that left quits for the local members who shared a room with them."""
+        for member in self.hub.users():
+            if isinstance(member, RemoteUser) and member.node == node:
+                _tell(self.hub.remove(member), Envelope(Message("QUIT", (reason,), member.prefix)))
+
+    def apply_roster(self, node: str, roster: dict[str, list[str]]) -> None:
+        """A node's full list of users and their rooms: drop what the mirror has in excess."""
+        hub = self.hub
+        for member in hub.users():
+            if not isinstance(member, RemoteUser) or member.node != node:
+                continue
+            rooms = roster.get(fold(member.nick))
+            if rooms is None:
+                envelope = Envelope(Message("QUIT", ("Left while the cluster was split",), member.prefix))
+                _tell(hub.remove(member), envelope)
+                continue
+            for room in hub.rooms_of(member):
+                if fold(room) not in rooms:
+                    with contextlib.suppress(IrcError):
+                        name, told = hub.part(member, room)
+                        _tell(told, Envelope(Message("PART", (name,), member.prefix)))
+
+    # -- events about state alone -----------------------------------------------------
+
+    def _down(self, event: dict[str, Any]) -> None:
+        self.node_gone(event["node"], "Server shut down")
+
+    def _hello(self, event: dict[str, Any]) -> None:
+        self.remote(event["user"], event["node"])
+
+    def _away(self, event: dict[str, Any]) -> None:
+        member = self.find_remote(event["nick"], event["node"])
+        if member is not None:
+            member.away = event["text"] or None
+
+    def _sync(self, event: dict[str, Any]) -> None:
+        self._on_sync()
+
+    def _roster(self, event: dict[str, Any]) -> None:
+        self.apply_roster(event["node"], event["roster"])
+
+    # -- events users see (each with its envelope) --------------------------------------
+
+    def _join(self, event: dict[str, Any], envelope: Envelope) -> None:
+        member = self.remote(event["user"], event["node"])
+        if member is None:
+            return
+        result = self.hub.join(member, event["room"])
+        if result is not None:
+            _tell(result[1], envelope)
+
+    def _part(self, event: dict[str, Any], envelope: Envelope) -> None:
+        member = self.find_remote(event["nick"], event["node"])
+        if member is None:
+            return
+        try:
+            _, told = self.hub.part(member, event["room"])
+        except IrcError:
+            return
+        _tell(told, envelope)
+
+    def _quit(self, event: dict[str, Any], envelope: Envelope) -> None:
+        member = self.find_remote(event["nick"], event["node"])
+        if member is not None:
+            _tell(self.hub.remove(member), envelope)
+
+    def _nick(self, event: dict[str, Any], envelope: Envelope) -> None:
+        member = self.find_remote(event["nick"], event["node"])
+        if member is None:
+            return
+        try:
+            told = self.hub.rename(member, event["new"])
+        except IrcError:
+            log.warning("remote rename %s -> %s clashes with a local user", event["nick"], event["new"])
+            return
+        _tell(told, envelope)
+
+    def _room(self, event: dict[str, Any], envelope: Envelope) -> None:
+        room = event["room"]
+        if envelope.message.command == "TOPIC":
+            member = self.find_remote((envelope.message.source or "").split("!")[0], event["node"])
+            if member is not None:
+                with contextlib.suppress(IrcError):
+                    self.hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time)
+        self.chat.store(room, envelope)  # stored before anyone here can see it
+        _tell(self.hub.members_of(room), envelope)
+
+    def _private(self, event: dict[str, Any], envelope: Envelope) -> None:
+        if event.get("to_node") != self.node:
+            return
+        target = self.hub.find(event["target"])
+        if target is not None and not isinstance(target, RemoteUser):
+            target.deliver(envelope)
+
+
+# What each type of event does here. State events first: they need no envelope.
+_STATE: dict[str, Callable[[Mirror, dict[str, Any]], None]] = {
+    "down": Mirror._down,
+    "hello": Mirror._hello,
+    "away": Mirror._away,
+    "sync": Mirror._sync,
+    "roster": Mirror._roster,
+}
+_SAID: dict[str, Callable[[Mirror, dict[str, Any], Envelope], None]] = {
+    "join": Mirror._join,
+    "part": Mirror._part,
+    "quit": Mirror._quit,
+    "nick": Mirror._nick,
+    "room": Mirror._room,
+    "private": Mirror._private,
+}

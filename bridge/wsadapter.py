@@ -1,0 +1,169 @@
+"""The one module that knows simple-websocket's internals.
+
+flask-sock hands a route a simple_websocket.Server. Its public API is send,
+receive and close; the relay needs a little more, and the only way to get it is
+through attributes the library does not document: the queue of received frames
+(`input_buffer`), the event that wakes a blocked receive() (`event`), the raw
+socket (`sock`), the reader thread (`thread`) and the chosen subprotocol
+(`subprotocol`), and the wsproto connection whose events the reader thread
+handles (`ws`), to see frames that never reach receive(). Every such access lives here, behind named methods, so that a
+simple-websocket upgrade that renames one breaks this file and nothing else.
+
+Each method degrades quietly when an attribute is missing (a test double, or a
+future version): the relay then loses a safety net, never its main job.
+This module holds no relay logic: it only reads and pokes the WebSocket object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from wsproto.events import Event, Message, Ping, Pong
+
+
+class WebSocket(Protocol):
+    """The public API of simple_websocket.Server that a Relay uses (and tests can fake)."""
+
+    def receive(self, timeout: float | None = None) -> str | bytes | None:
+        """The next message, or None after timeout; raises ConnectionClosed when closed."""
+        ...
+
+    def send(self, data: str | bytes) -> None:
+        """Send one message: str as a text frame, bytes as a binary one."""
+        ...
+
+    def close(self, reason: int | None = None, message: str | None = None) -> None:
+        """Send a close frame with this code and text."""
+        ...
+
+
+class _WatchedConnection:
+    """A wsproto connection that reports each frame carrying no data as its events are handled."""
+
+    def __init__(self, connection: Any, on_frame: Callable[[str], None]) -> None:
+        self._connection = connection
+        self._on_frame = on_frame
+
+    def events(self) -> Iterator[Event]:
+        for event in self._connection.events():
+            if isinstance(event, Ping | Pong):
+                self._on_frame("control")
+            elif isinstance(event, Message) and event.frame_finished and not event.data:
+                self._on_frame("empty")  # an empty message, or an empty continuation of one
+            yield event
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+class WsAdapter:
+    """A simple_websocket.Server (or a double of one), with the internals the relay needs named."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+
+    # -- the public API, passed through ------------------------------------------
+
+    def receive(self, timeout: float | None = None) -> str | bytes | None:
+        """The next message, or None after timeout; raises ConnectionClosed when closed."""
+        return self.ws.receive(timeout=timeout)
+
+    def send(self, data: str | bytes) -> None:
+        """Send one message: str as a text frame, bytes as a binary one."""
+        self.ws.send(data)
+
+    def close(self, code: int, reason: str) -> None:
+        """Send a close frame with this code and reason."""
+        self.ws.close(reason=code, message=reason)
+
+    # -- the internals -----------------------------------------------------------
+
+    def pending_frames(self) -> int:
+        """How many received messages wait in simple-websocket's queue (it has no limit)."""
+        queue = getattr(self.ws, "input_buffer", None)
+        return len(queue) if isinstance(queue, list) else 0
+
+    def raw_socket(self) -> socket.socket | None:
+        """The browser's TCP socket under the WebSocket, if there is one."""
+        raw = getattr(self.ws, "sock", None)
+        return raw if isinstance(raw, socket.socket) else None
+
+    def make_blocking(self) -> None:
+        """Clear any timeout the HTTP handler left on the socket.
+
+        simple-websocket does not retry a partial send, so a WebSocket's socket must block.
+        """
+        raw = self.raw_socket()
+        if raw is not None:
+            raw.settimeout(None)
+
+    def shutdown_socket(self) -> None:
+        """Shut the raw socket both ways: wakes the reader thread and ends the connection now."""
+        raw = self.raw_socket()
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)
+
+    def discard_input(self, quiet: float, limit: float) -> None:
+        """Read and drop what the peer still sends, until it pauses for quiet seconds (limit at most).
+
+        For the reader thread, after a close frame to a peer that floods: a socket
+        closed with unread data is reset, and a peer that gets the reset may never
+        read the close frame that says why.
+        """
+        raw = self.raw_socket()
+        if raw is None:
+            return
+        deadline = time.monotonic() + limit
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                raw.settimeout(min(quiet, left))
+                if not raw.recv(65536):
+                    break
+        except OSError:
+            pass  # a pause (TimeoutError) or the end of the connection
+        finally:
+            with contextlib.suppress(OSError):
+                raw.settimeout(None)
+
+    def wake_reader(self) -> None:
+        """Wake a thread blocked in receive(), e.g. after the relay was closed from elsewhere."""
+        event = getattr(self.ws, "event", None)
+        if isinstance(event, threading.Event):
+            event.set()
+
+    def reader_thread(self) -> threading.Thread | None:
+        """simple-websocket's own thread that reads the socket (and answers pings)."""
+        thread = getattr(self.ws, "thread", None)
+        return thread if isinstance(thread, threading.Thread) else None
+
+    def join_reader(self, timeout: float) -> None:
+        """Wait up to timeout for the reader thread to end."""
+        thread = self.reader_thread()
+        if thread is not None:
+            thread.join(timeout)
+
+    def watch_frames(self, on_frame: Callable[[str], None]) -> bool:
+        """Call on_frame("control") for each ping or pong, on_frame("empty") for each empty data frame.
+
+        simple-websocket answers pings and gathers fragments in its reader thread,
+        so these frames never reach receive(); on_frame runs on that thread, as
+        they are handled. Returns False if the WebSocket has no such internals.
+        """
+        connection = getattr(self.ws, "ws", None)
+        if connection is None or not callable(getattr(connection, "events", None)):
+            return False
+        # The reader thread looks the attribute up for every read, so it uses the wrapper from now on.
+        holder: Any = self.ws
+        holder.ws = _WatchedConnection(connection, on_frame)
+        return True
+
+    def subprotocol(self) -> str | None:
+        """The subprotocol chosen in the handshake, or None."""
+        chosen = getattr(self.ws, "subprotocol", None)
+        return chosen if isinstance(chosen, str) else None

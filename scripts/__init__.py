@@ -1,0 +1,1 @@
+"""Maintenance scripts (run from the repository root, e.g. `python scripts/screenshot.py`)."""
