@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,8 +42,13 @@ def require(*programs: str) -> None:
 class Terminal:
     """One program in its own tmux server: type into it, read its screen."""
 
-    def __init__(self, name: str, home: Path, command: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, home: Path, command: list[str], env: dict[str, str] | None = None,
+        stuck_on: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
+        # Screen text meaning the client waits for an answer to a question of its own: fail at once.
+        self.stuck_on = stuck_on
         self.home = home
         self.socket = f"lobby-{name}-{uuid.uuid4().hex[:10]}"
         self.target = "main:0.0"
@@ -59,13 +64,18 @@ class Terminal:
         self.pid: int | None = None
         self.last_screen = ""
         shell_line = " ".join(shlex.quote(part) for part in command)
-        self._tmux(
-            "-f", "/dev/null", "new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", "main",
-            # exec: the pane's process is the client itself, so its pid is the one to kill.
-            f"exec {shell_line}",
-        )
-        self._tmux("set-option", "-t", "main", "remain-on-exit", "on")
-        self.pid = int(self._tmux("display-message", "-p", "-t", self.target, "#{pane_pid}").strip())
+        try:
+            self._tmux(
+                "-f", "/dev/null", "new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), "-s", "main",
+                # exec: the pane's process is the client itself, so its pid is the one to kill.
+                f"exec {shell_line}",
+            )
+            # Keep the pane when the client exits, so that its last screen can still be read.
+            self._tmux("set-option", "-t", "main", "remain-on-exit", "on")
+            self.pid = int(self._tmux("display-message", "-p", "-t", self.target, "#{pane_pid}").strip())
+        except BaseException:
+            self.stop()
+            raise
 
     def _tmux(self, *args: str, check: bool = True) -> str:
         result = subprocess.run(
@@ -112,8 +122,10 @@ class Terminal:
             text = self.screen()
             if check(text):
                 return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}: {what!r} not on screen within {timeout}s; screen:\n{text}")
+            stuck = [question for question in self.stuck_on if question in text]
+            if stuck or time.monotonic() > deadline:
+                why = f"stuck on {stuck[0]!r}" if stuck else f"{what!r} not on screen within {timeout}s"
+                raise AssertionError(f"{self.name}: {why}; screen:\n{compact(text)}")
             time.sleep(0.2)
 
     # -- ending ----------------------------------------------------------------------
@@ -141,10 +153,17 @@ class Terminal:
         assert not self.alive(), f"{self.name} (pid {self.pid}) is still running"
 
 
+def compact(screen: str) -> str:
+    """screen without trailing blanks and without lines that hold nothing but blanks and bar borders."""
+    lines = [line.rstrip() for line in screen.splitlines()]
+    return "\n".join(line for line in lines if line.strip(" │"))
+
+
 # -- the clients ------------------------------------------------------------------------
 
 # Only settings irssi knows (an unknown one makes it ask "Remove unknown settings?" on the input line).
-# show_server_time stays at its default (off), as most users have it.
+# show_server_time stays at its default (off), as most users have it. irssi paces what it sends
+# (2.2 s a command past a burst), so a join takes ~15 s to sync; tests shorten the pause, not what is sent.
 IRSSI_CONFIG = """\
 settings = {{
   core = {{
@@ -154,6 +173,7 @@ settings = {{
     timestamp_format = "%H:%M:%S";
     settings_autosave = "no";
   }};
+  "irc/core" = {{ cmd_queue_speed = "{queue_speed}"; }};
   "fe-common/core" = {{ window_auto_change = "yes"; }};
 }};
 """
@@ -162,11 +182,12 @@ settings = {{
 def irssi(home: Path, nick: str, address: tuple[str, int]) -> Terminal:
     """irssi as nick, connected to address, with a home of its own and nothing from outside."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "config").write_text(IRSSI_CONFIG.format(nick=nick, user=nick.lower()[:9]))
+    (home / "config").write_text(IRSSI_CONFIG.format(nick=nick, user=nick.lower()[:9], queue_speed="200msec"))
     host, port = address
     return Terminal(
         f"irssi-{nick}", home,
         ["irssi", f"--home={home}", f"--config={home / 'config'}", "-n", nick, "-c", host, "-p", str(port)],
+        stuck_on=("Remove unknown settings from config file",),
     )
 
 
@@ -206,23 +227,32 @@ def lobby_connect(home: Path, nick: str, address: tuple[str, int]) -> Terminal:
     )
 
 
-@pytest.fixture
-def terminals(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
-    """A factory: terminals(kind, nick, address) starts irssi, weechat or lobby in tmux; all stopped after."""
-    started: list[Terminal] = []
-    kinds = {"irssi": irssi, "weechat": weechat, "lobby": lobby_connect}
+KINDS: dict[str, Callable[[Path, str, tuple[str, int]], Terminal]] = {
+    "irssi": irssi, "weechat": weechat, "lobby": lobby_connect,
+}
 
-    def factory(kind: str, nick: str, address: tuple[str, int]) -> Terminal:
+
+class Terminals:
+    """Starts irssi, WeeChat or `lobby connect` in tmux under one directory; stop_all() ends every one."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: list[Terminal] = []
+
+    def __call__(self, kind: str, nick: str, address: tuple[str, int]) -> Terminal:
         require("tmux", *([kind] if kind != "lobby" else []))
-        terminal = kinds[kind](tmp_path / f"{kind}-{nick}", nick, address)
-        started.append(terminal)
+        terminal = KINDS[kind](self.root / f"{kind}-{nick}", nick, address)
+        self.started.append(terminal)
         return terminal
 
-    yield factory
-    errors = []
-    for terminal in started:
-        try:
-            terminal.stop()
-        except AssertionError as err:
-            errors.append(str(err))
-    assert not errors, errors
+    def stop_all(self) -> None:
+        """Stop every terminal (even when one fails to stop); fail if any process is left."""
+        errors = []
+        for terminal in self.started:
+            try:
+                terminal.stop()
+            except (AssertionError, OSError, RuntimeError, subprocess.SubprocessError) as err:
+                errors.append(str(err))
+        self.started.clear()
+        if errors:
+            raise AssertionError("; ".join(errors))
