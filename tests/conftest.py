@@ -11,6 +11,9 @@ import pytest
 from backend.node import ChatServer, ServerConfig
 from tests.ircclient import IrcClient, connect
 
+# How often test servers' accept threads look up to see whether they should stop (default 0.5 s).
+ACCEPT_POLL = 0.05
+
 
 def wait_for_threads(baseline: set[threading.Thread], timeout: float = 10.0) -> list[threading.Thread]:
     """Wait until no thread beyond baseline is alive; return any that are left."""
@@ -30,7 +33,9 @@ def make_server() -> Iterator[Callable[..., ChatServer]]:
     clients: list[IrcClient] = []
 
     def factory(**overrides: object) -> ChatServer:
-        config = ServerConfig(host="127.0.0.1", port=0)
+        # accept_poll: stop() waits for the accept thread's next wake-up; a short one makes each
+        # test's teardown (and a test's own server restarts) about half a second quicker.
+        config = ServerConfig(host="127.0.0.1", port=0, accept_poll=ACCEPT_POLL)
         for key, value in overrides.items():
             setattr(config, key, value)
         server = ChatServer(config)

@@ -83,6 +83,17 @@ class IrcClient:
             if not self._fill(deadline):
                 return
 
+    def sync(self, token: str = "sync") -> list[str]:
+        """PING the server and read up to its PONG; return the lines read before the PONG.
+
+        The server answers in order, so whatever it had queued for this client before the PING
+        has been read by then: a condition to wait on instead of a fixed silence.
+        """
+        start = len(self.seen)
+        self.send(f"PING {token}")
+        self.expect(rf"PONG \S+ :?{re.escape(token)}$")
+        return self.seen[start:-1]
+
     def expect_closed(self, timeout: float | None = None) -> list[str]:
         """Read until the server closes the connection; return the lines read."""
         deadline = time.monotonic() + (timeout or self.timeout)

@@ -45,7 +45,8 @@ def test_flood_gate_allows_a_burst_then_a_rate_then_refuses() -> None:
 
 
 def test_lines_over_the_rate_are_delayed_not_dropped_and_others_are_not_slowed(make_server) -> None:
-    server = make_server(flood_burst=5, flood_rate=10.0)
+    # 25 lines held back at 20 a second: 1.25 s for the calm user's line to overtake them.
+    server = make_server(flood_burst=5, flood_rate=20.0)
     client = clients_of(make_server, server)
     paster, calm, observer = client("paster"), client("calm"), client("observer")
     paster.send_raw(b"".join(f"PRIVMSG #lobby :line {i}\r\n".encode() for i in range(30)))
@@ -204,7 +205,8 @@ def _rss_kb() -> int:
 
 
 def test_live_fuzz_while_two_users_chat_and_lose_nothing(make_server) -> None:
-    server = make_server(registration_timeout=3.0, flood_rate=50.0)
+    # The flood gate stays on, at a rate that lets alice's and bob's 100 lines through in well under a second.
+    server = make_server(registration_timeout=3.0, flood_rate=250.0)
     client = clients_of(make_server, server)
     alice, bob = client("alice"), client("bob")
     baseline_threads = threading.active_count()

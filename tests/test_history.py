@@ -16,7 +16,7 @@ import pytest
 from backend.core.history import Ref
 from backend.irc import parse_line
 from backend.store.sqlite import History, HistoryError
-from tests.ircclient import IrcClient, connect
+from tests.ircclient import IrcClient, connect, wait_until
 from tests.test_cli import start_serve
 
 
@@ -95,14 +95,14 @@ def test_unwritable_and_corrupt_files_are_clear_errors(tmp_path: Path) -> None:
 # -- replay and CHATHISTORY over the wire ------------------------------------------
 
 
-def test_replay_on_join_in_a_batch_with_original_times(client) -> None:
+def test_replay_on_join_in_a_batch_with_original_times(server, client) -> None:
     alice = client("alice")
     for i in range(3):
         alice.send(f"PRIVMSG #lobby :old news {i}")
     alice.send("PRIVMSG bob :private, never stored")
     alice.send("PING sync")
     alice.expect("PONG")
-    time.sleep(0.3)
+    wait_until(lambda: len(server.history.latest("#lobby", 10)) == 3)  # stored before bob joins
     bob: IrcClient = client()
     bob.send("CAP LS 302")
     bob.send("CAP REQ :batch server-time message-tags")

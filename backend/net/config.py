@@ -20,6 +20,8 @@ class NetConfig(ChatConfig):
     ping_timeout: float = 60.0
     # How long a silent new connection waits before it is taken for a person at nc/telnet.
     text_silence: float = 1.0
+    # How often an accept thread wakes to see whether the server is stopping; stop() waits up to this long.
+    accept_poll: float = 0.5
     backlog: int = 1024
     max_clients: int = 4096
     # Flood control: a burst of lines, then a steady rate; further ahead than max_lag: Excess Flood.

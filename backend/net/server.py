@@ -86,7 +86,7 @@ class TcpServer:
             listener.close()
             self.stop()
             raise
-        listener.settimeout(0.5)
+        listener.settimeout(self.config.accept_poll)
         self._listeners.append((listener, tls))
         name = "accept-tls" if tls else "accept"
         thread = threading.Thread(target=self._accept_loop, args=(listener, tls), name=name, daemon=True)
