@@ -258,8 +258,7 @@ def test_replayed_history_never_looks_live(kind: str, make_server: ServerFactory
     said = time.time()
     for text in EARLIER:
         bob.send(f"PRIVMSG #lobby :{text}")
-    bob.send("PING :stored")  # answered after both lines are handled
-    bob.expect(r"PONG .*stored")
+    bob.sync()  # both lines handled (and stored) by now
     while time.time() < said + 3:  # a few seconds, so that "said" and "arrived" differ on screen
         time.sleep(0.1)
 
@@ -270,6 +269,8 @@ def test_replayed_history_never_looks_live(kind: str, make_server: ServerFactory
     bob.send("PRIVMSG #lobby :a live line")
     screen = alice.wait_for(says(kind, "bob", "a live line"))
     assert all(text in screen for text in EARLIER), f"{kind} shows no replayed history:\n{compact(screen)}"
+    live = STAMP.search(next(line for line in screen.splitlines() if "a live line" in line))
+    assert live and seconds_of_day(live) >= int(joined) % 86400, f"the live line has no time of its own:\n{screen}"
     problems = [p for text in EARLIER if (p := shows_as_replayed(screen, text, said, joined))]
     assert not problems, f"{kind}: {problems}; screen:\n{compact(screen)}"
 
