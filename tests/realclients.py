@@ -61,7 +61,8 @@ class Terminal:
             "TZ": "UTC",
             **(env or {}),
         }
-        self.pid: int | None = None
+        self.pid: int | None = None  # the client's
+        self.server_pid: int | None = None  # tmux's
         self.last_screen = ""
         shell_line = " ".join(shlex.quote(part) for part in command)
         try:
@@ -72,7 +73,8 @@ class Terminal:
             )
             # Keep the pane when the client exits, so that its last screen can still be read.
             self._tmux("set-option", "-t", "main", "remain-on-exit", "on")
-            self.pid = int(self._tmux("display-message", "-p", "-t", self.target, "#{pane_pid}").strip())
+            pids = self._tmux("display-message", "-p", "-t", self.target, "#{pane_pid} #{pid}").split()
+            self.pid, self.server_pid = int(pids[0]), int(pids[1])
         except BaseException:
             self.stop()
             raise
@@ -130,14 +132,16 @@ class Terminal:
 
     # -- ending ----------------------------------------------------------------------
 
-    def alive(self) -> bool:
-        if self.pid is None:
+    def alive(self, pid: int | None = None) -> bool:
+        """Whether the client's process (or pid) still runs; a zombie waiting to be reaped does not."""
+        pid = self.pid if pid is None else pid
+        if pid is None:
             return False
         try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
             return False
-        return True
+        return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
     def stop(self) -> None:
         """Kill the client (its whole process group) and the tmux server; wait until both are gone."""
@@ -146,11 +150,19 @@ class Terminal:
                 os.killpg(os.getpgid(self.pid), signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-        self._tmux("kill-server", check=False)
-        deadline = time.monotonic() + 10
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not self.alive(), f"{self.name} (pid {self.pid}) is still running"
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self._tmux("kill-server", check=False)
+        pids = [pid for pid in (self.pid, self.server_pid) if pid is not None]
+        for last_try in (False, True):
+            deadline = time.monotonic() + 5
+            while any(self.alive(pid) for pid in pids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for pid in pids:
+                if not last_try and self.alive(pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)  # a tmux server that did not take kill-server
+        running = [pid for pid in pids if self.alive(pid)]
+        assert not running, f"{self.name}: processes still running: {running}"
 
 
 def compact(screen: str) -> str:
