@@ -86,12 +86,6 @@ def joined_room(kind: str, nick: str, room: str) -> str:
     return rf"{re.escape(nick)} \(\S+\) has joined {re.escape(room)}"
 
 
-def left_room(kind: str, nick: str, room: str) -> str:
-    if kind == "irssi":
-        return rf"{re.escape(nick)} \[\S+\] has left {re.escape(room)}"
-    return rf"{re.escape(nick)} \(\S+\) has left {re.escape(room)}"
-
-
 # -- 1, 2: a raw IRC user and the real client talk; /join, /msg, /part ---------------------
 
 
