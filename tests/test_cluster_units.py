@@ -206,6 +206,38 @@ def test_away_sets_the_mirrored_users_away_text(node: Node) -> None:
     assert bob.away is None
 
 
+def test_a_remote_away_and_setname_reach_local_peers_that_asked(node: Node) -> None:
+    asked = node.local("asked", "#lobby")
+    plain = node.local("plain", "#lobby")
+    node.chat.hub.find("asked").set_caps({"away-notify", "setname"})  # type: ignore[union-attr]
+    node.remote("bob", THERE, "#lobby")
+    asked.take()
+    plain.take()
+    node.apply(THERE, "away", said("bob!bob@there.example", "AWAY", "lunch"), nick="bob", text="lunch")
+    node.apply(THERE, "setname", said("bob!bob@there.example", "SETNAME", "Robert"), nick="bob", realname="Robert")
+    assert commands(asked) == [("bob", "AWAY", ("lunch",)), ("bob", "SETNAME", ("Robert",))]
+    assert commands(plain) == []
+    bob = node.chat.hub.find("bob")
+    assert bob is not None and bob.realname == "Robert"
+
+
+def test_monitor_sees_remote_users_come_go_and_rename(node: Node) -> None:
+    watcher = node.local("watcher")
+    client = node.chat.hub.find("watcher")
+    assert client is not None
+    node.chat.monitors.add(client, ["bob", "robert"])  # type: ignore[arg-type]
+    watcher.take()
+    node.remote("bob", THERE, "#lobby")
+    node.apply(THERE, "nick", said("bob!bob@there.example", "NICK", "robert"), nick="bob", new="robert")
+    node.apply(THERE, "quit", said("robert!bob@there.example", "QUIT", "bye"), nick="robert")
+    assert [(c, p) for _, c, p in commands(watcher)] == [
+        ("730", ("watcher", "bob!bob@there.example")),
+        ("731", ("watcher", "bob")),
+        ("730", ("watcher", "robert!bob@there.example")),
+        ("731", ("watcher", "robert")),
+    ]
+
+
 def test_a_private_message_reaches_its_local_target_only_if_meant_for_this_node(node: Node) -> None:
     alice = node.local("alice")
     node.remote("bob", THERE)
