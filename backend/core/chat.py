@@ -48,6 +48,8 @@ class Chat:
         self.stopping = False
         self._count_lock = threading.Lock()
         self._connections = 0
+        self._registered = 0
+        self._invisible = 0
 
     def client(self, link: Link, host: str) -> Client:
         """A new, unregistered client on this chat, reached through link; gone() when it ends."""
@@ -59,12 +61,26 @@ class Chat:
         """A client's connection ended (counted for LUSERS; its MONITOR list forgotten)."""
         with self._count_lock:
             self._connections -= 1
+            if client.registered:
+                self._registered -= 1
+                self._invisible -= "i" in client.modes
         self.monitors.clear(client)
+
+    def count(self, registered: int = 0, invisible: int = 0) -> None:
+        """A client registered (+1) or turned invisible (+1) or visible again (-1): for LUSERS."""
+        with self._count_lock:
+            self._registered += registered
+            self._invisible += invisible
 
     def connection_count(self) -> int:
         """Connections to this node, registered or not."""
         with self._count_lock:
             return self._connections
+
+    def local_counts(self) -> tuple[int, int]:
+        """Registered clients of this node, and how many of them are invisible (+i)."""
+        with self._count_lock:
+            return self._registered, self._invisible
 
     def publish(self, event: Event, recipients: Iterable[Member] = (), exclude: Member | None = None) -> None:
         """The publish seam: tell the other nodes, then deliver the event's envelope to recipients here.

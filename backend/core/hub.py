@@ -60,14 +60,17 @@ class RoomView:
     topic_setter: str
     topic_time: float
     nicks: tuple[str, ...]
-    # nick!user@host of each member, in the order of nicks (userhost-in-names, WHO).
-    prefixes: tuple[str, ...]
+    members: tuple[Member, ...]
+
+    def prefixes(self) -> list[str]:
+        """nick!user@host of each member (userhost-in-names); made only when asked, outside the lock."""
+        return [m.prefix for m in self.members]
 
 
 def _view(room: Room) -> RoomView:
-    members = room.members.values()
+    members = tuple(room.members.values())
     return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time,
-                    tuple(m.nick for m in members), tuple(m.prefix for m in members))
+                    tuple(m.nick for m in members), members)
 
 
 class Hub:
@@ -145,6 +148,11 @@ class Hub:
         """How many registered users are online."""
         with self._lock:
             return len(self._users)
+
+    def room_count(self) -> int:
+        """How many rooms exist (without the snapshots rooms() makes)."""
+        with self._lock:
+            return len(self._rooms)
 
     def users(self) -> list[Member]:
         """Every registered user."""

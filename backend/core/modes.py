@@ -23,7 +23,9 @@ def handle_mode(chat: Chat, client: Client, msg: Message) -> None:
     if len(msg.params) == 1:
         client.send_numeric(n.RPL_UMODEIS, "+" + "".join(sorted(client.modes)))
         return
+    was_invisible = "i" in client.modes
     applied = _apply_user_modes(client, msg.params[1])
+    chat.count(invisible=("i" in client.modes) - was_invisible)
     if applied:
         client.send(Message("MODE", (client.nick, applied), client.prefix))
 

@@ -128,6 +128,7 @@ def try_register(chat: Chat, client: Client) -> None:
         client.nick = "*"
         return
     client.registered = True
+    chat.count(registered=1)
     welcome(chat, client)
     chat.publish(Registered(client))
     chat.monitors.came(client)

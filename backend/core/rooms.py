@@ -77,9 +77,9 @@ def send_topic(client: Client, room: str, topic: str, setter: str, when: float) 
 def send_names(client: Client, view: RoomView | None, name: str = "") -> None:
     """353 lines packed to fit the line limit, then 366 (nick!user@host with userhost-in-names)."""
     room = view.name if view is not None else name
-    nicks: tuple[str, ...] = ()
+    nicks: tuple[str, ...] | list[str] = ()
     if view is not None:
-        nicks = view.prefixes if client.has("userhost-in-names") else view.nicks
+        nicks = view.prefixes() if client.has("userhost-in-names") else view.nicks
     head = f":{client.server_name} {n.RPL_NAMREPLY} {client.nick} = {room} :"
     room_budget = MAX_LINE_BYTES - 2 - len(head.encode("utf-8"))
     line: list[str] = []

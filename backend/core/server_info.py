@@ -20,21 +20,21 @@ INFO_LINES = (
 
 def send_lusers(chat: Chat, client: Client) -> None:
     """251-255 and 265/266: how many users, connections and rooms (also sent at registration)."""
-    everyone = chat.hub.users()
-    local = sum(1 for user in everyone if isinstance(user, Client))
-    invisible = sum(1 for user in everyone if isinstance(user, Client) and "i" in user.modes)
+    # Counters, not a walk over every user: this runs at every registration.
+    everyone = chat.hub.user_count()
+    local, invisible = chat.local_counts()
     unknown = max(0, chat.connection_count() - local)
-    rooms = len(chat.hub.rooms())
+    rooms = chat.hub.room_count()
     client.send_numeric(n.RPL_LUSERCLIENT,
-                        f"There are {len(everyone) - invisible} users and {invisible} invisible on 1 servers")
+                        f"There are {everyone - invisible} users and {invisible} invisible on 1 servers")
     client.send_numeric(n.RPL_LUSEROP, "0", "operator(s) online")
     if unknown:
         client.send_numeric(n.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
     client.send_numeric(n.RPL_LUSERCHANNELS, str(rooms), "channels formed")
     client.send_numeric(n.RPL_LUSERME, f"I have {local} clients and 1 servers")
     client.send_numeric(n.RPL_LOCALUSERS, str(local), str(local), f"Current local users {local}, max {local}")
-    client.send_numeric(n.RPL_GLOBALUSERS, str(len(everyone)), str(len(everyone)),
-                        f"Current global users {len(everyone)}, max {len(everyone)}")
+    client.send_numeric(n.RPL_GLOBALUSERS, str(everyone), str(everyone),
+                        f"Current global users {everyone}, max {everyone}")
 
 
 def handle_lusers(chat: Chat, client: Client, msg: Message) -> None:
