@@ -460,3 +460,18 @@ def test_this_nodes_events_become_registry_writes_and_payloads_in_order() -> Non
                                               "publish"]
     assert [json.loads(p)["type"] for p in rig.redis.published()] == ["join", "room", "quit"]
     assert released == [["lobby:nick:alice"]]
+
+
+def test_a_multiline_message_crosses_nodes_with_its_lines(node: Node) -> None:
+    alice = node.local("alice", "#lobby")
+    node.chat.hub.find("alice").set_caps({"batch", "message-tags", "draft/multiline"})  # type: ignore[union-attr]
+    plain = node.local("plain", "#lobby")
+    node.remote("bob", THERE, "#lobby")
+    alice.take()
+    plain.take()
+    envelope = Envelope(Message("PRIVMSG", ("#lobby", "one\ntwo"), "bob!bob@there.example"),
+                        lines=(("one", False), ("two", False)))
+    node.apply(THERE, "room", envelope, room="#lobby")
+    assert [c for _, c, _ in commands(alice)] == ["BATCH", "PRIVMSG", "PRIVMSG", "BATCH"]
+    assert [p[-1] for _, _, p in commands(plain)] == ["one", "two"]
+    assert [text for _, _, text in node.history.rows] == ["one", "two"]

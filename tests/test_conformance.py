@@ -63,11 +63,11 @@ def test_registration_sends_lusers_and_isupport_tells_the_truth(client: ClientFa
 def test_cap_ls_offers_exactly_the_implemented_capabilities(client: ClientFactory) -> None:
     c = client()
     c.send("CAP LS 302")
-    offered = set(c.expect(r" CAP \* LS ").params[-1].split())
+    offered = {cap.partition("=")[0] for cap in c.expect(r" CAP \* LS ").params[-1].split()}
     assert offered == {
         "server-time", "message-tags", "echo-message", "batch", "labeled-response", "standard-replies",
         "cap-notify", "multi-prefix", "userhost-in-names", "no-implicit-names", "away-notify", "setname",
-        "chghost", "extended-monitor", "draft/chathistory",
+        "chghost", "extended-monitor", "draft/multiline", "draft/chathistory",
     }
 
 
@@ -438,3 +438,63 @@ def test_new_commands_need_registration(client: ClientFactory, line: str) -> Non
     c.send(line)
     c.expect(r" 451 ")
 
+
+
+# -- draft/multiline ---------------------------------------------------------------------------
+
+
+def send_multiline(c: IrcClient, target: str, *lines: str, concat: tuple[int, ...] = (), ref: str = "m1") -> None:
+    c.send(f"BATCH +{ref} draft/multiline {target}")
+    for index, line in enumerate(lines):
+        tags = f"batch={ref};draft/multiline-concat" if index in concat else f"batch={ref}"
+        c.send(f"@{tags} PRIVMSG {target} :{line}")
+    c.send(f"BATCH -{ref}")
+
+
+def test_a_multiline_message_reaches_multiline_clients_as_one_batch_and_others_as_lines(
+    client: ClientFactory,
+) -> None:
+    caps = "batch message-tags draft/multiline echo-message"
+    alice, bob, plain = client("alice", caps=caps), client("bob", caps=caps), client("plain")
+    send_multiline(alice, "#lobby", "first line", "", "second,", " continued", concat=(3,))
+    start = bob.expect(r"BATCH \+\S+ draft/multiline #lobby")
+    assert start.source and start.source.startswith("alice!") and "msgid" in start.tags
+    ref = start.params[0][1:]
+    lines = [parse_line(x) for x in bob.lines_until(rf"BATCH -{ref}")[:-1]]
+    assert [(m.params[1], "draft/multiline-concat" in m.tags) for m in lines] == [
+        ("first line", False), ("", False), ("second,", False), (" continued", True)]
+    assert all(m.tags["batch"] == ref for m in lines)
+    alice.expect(r"BATCH \+\S+ draft/multiline #lobby")  # echo-message: the sender gets it back too
+    got = [plain.expect(r"PRIVMSG #lobby :").params[1] for _ in range(3)]
+    assert got == ["first line", "second,", " continued"]  # blank lines left out, one line each
+    never(plain, r"BATCH")
+
+
+def test_multiline_history_keeps_the_lines(client: ClientFactory) -> None:
+    alice = client("alice", caps="batch message-tags draft/multiline")
+    send_multiline(alice, "#lobby", "one", "two")
+    synced(alice)
+    reader = client("reader", caps="batch server-time message-tags draft/chathistory")
+    reader.send("CHATHISTORY LATEST #lobby * 10")
+    lines = reader.lines_until(r"BATCH -")
+    texts = [parse_line(x).params[-1] for x in lines if " PRIVMSG " in x]
+    assert texts == ["one", "two"]
+    msgids = [parse_line(x).tags["msgid"] for x in lines if " PRIVMSG " in x]
+    assert len(set(msgids)) == 2
+
+
+def test_multiline_limits_and_mistakes_fail_the_batch(client: ClientFactory) -> None:
+    alice = client("alice", caps="batch message-tags draft/multiline standard-replies")
+    bob = client("bob")
+    send_multiline(alice, "#lobby", *["x" * 400] * 11, ref="big")  # 4,400 bytes > 4,096
+    alice.expect(r"FAIL BATCH MULTILINE_MAX_BYTES 4096 ")
+    alice.send("BATCH +t draft/multiline #lobby")
+    alice.send("@batch=t PRIVMSG #elsewhere :wrong room")
+    alice.expect(r"FAIL BATCH MULTILINE_INVALID_TARGET #lobby #elsewhere ")
+    alice.send("BATCH -t")
+    alice.send("BATCH -nope")
+    alice.expect(r"FAIL BATCH MULTILINE_INVALID ")
+    never(bob, r"PRIVMSG #lobby :(x|wrong)")
+    plain = client("plain")
+    plain.send("BATCH +p draft/multiline #lobby")
+    plain.expect(r"FAIL BATCH MULTILINE_INVALID ")  # only a client that negotiated it may send one

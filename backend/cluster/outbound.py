@@ -47,7 +47,10 @@ class Outbound:
         """Queue what the other nodes must hear of event (nothing, for a private message to a user here)."""
         match event:
             case RoomMessage(room, envelope):
-                self._submit(self._room_event(room, envelope))
+                *lines, last = envelope.parts()
+                for part in lines:  # a multiline message is kept line by line, like the node's own copy
+                    self._submit(Held(room=room, entry=self._entry(room, part)))
+                self._submit(self._room_event(room, envelope, stored=last))
             case TopicChanged(room, envelope):
                 self._topic(room, envelope)
             case Joined(user, room, envelope):
@@ -131,10 +134,15 @@ class Outbound:
         value = json.dumps([m.params[-1], m.source or "", envelope.time])
         self._submit(self._room_event(room, envelope, lambda p: p.hset(TOPICS, fold(room), value)))
 
-    def _room_event(self, room: str, envelope: Envelope, writes: Callable[[Any], None] | None = None) -> Held:
-        """A room message or topic: kept in the room's stream, then told to the other nodes."""
-        m = envelope.message
+    def _room_event(self, room: str, envelope: Envelope, writes: Callable[[Any], None] | None = None,
+                    stored: Envelope | None = None) -> Held:
+        """A room message or topic: kept in the room's stream (stored: what is kept, when not the
+        envelope itself), then told to the other nodes."""
         entry = None
-        if m.command != "TAGMSG":  # tags alone are relayed, never kept
-            entry = entry_args(envelope.msgid, envelope.time, m.source or "", m.command, room, m.params[-1])
+        if envelope.message.command != "TAGMSG":  # tags alone are relayed, never kept
+            entry = self._entry(room, stored or envelope)
         return Held(writes=writes, room=room, entry=entry, payload=self._payload("room", envelope, room=room))
+
+    def _entry(self, room: str, envelope: Envelope) -> list[str]:
+        m = envelope.message
+        return entry_args(envelope.msgid, envelope.time, m.source or "", m.command, room, m.params[-1])

@@ -57,7 +57,9 @@ def payload(node: str, kind: str, envelope: Envelope | None = None, **extra: Any
     if envelope is not None:
         m = envelope.message
         event.update(command=m.command, params=list(m.params), source=m.source, tags=m.tags,
-                     time=envelope.time, msgid=envelope.msgid)
+                     time=envelope.time, msgid=envelope.msgid, extra=envelope.extra_tags)
+        if envelope.lines is not None:
+            event["lines"] = [list(part) for part in envelope.lines]
     return json.dumps(event)
 
 
@@ -66,7 +68,9 @@ def envelope_of(event: dict[str, Any]) -> Envelope | None:
     if "command" not in event:
         return None
     message = Message(event["command"], tuple(event["params"]), event["source"], event["tags"])
-    return Envelope(message, time=event["time"], msgid=event["msgid"])
+    lines = event.get("lines")
+    parts = tuple((str(text), bool(concat)) for text, concat in lines) if lines is not None else None
+    return Envelope(message, time=event["time"], msgid=event["msgid"], extra_tags=event.get("extra", {}), lines=parts)
 
 
 def redact(url: str) -> str:

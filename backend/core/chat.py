@@ -98,10 +98,12 @@ class Chat:
 
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published)."""
-        m = envelope.message
-        if self.history is None or m.command not in STORED:
+        if self.history is None or envelope.message.command not in STORED:
             return
-        self.history.add(room, envelope.msgid, envelope.time, m.source or "", m.command, m.params[-1])
+        # A multiline message is kept line by line, as clients without multiline read it.
+        for part in envelope.parts():
+            m = part.message
+            self.history.add(room, part.msgid, part.time, m.source or "", m.command, m.params[-1])
 
     def recent(self, client: Client, room: str) -> list[Stored]:
         """A room's last lines for a user who just joined it, less those they already got live.

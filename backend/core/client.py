@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..irc import Message, parse_line
+from .batches import OpenBatch
 from .envelope import TAGS_NONE, Envelope, RenderKey, render_key_for
 
 
@@ -86,6 +87,8 @@ class Client:
         self.last_seen = time.monotonic()
         self.last_spoke = time.monotonic()
         self.ping_sent: float | None = None
+        # draft/multiline messages being received, by batch reference (core/multiline.py).
+        self.batches: dict[str, OpenBatch] = {}
         # labeled-response: while a labelled command runs, its replies are gathered here.
         self.label: str | None = None
         self.gathered: list[Message] | None = None

@@ -18,6 +18,7 @@ from .identity import handle_away, handle_nick, handle_ping, handle_pong, handle
 from .labels import labelled
 from .messages import handle_privmsg, handle_tagmsg
 from .modes import handle_mode
+from .multiline import collect, handle_batch
 from .queries import (
     handle_ison,
     handle_monitor_command,
@@ -57,6 +58,8 @@ def dispatch(chat: Chat, client: Client, msg: Message) -> None:
 
 
 def _run(chat: Chat, client: Client, msg: Message) -> None:
+    if "batch" in msg.tags and client.batches and collect(client, msg):
+        return  # a line of a multiline message: sent when its batch ends
     command = COMMANDS.get(msg.command)
     try:
         if command is None:
@@ -104,4 +107,5 @@ COMMANDS: dict[str, Command] = {
     "PRIVMSG": Command(handle_privmsg),
     "NOTICE": Command(handle_privmsg),
     "TAGMSG": Command(handle_tagmsg, 1),
+    "BATCH": Command(handle_batch, 1),
 }

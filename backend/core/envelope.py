@@ -23,6 +23,11 @@ RenderKey = str
 TAGS_ALL: RenderKey = "tags"
 TAGS_TIME: RenderKey = "time"
 TAGS_NONE: RenderKey = "untagged"
+# message-tags and draft/multiline: a multiline message comes as one batch.
+TAGS_MULTILINE: RenderKey = "tags+multiline"
+# One line of a multiline message: its text, and whether it continues the line before it
+# (draft/multiline-concat) instead of starting a new one.
+Part = tuple[str, bool]
 
 _msgid_prefix = os.urandom(4).hex()
 _msgid_counter = itertools.count(1)
@@ -47,7 +52,7 @@ def format_time(ts: float) -> str:
 def render_key_for(caps: frozenset[str] | set[str]) -> RenderKey:
     """Which tags a client with these capabilities receives."""
     if "message-tags" in caps:
-        return TAGS_ALL
+        return TAGS_MULTILINE if "draft/multiline" in caps and "batch" in caps else TAGS_ALL
     if "server-time" in caps:
         return TAGS_TIME
     return TAGS_NONE
@@ -61,6 +66,8 @@ class Envelope:
     time: float = field(default_factory=time.time)
     msgid: str = field(default_factory=new_msgid)
     extra_tags: dict[str, str] = field(default_factory=dict)
+    # Set for a draft/multiline message: its lines (message then holds them joined, for storage).
+    lines: tuple[Part, ...] | None = None
     _cache: dict[RenderKey, bytes] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,7 +83,27 @@ class Envelope:
                 self._cache[key] = cached
             return cached
 
+    def parts(self) -> list[Envelope]:
+        """A multiline message as one envelope per line (blank lines left out), for clients that read
+        lines one by one and for storage; each has its own msgid. Any other envelope: itself."""
+        if self.lines is None:
+            return [self]
+        m = self.message
+        out: list[Envelope] = []
+        for index, (text, _) in enumerate(self.lines):
+            if text:
+                msgid = self.msgid if not out else f"{self.msgid}-{index}"
+                out.append(Envelope(Message(m.command, (m.params[0], text), m.source, m.tags), self.time, msgid,
+                                    self.extra_tags))
+        return out
+
     def _render_tags(self, key: RenderKey) -> bytes:
+        if self.lines is not None:
+            if key == TAGS_MULTILINE:
+                return self._render_batch()
+            return b"".join(part.render(key) for part in self.parts())
+        if key == TAGS_MULTILINE:
+            key = TAGS_ALL
         m = self.message
         if key != TAGS_ALL and m.command == "TAGMSG":
             return b""  # a message of tags alone, for clients that negotiated message-tags
@@ -89,3 +116,15 @@ class Envelope:
             tags.update(m.tags)
             tags.update(self.extra_tags)
         return Message(m.command, m.params, m.source, tags).to_bytes()
+
+    def _render_batch(self) -> bytes:
+        """BATCH +ref draft/multiline <target> (carrying time, msgid and the client tags), the lines, BATCH -ref."""
+        m = self.message
+        ref = f"ml{self.msgid}"
+        tags = {"time": format_time(self.time), "msgid": self.msgid, **m.tags, **self.extra_tags}
+        out = [Message("BATCH", (f"+{ref}", "draft/multiline", m.params[0]), m.source, tags).to_bytes()]
+        for text, concat in self.lines or ():
+            line_tags = {"batch": ref, "draft/multiline-concat": ""} if concat else {"batch": ref}
+            out.append(Message(m.command, (m.params[0], text), m.source, line_tags).to_bytes())
+        out.append(Message("BATCH", (f"-{ref}",), m.source).to_bytes())
+        return b"".join(out)

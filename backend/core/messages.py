@@ -8,7 +8,7 @@ from ..irc import IrcError, Message, fit_trailing
 from ..irc import numerics as n
 from .chat import Chat
 from .client import Client
-from .envelope import Envelope
+from .envelope import Envelope, Part
 from .events import PrivateMessage, RoomMessage
 
 MAX_TARGETS = 4
@@ -53,10 +53,23 @@ def handle_tagmsg(chat: Chat, client: Client, msg: Message) -> None:
         send_message(chat, client, "TAGMSG", target, None, client_tags)
 
 
-def send_message(
-    chat: Chat, client: Client, command: str, target: str, text: str | None, tags: dict[str, str]
+def send_lines(
+    chat: Chat, client: Client, command: str, target: str, lines: tuple[Part, ...], tags: dict[str, str]
 ) -> None:
-    """Deliver one PRIVMSG/NOTICE (text) or TAGMSG (text None) to a room or a nick."""
+    """Deliver a draft/multiline message; its errors are answered as for one line (never for a NOTICE)."""
+    client.last_spoke = time.monotonic()
+    try:
+        send_message(chat, client, command, target, None, tags, lines)
+    except IrcError as err:
+        if command != "NOTICE":
+            client.send_numeric(err.numeric, *err.params)
+
+
+def send_message(
+    chat: Chat, client: Client, command: str, target: str, text: str | None, tags: dict[str, str],
+    lines: tuple[Part, ...] | None = None,
+) -> None:
+    """Deliver one PRIVMSG/NOTICE (text, or lines for a multiline one) or TAGMSG (neither) to a room or a nick."""
     echo = client.has("echo-message")
     extra = {"bot": ""} if "B" in client.modes else {}
     if target.startswith("#"):
@@ -66,8 +79,8 @@ def send_message(
             if err.numeric != n.ERR_NOTONCHANNEL:
                 raise
             raise IrcError(n.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel (join it first)") from None
-        envelope = Envelope(_message(client, command, room, text, tags), extra_tags=extra)
-        if text is not None:
+        envelope = _envelope(client, command, room, text, tags, extra, lines)
+        if text is not None or lines is not None:
             # Stored first: someone joining meanwhile either is among those it is delivered to
             # or reads it in the replay (the history thread takes the store before their read).
             chat.store(room, envelope)
@@ -78,13 +91,25 @@ def send_message(
     user = chat.hub.find(target)
     if user is None:
         raise IrcError(n.ERR_NOSUCHNICK, target, "No such nick")
-    envelope = Envelope(_message(client, command, user.nick, text, tags), extra_tags=extra)
+    envelope = _envelope(client, command, user.nick, text, tags, extra, lines)
     # A user of another node is reached through the cluster; delivering to its mirror does nothing.
     chat.publish(PrivateMessage(user, envelope), () if user is client else (user,))
     if echo or user is client:
         client.echo(envelope)
     if user.away and command == "PRIVMSG":
         client.send_numeric(n.RPL_AWAY, user.nick, user.away)
+
+
+def _envelope(
+    client: Client, command: str, target: str, text: str | None, tags: dict[str, str], extra: dict[str, str],
+    lines: tuple[Part, ...] | None,
+) -> Envelope:
+    if lines is None:
+        return Envelope(_message(client, command, target, text, tags), extra_tags=extra)
+    # Each line is cut to fit as the others will get it (one per line, for clients without multiline).
+    fitted = tuple((fit_trailing(f":{client.prefix} {command} {target} :", line), concat) for line, concat in lines)
+    joined = "".join(("" if concat or i == 0 else "\n") + line for i, (line, concat) in enumerate(fitted))
+    return Envelope(Message(command, (target, joined), client.prefix, tags), extra_tags=extra, lines=fitted)
 
 
 def _message(client: Client, command: str, target: str, text: str | None, tags: dict[str, str]) -> Message:

@@ -7,6 +7,8 @@ Lobby departs from their specifications.
 from __future__ import annotations
 
 MONITOR_MAX = 100
+MULTILINE_MAX_BYTES = 4096
+MULTILINE_MAX_LINES = 100
 
 CAPABILITIES: dict[str, str] = {
     "server-time": "",
@@ -23,5 +25,6 @@ CAPABILITIES: dict[str, str] = {
     "setname": "",
     "chghost": "",
     "extended-monitor": "",
+    "draft/multiline": f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     "draft/chathistory": "",
 }

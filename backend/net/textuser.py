@@ -158,6 +158,8 @@ def render_envelope(envelope: Envelope) -> bytes:
     time for history replayed on join, which is therefore shown with its own time
     (and date, when it is not from today).
     """
+    if envelope.lines is not None:  # a multiline message: a line each
+        return b"".join(render_envelope(part) for part in envelope.parts())
     line = describe(envelope.message, envelope.time)
     if line is None:
         return b""
