@@ -67,7 +67,7 @@ def test_cap_ls_offers_exactly_the_implemented_capabilities(client: ClientFactor
     assert offered == {
         "server-time", "message-tags", "echo-message", "batch", "labeled-response", "standard-replies",
         "cap-notify", "multi-prefix", "userhost-in-names", "no-implicit-names", "away-notify", "setname",
-        "chghost", "extended-monitor", "draft/multiline", "draft/chathistory",
+        "chghost", "extended-monitor", "invite-notify", "draft/multiline", "draft/chathistory",
     }
 
 

@@ -304,7 +304,7 @@ def test_join_shows_the_joiner_topic_names_and_recent_history(chat: Chat) -> Non
     assert [(m.command, m.params) for m in alice_link.sent] == [("JOIN", ("#dev",))]
     got = [(m.command, m.params[-1]) for m in bob_link.sent]
     assert got[0] == ("JOIN", "#dev")
-    assert (n.RPL_TOPIC, "ship it") in got and (n.RPL_NAMREPLY, "alice bob") in got
+    assert (n.RPL_TOPIC, "ship it") in got and (n.RPL_NAMREPLY, "@alice bob") in got  # alice made #dev: its operator
     replayed = [(command, text) for command, text in got if command in ("PRIVMSG", "TOPIC", "NOTICE")]
     # The replay, for a client without batch: between two notices, each line led by its time so
     # that it never passes for live, and the topic change told about, not replayed as a TOPIC.

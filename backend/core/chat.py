@@ -21,7 +21,7 @@ from .events import Event
 from .history import HistoryStore, Stored
 from .hub import Hub, Member
 from .monitor import Monitors
-from .ports import Cluster, NullCluster
+from .ports import Cluster, NullCluster, RoomStore
 
 # What history keeps: what was said, and topic changes. TAGMSG (typing, reactions) is relayed only.
 STORED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
@@ -38,9 +38,11 @@ class Chat:
         cluster: Cluster | None = None,
     ) -> None:
         self.config = config or ChatConfig()
-        self.hub = hub or Hub(persistent_rooms=self.config.auto_join)
+        self.hub = hub or Hub(persistent_rooms=self.config.auto_join, persistent_modes=self.config.auto_join_modes)
         self.history = history
         self.cluster: Cluster = cluster or NullCluster()
+        # Where rooms' settings are kept across restarts (store/rooms.py); None keeps them in memory.
+        self.rooms_store: RoomStore | None = None
         self.monitors = Monitors(self.hub)
         self.started = time.time()
         self.started_text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
@@ -118,6 +120,14 @@ class Chat:
         if live:
             rows = [row for row in rows if row.msgid not in live]
         return rows
+
+    def save_room(self, name: str) -> None:
+        """Keep a room's settings (topic, modes, lists) where they outlive a restart, if anywhere."""
+        if self.rooms_store is None:
+            return
+        settings = self.hub.settings(name)
+        if settings is not None:
+            self.rooms_store.save(settings)
 
     def check_password(self, given: str | None) -> bool:
         """Whether given matches the server password (constant time)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -15,6 +15,10 @@ class ChatConfig:
     # The rooms every user is put in after registering; none at all runs Lobby as a plain IRC
     # server. They are permanent: they stay when they empty.
     auto_join: tuple[str, ...] = ("#lobby",)
+    # Their modes until an operator changes them: no +t, so anyone may set their topic.
+    auto_join_modes: str = "n"
+    # Server operators: name -> password hash (`lobby hash-password`); OPER name password.
+    operators: dict[str, str] = field(default_factory=dict)
     password: str | None = None
     # The secret the web bridge proves itself with in WEBIRC; None refuses WEBIRC.
     webirc_password: str | None = None

@@ -17,6 +17,7 @@ from .client import Client
 from .identity import handle_away, handle_nick, handle_ping, handle_pong, handle_quit, handle_setname
 from .labels import labelled
 from .messages import handle_privmsg, handle_tagmsg
+from .moderation import handle_invite, handle_kick, handle_kill, handle_oper, handle_wallops
 from .modes import handle_mode
 from .multiline import collect, handle_batch
 from .queries import (
@@ -108,4 +109,9 @@ COMMANDS: dict[str, Command] = {
     "NOTICE": Command(handle_privmsg),
     "TAGMSG": Command(handle_tagmsg, 1),
     "BATCH": Command(handle_batch, 1),
+    "KICK": Command(handle_kick, 2),
+    "INVITE": Command(handle_invite, 2),
+    "OPER": Command(handle_oper, 2),
+    "KILL": Command(handle_kill, 2),
+    "WALLOPS": Command(handle_wallops, 1),
 }

@@ -75,6 +75,23 @@ class TopicChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ModeChanged:
+    """A room's modes changed (operators, voice, bans, key, ...): the MODE line says what."""
+
+    room: str
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Kicked:
+    """A user was removed from a room by an operator."""
+
+    room: str
+    target: Member
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
 class AwayChanged:
     """A user set or cleared their away message (the envelope is the AWAY for away-notify)."""
 
@@ -99,6 +116,6 @@ class PrivateMessage:
 
 
 Event = (
-    Registered | Joined | Parted | Quit | Renamed | RoomMessage | TopicChanged | AwayChanged | RealnameChanged
-    | PrivateMessage
+    Registered | Joined | Parted | Quit | Renamed | RoomMessage | TopicChanged | ModeChanged | Kicked | AwayChanged
+    | RealnameChanged | PrivateMessage
 )

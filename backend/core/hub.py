@@ -11,43 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 from ..irc import IrcError, fold
 from ..irc import numerics as n
-from .envelope import Envelope
+from .room import Change, ListEntry, Member, Room
 
-
-class Member(Protocol):
-    """A user in the hub: a Client here, or a user of another node (cluster/mirror.py)."""
-
-    nick: str
-    user: str
-    host: str
-    realname: str
-    away: str | None
-
-    @property
-    def prefix(self) -> str:
-        """nick!user@host."""
-        ...
-
-    def deliver(self, envelope: Envelope) -> None:
-        """Queue an envelope for sending; never blocks."""
-        ...
-
-
-@dataclass(eq=False)
-class Room:
-    """A channel: its name as first written, topic and members by folded nick."""
-
-    name: str
-    created: float = field(default_factory=time.time)
-    topic: str = ""
-    topic_setter: str = ""
-    topic_time: float = 0.0
-    members: dict[str, Member] = field(default_factory=dict)
+__all__ = ["Change", "Hub", "ListEntry", "Member", "Room", "RoomView"]
 
 
 @dataclass(frozen=True)
@@ -61,37 +31,73 @@ class RoomView:
     topic_time: float
     nicks: tuple[str, ...]
     members: tuple[Member, ...]
+    # Each member's status prefix ("@", "+", "@+" or ""), in the order of nicks.
+    status: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ("+",)
+    secret: bool = False
 
     def prefixes(self) -> list[str]:
         """nick!user@host of each member (userhost-in-names); made only when asked, outside the lock."""
         return [m.prefix for m in self.members]
 
+    def names(self, multi_prefix: bool, userhost: bool) -> list[str]:
+        """NAMES entries: status prefix (the highest, or all with multi-prefix) and nick or nick!user@host."""
+        shown = self.prefixes() if userhost else self.nicks
+        return [(status if multi_prefix else status[:1]) + who for status, who in zip(self.status, shown, strict=True)]
 
-def _view(room: Room) -> RoomView:
+    def has(self, member: Member) -> bool:
+        """Whether member is in the room."""
+        return any(m is member for m in self.members)
+
+
+def _view(room: Room, show_key: bool = False) -> RoomView:
     members = tuple(room.members.values())
+    status = tuple("".join("@+"["ov".index(s)] for s in room.status.get(fold(m.nick), "")) for m in members)
     return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time,
-                    tuple(m.nick for m in members), members)
+                    tuple(m.nick for m in members), members, status, room.mode_string(show_key), "s" in room.modes)
 
 
 class Hub:
     """Users and rooms behind one lock; see the module docstring for the rules."""
 
-    def __init__(self, persistent_rooms: Iterable[str] = ()) -> None:
+    def __init__(self, persistent_rooms: Iterable[str] = (), persistent_modes: str = "n") -> None:
         self._lock = threading.Lock()
         self._users: dict[str, Member] = {}
         self._rooms: dict[str, Room] = {}
         self._rooms_of: dict[Member, set[str]] = {}
         self._persistent = {fold(r) for r in persistent_rooms}
-        # Topics outlive their rooms: a room that empties and is joined again keeps its topic.
-        self._topics: dict[str, tuple[str, str, float]] = {}
+        # The auto-join rooms have no creator to be their operator: by default anyone may set
+        # their topic (no +t), as before rooms had operators; the configuration can say otherwise.
+        self._persistent_modes = set(persistent_modes)
+        # Settings outlive their rooms: a room that empties and is joined again keeps its topic,
+        # modes and lists (Room.settings()); one with nothing set is forgotten.
+        self._saved: dict[str, dict[str, object]] = {}
 
     def remember_topics(self, topics: dict[str, tuple[str, str, int]]) -> None:
         """Load saved topics (folded room -> text, setter's nick!user@host, ms since epoch), e.g. from history."""
         with self._lock:
             for key, (text, setter, ts_ms) in topics.items():
-                self._topics[fold(key)] = (text, setter, ts_ms / 1000)
+                saved = self._saved.setdefault(fold(key), {"name": key})
+                saved.update(topic=text, topic_setter=setter, topic_time=ts_ms / 1000)
                 if (room := self._rooms.get(fold(key))) is not None:
-                    room.topic, room.topic_setter, room.topic_time = self._topics[fold(key)]
+                    room.topic, room.topic_setter, room.topic_time = text, setter, ts_ms / 1000
+
+    def remember_rooms(self, rooms: Iterable[dict[str, object]]) -> None:
+        """Load rooms' saved settings (Room.settings(), e.g. from store/rooms.py); the permanent ones exist at once."""
+        with self._lock:
+            for saved in rooms:
+                key = fold(str(saved["name"]))
+                self._saved[key] = {**self._saved.get(key, {}), **saved}
+                if (room := self._rooms.get(key)) is not None:
+                    room.restore(saved)
+            for key in self._persistent:
+                self._room(key, key)
+
+    def settings(self, name: str) -> dict[str, object] | None:
+        """A room's settings as they are now (for storing), or None when there is no such room."""
+        with self._lock:
+            room = self._rooms.get(fold(name))
+            return room.settings() if room is not None else None
 
     # -- users --------------------------------------------------------------
 
@@ -117,9 +123,10 @@ class Hub:
                 del self._users[old_key]
             self._users[new_key] = member
             for room_key in self._rooms_of.get(member, ()):
-                members = self._rooms[room_key].members
-                members.pop(old_key, None)
-                members[new_key] = member
+                room = self._rooms[room_key]
+                room.members.pop(old_key, None)
+                room.members[new_key] = member
+                room.rename(old_key, new_key)
             member.nick = new_nick
             return [member, *self._peers(member)]
 
@@ -161,53 +168,131 @@ class Hub:
 
     # -- rooms --------------------------------------------------------------
 
-    def join(self, member: Member, name: str) -> tuple[RoomView, list[Member]] | None:
-        """Add member to a room, creating it; None if already there, else (view, members)."""
-        key = fold(name)
+    def join(
+        self, member: Member, name: str, key: str = "", privileged: bool = False
+    ) -> tuple[RoomView, list[Member]] | None:
+        """Add member to a room, creating it (its creator becomes its operator, but in a permanent
+        room); None if already there, else (view, members). Raises 471/473/474/475 when the
+        room refuses them, unless privileged (a server operator, or another node's say-so)."""
+        key_ = fold(name)
         with self._lock:
-            room = self._rooms.get(key)
-            if room is None:
-                room = self._rooms[key] = Room(name)
-                if key in self._topics:
-                    room.topic, room.topic_setter, room.topic_time = self._topics[key]
+            room = self._rooms.get(key_)
+            new = room is None
+            room = self._room(key_, name)
             nick_key = fold(member.nick)
             if room.members.get(nick_key) is member:
                 return None
+            if not privileged:
+                room.check_join(member, key)
+            room.invited.discard(nick_key)
             room.members[nick_key] = member
-            self._rooms_of.setdefault(member, set()).add(key)
-            return _view(room), list(room.members.values())
+            if new and key_ not in self._persistent and not room.status:
+                room.status[nick_key] = "o"
+            self._rooms_of.setdefault(member, set()).add(key_)
+            return _view(room, show_key=True), list(room.members.values())
 
     def part(self, member: Member, name: str) -> tuple[str, list[Member]]:
         """Remove member from a room; return its name and who was in it (member included)."""
         key = fold(name)
         with self._lock:
-            room = self._rooms.get(key)
-            if room is None:
-                raise IrcError(n.ERR_NOSUCHCHANNEL, name, "No such channel")
-            if room.members.get(fold(member.nick)) is not member:
-                raise IrcError(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            room = self._member_room(member, name)
             told = list(room.members.values())
             self._rooms_of.get(member, set()).discard(key)
             self._leave(key, member)
             return room.name, told
 
     def set_topic(
-        self, member: Member, name: str, topic: str, when: float | None = None
+        self, member: Member, name: str, topic: str, when: float | None = None, privileged: bool = False
     ) -> tuple[str, list[Member]]:
-        """Set a room's topic; return its name and members. Only members may set it."""
+        """Set a room's topic; return its name and members. Members may, only operators when +t."""
         with self._lock:
-            room = self._member_room(member, name)
+            room = self._member_room(member, name) if not privileged else self._existing(name)
+            if "t" in room.modes and not privileged and not room.is_op(member):
+                raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator (the topic is locked)")
             room.topic = topic
             room.topic_setter = member.prefix
             room.topic_time = time.time() if when is None else when
-            self._topics[fold(name)] = (topic, member.prefix, room.topic_time)
             return room.name, list(room.members.values())
 
-    def room(self, name: str) -> RoomView | None:
-        """A snapshot of a room, or None."""
+    def speaker_room(self, member: Member, name: str) -> str:
+        """The room's name as first written, if member may speak there; raise 403/404 otherwise.
+
+        Once per message said in a room: no snapshot of the members is made.
+        """
+        with self._lock:
+            room = self._existing(name)
+            room.check_speak(member, room.members.get(fold(member.nick)) is member)
+            return room.name
+
+    def change_modes(
+        self, member: Member, name: str, changes: list[Change], privileged: bool = False
+    ) -> tuple[str, list[Change], list[IrcError], list[Member]]:
+        """Apply mode changes as member: (room name, what took effect, refusals, members to tell).
+
+        Raises 482 when member isn't an operator there (nor privileged)."""
+        with self._lock:
+            room = self._existing(name)
+            if not privileged and not room.is_op(member):
+                raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator")
+            applied: list[Change] = []
+            refused: list[IrcError] = []
+            for change in changes:
+                try:
+                    done = room.apply(change, member.prefix)
+                except IrcError as err:
+                    refused.append(err)
+                    continue
+                if done is not None:
+                    applied.append(done)
+            return room.name, applied, refused, list(room.members.values())
+
+    def entries(self, name: str, letter: str) -> tuple[str, list[ListEntry]]:
+        """A room's ban (b) or quiet (q) list."""
+        with self._lock:
+            room = self._existing(name)
+            return room.name, list((room.bans if letter == "b" else room.quiets).values())
+
+    def kick(
+        self, member: Member, name: str, nick: str, privileged: bool = False
+    ) -> tuple[str, Member, list[Member]]:
+        """Remove nick from a room as member: (room name, who was kicked, who must be told, them included)."""
+        with self._lock:
+            room = self._existing(name)
+            if not privileged:
+                if room.members.get(fold(member.nick)) is not member:
+                    raise IrcError(n.ERR_NOTONCHANNEL, room.name, "You're not on that channel")
+                if not room.is_op(member):
+                    raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator")
+            target = room.members.get(fold(nick))
+            if target is None:
+                raise IrcError(n.ERR_USERNOTINCHANNEL, nick, room.name, "They aren't on that channel")
+            told = list(room.members.values())
+            self._rooms_of.get(target, set()).discard(fold(room.name))
+            self._leave(fold(room.name), target)
+            return room.name, target, told
+
+    def invite(self, member: Member, name: str, target: Member, privileged: bool = False) -> str:
+        """Let target into a room past +i (and a ban); return its name. 442/443/482 refuse it."""
+        with self._lock:
+            room = self._existing(name)
+            if not privileged:
+                if room.members.get(fold(member.nick)) is not member:
+                    raise IrcError(n.ERR_NOTONCHANNEL, room.name, "You're not on that channel")
+                if "i" in room.modes and not room.is_op(member):
+                    raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator")
+            if room.members.get(fold(target.nick)) is target:
+                raise IrcError(n.ERR_USERONCHANNEL, target.nick, room.name, "is already on channel")
+            room.invited.add(fold(target.nick))
+            return room.name
+
+    def room(self, name: str, asker: Member | None = None) -> RoomView | None:
+        """A snapshot of a room, or None (its key shown only to a member asker)."""
         with self._lock:
             room = self._rooms.get(fold(name))
-            return _view(room) if room else None
+            if room is None:
+                return None
+            show_key = asker is not None and room.members.get(fold(asker.nick)) is asker
+            return _view(room, show_key)
 
     def require_member(self, member: Member, name: str) -> str:
         """The name of a room member is in, as first written; raise 403/442 otherwise.
@@ -235,10 +320,26 @@ class Hub:
 
     # -- internals (lock held) ------------------------------------------------
 
-    def _member_room(self, member: Member, name: str) -> Room:
+    def _room(self, key: str, name: str) -> Room:
+        """The room, created (with any saved settings) if it doesn't exist."""
+        room = self._rooms.get(key)
+        if room is None:
+            room = self._rooms[key] = Room(name)
+            if key in self._persistent:
+                room.modes = set(self._persistent_modes)
+            saved = self._saved.pop(key, None)
+            if saved is not None:
+                room.restore(saved)
+        return room
+
+    def _existing(self, name: str) -> Room:
         room = self._rooms.get(fold(name))
         if room is None:
             raise IrcError(n.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return room
+
+    def _member_room(self, member: Member, name: str) -> Room:
+        room = self._existing(name)
         if room.members.get(fold(member.nick)) is not member:
             raise IrcError(n.ERR_NOTONCHANNEL, name, "You're not on that channel")
         return room
@@ -248,8 +349,11 @@ class Hub:
         nick_key = fold(member.nick)
         if room.members.get(nick_key) is member:
             del room.members[nick_key]
+            room.forget(nick_key)
         if not room.members and key not in self._persistent:
             del self._rooms[key]
+            if not room.is_default():
+                self._saved[key] = room.settings()
 
     def _peers(self, member: Member) -> list[Member]:
         seen: dict[int, Member] = {}

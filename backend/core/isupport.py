@@ -9,6 +9,9 @@ from .chat import Chat
 from .chathistory import CHATHISTORY_MAX
 from .client import Client
 from .messages import MAX_TARGETS
+from .moderation import KICK_REASON_MAX
+from .modes import MODES_MAX
+from .room import FLAG_MODES, KEY_MAX, LIST_MODES, MAXLIST
 from .rooms import TOPIC_MAX
 
 
@@ -18,14 +21,19 @@ def isupport_tokens(chat: Chat) -> list[str]:
     return [
         "CASEMAPPING=rfc8265",
         "CHANTYPES=#",
-        "CHANMODES=,,,",
-        "PREFIX=",
+        f"CHANMODES={LIST_MODES},k,l,{FLAG_MODES}",
+        "PREFIX=(ov)@+",
+        f"CHANLIMIT=#:{cfg.max_rooms_per_user}",
+        f"MAXLIST={LIST_MODES}:{MAXLIST}",
+        f"MODES={MODES_MAX}",
+        f"KEYLEN={KEY_MAX}",
+        f"KICKLEN={KICK_REASON_MAX}",
         f"NICKLEN={NICK_MAX}",
         f"CHANNELLEN={CHANNEL_MAX}",
         f"TOPICLEN={TOPIC_MAX}",
         f"MAXTARGETS={MAX_TARGETS}",
-        f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},TAGMSG:{MAX_TARGETS},NAMES:{MAX_TARGETS},"
-        f"WHOIS:{MAX_TARGETS},JOIN:,PART:,MONITOR:",
+        f"TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},TAGMSG:{MAX_TARGETS},NAMES:,"
+        f"WHOIS:{MAX_TARGETS},JOIN:,PART:,KICK:4,MONITOR:",
         f"NETWORK={cfg.network}",
         "UTF8ONLY",
         "SAFELIST",

@@ -73,12 +73,7 @@ def send_message(
     echo = client.has("echo-message")
     extra = {"bot": ""} if "B" in client.modes else {}
     if target.startswith("#"):
-        try:
-            room = chat.hub.require_member(client, target)
-        except IrcError as err:
-            if err.numeric != n.ERR_NOTONCHANNEL:
-                raise
-            raise IrcError(n.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel (join it first)") from None
+        room = chat.hub.speaker_room(client, target)
         envelope = _envelope(client, command, room, text, tags, extra, lines)
         if text is not None or lines is not None:
             # Stored first: someone joining meanwhile either is among those it is delivered to

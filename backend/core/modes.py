@@ -1,4 +1,7 @@
-"""MODE: room modes (none can be set yet; queries are answered) and user modes +i (invisible) and +B (bot)."""
+"""MODE: room modes (core/room.py has their rules) and user modes +i (invisible), +B (bot), +w (wallops).
+
+A server operator's +o is given by OPER, never by MODE; a user may drop it with MODE nick -o.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,14 @@ from ..irc import IrcError, Message, fold
 from ..irc import numerics as n
 from .chat import Chat
 from .client import Client
+from .envelope import Envelope
+from .events import ModeChanged
+from .hub import Change, Member
+from .room import FLAG_MODES, LIST_MODES, STATUS_MODES
 
-USER_MODES = frozenset("iB")
+USER_MODES = frozenset("iBw")
+# At most this many changes that take a parameter in one MODE (ISUPPORT MODES).
+MODES_MAX = 6
 
 
 def handle_mode(chat: Chat, client: Client, msg: Message) -> None:
@@ -38,6 +47,9 @@ def _apply_user_modes(client: Client, changes: str) -> str:
     for letter in changes:
         if letter in "+-":
             adding = letter == "+"
+        elif letter == "o" and not adding and "o" in client.modes:
+            client.modes.discard("o")
+            changed.append((False, "o"))
         elif letter not in USER_MODES:
             unknown = True
         elif adding != (letter in client.modes):
@@ -57,15 +69,90 @@ def _apply_user_modes(client: Client, changes: str) -> str:
 
 
 def _room_mode(chat: Chat, client: Client, msg: Message) -> None:
+    """MODE #room: 324/329; MODE #room b|q: the list; MODE #room <changes> <args>: change, as an operator."""
     target = msg.params[0]
-    view = chat.hub.room(target)
+    view = chat.hub.room(target, asker=client)
     if view is None:
         raise IrcError(n.ERR_NOSUCHCHANNEL, target, "No such channel")
     if len(msg.params) == 1:
-        client.send_numeric(n.RPL_CHANNELMODEIS, view.name, "+")
+        client.send_numeric(n.RPL_CHANNELMODEIS, view.name, *view.modes)
         client.send_numeric(n.RPL_CREATIONTIME, view.name, str(int(view.created)))
         return
-    if msg.params[1] in ("b", "+b"):
-        client.send_numeric(n.RPL_ENDOFBANLIST, view.name, "End of channel ban list")
+    changes, queries, unknown = parse_changes(msg.params[1], list(msg.params[2:]))
+    for letter in unknown:
+        client.send_numeric(n.ERR_UNKNOWNMODE, letter, "is an unknown mode character to me")
+    for letter in queries:
+        send_list(chat, client, view.name, letter)
+    if not changes:
         return
-    raise IrcError(n.ERR_CHANOPRIVSNEEDED, view.name, "Channel modes cannot be changed here")
+    name, applied, refused, members = chat.hub.change_modes(client, view.name, changes, privileged=is_oper(client))
+    for err in refused:
+        client.send_numeric(err.numeric, *err.params)
+    if applied:
+        publish_modes(chat, client.prefix, name, applied, members)
+
+
+def parse_changes(modestring: str, args: list[str]) -> tuple[list[Change], list[str], list[str]]:
+    """A mode string and its arguments as (changes, list queries, unknown letters); at most MODES changes."""
+    changes: list[Change] = []
+    queries: list[str] = []
+    unknown: list[str] = []
+    adding = True
+    for letter in modestring:
+        if letter in "+-":
+            adding = letter == "+"
+            continue
+        if letter in LIST_MODES:
+            if not args:
+                if letter not in queries:
+                    queries.append(letter)
+                continue
+            changes.append(Change(adding, letter, args.pop(0)))
+        elif letter in STATUS_MODES or letter == "k" or (letter == "l" and adding):
+            if not args:
+                if letter == "k" and not adding:
+                    changes.append(Change(False, "k"))
+                continue  # a change that needs a parameter and has none is left out, as Ergo does
+            changes.append(Change(adding, letter, args.pop(0)))
+        elif letter == "l" or letter in FLAG_MODES:
+            changes.append(Change(adding, letter))
+        elif letter not in unknown:
+            unknown.append(letter)
+        if len(changes) >= MODES_MAX:
+            break
+    return changes, queries, unknown
+
+
+def send_list(chat: Chat, client: Client, room: str, letter: str) -> None:
+    """367/368 for bans, 728/729 for quiets."""
+    name, entries = chat.hub.entries(room, letter)
+    for entry in entries:
+        if letter == "b":
+            client.send_numeric(n.RPL_BANLIST, name, entry.mask, entry.setter, str(int(entry.time)))
+        else:
+            client.send_numeric(n.RPL_QUIETLIST, name, "q", entry.mask, entry.setter, str(int(entry.time)))
+    if letter == "b":
+        client.send_numeric(n.RPL_ENDOFBANLIST, name, "End of channel ban list")
+    else:
+        client.send_numeric(n.RPL_ENDOFQUIETLIST, name, "q", "End of channel quiet list")
+
+
+def publish_modes(chat: Chat, source: str, room: str, applied: list[Change], members: list[Member]) -> None:
+    """Tell the room what changed, as one MODE line per MODES changes; keep the room's settings."""
+    for start in range(0, len(applied), MODES_MAX):
+        chunk = applied[start : start + MODES_MAX]
+        letters = ""
+        sign = ""
+        for change in chunk:
+            want = "+" if change.adding else "-"
+            letters += (want if want != sign else "") + change.letter
+            sign = want
+        args = [change.arg for change in chunk if change.arg]
+        envelope = Envelope(Message("MODE", (room, letters, *args), source))
+        chat.publish(ModeChanged(room, envelope), members)
+    chat.save_room(room)
+
+
+def is_oper(client: Client) -> bool:
+    """Whether client is a server operator (OPER): it may run any room."""
+    return "o" in client.modes

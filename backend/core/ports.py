@@ -39,3 +39,15 @@ class NullCluster:
 
     def publish(self, event: Event) -> None:
         """Nobody else to tell."""
+
+
+class RoomStore(Protocol):
+    """Where rooms' settings (Room.settings(): topic, modes, key, bans, quiets) outlive a restart."""
+
+    def load(self) -> list[dict[str, object]]:
+        """Every room's saved settings."""
+        ...
+
+    def save(self, settings: dict[str, object]) -> None:
+        """Keep one room's settings (replacing what was kept for it)."""
+        ...

@@ -24,21 +24,23 @@ def handle_who(chat: Chat, client: Client, msg: Message) -> None:
     whox = msg.param(1)
     fields, _, token = whox[1:].partition(",") if whox.startswith("%") else ("", "", "")
     hub = chat.hub
+    rows: list[tuple[Member, str]] = []  # (user, their status prefix in the room)
     if mask.startswith("#"):
         view = hub.room(mask)
         channel = view.name if view else mask
-        # A room's members are shown to anyone asking (no room is secret yet).
-        users = hub.members_of(mask)
+        if view is not None and (not view.secret or view.has(client)):
+            rows = list(zip(view.members, view.status, strict=True))
     else:
         channel = "*"
-        users = [u for u in hub.users() if _visible(chat, client, u) and _who_matches(mask, u)]
-    for user in users:
+        rows = [(u, "") for u in hub.users() if _visible(chat, client, u) and _who_matches(mask, u)]
+    for user, status in rows:
         if fields:
-            client.send_numeric(n.RPL_WHOSPCRPL, *_whox_fields(chat, user, channel, fields, token))
+            client.send_numeric(n.RPL_WHOSPCRPL, *_whox_fields(chat, user, channel, fields, token, status))
         else:
             client.send_numeric(
                 n.RPL_WHOREPLY, channel, user.user or user.nick, user.host or chat.config.server_name,
-                chat.config.server_name, user.nick, _flags(user), f"0 {user.realname}",
+                chat.config.server_name, user.nick, _flags(user, status, client.has("multi-prefix")),
+                f"0 {user.realname}",
             )
     client.send_numeric(n.RPL_ENDOFWHO, mask, "End of /WHO list")
 
@@ -56,14 +58,18 @@ def _who_matches(mask: str, user: Member) -> bool:
     return any(matches(mask, value) for value in (user.nick, user.prefix, user.host, user.realname))
 
 
-def _flags(user: Member) -> str:
+def _flags(user: Member, status: str = "", multi_prefix: bool = False) -> str:
+    """H here or G gone (away), * server operator, @ or + in the room, B a bot."""
     flags = "G" if user.away else "H"
+    if isinstance(user, Client) and "o" in user.modes:
+        flags += "*"
+    flags += status if multi_prefix else status[:1]
     if isinstance(user, Client) and "B" in user.modes:
         flags += "B"
     return flags
 
 
-def _whox_fields(chat: Chat, user: Member, channel: str, fields: str, token: str) -> list[str]:
+def _whox_fields(chat: Chat, user: Member, channel: str, fields: str, token: str, status: str) -> list[str]:
     values = {
         "t": token or "0",
         "c": channel,
@@ -72,7 +78,7 @@ def _whox_fields(chat: Chat, user: Member, channel: str, fields: str, token: str
         "h": user.host or chat.config.server_name,
         "s": chat.config.server_name,
         "n": user.nick,
-        "f": _flags(user),
+        "f": _flags(user, status),
         "d": "0",
         "l": str(_idle(user)),
         "a": "0",  # no accounts
@@ -104,11 +110,19 @@ def handle_whois(chat: Chat, client: Client, msg: Message) -> None:
 def _whois(chat: Chat, client: Client, user: Member) -> None:
     cfg = chat.config
     client.send_numeric(n.RPL_WHOISUSER, user.nick, user.user or user.nick, user.host, "*", user.realname)
-    rooms = chat.hub.rooms_of(user)
-    if rooms:
-        client.send_numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(rooms))
+    shown = []
+    for name in chat.hub.rooms_of(user):
+        view = chat.hub.room(name)
+        if view is None or (view.secret and not view.has(client)):
+            continue  # a secret room is told only to those in it
+        status = next((s for m, s in zip(view.members, view.status, strict=True) if m is user), "")
+        shown.append(status[:1] + view.name)
+    if shown:
+        client.send_numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(shown))
     client.send_numeric(n.RPL_WHOISSERVER, user.nick, cfg.server_name, cfg.network)
     if isinstance(user, Client):
+        if "o" in user.modes:
+            client.send_numeric(n.RPL_WHOISOPERATOR, user.nick, "is an IRC operator")
         if "B" in user.modes:
             client.send_numeric(n.RPL_WHOISBOT, user.nick, f"is a bot on {cfg.network}")
         if user.secure:

@@ -24,14 +24,15 @@ def handle_join(chat: Chat, client: Client, msg: Message) -> None:
         for name in chat.hub.rooms_of(client):
             leave_room(chat, client, name, "Left all channels")
         return
-    for name in msg.params[0].split(","):
+    keys = msg.param(1).split(",")
+    for index, name in enumerate(msg.params[0].split(",")):
         try:
-            enter_room(chat, client, name)
+            enter_room(chat, client, name, keys[index] if index < len(keys) else "")
         except IrcError as err:
             client.send_numeric(err.numeric, *err.params)
 
 
-def enter_room(chat: Chat, client: Client, name: str) -> None:
+def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
     """Join one room: everyone in it sees the JOIN; the joiner gets its topic, names and recent history."""
     if not is_valid_channel(name):
         raise IrcError(n.ERR_NOSUCHCHANNEL, name or "*", "Invalid channel name: use # then no spaces or commas")
@@ -42,7 +43,7 @@ def enter_room(chat: Chat, client: Client, name: str) -> None:
     # the replay must not show those again.
     client.joining = set()
     try:
-        result = hub.join(client, name)
+        result = hub.join(client, name, key, privileged="o" in client.modes)
         if result is None:
             return
         view, members = result
@@ -75,24 +76,27 @@ def send_topic(client: Client, room: str, topic: str, setter: str, when: float) 
 
 
 def send_names(client: Client, view: RoomView | None, name: str = "") -> None:
-    """353 lines packed to fit the line limit, then 366 (nick!user@host with userhost-in-names)."""
+    """353 lines packed to fit the line limit, then 366: @ for operators, + for voice (both with
+    multi-prefix), nick!user@host with userhost-in-names. A secret room shows outsiders nobody."""
     room = view.name if view is not None else name
-    nicks: tuple[str, ...] | list[str] = ()
-    if view is not None:
-        nicks = view.prefixes() if client.has("userhost-in-names") else view.nicks
-    head = f":{client.server_name} {n.RPL_NAMREPLY} {client.nick} = {room} :"
+    nicks: list[str] = []
+    kind = "="
+    if view is not None and (not view.secret or view.has(client)):
+        nicks = view.names(client.has("multi-prefix"), client.has("userhost-in-names"))
+        kind = "@" if view.secret else "="
+    head = f":{client.server_name} {n.RPL_NAMREPLY} {client.nick} {kind} {room} :"
     room_budget = MAX_LINE_BYTES - 2 - len(head.encode("utf-8"))
     line: list[str] = []
     size = 0
     for nick in nicks:
         cost = len(nick.encode("utf-8")) + 1
         if line and size + cost > room_budget:
-            client.send_numeric(n.RPL_NAMREPLY, "=", room, " ".join(line))
+            client.send_numeric(n.RPL_NAMREPLY, kind, room, " ".join(line))
             line, size = [], 0
         line.append(nick)
         size += cost
     if line:
-        client.send_numeric(n.RPL_NAMREPLY, "=", room, " ".join(line))
+        client.send_numeric(n.RPL_NAMREPLY, kind, room, " ".join(line))
     client.send_numeric(n.RPL_ENDOFNAMES, room, "End of /NAMES list")
 
 
@@ -115,20 +119,21 @@ def leave_room(chat: Chat, client: Client, name: str, reason: str) -> None:
 
 
 def handle_topic(chat: Chat, client: Client, msg: Message) -> None:
-    """TOPIC <#room> [text]: show the topic, or set it (any member may)."""
+    """TOPIC <#room> [text]: show the topic, or set it (members may; only operators when the room is +t)."""
     name = msg.params[0]
     if len(msg.params) == 1:
         view = chat.hub.room(name)
-        if view is None:
+        if view is None or (view.secret and not view.has(client)):
             raise IrcError(n.ERR_NOSUCHCHANNEL, name, "No such channel")
         send_topic(client, view.name, view.topic, view.topic_setter, view.topic_time)
         return
     text = msg.params[1][:TOPIC_MAX]
-    room, members = chat.hub.set_topic(client, name, text)
+    room, members = chat.hub.set_topic(client, name, text, privileged="o" in client.modes)
     envelope = Envelope(Message("TOPIC", (room, text), client.prefix))
     chat.store(room, envelope)
     chat.publish(TopicChanged(room, envelope), members, exclude=client)
     client.echo(envelope)
+    chat.save_room(room)
 
 
 def handle_names(chat: Chat, client: Client, msg: Message) -> None:
@@ -146,7 +151,7 @@ def handle_list(chat: Chat, client: Client, msg: Message) -> None:
     wanted = ListFilter.parse(msg.param(0))
     now = time.time()
     for view in chat.hub.rooms():
-        if wanted.accepts(view, now):
+        if wanted.accepts(view, now) and (not view.secret or view.has(client)):
             client.send_numeric(n.RPL_LIST, view.name, str(len(view.nicks)), view.topic)
     client.send_numeric(n.RPL_LISTEND, "End of /LIST")
 

@@ -25,6 +25,7 @@ CAPABILITIES: dict[str, str] = {
     "setname": "",
     "chghost": "",
     "extended-monitor": "",
+    "invite-notify": "",
     "draft/multiline": f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     "draft/chathistory": "",
 }

@@ -1,0 +1,271 @@
+"""A room's state and its rules: members and their status (@ operator, + voice), modes, bans, quiets.
+
+Everything here runs with the Hub's lock held (hub.py) and does no I/O: the Hub finds the
+room, calls a method that checks or changes it, and returns what happened. A refusal is an
+IrcError carrying the standard numeric.
+
+Modes, as ISUPPORT says (CHANMODES=bq,k,l,imnst; PREFIX=(ov)@+):
+- `b` bans and `q` quiets: lists of nick!user@host masks with wildcards. A banned user can't
+  join nor speak; a quieted one stays and reads but can't speak (Libera's `+q`).
+- `k` key (needed to join), `l` member limit.
+- `i` invite-only, `m` moderated (only voiced users and operators speak), `n` no messages
+  from outside, `s` secret (not in LIST or to outsiders' WHO/NAMES), `t` only operators set the topic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..irc import IrcError, fold
+from ..irc import numerics as n
+from .envelope import Envelope
+from .masks import matches
+
+LIST_MODES = "bq"
+PARAM_MODES = "k"
+PARAM_SET_MODES = "l"
+FLAG_MODES = "imnst"
+STATUS_MODES = "ov"
+PREFIXES = {"o": "@", "v": "+"}
+DEFAULT_MODES = frozenset("nt")
+MAXLIST = 100
+KEY_MAX = 23
+
+
+class Member(Protocol):
+    """A user in the hub: a Client here, or a user of another node (cluster/mirror.py)."""
+
+    nick: str
+    user: str
+    host: str
+    realname: str
+    away: str | None
+
+    @property
+    def prefix(self) -> str:
+        """nick!user@host."""
+        ...
+
+    def deliver(self, envelope: Envelope) -> None:
+        """Queue an envelope for sending; never blocks."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """One ban or quiet: the mask, who set it and when."""
+
+    mask: str
+    setter: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One mode change: +o alice, -k, +b *!*@host, ..."""
+
+    adding: bool
+    letter: str
+    arg: str = ""
+
+    def __str__(self) -> str:
+        return ("+" if self.adding else "-") + self.letter
+
+
+@dataclass(eq=False)
+class Room:
+    """A channel: name as first written, topic, members by folded nick, their status, modes and lists."""
+
+    name: str
+    created: float = field(default_factory=time.time)
+    topic: str = ""
+    topic_setter: str = ""
+    topic_time: float = 0.0
+    members: dict[str, Member] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)  # folded nick -> "o", "v" or "ov"
+    modes: set[str] = field(default_factory=lambda: set(DEFAULT_MODES))
+    key: str = ""
+    limit: int = 0
+    bans: dict[str, ListEntry] = field(default_factory=dict)  # folded mask -> entry
+    quiets: dict[str, ListEntry] = field(default_factory=dict)
+    invited: set[str] = field(default_factory=set)  # folded nicks, until they join
+
+    # -- who may do what -----------------------------------------------------------
+
+    def is_op(self, member: Member) -> bool:
+        return "o" in self.status.get(fold(member.nick), "")
+
+    def is_voiced(self, member: Member) -> bool:
+        return bool(self.status.get(fold(member.nick), ""))
+
+    def banned(self, member: Member) -> bool:
+        return any(matches(entry.mask, member.prefix) for entry in self.bans.values())
+
+    def quieted(self, member: Member) -> bool:
+        return any(matches(entry.mask, member.prefix) for entry in self.quiets.values())
+
+    def check_join(self, member: Member, key: str) -> None:
+        """Raise the numeric that refuses member joining.
+
+        An invitation (INVITE by an operator) lets its guest past +i and past a ban: an operator
+        asked for them by name. The key and the limit still hold.
+        """
+        invited = fold(member.nick) in self.invited
+        if self.banned(member) and not invited:
+            raise IrcError(n.ERR_BANNEDFROMCHAN, self.name, "Cannot join channel (you are banned)")
+        if "i" in self.modes and not invited:
+            raise IrcError(n.ERR_INVITEONLYCHAN, self.name, "Cannot join channel (invite only)")
+        if self.key and key != self.key:
+            raise IrcError(n.ERR_BADCHANNELKEY, self.name, "Cannot join channel (wrong or missing key)")
+        if self.limit and len(self.members) >= self.limit:
+            raise IrcError(n.ERR_CHANNELISFULL, self.name, "Cannot join channel (the room is full)")
+
+    def check_speak(self, member: Member, is_member: bool) -> None:
+        """Raise 404 with the reason member may not speak here."""
+        if not is_member and "n" in self.modes:
+            raise IrcError(n.ERR_CANNOTSENDTOCHAN, self.name, "Cannot send to channel (join it first)")
+        if is_member and self.is_voiced(member):
+            return
+        if "m" in self.modes:
+            raise IrcError(n.ERR_CANNOTSENDTOCHAN, self.name, "Cannot send to channel (the room is moderated)")
+        if self.banned(member):
+            raise IrcError(n.ERR_CANNOTSENDTOCHAN, self.name, "Cannot send to channel (you are banned)")
+        if self.quieted(member):
+            raise IrcError(n.ERR_CANNOTSENDTOCHAN, self.name, "Cannot send to channel (you are muted)")
+
+    # -- changes -------------------------------------------------------------------
+
+    def apply(self, change: Change, setter: str) -> Change | None:
+        """Apply one checked change; the change as it took effect, or None when it changed nothing."""
+        letter, arg = change.letter, change.arg
+        if letter in STATUS_MODES:
+            key = fold(arg)
+            target = self.members.get(key)
+            if target is None:
+                raise IrcError(n.ERR_USERNOTINCHANNEL, arg, self.name, "They aren't on that channel")
+            now = self.status.get(key, "")
+            if change.adding == (letter in now):
+                return None
+            new = "".join(sorted((set(now) | {letter}) if change.adding else (set(now) - {letter}), key="ov".index))
+            if new:
+                self.status[key] = new
+            else:
+                self.status.pop(key, None)
+            return Change(change.adding, letter, target.nick)
+        if letter in LIST_MODES:
+            entries = self.bans if letter == "b" else self.quiets
+            mask = normal_mask(arg)
+            if change.adding:
+                if fold(mask) in entries:
+                    return None
+                if len(entries) >= MAXLIST:
+                    raise IrcError(n.ERR_BANLISTFULL, self.name, letter, f"The list is full ({MAXLIST} entries)")
+                entries[fold(mask)] = ListEntry(mask, setter, time.time())
+            elif entries.pop(fold(mask), None) is None:
+                return None
+            return Change(change.adding, letter, mask)
+        if letter == "k":
+            if change.adding:
+                if not valid_key(arg):
+                    raise IrcError(n.ERR_INVALIDKEY, self.name, "Key must be 1-23 characters, no spaces or commas")
+                self.key = arg
+                return Change(True, "k", arg)
+            if not self.key:
+                return None
+            self.key = ""
+            return Change(False, "k", "*")
+        if letter == "l":
+            if change.adding:
+                if not arg.isdigit() or not 0 < int(arg) <= 100_000:
+                    raise IrcError(n.ERR_INVALIDMODEPARAM, self.name, "l", arg or "*", "Limit must be a number")
+                self.limit = int(arg)
+                return Change(True, "l", str(self.limit))
+            if not self.limit:
+                return None
+            self.limit = 0
+            return Change(False, "l")
+        if change.adding == (letter in self.modes):
+            return None
+        (self.modes.add if change.adding else self.modes.discard)(letter)
+        return change
+
+    def rename(self, old: str, new: str) -> None:
+        """A member's nick changed (folded old and new): their status follows them."""
+        if old in self.status:
+            self.status[new] = self.status.pop(old)
+        if old in self.invited:
+            self.invited.discard(old)
+            self.invited.add(new)
+
+    def forget(self, nick_key: str) -> None:
+        """A member left: their status goes with them."""
+        self.status.pop(nick_key, None)
+
+    # -- what is shown ---------------------------------------------------------------
+
+    def mode_string(self, show_key: bool) -> tuple[str, ...]:
+        """324's mode string and arguments (the key only to those who may know it)."""
+        letters = "".join(sorted(self.modes))
+        args: list[str] = []
+        if self.key:
+            letters += "k"
+            args.append(self.key if show_key else "*")
+        if self.limit:
+            letters += "l"
+            args.append(str(self.limit))
+        return ("+" + letters, *args)
+
+    def settings(self) -> dict[str, object]:
+        """What outlives a restart: topic, modes, key, limit, bans and quiets (store/rooms.py)."""
+        return {
+            "name": self.name, "created": self.created, "topic": self.topic, "topic_setter": self.topic_setter,
+            "topic_time": self.topic_time, "modes": "".join(sorted(self.modes)), "key": self.key,
+            "limit": self.limit,
+            "bans": [[e.mask, e.setter, e.time] for e in self.bans.values()],
+            "quiets": [[e.mask, e.setter, e.time] for e in self.quiets.values()],
+        }
+
+    def restore(self, saved: dict[str, object]) -> None:
+        """Take back settings() saved earlier."""
+        self.created = float(saved.get("created", self.created))  # type: ignore[arg-type]
+        self.topic = str(saved.get("topic", ""))
+        self.topic_setter = str(saved.get("topic_setter", ""))
+        self.topic_time = float(saved.get("topic_time", 0.0))  # type: ignore[arg-type]
+        if "modes" in saved:
+            self.modes = set(str(saved["modes"])) & set(FLAG_MODES)
+        self.key = str(saved.get("key", ""))
+        self.limit = int(saved.get("limit", 0))  # type: ignore[call-overload]
+        for letter, entries in (("bans", self.bans), ("quiets", self.quiets)):
+            for mask, setter, when in saved.get(letter, []):  # type: ignore[attr-defined]
+                entries[fold(mask)] = ListEntry(mask, setter, float(when))
+
+    def is_default(self) -> bool:
+        """Nothing set beyond a new room's defaults: no need to remember it once empty."""
+        return (not self.topic and self.modes == set(DEFAULT_MODES) and not self.key and not self.limit
+                and not self.bans and not self.quiets)
+
+    def prefixed(self, multi: bool) -> Iterator[tuple[str, Member]]:
+        """(status prefix, member) for NAMES: "@" for an operator, "+" voice, "@+" both with multi-prefix."""
+        for key, member in self.members.items():
+            status = self.status.get(key, "")
+            shown = "".join(PREFIXES[s] for s in status)
+            yield (shown if multi else shown[:1]), member
+
+
+def normal_mask(mask: str) -> str:
+    """A ban mask in full form: `alice` -> `alice!*@*`, `*@host` -> `*!*@host`, `nick!user` -> `nick!user@*`."""
+    if "!" not in mask and "@" not in mask:
+        return f"{mask}!*@*"
+    if "!" not in mask:
+        return f"*!{mask}"
+    if "@" not in mask:
+        return f"{mask}@*"
+    return mask
+
+
+def valid_key(key: str) -> bool:
+    """A room key: 1-23 characters, no spaces, commas or control characters."""
+    return 0 < len(key) <= KEY_MAX and not any(ch in " ,:" or ord(ch) < 32 for ch in key)
