@@ -16,6 +16,7 @@ from .core.client import Client
 from .core.ports import NullCluster
 from .net.config import NetConfig
 from .net.server import TcpServer, format_address
+from .store.rooms import RoomSettings, RoomSettingsError
 from .store.sqlite import History, HistoryError
 
 __all__ = ["BackplaneError", "ChatServer", "HistoryError", "ServerConfig", "format_address"]
@@ -44,6 +45,7 @@ class ChatServer:
         self.chat = Chat(self.config)
         self.hub = self.chat.hub
         self.history: History | None = None
+        self.rooms: RoomSettings | None = None
         self.backplane: Backplane | None = None
         self.tcp = TcpServer(self.chat, self.config)
         self._stopped = False
@@ -70,6 +72,15 @@ class ChatServer:
             self.history = history
             self.chat.history = history
             self.hub.remember_topics(history.topics())
+            rooms = RoomSettings(self.config.db_path)
+            try:
+                rooms.open()
+            except RoomSettingsError as err:
+                self.stop()
+                raise HistoryError(str(err)) from err
+            self.rooms = rooms
+            self.hub.remember_rooms(rooms.load())
+            self.chat.rooms_store = rooms
         if self.config.redis_url is not None and self.backplane is None:
             timers = Timers(self.config.cluster_heartbeat, self.config.cluster_ttl, self.config.cluster_check)
             backplane = Backplane(self.config.redis_url, self.chat, self.history, timers)
@@ -99,6 +110,8 @@ class ChatServer:
             self.backplane.close()
         if self.history is not None:
             self.history.close()  # commits what is queued: a clean stop loses nothing
+        if self.rooms is not None:
+            self.rooms.close()
 
     def sessions(self) -> list[Client]:
         """Every connected client, registered or not."""

@@ -20,6 +20,7 @@ from typing import Any
 from ..core.chat import Chat
 from ..core.envelope import Envelope
 from ..core.hub import Member
+from ..core.modes import parse_changes
 from ..core.notify import told_of_change
 from ..irc import IrcError, Message, fold
 from .wire import envelope_of
@@ -164,7 +165,10 @@ class Mirror:
         member = self.remote(event["user"], event["node"])
         if member is None:
             return
-        result = self.hub.join(member, event["room"])
+        try:
+            result = self.hub.join(member, event["room"], privileged=True)  # its own node checked
+        except IrcError:
+            return
         if result is not None:
             _tell(result[1], envelope)
 
@@ -204,9 +208,35 @@ class Mirror:
             member = self.find_remote((envelope.message.source or "").split("!")[0], event["node"])
             if member is not None:
                 with contextlib.suppress(IrcError):
-                    self.hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time)
+                    self.hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time,
+                                       privileged=True)
         self.chat.store(room, envelope)  # stored before anyone here can see it
         _tell(self.hub.members_of(room), envelope)
+
+    def _mode(self, event: dict[str, Any], envelope: Envelope) -> None:
+        """Another node's room operator changed modes: the same changes here, unchecked (it checked)."""
+        params = envelope.message.params
+        changes, _, _ = parse_changes(params[1], list(params[2:])) if len(params) > 1 else ([], [], [])
+        setter = self.find_remote((envelope.message.source or "").split("!")[0], event["node"])
+        if setter is None or not changes:
+            return
+        try:
+            room, _, _, members = self.hub.change_modes(setter, event["room"], changes, privileged=True)
+        except IrcError:
+            return
+        _tell(members, envelope)
+        self.chat.save_room(room)
+
+    def _kick(self, event: dict[str, Any], envelope: Envelope) -> None:
+        """Another node's operator removed someone (from either node) from a room."""
+        kicker = self.find_remote((envelope.message.source or "").split("!")[0], event["node"])
+        if kicker is None:
+            return
+        try:
+            _, _, told = self.hub.kick(kicker, event["room"], event["target"], privileged=True)
+        except IrcError:
+            return
+        _tell(told, envelope)
 
     def _away(self, event: dict[str, Any], envelope: Envelope) -> None:
         member = self.find_remote(event["nick"], event["node"])
@@ -244,4 +274,6 @@ _SAID: dict[str, Callable[[Mirror, dict[str, Any], Envelope], None]] = {
     "private": Mirror._private,
     "away": Mirror._away,
     "setname": Mirror._setname,
+    "mode": Mirror._mode,
+    "kick": Mirror._kick,
 }

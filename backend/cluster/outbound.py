@@ -17,6 +17,8 @@ from ..core.events import (
     AwayChanged,
     Event,
     Joined,
+    Kicked,
+    ModeChanged,
     Parted,
     PrivateMessage,
     Quit,
@@ -63,6 +65,12 @@ class Outbound:
                 self._renamed(old_nick, user, rooms, envelope)
             case Registered(user):
                 self._user(user, "hello", user=user_info(user))
+            case ModeChanged(room, envelope):
+                self._submit(Held(payload=self._payload("mode", envelope, room=room)))
+            case Kicked(room, target, envelope):
+                nick = fold(target.nick)
+                self._submit(Held(writes=lambda p: p.hdel(room_key(fold(room)), nick),
+                                  payload=self._payload("kick", envelope, room=room, target=target.nick)))
             case AwayChanged(user, envelope):
                 self._user(user, "away", envelope, nick=user.nick, text=user.away or "")
             case RealnameChanged(user, envelope):

@@ -65,7 +65,7 @@ class Hub:
         self._users: dict[str, Member] = {}
         self._rooms: dict[str, Room] = {}
         self._rooms_of: dict[Member, set[str]] = {}
-        self._persistent = {fold(r) for r in persistent_rooms}
+        self._persistent = {fold(r): r for r in persistent_rooms}
         # The auto-join rooms have no creator to be their operator: by default anyone may set
         # their topic (no +t), as before rooms had operators; the configuration can say otherwise.
         self._persistent_modes = set(persistent_modes)
@@ -90,8 +90,8 @@ class Hub:
                 self._saved[key] = {**self._saved.get(key, {}), **saved}
                 if (room := self._rooms.get(key)) is not None:
                     room.restore(saved)
-            for key in self._persistent:
-                self._room(key, key)
+            for key, name in self._persistent.items():
+                self._room(key, name)
 
     def settings(self, name: str) -> dict[str, object] | None:
         """A room's settings as they are now (for storing), or None when there is no such room."""
