@@ -64,6 +64,8 @@ def test_room_messages_cross_nodes_with_the_same_msgid_and_time(nodes, user) -> 
     alice.send("JOIN #side")
     bob.send("JOIN #side")
     alice.expect(r":bob!\S+ JOIN #side")
+    alice.send("MODE #side +o bob")  # alice made #side (+t): she lets bob set its topic, across nodes
+    bob.expect(r":alice!\S+ MODE #side \+o bob")
     bob.send("TOPIC #side :cross-node topic")
     alice.expect(r":bob!\S+ TOPIC #side :cross-node topic")
     bob.send("NICK robert")

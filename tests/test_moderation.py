@@ -136,6 +136,7 @@ def test_invite_only_key_and_limit(client: ClientFactory) -> None:
     alice, bob = room_with(client, "alice", "bob")
     carol, dave = client("carol", caps="invite-notify"), client("dave")
     alice.send("MODE #dev +i")
+    alice.expect(r"MODE #dev \+i")
     carol.send("JOIN #dev")
     carol.expect(r" 473 carol #dev ")
     bob.send("INVITE carol #dev")

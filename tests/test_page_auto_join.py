@@ -33,4 +33,5 @@ def test_the_page_opens_lobby_when_the_server_auto_joins_nobody(
     carol.send("USER c 0 * :C")
     carol.expect(r" 001 carol ")
     carol.send("NAMES #lobby")
-    assert "alice" in carol.expect(r" 353 carol ").params[-1].split()
+    # Nobody else was there: alice made #lobby, so she is its operator.
+    assert "@alice" in carol.expect(r" 353 carol ").params[-1].split()

@@ -153,7 +153,9 @@ def test_join_part_topic_names_list_who(client) -> None:
     alice.expect(r" 366 alice #dev ")
     bob.send("JOIN #DEV")
     alice.expect(r":bob!\S+ JOIN #dev")
-    bob.expect(r" 353 bob = #dev :?(alice bob|bob alice)")
+    bob.expect(r" 353 bob = #dev :?(@alice bob|bob @alice)")  # alice made #dev: its operator
+    alice.send("MODE #dev -t")  # new rooms lock their topic to operators: alice opens it to all
+    bob.expect(r":alice!\S+ MODE #dev -t")
     bob.send("TOPIC #dev :shipping on friday")
     alice.expect(r":bob!\S+ TOPIC #dev :shipping on friday")
     alice.send("TOPIC #dev")

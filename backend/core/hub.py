@@ -83,15 +83,13 @@ class Hub:
                     room.topic, room.topic_setter, room.topic_time = text, setter, ts_ms / 1000
 
     def remember_rooms(self, rooms: Iterable[dict[str, object]]) -> None:
-        """Load rooms' saved settings (Room.settings(), e.g. from store/rooms.py); the permanent ones exist at once."""
+        """Load rooms' saved settings (Room.settings(), e.g. from store/rooms.py), for when each is next made."""
         with self._lock:
             for saved in rooms:
                 key = fold(str(saved["name"]))
                 self._saved[key] = {**self._saved.get(key, {}), **saved}
                 if (room := self._rooms.get(key)) is not None:
                     room.restore(saved)
-            for key, name in self._persistent.items():
-                self._room(key, name)
 
     def settings(self, name: str) -> dict[str, object] | None:
         """A room's settings as they are now (for storing), or None when there is no such room."""
