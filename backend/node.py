@@ -34,6 +34,8 @@ class ServerConfig(NetConfig):
     cluster_heartbeat: float = 1.0
     cluster_ttl: float = 5.0
     cluster_check: float = 2.0
+    # Run SQLite's integrity check over the history file before serving (`lobby serve --check-db`).
+    check_db: bool = False
 
 
 class ChatServer:
@@ -69,7 +71,13 @@ class ChatServer:
             history.open()
             self.history = history
             self.chat.history = history
-            self.hub.remember_topics(history.topics())
+            try:
+                if self.config.check_db:
+                    history.check()
+                self.hub.remember_topics(history.topics())
+            except HistoryError:
+                self.stop()
+                raise
         if self.config.redis_url is not None and self.backplane is None:
             timers = Timers(self.config.cluster_heartbeat, self.config.cluster_ttl, self.config.cluster_check)
             backplane = Backplane(self.config.redis_url, self.chat, self.history, timers)

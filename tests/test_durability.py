@@ -6,8 +6,16 @@ subprocess) except the queue bound and back-pressure, which are unit tests of Hi
 
 from __future__ import annotations
 
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from backend.store.sqlite import SCHEMA
 from tests.ircclient import connect
 
 
@@ -24,3 +32,85 @@ def test_chathistory_with_an_impossible_timestamp_fails_with_a_standard_reply(ma
     # The connection is fine, and a good timestamp still works.
     alice.send("CHATHISTORY BEFORE #lobby timestamp=2020-01-01T00:00:00Z 10")
     alice.expect(r"BATCH \+\S+ chathistory #lobby")
+
+
+# -- a damaged database at start-up ------------------------------------------------------------
+
+
+def _damaged_database(path: Path) -> None:
+    """A real history file with 8 KiB of garbage in its middle, its header intact.
+
+    Opening it and counting its rows still works (the index is whole); reading the table is not.
+    """
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    db.executemany(
+        "INSERT INTO messages (room, msgid, ts_ms, source, command, target, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [("#lobby", f"id{i}", i, "a!a@h", "TOPIC" if i % 100 == 0 else "PRIVMSG", "#lobby", "x" * 100)
+         for i in range(3000)],
+    )
+    db.commit()
+    db.close()
+    clean = path.read_bytes()
+    garbage = random.Random(16).randbytes(8192)
+    # From the middle on, the first place where the damage is of that kind (the layout of pages
+    # between table and index is SQLite's business).
+    for offset in range(len(clean) // 2 // 4096 * 4096, len(clean) - 8192, 4096):
+        path.write_bytes(clean[:offset] + garbage + clean[offset + 8192 :])
+        check = sqlite3.connect(path)
+        try:
+            check.execute("SELECT count(*) FROM messages").fetchone()
+        except sqlite3.DatabaseError:
+            continue
+        finally:
+            check.close()
+        return
+    raise AssertionError("no damage of the wanted kind")
+
+
+def _serve(path: Path, *flags: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", "serve", "--irc-port", "0", "--web-port", "0", "--db", str(path), *flags],
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_a_database_with_damaged_pages_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
+    path = tmp_path / "lobby.db"
+    _damaged_database(path)
+    result = _serve(path)
+    assert result.returncode == 1
+    assert "chat server on" not in result.stdout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("lobby: history database") and "is damaged" in lines[0]
+    assert ".recover" in lines[0]
+
+
+def test_check_db_runs_the_integrity_check_and_says_how_to_recover(tmp_path: Path) -> None:
+    path = tmp_path / "lobby.db"
+    _damaged_database(path)
+    result = _serve(path, "--check-db")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "failed its integrity check" in lines[0]
+    assert f"sqlite3 {path} .recover" in lines[0]
+
+
+def test_check_db_on_a_healthy_database_serves(tmp_path: Path) -> None:
+    path = tmp_path / "lobby.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--irc-port", "0", "--web-port", "0", "--db", str(path),
+         "--check-db"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("chat server on ")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0

@@ -30,6 +30,8 @@ log = logging.getLogger("lobby.history")
 
 FLUSH_SECONDS = 0.1
 FLUSH_ROWS = 200
+# How many problems `lobby serve --check-db` reports at most (one is enough to refuse the file).
+CHECK_PROBLEMS = 20
 T = TypeVar("T")
 
 SCHEMA = """
@@ -52,11 +54,13 @@ class HistoryError(Exception):
 
 
 class _Task:
-    __slots__ = ("fn", "future")
+    __slots__ = ("fn", "future", "loud")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], loud: bool = True) -> None:
         self.fn = fn
         self.future: Future[Any] = Future()
+        # Whether the writer logs a failure too (the start-up reads report theirs themselves).
+        self.loud = loud
 
 
 _STOP = object()
@@ -194,7 +198,11 @@ class History:
         return self._read(lambda source: source.between(room, start, end, limit))
 
     def topics(self) -> dict[str, tuple[str, str, int]]:
-        """The last topic set in each room: folded room -> (text, setter's nick!user@host, ts_ms)."""
+        """The last topic set in each room: folded room -> (text, setter's nick!user@host, ts_ms).
+
+        Read at start-up, it is the first query to touch every page of the table: damage
+        that opening the file did not notice is a HistoryError here, not a traceback.
+        """
 
         def query(db: sqlite3.Connection) -> dict[str, tuple[str, str, int]]:
             rows = db.execute(
@@ -202,7 +210,30 @@ class History:
             ).fetchall()
             return {room: (text, source, ts) for room, text, source, ts in rows}
 
-        return self._call(query)
+        try:
+            return self._call(query, loud=False)
+        except sqlite3.DatabaseError as err:
+            raise HistoryError(f"history database {self.path!r} is damaged ({err}). {self.how_to_recover()}") from err
+
+    def check(self) -> None:
+        """Run SQLite's integrity check over the whole file; raise HistoryError if it finds damage."""
+
+        def query(db: sqlite3.Connection) -> list[str]:
+            return [str(row[0]) for row in db.execute(f"PRAGMA integrity_check({CHECK_PROBLEMS})")]
+
+        try:
+            problems = self._call(query, loud=False)
+        except sqlite3.DatabaseError as err:
+            problems = [str(err)]
+        if problems != ["ok"]:
+            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+            raise HistoryError(f"history database {self.path!r} failed its integrity check ({problems[0]}{more}). "
+                               f"{self.how_to_recover()}")
+
+    def how_to_recover(self) -> str:
+        """One sentence telling the owner how to save what can still be read."""
+        return (f"Save what can be read with: sqlite3 {self.path} .recover | sqlite3 recovered.db "
+                "(then start with --db recovered.db, or move the damaged file away to start empty)")
 
     def rooms(self) -> list[str]:
         """Every room with stored messages, as last written (e.g. to put back a lost Redis stream)."""
@@ -234,8 +265,8 @@ class History:
                 return rows
         return ask(self.local)
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        task = _Task(fn)
+    def _call(self, fn: Callable[[sqlite3.Connection], T], loud: bool = True) -> T:
+        task = _Task(fn, loud)
         self._queue.put(task)
         result: T = task.future.result(timeout=30)
         return result
@@ -281,7 +312,8 @@ class History:
                 try:
                     item.future.set_result(item.fn(db))
                 except Exception as err:  # a failed read answers its caller, it doesn't stop the writer
-                    log.error("history query failed: %s", err)
+                    if item.loud:
+                        log.error("history query failed: %s", err)
                     item.future.set_exception(err)
             elif item is _STOP:
                 db.close()
