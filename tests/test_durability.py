@@ -11,11 +11,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from backend.store.sqlite import SCHEMA
+from backend.store.sqlite import SCHEMA, History
 from tests.ircclient import connect
 
 
@@ -114,3 +116,79 @@ def test_check_db_on_a_healthy_database_serves(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+# -- the history writer's bound and back-pressure ---------------------------------------------
+
+
+def _held(history: History) -> tuple[threading.Event, threading.Thread]:
+    """Keep the writer thread busy until the returned event is set (a disk that stalls)."""
+    release, busy = threading.Event(), threading.Event()
+
+    def stall(db: object) -> None:
+        busy.set()
+        release.wait(30)
+
+    reader = threading.Thread(target=history._call, args=(stall,))
+    reader.start()
+    assert busy.wait(10)
+    return release, reader
+
+
+def test_the_writer_queue_is_bounded_and_a_full_queue_holds_the_sender_back(tmp_path: Path) -> None:
+    history = History(str(tmp_path / "h.db"), queue_rows=5, add_wait=30)
+    history.open()
+    try:
+        release, reader = _held(history)
+        for i in range(5):
+            history.add("#lobby", f"m{i}", 1.0 + i, "a!a@h", "PRIVMSG", f"m{i}")
+        assert history._queue.qsize() == 5
+        sixth = threading.Thread(target=history.add, args=("#lobby", "m5", 6.0, "a!a@h", "PRIVMSG", "m5"))
+        sixth.start()
+        sixth.join(0.3)
+        assert sixth.is_alive(), "add() returned while the queue was full"
+        assert history._queue.qsize() == 5
+        release.set()
+        sixth.join(10)
+        reader.join(10)
+        assert not sixth.is_alive()
+        assert [row.text for row in history.latest("#lobby", 10)] == [f"m{i}" for i in range(6)]
+    finally:
+        history.close()
+
+
+def test_a_stuck_writer_costs_storage_not_the_chat(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    history = History(str(tmp_path / "h.db"), queue_rows=2, add_wait=0.05)
+    history.open()
+    try:
+        release, reader = _held(history)
+        with caplog.at_level("ERROR", logger="lobby.history"):
+            for i in range(3):
+                history.add("#lobby", f"m{i}", 1.0 + i, "a!a@h", "PRIVMSG", f"m{i}")
+        assert any("not stored" in r.getMessage() for r in caplog.records)
+        release.set()
+        reader.join(10)
+        assert [row.text for row in history.latest("#lobby", 10)] == ["m0", "m1"]
+    finally:
+        history.close()
+
+
+def test_the_writer_commits_what_it_finds_without_waiting_for_a_batch_to_fill(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    history = History(str(path))
+    history.open()
+    try:
+        history.add("#lobby", "m0", 1.0, "a!a@h", "PRIVMSG", "alone")
+        # Another connection sees it committed, with no read through the writer to force it.
+        deadline = time.monotonic() + 10
+        while True:
+            other = sqlite3.connect(path)
+            try:
+                if other.execute("SELECT count(*) FROM messages").fetchone() == (1,):
+                    break
+            finally:
+                other.close()
+            assert time.monotonic() < deadline, "the message was never committed"
+            time.sleep(0.01)
+    finally:
+        history.close()

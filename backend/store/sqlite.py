@@ -1,10 +1,14 @@
 """Room history in SQLite: one thread owns the database, senders never wait on the disk.
 
-Messages are handed to the writer thread through a queue and committed in small
-batches (at most FLUSH_SECONDS or FLUSH_ROWS, whichever comes first). Reads run on
-the same thread, after committing what is pending, so a query always sees every
-message accepted before it and the connection is never shared between threads.
-Private messages are never stored.
+Messages are handed to the writer thread through a bounded queue; the writer commits
+whatever it finds there as one batch, at once, and comes back for more (a group
+commit: the busier the chat, the bigger the batches). A message is relayed only once
+it is in that queue, and when the writer can't keep up the queue fills and add()
+blocks its sender for a moment (back-pressure): what a `kill -9` can lose is bounded
+by the queue plus the batch being written, never by how far the writer fell behind.
+Reads run on the same thread, after committing what is pending, so a query always
+sees every message accepted before it and the connection is never shared between
+threads. Private messages are never stored.
 
 Readers (replay on join, CHATHISTORY) see a HistorySource. History is one, and with
 `--redis` it reads the cluster's shared source first (the rooms' Redis streams),
@@ -28,8 +32,14 @@ from ..irc import fold
 
 log = logging.getLogger("lobby.history")
 
-FLUSH_SECONDS = 0.1
-FLUSH_ROWS = 200
+# Messages waiting for the writer at most; also the most it commits in one batch.
+QUEUE_ROWS = 500
+# How long add() waits for room in a full queue before the message goes unstored (and the
+# log says so): long enough to ride out a slow commit, short enough that a stalled disk
+# can't stop the chat.
+ADD_WAIT = 2.0
+# How long a read waits for the writer thread to answer.
+READ_WAIT = 30.0
 # How many problems `lobby serve --check-db` reports at most (one is enough to refuse the file).
 CHECK_PROBLEMS = 20
 T = TypeVar("T")
@@ -136,9 +146,14 @@ class SqliteReader:
 class History:
     """The history store; path ':memory:' keeps it in memory only."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, queue_rows: int = QUEUE_ROWS, add_wait: float = ADD_WAIT) -> None:
         self.path = path
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.queue_rows = queue_rows
+        self.add_wait = add_wait
+        # Reads and the stop go through the same queue as the rows, so they keep their order.
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_rows)
+        self._dropped = 0
+        self._dropped_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="history", daemon=True)
         self._ready: Future[None] = Future()
         self._failed_writes = 0
@@ -162,14 +177,26 @@ class History:
     def close(self) -> None:
         """Commit everything queued and stop the writer thread."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            try:
+                self._queue.put(_STOP, timeout=10)
+            except queue.Full:
+                log.error("history writer is stuck: stopping without it")
+                return
             self._thread.join(10)
 
-    # -- writing (any thread, never blocks) ---------------------------------------
+    # -- writing (any thread; waits only while the writer is behind) ------------------
 
     def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
-        """Queue one room message for storage."""
-        self._queue.put((fold(room), msgid, epoch_ms(when), source, command, room, text))
+        """Queue one room message for storage; while the queue is full, wait for room (back-pressure)."""
+        try:
+            self._queue.put((fold(room), msgid, epoch_ms(when), source, command, room, text), timeout=self.add_wait)
+        except queue.Full:
+            # The disk has stalled: the chat goes on without storing, and says so.
+            with self._dropped_lock:
+                self._dropped += 1
+                dropped = self._dropped
+            if dropped == 1 or dropped % 1000 == 0:
+                log.error("history writer is stuck: %d messages not stored so far", dropped)
 
     # -- reading (any thread; waits for the writer) ---------------------------------
 
@@ -267,8 +294,12 @@ class History:
 
     def _call(self, fn: Callable[[sqlite3.Connection], T], loud: bool = True) -> T:
         task = _Task(fn, loud)
-        self._queue.put(task)
-        result: T = task.future.result(timeout=30)
+        deadline = time.monotonic() + READ_WAIT
+        try:
+            self._queue.put(task, timeout=READ_WAIT)
+        except queue.Full:
+            raise TimeoutError("history writer is stuck") from None
+        result: T = task.future.result(timeout=max(0.0, deadline - time.monotonic()))
         return result
 
     def _connect(self) -> sqlite3.Connection:
@@ -292,22 +323,20 @@ class History:
             self._ready.set_exception(err)
             return
         self._ready.set_result(None)
-        pending: list[tuple[Any, ...]] = []
-        deadline = 0.0
         while True:
-            timeout = max(0.0, deadline - time.monotonic()) if pending else None
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if isinstance(item, tuple):
-                if not pending:
-                    deadline = time.monotonic() + FLUSH_SECONDS
+            # Whatever has queued up meanwhile is one batch: no waiting to fill it.
+            item = self._queue.get()
+            pending: list[tuple[Any, ...]] = []
+            while isinstance(item, tuple):
                 pending.append(item)
-                if len(pending) < FLUSH_ROWS:
-                    continue
+                if len(pending) >= self.queue_rows:
+                    item = None
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
             self._commit(db, pending)
-            pending = []
             if isinstance(item, _Task):
                 try:
                     item.future.set_result(item.fn(db))
