@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--irc-port", type=int, default=14900, help="chat (IRC) port, 0 = any free (default 14900)")
     serve.add_argument("--web-port", type=int, default=8000, help="web page port, 0 = any free (default 8000)")
     serve.add_argument("--db", default="lobby.db", help="history database file, or :memory: (default lobby.db)")
+    serve.add_argument("--check-db", action="store_true",
+                       help="check the whole history database for damage before serving (slow on a big file); "
+                            "a damaged one is refused with how to recover it")
     serve.add_argument("--history", type=int, default=50, metavar="N",
                        help="lines of a room's history shown on joining it, 0 for none (default 50)")
     serve.add_argument("--server-name", default="lobby", help="the server's name in its own lines (default lobby)")
@@ -98,6 +101,7 @@ def serve(args: argparse.Namespace) -> int:
         max_per_ip=args.max_per_ip,
         max_rooms_per_user=args.max_rooms,
         redis_url=args.redis or None,
+        check_db=args.check_db,
     )
     if args.tls_port is not None:
         if not (args.tls_cert and args.tls_key):

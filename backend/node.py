@@ -35,6 +35,8 @@ class ServerConfig(NetConfig):
     cluster_heartbeat: float = 1.0
     cluster_ttl: float = 5.0
     cluster_check: float = 2.0
+    # Run SQLite's integrity check over the history file before serving (`lobby serve --check-db`).
+    check_db: bool = False
 
 
 class ChatServer:
@@ -71,7 +73,13 @@ class ChatServer:
             history.open()
             self.history = history
             self.chat.history = history
-            self.hub.remember_topics(history.topics())
+            try:
+                if self.config.check_db:
+                    history.check()
+                self.hub.remember_topics(history.topics())
+            except HistoryError:
+                self.stop()
+                raise
             rooms = RoomSettings(self.config.db_path)
             try:
                 rooms.open()

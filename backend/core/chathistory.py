@@ -6,8 +6,8 @@ answered with standard replies (`FAIL CHATHISTORY <code> ...`), as the spec asks
 
 from __future__ import annotations
 
-import calendar
 import re
+from datetime import UTC, datetime
 
 from ..irc import IrcError, Message
 from .chat import Chat
@@ -35,9 +35,15 @@ def parse_ref(raw: str) -> Ref:
     if kind == "msgid" and value:
         return Ref(msgid=value)
     if kind == "timestamp" and (m := _TIMESTAMP.match(value)):
-        seconds = calendar.timegm((*(int(x) for x in m.groups()[:6]), 0, 0, 0))
+        try:
+            # datetime checks every field (month 13, hour 99 and year 0 are refused),
+            # where calendar.timegm would raise on some and quietly roll others over.
+            year, month, day, hour, minute, second = (int(x) for x in m.groups()[:6])
+            when = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        except ValueError:
+            raise Fail("INVALID_PARAMS", raw) from None
         millis = int((m[7] or "0").ljust(3, "0")[:3])
-        return Ref(ts_ms=seconds * 1000 + millis)
+        return Ref(ts_ms=int(when.timestamp()) * 1000 + millis)
     raise Fail("INVALID_PARAMS", raw)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import select
 import socket
 import ssl
 import struct
@@ -40,6 +41,11 @@ from .transport import TlsTransport
 log = logging.getLogger("lobby.connection")
 
 RECV_BYTES = 16384
+# How often a reader held back by fake lag looks whether its connection was killed meanwhile
+# (a hang-up by the client wakes it at once).
+LAG_SLICE = 0.1
+# The client has closed its side, or the connection broke: poll() events that say so.
+HANGUP = select.POLLRDHUP | select.POLLHUP | select.POLLERR
 
 
 def unread_bytes(sock: socket.socket) -> int:
@@ -144,6 +150,8 @@ class Connection:
         self._rehost = rehost
         self._on_close = on_close
         self._killed = threading.Event()
+        # The client hung up while its lines were held in fake lag: the rest are dropped.
+        self._hung_up = False
         self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.port}", daemon=True)
         self._writer_started = False
         self._reader = threading.Thread(target=self._read_loop, name=f"reader-{self.port}", daemon=True)
@@ -224,7 +232,15 @@ class Connection:
         return self.outbox.flush(self._send_now)
 
     def _send_now(self, data: bytes) -> int:
-        return self.sock.send(data, socket.MSG_DONTWAIT)
+        try:
+            return self.sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            raise
+        except OSError:
+            # Broken (the peer reset or went away): the Outbox drops what is queued; shutting
+            # the socket makes sure the reader ends the session even if it had not noticed.
+            self._shutdown()
+            raise
 
     def kill(self, reason: str, flush: bool = True) -> None:
         """End the connection from any thread: send ERROR, then close.
@@ -237,14 +253,15 @@ class Connection:
         self._killed.set()
         error = self.client.encode(Message("ERROR", (f"Closing link: {self.client.host} ({reason})",)))
         if flush:
-            self.outbox.close(error)
-            if not error:  # nothing for a writer to flush (see Outbox.close): end it now
-                self._shutdown()
+            # Sent from this thread without blocking; a writer is left (or started) only for
+            # what a live socket would not take at once. TLS writes all go through its writer.
+            if not self.outbox.close(error, self._send_now if self.tls is None else None):
+                self._shutdown()  # all sent: end it now (the reader wakes from its recv)
             return
         with contextlib.suppress(OSError):
             if self.tls is None:  # a plaintext line would only corrupt a TLS stream
                 self.sock.send(error, socket.MSG_DONTWAIT)
-        self.outbox.close()
+        self.outbox.close(drop_rest=True)  # it isn't reading: what is queued would never arrive
         self._shutdown()
 
     @property
@@ -271,7 +288,7 @@ class Connection:
             else:
                 # The first bytes decide whether this is an IRC client or a person at nc/telnet.
                 data = self._sniff(self) if self._sniff is not None else b""
-            while not self._killed.is_set():
+            while not self._killed.is_set() and not self._hung_up:
                 if data:
                     self.client.last_seen = time.monotonic()
                     self._receive(data)
@@ -311,7 +328,26 @@ class Connection:
         if backlog > self.config.flood_max_backlog:
             self.client.kill("Excess Flood")
             return False
-        return not self._killed.wait(wait)
+        return self._hold(wait)
+
+    def _hold(self, wait: float) -> bool:
+        """Wait out fake lag; False if the connection was killed or the client hung up meanwhile.
+
+        A client that sent a pile of lines and closed its socket must not go on speaking for
+        minutes after it left: once it has hung up, what it still has waiting in fake lag is
+        dropped and it QUITs at once.
+        """
+        poller = select.poll()
+        poller.register(self.sock, HANGUP)
+        deadline = time.monotonic() + wait
+        while not self._killed.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            if poller.poll(max(1, int(min(left, LAG_SLICE) * 1000))):
+                self._hung_up = True
+                return False
+        return False
 
     def _finish(self) -> None:
         if self._on_close is not None:
@@ -321,7 +357,14 @@ class Connection:
         except Exception:
             log.exception("removing %r failed", self)
         self._killed.set()
-        self.outbox.close()
+        # The reader saw EOF or an error (or a kill already closed the outbox, and then this does
+        # nothing). A client that only shut its sending side still gets what can be sent from
+        # this thread without blocking; the rest is dropped, as is everything for a peer that is
+        # gone: when thousands leave at once, a writer thread each would freeze the server.
+        if self.tls is not None:
+            self.outbox.close()  # its writer is already running, and drains it
+        else:
+            self.outbox.close(send_now=None if self._hung_up else self._send_now, drop_rest=True)
         # Give the writer, if this connection has one, a moment to flush a final ERROR,
         # then make sure it cannot hang.
         if self._writer.is_alive():

@@ -11,8 +11,16 @@ never interleave or overtake each other:
 - the server's flusher thread, for fan-out (defer + flush: one thread sends for every
   recipient, many lines per send, instead of waking a writer per recipient);
 - the connection's own writer thread, for whatever the socket would not take without
-  blocking (`_stalled`), for TLS connections (put), and to drain the queue at close.
-  Most connections never need one, so it is started the first time it is (`start_writer`).
+  blocking (`_stalled`), for TLS connections (put), and to drain at close what the socket
+  would not take then. Most connections never need one, so it is started the first time
+  it is (`start_writer`).
+
+A connection that is going away must not cost a thread: when thousands leave at once,
+thousands of writer threads starting to push QUITs at dead sockets would fight over the
+GIL and freeze everyone else. So close() sends the last bytes from the closing thread
+without blocking, and the writer starts only for what a live socket would not take; a
+socket that is broken (the send failed with anything but "would block"), or whose peer
+has gone (close(drop_rest=True)), has what is queued dropped: nobody is left to read it.
 
 Whenever bytes are queued, exactly one of these is on its way to send them: a thread
 inside its send (`_busy`), the flusher (`_scheduled`), or the writer (`_stalled`, or
@@ -41,6 +49,16 @@ class Queued(Enum):
     FULL = 3  # refused: the queue would pass its limit
 
 
+def _send(send_now: SendNow, data: bytes) -> int | None:
+    """Bytes the socket took without blocking; None if it is broken and will never take any."""
+    try:
+        return send_now(data)
+    except BlockingIOError:
+        return 0
+    except OSError:
+        return None
+
+
 class Outbox:
     """Bytes waiting to be sent to one client, at most limit bytes of them."""
 
@@ -60,6 +78,8 @@ class Outbox:
         self._chunks: list[bytes] = []
         self._size = 0
         self._closed = False
+        # The peer can no longer read: whatever is queued or put from now on is dropped.
+        self._gone = False
 
     def _append(self, data: bytes) -> bool:
         if self._size + len(data) > self.limit:
@@ -77,9 +97,24 @@ class Outbox:
             self._sleeping = False
             self._wake.release()
 
-    def _handed_back(self, data: bytes, sent: int) -> bool:
-        """After a send (lock held): queue what the socket refused; True if more came meanwhile."""
+    def _drop(self) -> None:
+        """Nobody can read what is queued any more: forget it, and take nothing more (lock held)."""
+        self._gone = True
+        self._chunks = []
+        self._size = 0
+        if self._sleeping:  # a writer waiting for work finds none, and ends once closed
+            self._sleeping = False
+            self._wake.release()
+
+    def _handed_back(self, data: bytes, sent: int | None) -> bool:
+        """After a send (lock held): queue what the socket refused; True if more came meanwhile.
+
+        sent is None when the socket is broken: then nothing more goes to it, and no writer starts.
+        """
         self._busy = False
+        if sent is None or self._gone:
+            self._drop()
+            return False
         if sent < len(data):
             rest = data[sent:] if sent else data
             self._chunks.insert(0, rest)
@@ -96,7 +131,7 @@ class Outbox:
     def put(self, data: bytes) -> bool:
         """Queue data for the writer thread; False if that would pass the limit."""
         with self._lock:
-            if self._closed:
+            if self._closed or self._gone:
                 return True
             if not self._append(data):
                 return False
@@ -110,15 +145,12 @@ class Outbox:
         ahead of anything queued meanwhile.
         """
         with self._lock:
-            if self._closed:
+            if self._closed or self._gone:
                 return True
             if self._chunks or self._busy or self._scheduled or self._stalled:
                 return self._append(data)
             self._busy = True
-        try:
-            sent = send_now(data)
-        except OSError:
-            sent = 0  # full (BlockingIOError) or broken: the writer finds out which
+        sent = _send(send_now, data)
         with self._lock:
             if self._handed_back(data, sent):
                 self._wake_writer()
@@ -128,7 +160,7 @@ class Outbox:
         """Queue data for the flusher; SCHEDULE means the caller must list us with it."""
         # Once per recipient of every message: _append is written out here on purpose.
         with self._lock:
-            if self._closed:
+            if self._closed or self._gone:
                 return Queued.QUEUED
             if self._size + len(data) > self.limit:
                 return Queued.FULL
@@ -155,30 +187,63 @@ class Outbox:
             self._busy = True
         # Joined outside the lock: a pile can be long, and producers are waiting to add to it.
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        try:
-            sent = send_now(data)
-        except OSError:
-            sent = 0
+        sent = _send(send_now, data)
         with self._lock:
             again = self._handed_back(data, sent)
             if again:
                 self._scheduled = True
             return again
 
-    def close(self, last: bytes = b"") -> None:
-        """Accept nothing more but last; the writer drains what is queued, then stops."""
+    def close(self, last: bytes = b"", send_now: SendNow | None = None, drop_rest: bool = False) -> bool:
+        """Accept nothing more but last; True if the writer thread has been left something to send.
+
+        With send_now, what is queued and last are sent from this thread without blocking
+        (unless another thread is sending). What that leaves goes to the writer, started if
+        need be; with drop_rest (the peer is gone or not reading) it is dropped instead, so
+        a departure never costs a thread. A writer already running stops once it has sent
+        what is its to send.
+        """
         with self._lock:
             if self._closed:
-                return
+                return False
+            self._closed = True
+            if self._gone:
+                return False
             if last:
                 self._chunks.append(last)
                 self._size += len(last)
-            self._closed = True
-            if self._chunks and self._start_writer is not None:
-                self._start_writer()
-            if self._sleeping:
-                self._sleeping = False
-                self._wake.release()
+            if not self._chunks:
+                if self._sleeping:
+                    self._sleeping = False
+                    self._wake.release()
+                return False
+            if send_now is None or self._busy or self._stalled:
+                if drop_rest:
+                    self._drop()
+                    return False
+                # A send in progress or a writer at work: the queue is the writer's to finish.
+                if self._start_writer is not None:
+                    self._start_writer()
+                if self._sleeping:
+                    self._sleeping = False
+                    self._wake.release()
+                return True
+            chunks = self._chunks
+            self._chunks = []
+            self._size = 0
+            self._busy = True
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        sent = _send(send_now, data)
+        with self._lock:
+            self._busy = False
+            if sent is None or self._gone or sent >= len(data) or drop_rest:
+                self._drop()  # all sent, the socket is broken, or the rest is not worth a thread
+                return False
+            rest = data[sent:]
+            self._chunks.insert(0, rest)
+            self._size += len(rest)
+            self._wake_writer()
+            return True
 
     @property
     def closed(self) -> bool:

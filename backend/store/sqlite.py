@@ -1,10 +1,14 @@
 """Room history in SQLite: one thread owns the database, senders never wait on the disk.
 
-Messages are handed to the writer thread through a queue and committed in small
-batches (at most FLUSH_SECONDS or FLUSH_ROWS, whichever comes first). Reads run on
-the same thread, after committing what is pending, so a query always sees every
-message accepted before it and the connection is never shared between threads.
-Private messages are never stored.
+Messages are handed to the writer thread through a bounded queue; the writer commits
+whatever it finds there as one batch, at once, and comes back for more (a group
+commit: the busier the chat, the bigger the batches). A message is relayed only once
+it is in that queue, and when the writer can't keep up the queue fills and add()
+blocks its sender for a moment (back-pressure): what a `kill -9` can lose is bounded
+by the queue plus the batch being written, never by how far the writer fell behind.
+Reads run on the same thread, after committing what is pending, so a query always
+sees every message accepted before it and the connection is never shared between
+threads. Private messages are never stored.
 
 Readers (replay on join, CHATHISTORY) see a HistorySource. History is one, and with
 `--redis` it reads the cluster's shared source first (the rooms' Redis streams),
@@ -28,8 +32,16 @@ from ..irc import fold
 
 log = logging.getLogger("lobby.history")
 
-FLUSH_SECONDS = 0.1
-FLUSH_ROWS = 200
+# Messages waiting for the writer at most; also the most it commits in one batch.
+QUEUE_ROWS = 500
+# How long add() waits for room in a full queue before the message goes unstored (and the
+# log says so): long enough to ride out a slow commit, short enough that a stalled disk
+# can't stop the chat.
+ADD_WAIT = 2.0
+# How long a read waits for the writer thread to answer.
+READ_WAIT = 30.0
+# How many problems `lobby serve --check-db` reports at most (one is enough to refuse the file).
+CHECK_PROBLEMS = 20
 T = TypeVar("T")
 
 SCHEMA = """
@@ -52,11 +64,13 @@ class HistoryError(Exception):
 
 
 class _Task:
-    __slots__ = ("fn", "future")
+    __slots__ = ("fn", "future", "loud")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], loud: bool = True) -> None:
         self.fn = fn
         self.future: Future[Any] = Future()
+        # Whether the writer logs a failure too (the start-up reads report theirs themselves).
+        self.loud = loud
 
 
 _STOP = object()
@@ -132,9 +146,14 @@ class SqliteReader:
 class History:
     """The history store; path ':memory:' keeps it in memory only."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, queue_rows: int = QUEUE_ROWS, add_wait: float = ADD_WAIT) -> None:
         self.path = path
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.queue_rows = queue_rows
+        self.add_wait = add_wait
+        # Reads and the stop go through the same queue as the rows, so they keep their order.
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_rows)
+        self._dropped = 0
+        self._dropped_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="history", daemon=True)
         self._ready: Future[None] = Future()
         self._failed_writes = 0
@@ -158,14 +177,26 @@ class History:
     def close(self) -> None:
         """Commit everything queued and stop the writer thread."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            try:
+                self._queue.put(_STOP, timeout=10)
+            except queue.Full:
+                log.error("history writer is stuck: stopping without it")
+                return
             self._thread.join(10)
 
-    # -- writing (any thread, never blocks) ---------------------------------------
+    # -- writing (any thread; waits only while the writer is behind) ------------------
 
     def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
-        """Queue one room message for storage."""
-        self._queue.put((fold(room), msgid, epoch_ms(when), source, command, room, text))
+        """Queue one room message for storage; while the queue is full, wait for room (back-pressure)."""
+        try:
+            self._queue.put((fold(room), msgid, epoch_ms(when), source, command, room, text), timeout=self.add_wait)
+        except queue.Full:
+            # The disk has stalled: the chat goes on without storing, and says so.
+            with self._dropped_lock:
+                self._dropped += 1
+                dropped = self._dropped
+            if dropped == 1 or dropped % 1000 == 0:
+                log.error("history writer is stuck: %d messages not stored so far", dropped)
 
     # -- reading (any thread; waits for the writer) ---------------------------------
 
@@ -194,7 +225,11 @@ class History:
         return self._read(lambda source: source.between(room, start, end, limit))
 
     def topics(self) -> dict[str, tuple[str, str, int]]:
-        """The last topic set in each room: folded room -> (text, setter's nick!user@host, ts_ms)."""
+        """The last topic set in each room: folded room -> (text, setter's nick!user@host, ts_ms).
+
+        Read at start-up, it is the first query to touch every page of the table: damage
+        that opening the file did not notice is a HistoryError here, not a traceback.
+        """
 
         def query(db: sqlite3.Connection) -> dict[str, tuple[str, str, int]]:
             rows = db.execute(
@@ -202,7 +237,30 @@ class History:
             ).fetchall()
             return {room: (text, source, ts) for room, text, source, ts in rows}
 
-        return self._call(query)
+        try:
+            return self._call(query, loud=False)
+        except sqlite3.DatabaseError as err:
+            raise HistoryError(f"history database {self.path!r} is damaged ({err}). {self.how_to_recover()}") from err
+
+    def check(self) -> None:
+        """Run SQLite's integrity check over the whole file; raise HistoryError if it finds damage."""
+
+        def query(db: sqlite3.Connection) -> list[str]:
+            return [str(row[0]) for row in db.execute(f"PRAGMA integrity_check({CHECK_PROBLEMS})")]
+
+        try:
+            problems = self._call(query, loud=False)
+        except sqlite3.DatabaseError as err:
+            problems = [str(err)]
+        if problems != ["ok"]:
+            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+            raise HistoryError(f"history database {self.path!r} failed its integrity check ({problems[0]}{more}). "
+                               f"{self.how_to_recover()}")
+
+    def how_to_recover(self) -> str:
+        """One sentence telling the owner how to save what can still be read."""
+        return (f"Save what can be read with: sqlite3 {self.path} .recover | sqlite3 recovered.db "
+                "(then start with --db recovered.db, or move the damaged file away to start empty)")
 
     def rooms(self) -> list[str]:
         """Every room with stored messages, as last written (e.g. to put back a lost Redis stream)."""
@@ -234,10 +292,14 @@ class History:
                 return rows
         return ask(self.local)
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        task = _Task(fn)
-        self._queue.put(task)
-        result: T = task.future.result(timeout=30)
+    def _call(self, fn: Callable[[sqlite3.Connection], T], loud: bool = True) -> T:
+        task = _Task(fn, loud)
+        deadline = time.monotonic() + READ_WAIT
+        try:
+            self._queue.put(task, timeout=READ_WAIT)
+        except queue.Full:
+            raise TimeoutError("history writer is stuck") from None
+        result: T = task.future.result(timeout=max(0.0, deadline - time.monotonic()))
         return result
 
     def _connect(self) -> sqlite3.Connection:
@@ -261,27 +323,26 @@ class History:
             self._ready.set_exception(err)
             return
         self._ready.set_result(None)
-        pending: list[tuple[Any, ...]] = []
-        deadline = 0.0
         while True:
-            timeout = max(0.0, deadline - time.monotonic()) if pending else None
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if isinstance(item, tuple):
-                if not pending:
-                    deadline = time.monotonic() + FLUSH_SECONDS
+            # Whatever has queued up meanwhile is one batch: no waiting to fill it.
+            item = self._queue.get()
+            pending: list[tuple[Any, ...]] = []
+            while isinstance(item, tuple):
                 pending.append(item)
-                if len(pending) < FLUSH_ROWS:
-                    continue
+                if len(pending) >= self.queue_rows:
+                    item = None
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
             self._commit(db, pending)
-            pending = []
             if isinstance(item, _Task):
                 try:
                     item.future.set_result(item.fn(db))
                 except Exception as err:  # a failed read answers its caller, it doesn't stop the writer
-                    log.error("history query failed: %s", err)
+                    if item.loud:
+                        log.error("history query failed: %s", err)
                     item.future.set_exception(err)
             elif item is _STOP:
                 db.close()
