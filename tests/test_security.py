@@ -8,15 +8,18 @@ Pure functions are tested directly; behaviour over real sockets on port 0.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
 from prompt_toolkit.output import ColorDepth
 
+from backend.core.guard import FailureGuard
 from backend.irc import Message, is_valid_channel, is_valid_nick, parse_line
 from backend.irc import describe as describing
 from backend.irc.describe import describe
@@ -25,7 +28,7 @@ from backend.node import ChatServer
 from client.chat import ChatClient, Outcome
 from client.connection import Connection as ClientConnection
 from client.terminal import PlainView, TerminalView
-from tests.ircclient import connect
+from tests.ircclient import IrcClient, connect, wait_until
 
 # What a hostile user sends, one line each: clear the screen, retitle the window,
 # write the clipboard (OSC 52), and an 8-bit CSI (U+009B) that some terminals obey.
@@ -236,3 +239,148 @@ def test_a_server_refusal_is_printed_inert() -> None:
     chat = ChatClient(ClientConnection("127.0.0.1", 9), PlainView(io.StringIO()))
     chat._handle(parse_line("ERROR :Closing link: \x1b]0;pwned\x07"))
     assert_inert(chat._last_error)
+
+
+# -- item 9: password guessing -----------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock for the guard that moves only when told (or slept on)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_guard_doubles_the_delay_up_to_the_cap_and_spaces_checks() -> None:
+    clock = FakeClock()
+    guard = FailureGuard(base=0.5, cap=8.0, quiet=300.0, clock=clock)
+    assert guard.admit("198.51.100.7") == 0.0  # a fresh address is never held up
+    delays = [guard.failed("198.51.100.7") for _ in range(7)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert guard.admit("198.51.100.7") == pytest.approx(8.0)  # the next check must wait
+    assert guard.admit("203.0.113.9") == 0.0  # other addresses are not affected
+    clock.sleep(8.0)
+    assert guard.admit("198.51.100.7") == 0.0  # its turn: the slot is taken ...
+    assert guard.admit("198.51.100.7") == pytest.approx(8.0)  # ... so a second connection waits
+    guard.succeeded("198.51.100.7")
+    assert guard.failures("198.51.100.7") == 0 and guard.admit("198.51.100.7") == 0.0
+    assert guard.failed("198.51.100.7") == 0.5  # and starts over
+
+
+def test_the_guard_forgets_after_a_quiet_period_and_stays_bounded() -> None:
+    clock = FakeClock()
+    guard = FailureGuard(base=1.0, cap=4.0, quiet=60.0, clock=clock, max_keys=3)
+    for _ in range(3):
+        guard.failed("a")
+    clock.sleep(59.0)
+    assert guard.failures("a") == 3
+    clock.sleep(1.0)
+    assert guard.failures("a") == 0 and guard.admit("a") == 0.0
+    for key in ("k1", "k2", "k3", "k4", "k5"):
+        guard.failed(key)
+        clock.sleep(0.1)
+    assert guard.failures("k5") == 1 and guard.failures("k1") == 0  # the stalest went first
+    assert len(guard._records) <= 3
+
+
+def guess(address: tuple[str, int], password: str | None, source: str = "127.0.0.1") -> tuple[float, list[str]]:
+    """Register with password (None: no PASS); return the seconds until the server hung up, and its lines."""
+    sock = socket.create_connection(address, timeout=30, source_address=(source, 0))
+    c = IrcClient(address, timeout=30, sock=sock)
+    try:
+        if password is not None:
+            c.send(f"PASS :{password}")
+        c.send("NICK guesser")
+        started = time.monotonic()
+        c.send("USER g 0 * :G")
+        lines = c.expect_closed(timeout=30)
+        return time.monotonic() - started, lines
+    finally:
+        c.close()
+
+
+SECRET = "correct horse battery staple"
+
+
+def test_wrong_passwords_from_one_address_are_answered_ever_more_slowly(
+    make_server: Callable[..., ChatServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = make_server(password=SECRET, password_delay=0.1, password_delay_max=0.4)
+    bystander = connect(server.address, None)
+    make_server.clients.append(bystander)  # type: ignore[attr-defined]
+    bystander.send(f"PASS :{SECRET}")
+    bystander.register("bob")
+    timings = []
+    for attempt in range(6):
+        took, lines = guess(server.address, f"guess-{attempt}")
+        assert lines[0].endswith(" 464 guesser :Password incorrect"), lines
+        timings.append(took)
+        # Nobody else waits meanwhile: a registered user is answered at once.
+        started = time.monotonic()
+        bystander.sync()
+        assert time.monotonic() - started < 0.2
+    # 0.1, 0.2, 0.4, 0.4, ... (generous bounds: a loaded machine is only ever slower)
+    assert timings[0] >= 0.08
+    assert timings[1] >= 0.16
+    assert all(took >= 0.3 for took in timings[2:]), timings
+    assert sum(timings) >= 1.5, timings
+    # Each failure is logged once, with the address; no password is ever in the log.
+    failures = [r for r in caplog.records if "wrong server password" in r.getMessage()]
+    assert len(failures) == 6 and all("127.0.0.1" in r.getMessage() for r in failures)
+    assert not any(f"guess-{attempt}" in caplog.text for attempt in range(6))
+    assert SECRET not in caplog.text
+    # The right password still gets in (after at most one delay) and starts the count over.
+    right = connect(server.address, None)
+    make_server.clients.append(right)  # type: ignore[attr-defined]
+    right.send(f"PASS :{SECRET}")
+    right.register("alice")
+    took, _ = guess(server.address, "wrong again")
+    assert took < 0.3
+
+
+def test_many_connections_from_one_address_get_one_check_per_delay(make_server: Callable[..., ChatServer]) -> None:
+    server = make_server(password=SECRET, password_delay=0.25, password_delay_max=0.25)
+    guess(server.address, "first")
+    started = time.monotonic()
+    results: list[tuple[float, list[str]]] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(guess(server.address, f"p{i}")))
+               for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    elapsed = time.monotonic() - started
+    assert len(results) == 8 and all(any(" 464 " in line for line in lines) for _, lines in results)
+    # 8 checks, one per 0.25 s, each answered 0.25 s later: about 2.25 s; 1,508 a second before.
+    assert elapsed >= 8 * 0.25 * 0.8, elapsed
+    # Another address is not held up by this one's guessing.
+    took, lines = guess(server.address, "elsewhere", source="127.0.0.2")
+    assert took < 0.6 and any(" 464 " in line for line in lines)
+
+
+def test_every_failure_is_answered_alike(make_server: Callable[..., ChatServer]) -> None:
+    server = make_server(password=SECRET, password_delay=0.01, password_delay_max=0.01)
+    answers = [guess(server.address, password)[1] for password in (None, "nope", SECRET.upper(), SECRET + " ")]
+    assert all(answer == answers[0] for answer in answers), answers
+    assert any(" 464 " in line for line in answers[0])
+
+
+def test_a_guesser_waiting_out_its_delay_does_not_hold_up_shutdown(make_server: Callable[..., ChatServer]) -> None:
+    server = make_server(password=SECRET, password_delay=20.0, password_delay_max=20.0)
+    results: list[tuple[float, list[str]]] = []
+    guesser = threading.Thread(target=lambda: results.append(guess(server.address, "slow")))
+    guesser.start()
+    wait_until(lambda: server.chat.guard.failures("127.0.0.1") == 1)
+    time.sleep(0.2)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.5
+    guesser.join(5)
+    assert results and results[0][0] < 5, results

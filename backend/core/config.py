@@ -16,6 +16,12 @@ class ChatConfig:
     # server. They are permanent: they stay when they empty.
     auto_join: tuple[str, ...] = ("#lobby",)
     password: str | None = None
+    # Password guessing: each wrong password from an address is answered after a delay that
+    # doubles from password_delay up to password_delay_max, and the address gets one check per
+    # delay; a right password, or password_quiet seconds without a wrong one, starts it over.
+    password_delay: float = 0.5
+    password_delay_max: float = 8.0
+    password_quiet: float = 300.0
     # The secret the web bridge proves itself with in WEBIRC; None refuses WEBIRC.
     webirc_password: str | None = None
     max_rooms_per_user: int = 50
