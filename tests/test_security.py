@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from flask import Flask
 from prompt_toolkit.output import ColorDepth
 
 from backend.core.guard import FailureGuard
@@ -25,9 +26,11 @@ from backend.irc import describe as describing
 from backend.irc.describe import describe
 from backend.net.textuser import PROMPT, text_bytes
 from backend.node import ChatServer
+from bridge.web import WebServer
 from client.chat import ChatClient, Outcome
 from client.connection import Connection as ClientConnection
 from client.terminal import PlainView, TerminalView
+from tests.conftest import wait_for_threads
 from tests.ircclient import IrcClient, connect, wait_until
 
 # What a hostile user sends, one line each: clear the screen, retitle the window,
@@ -384,3 +387,49 @@ def test_a_guesser_waiting_out_its_delay_does_not_hold_up_shutdown(make_server: 
     assert time.monotonic() - started < 1.5
     guesser.join(5)
     assert results and results[0][0] < 5, results
+
+
+# -- item 4: a failed thread start in the web server ----------------------------------------
+
+
+def http_get(address: tuple[str, int]) -> bytes:
+    """A plain HTTP GET / over a socket; the whole response."""
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_a_thread_that_cannot_start_gives_its_web_slot_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    baseline = set(threading.enumerate())
+    app = Flask("slots")
+    app.add_url_rule("/", "index", lambda: "served")
+    server = WebServer(app, "127.0.0.1", 0, max_connections=3)
+    address = server.start()
+    real_start = threading.Thread.start
+    failures = {"left": 5}
+
+    def start(thread: threading.Thread) -> None:
+        # Only the web server's per-connection threads fail, as under a pids limit.
+        if thread.name.startswith("web-") and thread.name != "web-serve" and failures["left"] > 0:
+            failures["left"] -= 1
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    try:
+        refused = [http_get(address) for _ in range(5)]
+        assert failures["left"] == 0
+        assert all(not response or response.startswith(b"HTTP/1.1 503") for response in refused), refused
+        # The five slots came back: honest requests are served, more of them than max_connections.
+        for _ in range(6):
+            response = http_get(address)
+            assert response.startswith(b"HTTP/1.1 200") and response.endswith(b"served"), response
+    finally:
+        monkeypatch.undo()
+        started = time.monotonic()
+        server.stop()  # raised "cannot join thread before it is started"
+    assert time.monotonic() - started < 2.0
+    assert not wait_for_threads(baseline)
