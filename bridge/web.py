@@ -106,24 +106,38 @@ class _TrackingServer(ThreadedWSGIServer):
                 self._head_deadlines[request] = (time.monotonic() + self.head_timeout, host)
         if busy:
             log.warning("refused a web connection from %s: too many connections", host)
-            with contextlib.suppress(OSError):
-                request.send(_BUSY, socket.MSG_DONTWAIT)
-            self.shutdown_request(request)
+            self._refuse(request)
             return
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as err:
+            # No thread to be had (a pids or memory limit): give the slot back, or capacity
+            # would shrink for good and stop() would try to join a thread that never ran.
+            log.error("cannot serve a web connection from %s: %s", host, err)
+            self._release(thread, request, host)
+            self._refuse(request)
+
+    def _refuse(self, request: Any) -> None:
+        """Answer 503 without ever blocking, and close the connection."""
+        with contextlib.suppress(OSError):
+            request.send(_BUSY, socket.MSG_DONTWAIT)
+        self.shutdown_request(request)
+
+    def _release(self, thread: threading.Thread, request: Any, host: str) -> None:
+        """Forget a connection's thread, socket and per-address count."""
+        with self.active_lock:
+            self._head_deadlines.pop(request, None)
+            if self.active.pop(thread, None) is None:
+                return
+            self._per_ip[host] -= 1
+            if self._per_ip[host] <= 0:
+                del self._per_ip[host]
 
     def _serve_one(self, request: Any, client_address: Any) -> None:
         try:
             self.process_request_thread(request, client_address)
         finally:
-            host = str(client_address[0])
-            with self.active_lock:
-                self._head_deadlines.pop(request, None)
-                self.active.pop(threading.current_thread(), None)
-                self._per_ip[host] -= 1
-                if self._per_ip[host] <= 0:
-                    del self._per_ip[host]
-
+            self._release(threading.current_thread(), request, str(client_address[0]))
 
     def head_complete(self, request: socket.socket) -> None:
         """The connection has sent its whole request head: no deadline from now on."""
@@ -221,7 +235,8 @@ def _threads_of(server: _TrackingServer) -> list[threading.Thread]:
 
 
 def _join_all(threads: list[threading.Thread], deadline: float) -> list[threading.Thread]:
-    """Join threads until deadline; return those still alive."""
+    """Join threads until deadline; return those still alive (one never started is not waited for)."""
+    threads = [t for t in threads if t.ident is not None]
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     return [t for t in threads if t.is_alive()]

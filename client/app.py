@@ -25,7 +25,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from backend.irc.describe import Kind
+from backend.irc.describe import Kind, visible
 
 from .chat import ChatClient, Outcome
 from .commands import run_input
@@ -84,7 +84,7 @@ def _run_terminal(client: ChatClient, name: str | None) -> int:
     session: PromptSession[str] = PromptSession(style=STYLE, erase_when_done=True)
 
     def prompt() -> StyleAndTextTuples:
-        return [("class:prompt", f"[{client.room or 'no room'}] ")]
+        return [("class:prompt", f"[{visible(client.room or 'no room')}] ")]
 
     with patch_stdout(raw=True):
         refused = _sign_in_terminal(client, PromptSession(), name)

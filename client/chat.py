@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from backend.irc import Message, fold, split_text
-from backend.irc.describe import Kind, Line, clock, describe, is_channel, mark, message_time, nick_of
+from backend.irc.describe import Kind, Line, clock, describe, is_channel, mark, message_time, nick_of, visible
 
 from .connection import Connection
 
@@ -352,7 +352,7 @@ class ChatClient:
         if command == "421" and msg.param(1).upper() == "CAP":
             return  # a server without capability negotiation: registration goes on without it
         if command == "ERROR":
-            self._last_error = msg.param(0)
+            self._last_error = visible(msg.param(0))  # printed as is when sign-in fails
         if command == "BATCH":
             self._on_batch(msg)
             return

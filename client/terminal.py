@@ -21,7 +21,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import print_formatted_text
 from prompt_toolkit.styles import Style
 
-from backend.irc.describe import Kind, Line, nick_colour, split_mentions
+from backend.irc.describe import Kind, Line, nick_colour, safe, split_mentions, visible
 
 STYLE = Style.from_dict(
     {
@@ -83,6 +83,11 @@ def _fragments(line: Line, room: str | None, me: str) -> StyleAndTextTuples:
     return parts
 
 
+def safe_room(room: str | None) -> str | None:
+    """A room name as it may be printed (control characters made visible)."""
+    return visible(room) if room is not None else None
+
+
 def to_ansi(parts: StyleAndTextTuples, depth: ColorDepth) -> str:
     """Styled pieces as one string of text and escape sequences, ending with a reset."""
     buffer = io.StringIO()
@@ -101,8 +106,12 @@ class TerminalView:
         self.depth = create_output().get_default_color_depth()
 
     def show(self, line: Line, room: str | None, me: str) -> None:
-        """Print one line; under patch_stdout it lands above the prompt."""
-        text = to_ansi(fragments(line, room, me), self.depth)
+        """Print one line; under patch_stdout it lands above the prompt.
+
+        Only our own styling becomes escape sequences: control characters in the line's
+        text are made visible first (describe.safe).
+        """
+        text = to_ansi(fragments(safe(line), safe_room(room), me), self.depth)
         # One write per line: the patched stdout is shared with the main thread.
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -122,7 +131,7 @@ class PlainView:
             if self._closed:
                 return
             try:
-                self.out.write(line.plain(room) + "\n")
+                self.out.write(safe(line).plain(safe_room(room)) + "\n")
                 self.out.flush()
             except (BrokenPipeError, ValueError):
                 # The reader went away (`lobby connect | head -1`): keep chatting, stop printing.

@@ -18,6 +18,7 @@ from .client import Client, Link
 from .config import ChatConfig
 from .envelope import Envelope
 from .events import Event
+from .guard import FailureGuard
 from .history import HistoryStore, Stored
 from .hub import Hub, Member
 from .monitor import Monitors
@@ -44,6 +45,9 @@ class Chat:
         # Where rooms' settings are kept across restarts (store/rooms.py); None keeps them in memory.
         self.rooms_store: RoomStore | None = None
         self.monitors = Monitors(self.hub)
+        # Wrong passwords per address, to slow guessing down (registration.check_server_password).
+        cfg = self.config
+        self.guard = FailureGuard(cfg.password_delay, cfg.password_delay_max, cfg.password_quiet)
         self.started = time.time()
         self.started_text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
         # Set while the server shuts down: everyone is told at once, so no QUIT per user.

@@ -20,6 +20,12 @@ class ChatConfig:
     # Server operators: name -> password hash (`lobby hash-password`); OPER name password.
     operators: dict[str, str] = field(default_factory=dict)
     password: str | None = None
+    # Password guessing: each wrong password from an address is answered after a delay that
+    # doubles from password_delay up to password_delay_max, and the address gets one check per
+    # delay; a right password, or password_quiet seconds without a wrong one, starts it over.
+    password_delay: float = 0.5
+    password_delay_max: float = 8.0
+    password_quiet: float = 300.0
     # The secret the web bridge proves itself with in WEBIRC; None refuses WEBIRC.
     webirc_password: str | None = None
     max_rooms_per_user: int = 50

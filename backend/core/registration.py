@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 from ..irc import NICK_MAX, IrcError, Message, is_valid_nick
 from ..irc import numerics as n
@@ -15,7 +16,12 @@ from .isupport import send_isupport
 from .rooms import enter_room
 from .server_info import VERSION, send_lusers
 
+log = logging.getLogger("lobby.registration")
+
 MOTD_LINE_MAX = 400
+# A connection waiting out a password delay looks this often whether it was ended meanwhile
+# (server shutdown, registration timeout), so that it never outlives its connection for long.
+WAIT_SLICE = 0.05
 
 
 def validate_nick(nick: str) -> None:
@@ -109,9 +115,7 @@ def try_register(chat: Chat, client: Client) -> None:
     """Finish registration once NICK and USER are in and CAP negotiation is over."""
     if client.registered or client.cap_negotiating or client.nick == "*" or not client.user:
         return
-    if chat.config.password is not None and not chat.check_password(client.password):
-        client.send_numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
-        client.kill("Bad password")
+    if chat.config.password is not None and not check_server_password(chat, client):
         return
     try:
         # Cluster-wide first (outside the hub's lock), then on this node.
@@ -137,6 +141,45 @@ def try_register(chat: Chat, client: Client) -> None:
             enter_room(chat, client, room)
         except IrcError as err:
             client.send_numeric(err.numeric, *err.params)
+
+
+def check_server_password(chat: Chat, client: Client) -> bool:
+    """Whether the client gave the server password; if not, it is answered 464 and disconnected.
+
+    Guessing is slowed down per address (core/guard.py): once an address has given a wrong
+    password, its next one is checked only after a delay, however many connections it opens,
+    and each wrong one is answered only after a delay that doubles up to a cap. The waiting
+    happens here, in the guessing connection's own reader thread, with no lock held: nobody
+    else waits. Every failure is answered alike (wrong, empty or no PASS at all) and logged
+    once, with the address and never the password.
+    """
+    guard = chat.guard
+    key = client.host
+    while (wait := guard.admit(key)) > 0:
+        if not _pause(chat, client, wait):
+            return False
+    if chat.check_password(client.password):
+        guard.succeeded(key)
+        return True
+    delay = guard.failed(key)
+    log.warning("wrong server password from %s (%d in a row); answered in %.1f s",
+                key, guard.failures(key), delay)
+    if _pause(chat, client, delay):
+        client.send_numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
+        client.kill("Bad password")
+    return False
+
+
+def _pause(chat: Chat, client: Client, seconds: float) -> bool:
+    """Wait seconds in the caller's thread (no lock held); False if the client was ended meanwhile."""
+    guard = chat.guard
+    deadline = guard.clock() + seconds
+    while client.quit_reason is None:
+        left = deadline - guard.clock()
+        if left <= 0:
+            return True
+        guard.sleep(min(left, WAIT_SLICE))
+    return False
 
 
 def welcome(chat: Chat, client: Client) -> None:

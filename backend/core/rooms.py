@@ -35,7 +35,9 @@ def handle_join(chat: Chat, client: Client, msg: Message) -> None:
 def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
     """Join one room: everyone in it sees the JOIN; the joiner gets its topic, names and recent history."""
     if not is_valid_channel(name):
-        raise IrcError(n.ERR_NOSUCHCHANNEL, name or "*", "Invalid channel name: use # then no spaces or commas")
+        raise IrcError(n.ERR_NOSUCHCHANNEL, name or "*", (
+            "Invalid channel name: use # then up to 49 visible characters, without spaces, commas, "
+            "colons or invisible, control or text-direction characters"))
     hub = chat.hub
     if len(hub.rooms_of(client)) >= chat.config.max_rooms_per_user:
         raise IrcError(n.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")

@@ -32,6 +32,34 @@ CTCP = "\x01"
 _NICK_CHAR = r"[\w\-\[\]\\`^{}|]"
 
 
+# IRC's own formatting codes (bold, colour with its numbers, hex colour, reset, monospace,
+# reverse, italic, strikethrough, underline): a reader's terminal has no use for them.
+_IRC_FORMATTING = re.compile(
+    r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]"
+)
+# Every other control character shown as a harmless symbol instead of acted upon: a C0
+# control as its Unicode control picture (ESC is "␛", BEL "␇"), DEL as "␡", a C1 control as
+# the ␛ sequence it stands for (CSI U+009B is "␛["). Tabs and line breaks become spaces.
+_VISIBLE: dict[int, str] = {
+    **{c: chr(0x2400 + c) for c in range(0x20)},
+    0x09: " ",
+    0x0A: " ",
+    0x0D: " ",
+    0x7F: "\u2421",
+    **{c: "\u241b" + chr(c - 0x40) for c in range(0x80, 0xA0)},
+}
+
+
+def visible(text: str) -> str:
+    """text as it may reach a terminal: no control character, hence no escape sequence in it.
+
+    A message, a topic or a nick from another server could otherwise clear the reader's screen
+    (ESC [2J), retitle their window (OSC 0) or write their clipboard (OSC 52). IRC formatting
+    codes are dropped; every other C0 or C1 control is made visible (see _VISIBLE).
+    """
+    return _IRC_FORMATTING.sub("", text).translate(_VISIBLE)
+
+
 def nick_colour(nick: str) -> str:
     """The nick's colour from PALETTE: a 31-multiplier string hash of the casefolded nick."""
     h = 0
@@ -148,6 +176,18 @@ class Line:
         return f"{self.stamp} {self.room_tag(current_room)}{self.lead}{self.nick}{self.separator}{self.text}"
 
 
+def safe(line: Line) -> Line:
+    """line with every part passed through visible(): what a terminal may be given."""
+    return replace(
+        line,
+        stamp=visible(line.stamp),
+        text=visible(line.text),
+        nick=visible(line.nick),
+        room=visible(line.room),
+        target=visible(line.target),
+    )
+
+
 def mark(text: str) -> Line:
     """A separator line, "── text ──": where replayed history starts and ends."""
     return Line("", Kind.MARK, text)
@@ -186,6 +226,8 @@ def describe(msg: Message, now: float, me: str = "") -> Line | None:
     if handler is None:
         return None
     line = handler(msg, stamp)
+    if line is not None:
+        line = safe(line)
     if line is None or not me or not line.nick:
         return line
     own = fold(line.nick) == fold(me)
@@ -316,4 +358,4 @@ def _describe_numeric(msg: Message, stamp: str) -> Line | None:
         text = _with_reason(params[-1], " ".join(params[:-1]))
     else:
         return None
-    return Line(stamp, Kind.ERROR if error else Kind.INFO, text)
+    return safe(Line(stamp, Kind.ERROR if error else Kind.INFO, text))

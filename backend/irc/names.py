@@ -17,9 +17,28 @@ def fold(name: str) -> str:
     return name.casefold()
 
 
+# Characters that draw nothing (or reorder what is around them) but are not of category C or Z:
+# Hangul fillers, the combining grapheme joiner, Khmer inherent vowels, Mongolian variation
+# selectors, variation selectors, and the blank Braille pattern. With categories Cc (controls),
+# Cf (format: bidi overrides U+202E, zero-width U+200B, ...), Cs/Co/Cn and Zs/Zl/Zp (every kind
+# of space and separator) they would let one name pass for another.
+_INVISIBLE = frozenset(
+    "\u115f\u1160\u3164\uffa0\u034f\u17b4\u17b5\u2800"
+    + "".join(chr(c) for c in range(0x180B, 0x1810))
+    + "".join(chr(c) for c in range(0xFE00, 0xFE10))
+    + "".join(chr(c) for c in range(0xE0100, 0xE01F0))
+)
+
+
+def is_invisible(ch: str) -> bool:
+    """Whether ch is a control, format, unassigned or private character, a space or separator
+    of any kind, or another character that shows nothing (a Hangul filler, a variation selector)."""
+    return unicodedata.category(ch)[0] in "CZ" or ch in _INVISIBLE
+
+
 def _is_letter_or_digit(ch: str) -> bool:
     category = unicodedata.category(ch)
-    return category[0] == "L" or category == "Nd"
+    return (category[0] == "L" or category == "Nd") and ch not in _INVISIBLE
 
 
 def is_valid_nick(nick: str) -> bool:
@@ -32,10 +51,12 @@ def is_valid_nick(nick: str) -> bool:
 
 
 def is_valid_channel(name: str) -> bool:
-    """'#' then up to 49 characters, none of them space, comma, BEL or control characters."""
+    """'#' then up to 49 visible characters: no comma or colon, and nothing is_invisible()
+    refuses (controls, bidi overrides, zero-width and other format characters, spaces of any
+    kind), so that no room name can pass for another or reorder the text around it."""
     if len(name) < 2 or len(name) > CHANNEL_MAX or not name.startswith("#"):
         return False
-    return not any(ch in " ,\x07:" or unicodedata.category(ch) == "Cc" for ch in name)
+    return not any(ch in ",:" or is_invisible(ch) for ch in name)
 
 
 def split_text(text: str, max_bytes: int) -> list[str]:

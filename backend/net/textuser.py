@@ -28,7 +28,7 @@ from dataclasses import replace
 from ..core.dispatch import COMMANDS, dispatch
 from ..core.envelope import Envelope, RenderKey
 from ..irc import MAX_FRAME_BYTES, LineTooLong, Message, ProtocolError, decode, is_valid_nick, parse_line, split_text
-from ..irc.describe import describe, is_channel, mark, stamp_at
+from ..irc.describe import describe, is_channel, mark, stamp_at, visible
 from ..irc.numerics import ERR_PASSWDMISMATCH
 from .connection import Connection, IrcCodec
 from .telnet import IacFilter, strip_telnet
@@ -146,8 +146,10 @@ def _keep_alive(sock: socket.socket) -> None:
 
 
 def text_bytes(*lines: str) -> bytes:
-    """Lines of text as bytes for a terminal: CRLF endings (telnet wants CR), no stray CR/LF/NUL."""
-    clean = (line.replace("\r", " ").replace("\n", " ").replace("\0", "") for line in lines)
+    """Lines of text as bytes for a terminal: CRLF endings (telnet wants CR), no stray CR/LF/NUL,
+    and no other control character (describe.visible): nothing anyone says can reach the
+    person's terminal as an escape sequence."""
+    clean = (visible(line.replace("\0", "")) for line in lines)
     return "".join(f"{line}\r\n" for line in clean).encode("utf-8")
 
 
