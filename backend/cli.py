@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import secrets
@@ -11,7 +12,10 @@ import ssl
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
+from .configfile import ConfigError, ConfigFile, Flag, load, render
+from .core.passwords import hash_password
 from .irc import is_valid_channel
 from .net.transport import server_context
 from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format_address
@@ -20,12 +24,33 @@ from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format
 SWITCH_INTERVAL = 0.02
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
+def build_parser(serve_defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The argument parser for every subcommand; serve_defaults (from --config) replace serve's own."""
     parser = argparse.ArgumentParser(prog="lobby", description="Lobby: a small self-hosted chat.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the chat server (and the web page)")
+    serve_options(serve)
+    serve.add_argument("--config", default=None, metavar="FILE",
+                       help="read settings from a TOML file (see lobby.example.toml); flags given here win")
+    serve.add_argument("--print-config", action="store_true",
+                       help="print the settings in effect (flags, the file, defaults) as TOML, and exit")
+    if serve_defaults:
+        serve.set_defaults(**serve_defaults)
+
+    connect = sub.add_parser("connect", help="chat from this terminal")
+    connect.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
+    connect.add_argument("--port", type=int, default=14900, help="server chat port (default 14900)")
+    connect.add_argument("--name", default=None, help="your nickname (asked for when not given)")
+    connect.add_argument("--password", default=os.environ.get("LOBBY_PASSWORD"),
+                         help="the server's password, if it has one (or set LOBBY_PASSWORD, which ps does not show)")
+
+    sub.add_parser("hash-password", help="print a hash of a password, for a server operator in the --config file")
+    return parser
+
+
+def serve_options(serve: argparse.ArgumentParser) -> None:
+    """The flags of `lobby serve` (every one of them may also be set in the --config file)."""
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN)")
     serve.add_argument("--irc-port", type=int, default=14900, help="chat (IRC) port, 0 = any free (default 14900)")
@@ -70,17 +95,47 @@ def build_parser() -> argparse.ArgumentParser:
                        help="reverse proxies in front of the web page whose X-Forwarded-* headers to believe "
                             "(1 behind one HTTPS proxy; default 0)")
 
-    connect = sub.add_parser("connect", help="chat from this terminal")
-    connect.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
-    connect.add_argument("--port", type=int, default=14900, help="server chat port (default 14900)")
-    connect.add_argument("--name", default=None, help="your nickname (asked for when not given)")
-    connect.add_argument("--password", default=os.environ.get("LOBBY_PASSWORD"),
-                         help="the server's password, if it has one (or set LOBBY_PASSWORD, which ps does not show)")
-    return parser
+
+def serve_flags() -> dict[str, Flag]:
+    """serve's flags by long name, as the --config file may set them."""
+    probe = argparse.ArgumentParser(add_help=False)
+    serve_options(probe)
+    flags: dict[str, Flag] = {}
+    for action in probe._actions:
+        names = [o for o in action.option_strings if o.startswith("--")]
+        if not names:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            flags[names[0][2:]] = Flag(action.dest, bool)
+            continue
+        convert = action.type if callable(action.type) else str
+        choices = tuple(str(c) for c in action.choices) if action.choices else None
+        flags[names[0][2:]] = Flag(action.dest, convert, choices)
+    return flags
 
 
-def serve(args: argparse.Namespace) -> int:
+def hash_password_command() -> int:
+    """`lobby hash-password`: read a password (asked twice at a terminal, one line from a pipe), print its hash."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            print("lobby: the two passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("lobby: an empty password can't be used", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
     """Run the server until SIGINT or SIGTERM; exit 0 after telling every client."""
+    file = file or ConfigFile()
+    if args.print_config:
+        print(render(vars(args), serve_flags(), file), end="")
+        return 0
     # Hundreds of I/O threads contend for the GIL. At the default 5 ms switch interval a
     # thread that fans a message out is made to hand the GIL over mid-loop again and again;
     # at 20 ms it finishes first (docs/benchmarks.md has the measurements).
@@ -121,6 +176,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"lobby: --auto-join: {bad[0]!r} is not a room name (# then no spaces or commas)", file=sys.stderr)
         return 2
     config.auto_join = rooms
+    config.operators = dict(file.operators)
+    config.room_defaults = {name: dict(settings) for name, settings in file.rooms.items()}
     # The web bridge proves itself to the server with this secret (WEBIRC).
     config.webirc_password = secrets.token_urlsafe(24)
     server = ChatServer(config)
@@ -176,12 +233,22 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lobby` console script."""
     args = build_parser().parse_args(argv)
+    file: ConfigFile | None = None
+    if args.command == "serve" and args.config:
+        try:
+            file = load(args.config, serve_flags())
+        except ConfigError as err:
+            print(f"lobby: {err}", file=sys.stderr)
+            return 2
+        args = build_parser(file.values).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "serve":
-        return serve(args)
+        return serve(args, file)
+    if args.command == "hash-password":
+        return hash_password_command()
     from client.app import run_client
 
     return run_client(args.host, args.port, args.name, args.password or None)

@@ -8,7 +8,7 @@ accepted. Tests start nodes through ChatServer exactly as `lobby serve` does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .cluster.backplane import Backplane, BackplaneError, Timers
 from .core.chat import Chat
@@ -30,6 +30,8 @@ class ServerConfig(NetConfig):
     db_path: str | None = ":memory:"
     # A Redis URL (redis://HOST:PORT/DB) to share rooms with other nodes; None runs alone.
     redis_url: str | None = None
+    # Rooms' topic and modes until an operator changes them (the --config file's [rooms]).
+    room_defaults: dict[str, dict[str, str]] = field(default_factory=dict)
     # The cluster's timers, in seconds: how often this node says it is alive, how long that lasts
     # (a node silent this long is taken for dead), how often it looks for dead nodes.
     cluster_heartbeat: float = 1.0
@@ -68,6 +70,13 @@ class ChatServer:
         Raises HistoryError if the database can't be used, BackplaneError if Redis can't,
         OSError if the port can't; whatever was started before is stopped again.
         """
+        if self.config.room_defaults:
+            # First the configuration's, then what operators set since (stored) wins.
+            self.hub.remember_rooms([
+                {"name": name, **({"topic": d["topic"]} if "topic" in d else {}),
+                 **({"modes": d["modes"].lstrip("+")} if "modes" in d else {})}
+                for name, d in self.config.room_defaults.items()
+            ])
         if self.config.db_path is not None and self.history is None:
             history = History(self.config.db_path)
             history.open()

@@ -446,3 +446,22 @@ def test_chathistory_failures_are_standard_replies(chat: Chat) -> None:
     assert fails == [("CHATHISTORY", "UNKNOWN_COMMAND"), ("CHATHISTORY", "INVALID_TARGET"),
                      ("CHATHISTORY", "INVALID_PARAMS")]
     assert [m.params[0] for m in link.sent if m.command == "BATCH"] == ["+targets", "-targets"]
+
+
+class LateHistory(MemoryHistory):
+    """A history that can't answer in time (a storm of joins on the history thread)."""
+
+    def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
+        raise TimeoutError("history thread busy")
+
+
+def test_a_join_the_history_cannot_answer_in_time_completes_without_replay(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    chat = Chat(ChatConfig(motd=""), history=LateHistory())
+    alice, link = register(chat, "alice")
+    bob, bob_link = register(chat, "bob")
+    say(chat, bob, "JOIN #dev")
+    assert commands(bob_link)[-1] == n.RPL_ENDOFNAMES  # joined, names sent, no replay and no error
+    warnings = [r for r in caplog.records if "history too busy" in r.getMessage()]
+    assert len(warnings) == 1 and not any(r.exc_info for r in caplog.records)

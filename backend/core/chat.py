@@ -10,6 +10,7 @@ meanwhile either is among those they reach or reads them in the replay.
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -23,6 +24,8 @@ from .history import HistoryStore, Stored
 from .hub import Hub, Member
 from .monitor import Monitors
 from .ports import Cluster, NullCluster, RoomStore
+
+log = logging.getLogger("lobby.chat")
 
 # What history keeps: what was said, and topic changes. TAGMSG (typing, reactions) is relayed only.
 STORED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
@@ -52,6 +55,7 @@ class Chat:
         self.started_text = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
         # Set while the server shuts down: everyone is told at once, so no QUIT per user.
         self.stopping = False
+        self._history_late = False
         self._count_lock = threading.Lock()
         self._connections = 0
         self._registered = 0
@@ -119,7 +123,16 @@ class Chat:
         """
         if self.history is None or self.config.history_lines <= 0 or client.has("draft/chathistory"):
             return []
-        rows = self.history.latest(room, self.config.history_lines)
+        try:
+            rows = self.history.latest(room, self.config.history_lines)
+        except TimeoutError:
+            # The history can't answer in time (a storm of joins): join without the replay,
+            # and say so once per storm rather than with a traceback per join.
+            if not self._history_late:
+                self._history_late = True
+                log.warning("history too busy to replay on join: users join without recent lines for now")
+            return []
+        self._history_late = False
         live = client.joining
         if live:
             rows = [row for row in rows if row.msgid not in live]

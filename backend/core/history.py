@@ -62,5 +62,5 @@ class HistoryStore(HistorySource, Protocol):
     """A HistorySource that also keeps what is said: the core stores before it delivers."""
 
     def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
-        """Queue one room message or topic change for storage; never blocks on the disk."""
+        """Queue one room message or topic change for storage; waits (briefly) only while the writer is behind."""
         ...

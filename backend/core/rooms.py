@@ -74,7 +74,8 @@ def send_topic(client: Client, room: str, topic: str, setter: str, when: float) 
         client.send_numeric(n.RPL_NOTOPIC, room, "No topic is set")
         return
     client.send_numeric(n.RPL_TOPIC, room, topic)
-    client.send_numeric(n.RPL_TOPICWHOTIME, room, setter, str(int(when)))
+    # A topic from the configuration was set by nobody in particular: the server.
+    client.send_numeric(n.RPL_TOPICWHOTIME, room, setter or client.server_name, str(int(when)))
 
 
 def send_names(client: Client, view: RoomView | None, name: str = "") -> None:
