@@ -459,7 +459,7 @@ def test_a_join_the_history_cannot_answer_in_time_completes_without_replay(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     chat = Chat(ChatConfig(motd=""), history=LateHistory())
-    alice, link = register(chat, "alice")
+    register(chat, "alice")
     bob, bob_link = register(chat, "bob")
     say(chat, bob, "JOIN #dev")
     assert commands(bob_link)[-1] == n.RPL_ENDOFNAMES  # joined, names sent, no replay and no error
