@@ -383,3 +383,33 @@ def test_a_nick_taken_on_both_nodes_while_redis_was_away_keeps_one_holder(redis_
             break
         except AssertionError:
             assert time.monotonic() < deadline, "the surviving dup is not reachable from the other node"
+
+
+def test_operators_bans_quiets_and_kicks_hold_on_both_nodes(nodes, user) -> None:
+    a, b = nodes
+    alice = user(a, "alice")
+    bob, carol = user(b, "bob"), user(b, "carol")
+    alice.send("JOIN #class")
+    alice.expect(r" 366 alice #class ")
+    for who in (bob, carol):
+        who.send("JOIN #class")
+        who.expect(rf" 366 {who.nick} #class ")
+        alice.expect(rf":{who.nick}!\S+ JOIN #class")
+    bob.send("NAMES #class")
+    assert "@alice" in bob.expect(r" 353 bob ").params[-1].split()  # alice made it, on node A
+    bob.send("MODE #class +m")
+    bob.expect(r" 482 bob #class ")
+    alice.send("MODE #class +qv carol!*@* bob")
+    bob.expect(r":alice!\S+ MODE #class \+qv carol!\*@\* bob")
+    carol.expect(r":alice!\S+ MODE #class \+qv")
+    carol.send("PRIVMSG #class :hello?")
+    carol.expect(r" 404 carol #class :.*muted")  # node B enforces node A's quiet
+    bob.send("PRIVMSG #class :voiced me")
+    alice.expect(r":bob!\S+ PRIVMSG #class :voiced me")
+    alice.send("MODE #class +b carol")
+    carol.expect(r"MODE #class \+b carol!\*@\*")
+    alice.send("KICK #class carol :bye")
+    carol.expect(r":alice!\S+ KICK #class carol :bye")
+    bob.expect(r":alice!\S+ KICK #class carol :bye")
+    carol.send("JOIN #class")
+    carol.expect(r" 474 carol #class ")  # and node B refuses the banned user
