@@ -7,6 +7,7 @@ project's own protocol module, as every client of ours does.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import socket
 import time
@@ -15,6 +16,9 @@ from collections.abc import Callable
 from backend.irc import LineBuffer, Message, parse_line
 
 TIMEOUT = 10.0
+
+
+_tokens = itertools.count(1)
 
 
 class IrcClient:
@@ -93,6 +97,11 @@ class IrcClient:
         self.send(f"PING {token}")
         self.expect(rf"PONG \S+ :?{re.escape(token)}$")
         return self.seen[start:-1]
+
+    def never(self, pattern: str) -> None:
+        """Fail if a line matching pattern reached this client, up to a PING sent now (so it could)."""
+        bad = [line for line in self.sync(f"never{next(_tokens)}") if re.search(pattern, line)]
+        assert not bad, bad
 
     def expect_closed(self, timeout: float | None = None) -> list[str]:
         """Read until the server closes the connection; return the lines read."""

@@ -22,16 +22,13 @@ _tokens = itertools.count(1)
 
 
 def synced(c: IrcClient) -> list[str]:
-    """Every line the server sent c until it answered a PING sent now (so nothing is still on its way)."""
-    token = f"sync{next(_tokens)}"
-    c.send(f"PING {token}")
-    return c.lines_until(rf"PONG \S+ :?{token}$")
+    """Every line the server sent c until it answered a PING sent now."""
+    return c.sync(f"sync{next(_tokens)}")
 
 
 def never(c: IrcClient, pattern: str) -> None:
-    """No line matching pattern reached c, up to a PING sent now."""
-    bad = [line for line in synced(c) if re.search(pattern, line)]
-    assert not bad, bad
+    """No line matching pattern reached c, up to a PING sent now (so nothing is still on its way)."""
+    c.never(pattern)
 
 
 # -- registration and welcome ----------------------------------------------------------

@@ -6,7 +6,6 @@ A check that something did not happen syncs with PING/PONG first, so it could fa
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,14 +21,13 @@ _tokens = itertools.count(1)
 
 
 def synced(c: IrcClient) -> list[str]:
-    token = f"sync{next(_tokens)}"
-    c.send(f"PING {token}")
-    return c.lines_until(rf"PONG \S+ :?{token}$")
+    """Every line the server sent c until it answered a PING sent now."""
+    return c.sync(f"sync{next(_tokens)}")
 
 
 def never(c: IrcClient, pattern: str) -> None:
-    bad = [line for line in synced(c) if re.search(pattern, line)]
-    assert not bad, bad
+    """No line matching pattern reached c, up to a PING sent now (so nothing is still on its way)."""
+    c.never(pattern)
 
 
 def room_with(client: ClientFactory, *nicks: str, room: str = "#dev") -> list[IrcClient]:
