@@ -481,6 +481,11 @@ export class Chat {
     const text = stripFormatting(action ?? rawText);
     // In a private conversation every line is for us: none is highlighted as a mention.
     const mention = !self && buffer.kind === "room" && this.mentionPattern.test(text);
+    // What we say ourselves brings the view down to it, past anything we hadn't scrolled to.
+    if (self && buffer.key === this.activeKey && this.newBelow) {
+      this.view.scrollToBottom();
+      this.setNewBelow(0);
+    }
     this.addLine(
       buffer,
       { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid },
@@ -494,6 +499,7 @@ export class Chat {
     const caps = this.conn.caps;
     this.history.reset(["batch", "draft/chathistory", "message-tags", "server-time"].every((c) => caps.has(c)));
     this.asked = { create: new Set(), topic: new Set(), who: new Map(), whois: new Set() };
+    this.roomList = null; // a LIST in flight died with the old connection
     this.away.clear();
     this.awayReason = "";
     const partners = [...this.buffers.values()].filter((b) => b.kind === "query").map((b) => b.name);
