@@ -59,7 +59,7 @@ export const COMMANDS = {
   },
   me: {
     usage: "/me ACTION",
-    summary: "say what you are doing (* you wave)",
+    summary: "an action: * you wave",
     group: "Talking",
     run(ctx, args) {
       if (!ctx.target) return ctx.error("Open a room or a conversation first.");
@@ -80,7 +80,7 @@ export const COMMANDS = {
   },
   join: {
     usage: "/join #ROOM",
-    summary: "join a room (it is made if it doesn't exist)",
+    summary: "join a room, or make one",
     group: "Rooms",
     run(ctx, args) {
       const [name] = firstWord(args);
@@ -92,7 +92,7 @@ export const COMMANDS = {
   },
   list: {
     usage: "/list [FILTER]",
-    summary: "browse the rooms (with their topics and sizes)",
+    summary: "browse the rooms",
     group: "Rooms",
     run(ctx, args) {
       ctx.browseRooms(args.trim());
@@ -100,7 +100,7 @@ export const COMMANDS = {
   },
   part: {
     usage: "/part [#ROOM] [REASON]",
-    summary: "leave this room (or the one named)",
+    summary: "leave a room",
     group: "Rooms",
     run(ctx, args) {
       let [room, reason] = firstWord(args);
@@ -114,7 +114,7 @@ export const COMMANDS = {
   },
   topic: {
     usage: "/topic [TEXT]",
-    summary: "show this room's topic, or set it",
+    summary: "show or set the topic",
     group: "Rooms",
     run(ctx, args) {
       const room = needRoom(ctx);
@@ -126,7 +126,7 @@ export const COMMANDS = {
   },
   who: {
     usage: "/who [#ROOM|NAME]",
-    summary: "who is in this room (or the one named)",
+    summary: "who is here",
     group: "Rooms",
     run(ctx, args) {
       const [mask] = firstWord(args);
@@ -136,7 +136,7 @@ export const COMMANDS = {
   },
   close: {
     usage: "/close [NAME]",
-    summary: "close this private conversation (in a room: leave it)",
+    summary: "close a conversation",
     group: "Talking",
     run(ctx, args) {
       const [name] = firstWord(args);
@@ -145,7 +145,7 @@ export const COMMANDS = {
   },
   away: {
     usage: "/away [REASON]",
-    summary: "mark yourself as away",
+    summary: "say you are away",
     group: "You",
     run(ctx, args) {
       ctx.setAway(args.trim() || "Away");
