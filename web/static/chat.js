@@ -19,12 +19,16 @@ import {
   splitText,
   stripFormatting,
 } from "./irc.js";
-import { renderLine, renderMarker } from "./view.js";
+import { renderHelp, renderLine, renderMarker } from "./view.js";
 
 const MAX_LINES = 1000;
 const NICK_PREFIXES = /^[~&@%+]+/;
 // "\x01ACTION " and the closing "\x01" take this much of a line's text budget.
 const ACTION_OVERHEAD = 9;
+// The WHOX token of the quiet WHO after our JOIN that tells who is away already.
+const AWAY_WHO_TOKEN = "152";
+// At most this many WHOIS per room to learn the reasons of those already away.
+const AWAY_REASONS_MAX = 20;
 
 class Buffer {
   constructor(name, kind) {
@@ -42,6 +46,7 @@ class Buffer {
     this.joinLine = null; // our latest "You joined/rejoined" line: history of that join goes above it
     this.joinTime = null; // the server's time of that JOIN, if it said
     this.marker = null; // the "earlier messages" divider above the history, once there is some
+    this.online = null; // a private conversation's partner: true/false once MONITOR said, else null
   }
 
   /** The msgid of the oldest (or newest) line that has one, or null. */
@@ -73,6 +78,11 @@ export class Chat {
     this.motdShown = false;
     this.mentionPattern = null;
     this.history = new History((command, ...params) => this.conn.send(command, ...params));
+    this.away = new Map(); // folded nick -> reason ("" when not known) of those marked away
+    this.awayReason = ""; // what we said with our own /away
+    this.asked = { create: new Set(), topic: new Set(), who: new Map(), whois: new Set() };
+    this.roomList = null; // the LIST being received for the room browser: [{name, users, topic}]
+    this.newBelow = 0; // lines that arrived below the view while the user read further up
     this.setNick(conn.nick);
   }
 
@@ -98,6 +108,8 @@ export class Chat {
       buffer = new Buffer(name, kind);
       this.buffers.set(key, buffer);
       if (this.activeKey === null) this.activeKey = key;
+      // MONITOR tells whether the partner is online (730) or not (731), now and later.
+      if (kind === "query") this.conn.send("MONITOR", "+", name);
       this.refreshBuffers();
     }
     return buffer;
@@ -113,23 +125,57 @@ export class Chat {
     this.activeKey = key;
     buffer.unread = 0;
     buffer.mentions = 0;
-    this.view.showBuffer(buffer, this.nick);
+    this.view.showBuffer(buffer, this.nick, this.away);
+    this.setNewBelow(0);
     this.refreshBuffers();
     this.refreshTitle();
   }
 
   closeBuffer(key) {
+    const closed = this.buffers.get(key);
     this.buffers.delete(key);
+    if (closed?.kind === "query") this.conn.send("MONITOR", "-", closed.name);
     if (this.activeKey === key) {
       const next = this.buffers.keys().next();
       this.activeKey = next.done ? null : next.value;
-      if (this.active) this.view.showBuffer(this.active, this.nick);
+      if (this.active) this.view.showBuffer(this.active, this.nick, this.away);
+      this.setNewBelow(0);
     }
     this.refreshBuffers();
   }
 
+  /** /close and the × button: a private conversation closes here; a room is left (PART). */
+  close(name) {
+    const buffer = name ? this.buffers.get(fold(name)) : this.active;
+    if (!buffer) {
+      this.error(name ? `Nothing named ${name} is open.` : "Nothing to close.");
+      return;
+    }
+    if (buffer.kind === "room") {
+      if (!this.conn.send("PART", buffer.name)) this.error("Not connected: that wasn't sent.");
+      return;
+    }
+    this.closeBuffer(buffer.key);
+    if (this.active) this.view.input.focus();
+  }
+
   refreshBuffers() {
-    this.view.setBuffers([...this.buffers.values()], this.activeKey, (key) => this.activate(key));
+    this.view.setBuffers([...this.buffers.values()], this.activeKey, (key) => this.activate(key),
+      (key) => this.close(this.buffers.get(key)?.name));
+  }
+
+  /** Redraw the people list if buffer is the one shown. */
+  showUsers(buffer) {
+    if (buffer && buffer.key === this.activeKey) this.view.setUsers(buffer, this.nick, this.away);
+  }
+
+  /** Redraw the people list if the one shown has nick in it (a query counts its partner). */
+  showUsersWith(nick) {
+    const active = this.active;
+    if (!active) return;
+    if (active.kind === "room" ? active.members.has(fold(nick)) : active.key === fold(nick) || this.isSelf(nick)) {
+      this.showUsers(active);
+    }
   }
 
   refreshTitle() {
@@ -156,9 +202,13 @@ export class Chat {
 
   /** Add a line to a buffer (the open one when none is named); count it as unread if unseen. */
   addLine(buffer, line, { countsAsUnread = false } = {}) {
+    this.addElement(buffer, renderLine({ time: new Date(), ...line }), { countsAsUnread, mention: line.mention });
+  }
+
+  /** Add a rendered line (or card) to a buffer; see addLine. */
+  addElement(buffer, li, { countsAsUnread = false, mention = false } = {}) {
     buffer = buffer ?? this.active;
     if (!buffer) return;
-    const li = renderLine({ time: new Date(), ...line });
     buffer.lines.push(li);
     if (buffer.lines.length > MAX_LINES) {
       const old = buffer.lines.shift();
@@ -171,10 +221,12 @@ export class Chat {
       }
     }
     const visible = buffer.key === this.activeKey;
-    if (visible) this.view.appendLine(li);
+    const followed = visible ? this.view.appendLine(li) : true;
+    if (countsAsUnread && !followed) this.setNewBelow(this.newBelow + 1);
     if (countsAsUnread && (!visible || this.doc.hidden)) {
       buffer.unread += 1;
-      if (line.mention || buffer.kind === "query") buffer.mentions += 1;
+      // A private line is for us: its badge stands out like a mention's (the line itself doesn't).
+      if (mention || buffer.kind === "query") buffer.mentions += 1;
       this.refreshBuffers();
       this.refreshTitle();
     }
@@ -182,6 +234,18 @@ export class Chat {
 
   info(text) {
     this.addLine(null, { kind: "info", text });
+  }
+
+  /** The "N new messages — jump to latest" pill below the log. */
+  setNewBelow(count) {
+    this.newBelow = count;
+    this.view.setJump(count);
+  }
+
+  jumpToLatest() {
+    this.view.scrollToBottom();
+    this.setNewBelow(0);
+    this.view.messages.focus();
   }
 
   error(text) {
@@ -213,9 +277,40 @@ export class Chat {
         this.info("You left the chat.");
         this.view.showJoin(this.nick); // ready to come back, as the same name
       },
+      join: (room) => this.joinRoom(room),
+      close: (name) => this.close(name),
+      browseRooms: (filter) => this.browseRooms(filter),
+      askTopic: (room) => {
+        this.asked.topic.add(fold(room));
+        if (!this.conn.send("TOPIC", room)) this.error("Not connected: that wasn't sent.");
+      },
+      setAway: (reason) => {
+        this.awayReason = reason;
+        if (!this.conn.send("AWAY", ...(reason ? [reason] : []))) this.error("Not connected: that wasn't sent.");
+      },
+      help: (groups, tips) => this.addElement(null, renderHelp(groups, tips)),
       info: (text) => this.info(text),
       error: (text) => this.error(text),
     };
+  }
+
+  /** Join a room, noting that we asked (a room that turns out empty was just made). */
+  joinRoom(room) {
+    const buffer = this.buffers.get(fold(room));
+    if (buffer && buffer.kind === "room" && !buffer.stale) {
+      this.activate(buffer.key);
+      return;
+    }
+    this.asked.create.add(fold(room));
+    if (!this.conn.send("JOIN", room)) this.error("Not connected: that wasn't sent.");
+  }
+
+  /** Open the room browser and ask the server for the list of rooms. */
+  browseRooms(filter = "") {
+    this.view.roomBrowser.open(filter);
+    if (this.roomList !== null) return; // a LIST is on its way already
+    if (this.conn.send("LIST")) this.roomList = [];
+    else this.view.roomBrowser.show([], true);
   }
 
   /**
@@ -371,6 +466,7 @@ export class Chat {
   /** The user scrolled: at the top of a room, older lines load. */
   onScroll() {
     if (this.view.isNearTop()) this.loadOlder();
+    if (this.newBelow && this.view.isNearBottom()) this.setNewBelow(0);
   }
 
   showNumericError(msg) {
@@ -383,7 +479,13 @@ export class Chat {
     const action = actionText(rawText);
     if (action === null && isCtcp(rawText)) return; // CTCP requests: nothing to show
     const text = stripFormatting(action ?? rawText);
-    const mention = !self && this.mentionPattern.test(text);
+    // In a private conversation every line is for us: none is highlighted as a mention.
+    const mention = !self && buffer.kind === "room" && this.mentionPattern.test(text);
+    // What we say ourselves brings the view down to it, past anything we hadn't scrolled to.
+    if (self && buffer.key === this.activeKey && this.newBelow) {
+      this.view.scrollToBottom();
+      this.setNewBelow(0);
+    }
     this.addLine(
       buffer,
       { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid },
@@ -396,6 +498,12 @@ export class Chat {
     // History paging needs batches and msgids as well as CHATHISTORY itself.
     const caps = this.conn.caps;
     this.history.reset(["batch", "draft/chathistory", "message-tags", "server-time"].every((c) => caps.has(c)));
+    this.asked = { create: new Set(), topic: new Set(), who: new Map(), whois: new Set() };
+    this.roomList = null; // a LIST in flight died with the old connection
+    this.away.clear();
+    this.awayReason = "";
+    const partners = [...this.buffers.values()].filter((b) => b.kind === "query").map((b) => b.name);
+    if (partners.length) this.conn.send("MONITOR", "+", partners.join(","));
     this.refreshBuffers();
   }
 
@@ -403,7 +511,7 @@ export class Chat {
     for (const buffer of this.buffers.values()) {
       if (buffer.kind === "room") buffer.stale = true;
     }
-    if (this.active) this.view.setUsers(this.active, this.nick);
+    this.showUsers(this.active);
   }
 
   /** Names that Tab can complete in the open buffer: everyone there but us. */
@@ -412,6 +520,21 @@ export class Chat {
     if (!buffer) return [];
     const names = buffer.kind === "room" ? [...buffer.members.values()] : [buffer.name];
     return names.filter((nick) => !this.isSelf(nick));
+  }
+
+  /** MONITOR said whether a conversation's partner is online; a change is told in it. */
+  setOnline(query, online, { quiet = false } = {}) {
+    const before = query.online;
+    if (before === online) return;
+    query.online = online;
+    if (before !== null && !quiet) {
+      this.addLine(query, { kind: "event", text: online ? `→ ${query.name} is online` : `← ${query.name} is offline` });
+    }
+    this.refreshBuffers();
+    if (query.key === this.activeKey) {
+      this.view.setTopic(query);
+      this.showUsers(query);
+    }
   }
 
   roomsWith(nick) {
@@ -447,6 +570,11 @@ const HANDLERS = {
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: first ? `You joined ${buffer.name}` : `You rejoined ${buffer.name}` });
       buffer.joinLine = buffer.lines.at(-1);
       chat.history.joined(buffer.key, buffer.name, { rejoin: !first, since });
+      // Who is away already: a quiet WHOX (flags H here, G gone); away-notify tells the rest
+      // (without it the page would not hear of changes, so it doesn't ask at all).
+      if (chat.conn.caps.has("away-notify") && chat.conn.send("WHO", buffer.name, `%tnf,${AWAY_WHO_TOKEN}`)) {
+        chat.asked.who.set(buffer.key, (chat.asked.who.get(buffer.key) ?? 0) + 1);
+      }
       if (!chat.motdShown && chat.motd.length) {
         chat.motdShown = true;
         for (const line of chat.motd) chat.addLine(buffer, { kind: "info", text: line });
@@ -458,7 +586,7 @@ const HANDLERS = {
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `→ ${nick} joined` });
     }
     buffer.members.set(fold(nick), nick);
-    if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+    chat.showUsers(buffer);
   },
 
   PART(chat, msg) {
@@ -473,7 +601,7 @@ const HANDLERS = {
     buffer.members.delete(fold(nick));
     const reason = msg.params[1] ? ` (${stripFormatting(msg.params[1])})` : "";
     chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `← ${nick} left${reason}` });
-    if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+    chat.showUsers(buffer);
   },
 
   QUIT(chat, msg) {
@@ -482,11 +610,14 @@ const HANDLERS = {
     for (const buffer of chat.roomsWith(nick)) {
       buffer.members.delete(fold(nick));
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `← ${nick} quit${reason}` });
-      if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+      chat.showUsers(buffer);
     }
+    chat.away.delete(fold(nick));
     const query = chat.buffers.get(fold(nick));
     if (query && query.kind === "query") {
+      // The conversation stays open and readable; its partner is offline now.
       chat.addLine(query, { kind: "event", time: messageTime(msg), text: `← ${nick} quit${reason}` });
+      chat.setOnline(query, false, { quiet: true });
     }
   },
 
@@ -502,7 +633,11 @@ const HANDLERS = {
       buffer.members.set(fold(nick), nick);
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text });
       told.add(buffer.key);
-      if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+    }
+    if (chat.away.has(fold(old))) {
+      const reason = chat.away.get(fold(old));
+      chat.away.delete(fold(old));
+      chat.away.set(fold(nick), reason);
     }
     const query = chat.buffers.get(fold(old));
     if (query && query.kind === "query") {
@@ -512,8 +647,12 @@ const HANDLERS = {
       chat.buffers.set(query.key, query);
       if (chat.activeKey === fold(old)) chat.activeKey = query.key;
       chat.addLine(query, { kind: "event", time: messageTime(msg), text });
+      chat.conn.send("MONITOR", "-", old);
+      chat.conn.send("MONITOR", "+", nick);
+      if (query.key === chat.activeKey) chat.view.showBuffer(query, chat.nick, chat.away);
     }
     if (self && told.size === 0) chat.info(text);
+    chat.showUsers(chat.active);
     chat.refreshBuffers();
   },
 
@@ -556,6 +695,7 @@ const HANDLERS = {
   "331"(chat, msg) {
     const buffer = chat.buffers.get(fold(msg.params[1]));
     if (!buffer) return;
+    if (chat.asked.topic.delete(buffer.key)) chat.addLine(buffer, { kind: "info", text: `No topic is set in ${buffer.name}.` });
     buffer.topic = "";
     if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
   },
@@ -567,7 +707,8 @@ const HANDLERS = {
       return;
     }
     buffer.topic = stripFormatting(msg.params[2] ?? "");
-    // Shown in the room's header; a line as well would repeat it on every join.
+    // Shown in the room's header; a line as well would repeat it on every join (but /topic asked).
+    if (chat.asked.topic.delete(buffer.key)) chat.addLine(buffer, { kind: "info", text: `Topic of ${buffer.name}: ${buffer.topic}` });
     if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
   },
 
@@ -587,7 +728,11 @@ const HANDLERS = {
     buffer.members = buffer.pendingNames;
     buffer.pendingNames = null;
     buffer.stale = false;
-    if (buffer.key === chat.activeKey) chat.view.setUsers(buffer, chat.nick);
+    // A room we asked for where we are alone was just made (rooms vanish when empty).
+    if (chat.asked.create.delete(buffer.key) && buffer.members.size === 1 && buffer.members.has(fold(chat.nick))) {
+      chat.addLine(buffer, { kind: "info", text: `You created ${buffer.name}: it is new, and you are its only member.` });
+    }
+    chat.showUsers(buffer);
   },
 
   "352"(chat, msg) {
@@ -599,11 +744,98 @@ const HANDLERS = {
   },
 
   "315"(chat, msg) {
+    const key = fold(msg.params[1] ?? "");
+    const quiet = chat.asked.who.get(key) ?? 0;
+    if (quiet > 0) {
+      // The end of our own WHO after joining: ask the reasons of those away, quietly too.
+      if (quiet === 1) chat.asked.who.delete(key);
+      else chat.asked.who.set(key, quiet - 1);
+      const room = chat.buffers.get(key);
+      const unknown = [...(room?.members.keys() ?? [])].filter((n) => chat.away.get(n) === "" && !chat.asked.whois.has(n));
+      for (const nick of unknown.slice(0, AWAY_REASONS_MAX)) {
+        if (chat.conn.send("WHOIS", room.members.get(nick))) chat.asked.whois.add(nick);
+      }
+      chat.showUsers(room);
+      return;
+    }
     chat.info(`End of the list for ${msg.params[1]}.`);
   },
 
+  "354"(chat, msg) {
+    // WHOX: 354 <me> <token> <nick> <flags>, for our quiet WHO only.
+    const [, token, nick, flags = ""] = msg.params;
+    if (token !== AWAY_WHO_TOKEN || !nick) return;
+    if (flags.startsWith("G")) {
+      if (!chat.away.has(fold(nick))) chat.away.set(fold(nick), "");
+    } else {
+      chat.away.delete(fold(nick));
+    }
+  },
+
   "301"(chat, msg) {
-    chat.info(`${msg.params[1]} is away: ${msg.params[2] ?? ""}`);
+    const [, nick = "", reason = ""] = msg.params;
+    chat.away.set(fold(nick), stripFormatting(reason));
+    chat.showUsersWith(nick);
+    if (chat.asked.whois.has(fold(nick))) return; // our quiet WHOIS for the reason
+    chat.info(`${nick} is away: ${reason}`);
+  },
+
+  "318"(chat, msg) {
+    chat.asked.whois.delete(fold(msg.params[1] ?? ""));
+  },
+
+  AWAY(chat, msg) {
+    // away-notify: someone we share a room with went away (with a reason) or came back.
+    const nick = nickOf(msg.source);
+    const reason = msg.params[0];
+    if (reason) chat.away.set(fold(nick), stripFormatting(reason));
+    else chat.away.delete(fold(nick));
+    chat.showUsersWith(nick);
+  },
+
+  "305"(chat) {
+    chat.away.delete(fold(chat.nick));
+    chat.info("You are back: no longer marked as away.");
+    chat.showUsersWith(chat.nick);
+  },
+
+  "306"(chat) {
+    chat.away.set(fold(chat.nick), chat.awayReason);
+    chat.info(chat.awayReason ? `You are marked as away: ${chat.awayReason}. /back when you return.` :
+      "You are marked as away. /back when you return.");
+    chat.showUsersWith(chat.nick);
+  },
+
+  "730"(chat, msg) {
+    // MONITOR: these are online (nick!user@host, comma-separated).
+    for (const target of (msg.params[1] ?? "").split(",")) {
+      const query = chat.buffers.get(fold(nickOf(target)));
+      if (query?.kind === "query") chat.setOnline(query, true);
+    }
+  },
+
+  "731"(chat, msg) {
+    for (const target of (msg.params[1] ?? "").split(",")) {
+      const query = chat.buffers.get(fold(nickOf(target)));
+      if (query?.kind === "query") chat.setOnline(query, false);
+    }
+  },
+
+  "321"(chat) {
+    if (chat.roomList !== null) chat.roomList = [];
+  },
+
+  "322"(chat, msg) {
+    // 322 <me> <room> <members> :<topic>
+    if (chat.roomList === null) return;
+    const [, name = "", users = "0", topic = ""] = msg.params;
+    chat.roomList.push({ name, users: Number(users) || 0, topic: stripFormatting(topic) });
+  },
+
+  "323"(chat) {
+    if (chat.roomList === null) return;
+    chat.view.roomBrowser.show(chat.roomList, true);
+    chat.roomList = null;
   },
 
   ERROR(chat, msg) {

@@ -3,8 +3,10 @@
 // Each entry has its usage, a one-line summary and a run(ctx, args) that talks
 // to the chat only through ctx: ctx.target (the open room or conversation),
 // ctx.send(command, ...params), ctx.say(target, text), ctx.act(target, text),
-// ctx.openQuery(nick), ctx.switchTo(name) (false if not open), ctx.quit(reason),
-// ctx.info(text) and ctx.error(text).
+// ctx.openQuery(nick), ctx.switchTo(name) (false if not open), ctx.join(room),
+// ctx.close(name), ctx.browseRooms(filter), ctx.askTopic(room), ctx.setAway(reason),
+// ctx.quit(reason), ctx.help(groups, tips), ctx.info(text) and ctx.error(text).
+// Its group says where /help lists it.
 
 import { isValidChannel, isValidNick } from "./irc.js";
 
@@ -23,19 +25,28 @@ function needRoom(ctx) {
   return null;
 }
 
+const HELP_GROUPS = ["Talking", "Rooms", "You"];
+const HELP_TIPS = [
+  "Tab completes a name, ↑ brings back what you sent, Shift+Enter starts a new line.",
+  "Start a message with // to send a line that begins with /.",
+];
+
 export const COMMANDS = {
   help: {
     usage: "/help",
-    summary: "list the commands",
+    summary: "show this card",
+    group: "You",
     run(ctx) {
-      ctx.info("Commands:");
-      for (const command of Object.values(COMMANDS)) ctx.info(`${command.usage} — ${command.summary}`);
-      ctx.info("Tab completes a name, ↑ brings back what you sent, Shift+Enter starts a new line.");
-      ctx.info("Start a message with // to send a line that begins with /.");
+      const groups = HELP_GROUPS.map((title) => ({
+        title,
+        commands: Object.values(COMMANDS).filter((c) => c.group === title).map((c) => [c.usage, c.summary]),
+      }));
+      ctx.help(groups, HELP_TIPS);
     },
   },
   nick: {
     usage: "/nick NAME",
+    group: "You",
     summary: "change your name",
     run(ctx, args) {
       const [nick] = firstWord(args);
@@ -48,7 +59,8 @@ export const COMMANDS = {
   },
   me: {
     usage: "/me ACTION",
-    summary: "say what you are doing (* you wave)",
+    summary: "an action: * you wave",
+    group: "Talking",
     run(ctx, args) {
       if (!ctx.target) return ctx.error("Open a room or a conversation first.");
       if (!args.trim()) return ctx.error("Usage: /me ACTION");
@@ -58,6 +70,7 @@ export const COMMANDS = {
   msg: {
     usage: "/msg NAME TEXT",
     summary: "send a private message",
+    group: "Talking",
     run(ctx, args) {
       const [target, text] = firstWord(args);
       if (!target || !text) return ctx.error("Usage: /msg NAME TEXT");
@@ -67,19 +80,28 @@ export const COMMANDS = {
   },
   join: {
     usage: "/join #ROOM",
-    summary: "join a room (it is made if it doesn't exist)",
+    summary: "join a room, or make one",
+    group: "Rooms",
     run(ctx, args) {
       const [name] = firstWord(args);
       if (!name) return ctx.error("Usage: /join #ROOM");
       const room = roomName(name);
       if (!isValidChannel(room)) return ctx.error(`“${room}” can't be a room name: # then no spaces or commas.`);
-      if (ctx.switchTo(room)) return; // already there: just open it
-      ctx.send("JOIN", room);
+      ctx.join(room); // already there: just opens it
+    },
+  },
+  list: {
+    usage: "/list [FILTER]",
+    summary: "browse the rooms",
+    group: "Rooms",
+    run(ctx, args) {
+      ctx.browseRooms(args.trim());
     },
   },
   part: {
     usage: "/part [#ROOM] [REASON]",
-    summary: "leave this room (or the one named)",
+    summary: "leave a room",
+    group: "Rooms",
     run(ctx, args) {
       let [room, reason] = firstWord(args);
       if (!room.startsWith("#")) {
@@ -92,27 +114,55 @@ export const COMMANDS = {
   },
   topic: {
     usage: "/topic [TEXT]",
-    summary: "show this room's topic, or set it",
+    summary: "show or set the topic",
+    group: "Rooms",
     run(ctx, args) {
       const room = needRoom(ctx);
       if (!room) return;
       const text = args.trim();
       if (text) ctx.send("TOPIC", room, text);
-      else ctx.send("TOPIC", room);
+      else ctx.askTopic(room);
     },
   },
   who: {
     usage: "/who [#ROOM|NAME]",
-    summary: "who is in this room (or the one named)",
+    summary: "who is here",
+    group: "Rooms",
     run(ctx, args) {
       const [mask] = firstWord(args);
       const target = mask || needRoom(ctx);
       if (target) ctx.send("WHO", target);
     },
   },
+  close: {
+    usage: "/close [NAME]",
+    summary: "close a conversation",
+    group: "Talking",
+    run(ctx, args) {
+      const [name] = firstWord(args);
+      ctx.close(name || null);
+    },
+  },
+  away: {
+    usage: "/away [REASON]",
+    summary: "say you are away",
+    group: "You",
+    run(ctx, args) {
+      ctx.setAway(args.trim() || "Away");
+    },
+  },
+  back: {
+    usage: "/back",
+    summary: "you are back",
+    group: "You",
+    run(ctx) {
+      ctx.setAway("");
+    },
+  },
   quit: {
     usage: "/quit [REASON]",
     summary: "leave the chat",
+    group: "You",
     run(ctx, args) {
       ctx.quit(args.trim());
     },

@@ -17,7 +17,8 @@ import { formatMessage, fold, nickOf, parseLine } from "./irc.js";
 export const DEFAULT_ROOM = "#lobby";
 const AUTO_JOIN_TOKEN = "lobby-auto-join";
 
-export const WANTED_CAPS = ["server-time", "message-tags", "echo-message", "batch", "draft/chathistory"];
+// away-notify: who goes away and comes back, in the rooms we share (the user list dims them).
+export const WANTED_CAPS = ["server-time", "message-tags", "echo-message", "batch", "draft/chathistory", "away-notify"];
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 

@@ -87,6 +87,8 @@ function connect(name, password) {
     }
     view.showJoin();
     view.showNameError(explainNickError(event.detail));
+    // Not "joining…" any more: the server waits for another name.
+    view.setStatus("idle", "choose another name");
   });
   conn.addEventListener("passworderror", (event) => {
     view.showJoin();
@@ -113,7 +115,10 @@ view.joinForm.addEventListener("submit", (event) => {
     conn.nick = name;
     conn.password = view.password;
     conn.restart();
-  } else conn.setNick(name);
+  } else {
+    conn.setNick(name);
+    if (!conn.registered) view.setStatus("registering", STATUS_TEXT.registering);
+  }
 });
 
 const composer = new Composer(view.input, {
@@ -126,6 +131,12 @@ view.composer.addEventListener("submit", (event) => {
 });
 
 view.retryButton.addEventListener("click", () => conn?.retryNow());
+view.browseButton.addEventListener("click", () => chat?.browseRooms());
+view.roomBrowser.onJoin = (room) => {
+  chat?.joinRoom(room);
+  view.input.focus();
+};
+view.jumpButton.addEventListener("click", () => chat?.jumpToLatest());
 view.peopleToggle.addEventListener("click", () => view.setPeopleOpen(!view.peopleOpen));
 view.peopleClose.addEventListener("click", () => view.setPeopleOpen(false));
 document.addEventListener("keydown", (event) => {

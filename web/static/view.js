@@ -7,6 +7,10 @@
 
 import { nickColor } from "./colors.js";
 import { fold } from "./irc.js";
+import { RoomBrowser } from "./roombrowser.js";
+
+// What a private conversation's header adds about the partner (MONITOR's 730/731).
+const PRESENCE = { true: " · online", false: " · offline", null: "" };
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
@@ -20,7 +24,8 @@ function el(tag, className, text) {
 
 // A URL runs to the next space or angle bracket; trailing punctuation that
 // usually ends a sentence is left out, a closing bracket only when unbalanced.
-const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
+// "www.example.org" without a scheme is a link too (to https://).
+const URL_PATTERN = /\b(?:https?:\/\/|www\.)[^\s<>"]+/gi;
 const TRAILING = /[.,;:!?'"”’)\]]+$/;
 
 function trimUrl(url) {
@@ -41,11 +46,11 @@ function trimUrl(url) {
   return kept;
 }
 
-/** A safe link for an http(s) URL, or null for anything else. */
+/** A safe link for an http(s) URL (or www.host...), or null for anything else. */
 export function makeLink(text) {
   let url;
   try {
-    url = new URL(text);
+    url = new URL(/^www\./i.test(text) ? `https://${text}` : text);
   } catch {
     return null;
   }
@@ -64,6 +69,7 @@ export function linkify(text) {
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
     const url = trimUrl(match[0]);
+    if (/^www\.$/i.test(url)) continue;
     const link = makeLink(url);
     if (!link) continue;
     fragment.append(document.createTextNode(text.slice(last, match.index)), link);
@@ -111,6 +117,32 @@ export function renderLine({ kind, time, nick = "", text = "", self = false, men
   return li;
 }
 
+/**
+ * The /help card: groups of [usage, summary] pairs and a few tips, as one
+ * item of the log (a card, not a run of timestamped lines).
+ */
+export function renderHelp(groups, tips) {
+  const li = el("li", "line help");
+  const card = el("section", "help-card");
+  card.setAttribute("aria-label", "Commands");
+  card.append(el("h3", "help-title", "Commands"));
+  const columns = el("div", "help-groups");
+  for (const { title, commands } of groups) {
+    const group = el("section", "help-group");
+    group.append(el("h4", null, title));
+    const list = el("dl");
+    for (const [usage, summary] of commands) list.append(el("dt", null, usage), el("dd", null, summary));
+    group.append(list);
+    columns.append(group);
+  }
+  card.append(columns);
+  const tipList = el("ul", "help-tips");
+  for (const tip of tips) tipList.append(el("li", null, tip));
+  card.append(tipList);
+  li.append(card);
+  return li;
+}
+
 /** The quiet divider above a room's history; its text says whether more can be loaded. */
 export function renderMarker() {
   const li = el("li", "line history-marker");
@@ -135,6 +167,10 @@ export class View {
     this.status = $("status");
     this.retryButton = $("retry");
     this.buffers = $("buffers");
+    this.queries = $("queries");
+    this.queriesSection = $("queries-section");
+    this.browseButton = $("browse-rooms");
+    this.jumpButton = $("jump-latest");
     this.roomTitle = $("room-title");
     this.topic = $("topic");
     this.messages = $("messages");
@@ -142,9 +178,11 @@ export class View {
     this.input = $("message");
     this.users = $("users");
     this.userCount = $("user-count");
+    this.usersLabel = $("users-label");
     this.peopleToggle = $("people-toggle");
     this.peopleClose = $("people-close");
     this.people = $("people");
+    this.roomBrowser = new RoomBrowser(doc);
     this.baseTitle = doc.title;
   }
 
@@ -259,17 +297,19 @@ export class View {
     this.messages.prepend(marker);
   }
 
+  /** Add a line at the end; true when the view followed it (the user was at the bottom). */
   appendLine(li) {
     const stick = this.isNearBottom();
     this.messages.append(li);
     if (stick) this.scrollToBottom();
+    return stick;
   }
 
   removeLine(li) {
     li.remove();
   }
 
-  showBuffer(buffer, ownNick) {
+  showBuffer(buffer, ownNick, away) {
     // aria-busy keeps screen readers from reading the whole history out again.
     this.messages.setAttribute("aria-busy", "true");
     this.messages.replaceChildren(...(buffer.marker ? [buffer.marker] : []), ...buffer.lines);
@@ -277,7 +317,7 @@ export class View {
     this.messages.setAttribute("aria-label", `Messages in ${buffer.name}`);
     this.roomTitle.textContent = buffer.name;
     this.setTopic(buffer);
-    this.setUsers(buffer, ownNick);
+    this.setUsers(buffer, ownNick, away);
     this.input.placeholder = `Message ${buffer.name} — /help for commands`;
     this.input.setAttribute("aria-label", `Message ${buffer.name}`);
     this.scrollToBottom();
@@ -285,15 +325,18 @@ export class View {
 
   setTopic(buffer) {
     if (buffer.kind !== "room") {
-      this.topic.textContent = "Private conversation";
+      this.topic.textContent = `Private conversation${PRESENCE[String(buffer.online)]}`;
+      this.topic.classList.remove("empty");
       return;
     }
     this.topic.replaceChildren(buffer.topic ? linkify(buffer.topic) : document.createTextNode("No topic is set"));
     this.topic.classList.toggle("empty", !buffer.topic);
   }
 
-  setUsers(buffer, ownNick) {
-    const nicks = buffer.kind === "room" ? [...buffer.members.values()] : [buffer.name, ownNick];
+  /** The people of the open buffer; away: folded nick -> reason, for those who are away. */
+  setUsers(buffer, ownNick, away = new Map()) {
+    const room = buffer.kind === "room";
+    const nicks = room ? [...buffer.members.values()] : [buffer.name, ownNick];
     nicks.sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
     const items = nicks.map((nick) => {
       const li = el("li", "user");
@@ -301,12 +344,25 @@ export class View {
       if (fold(nick) === fold(ownNick)) {
         li.classList.add("self");
         li.append(el("span", "you", " (you)"));
+      } else if (!room && buffer.online === false) {
+        li.classList.add("offline");
+        li.append(el("span", "you", " (offline)"));
+      }
+      const reason = away.get(fold(nick));
+      if (reason !== undefined) {
+        li.classList.add("away");
+        const said = reason ? `away: ${reason}` : "away";
+        li.title = said;
+        li.append(el("span", "visually-hidden", ` (${said})`));
       }
       return li;
     });
     this.users.replaceChildren(...items);
-    this.userCount.textContent = String(nicks.length);
-    this.peopleToggle.textContent = `People (${nicks.length})`;
+    // A private conversation is not a room: no "In the room 2".
+    this.usersLabel.textContent = room ? "In the room" : "In this conversation";
+    this.userCount.textContent = room ? String(nicks.length) : "";
+    this.userCount.hidden = !room;
+    this.peopleToggle.textContent = room ? `People (${nicks.length})` : "People";
     this.users.classList.toggle("stale", Boolean(buffer.stale));
   }
 
@@ -323,12 +379,18 @@ export class View {
 
   // -- the list of rooms and conversations -------------------------------------
 
-  setBuffers(buffers, activeKey, onSelect) {
-    const items = buffers.map((buffer) => {
-      const li = el("li");
+  /** Rooms under "Rooms", private conversations under "Direct messages" (each with a × to close). */
+  setBuffers(buffers, activeKey, onSelect, onClose) {
+    const item = (buffer) => {
+      const li = el("li", "buffer-item");
       const button = el("button", "buffer");
       button.type = "button";
       button.append(el("span", "buffer-name", buffer.name));
+      if (buffer.kind === "query" && buffer.online !== null) {
+        const presence = el("span", buffer.online ? "presence online" : "presence offline", buffer.online ? "" : "offline");
+        if (buffer.online) presence.append(el("span", "visually-hidden", "online"));
+        button.append(presence);
+      }
       if (buffer.unread) {
         const badge = el("span", buffer.mentions ? "badge mention" : "badge", String(buffer.unread));
         badge.setAttribute("aria-label", `${buffer.unread} unread`);
@@ -337,8 +399,27 @@ export class View {
       if (buffer.key === activeKey) button.setAttribute("aria-current", "true");
       button.addEventListener("click", () => onSelect(buffer.key));
       li.append(button);
+      if (buffer.kind === "query") {
+        const close = el("button", "buffer-close", "×");
+        close.type = "button";
+        close.setAttribute("aria-label", `Close the conversation with ${buffer.name}`);
+        close.title = "Close";
+        close.addEventListener("click", () => onClose(buffer.key));
+        li.append(close);
+      }
       return li;
-    });
-    this.buffers.replaceChildren(...items);
+    };
+    const rooms = buffers.filter((buffer) => buffer.kind === "room");
+    const queries = buffers.filter((buffer) => buffer.kind === "query");
+    this.buffers.replaceChildren(...rooms.map(item));
+    this.queries.replaceChildren(...queries.map(item));
+    this.queriesSection.hidden = queries.length === 0;
+  }
+
+  // -- "N new messages — jump to latest" ----------------------------------------
+
+  setJump(count) {
+    this.jumpButton.hidden = count === 0;
+    this.jumpButton.textContent = count === 1 ? "1 new message — jump to latest" : `${count} new messages — jump to latest`;
   }
 }
