@@ -149,6 +149,7 @@ def test_kick_and_invite_read_as_sentences() -> None:
     assert plain(":alice!a@h INVITE bob #dev", me="bob") == "12:04 • alice invites you to #dev: /join #dev"
     assert plain(":alice!a@h INVITE bob #dev", me="carol") == "12:04 • alice invited bob to #dev"
     assert plain(":s 341 alice carol #dev") == "12:04 • You invited carol to #dev"
+    assert plain(":boss!b@h WALLOPS :maintenance at noon") == "12:04 -boss- [to all] maintenance at noon"
 
 
 @pytest.mark.parametrize(

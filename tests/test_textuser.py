@@ -452,6 +452,11 @@ def test_a_text_user_runs_the_room_they_create_and_others_read_it(client) -> Non
     expect_text(carol, rf"{STAMP}• alice banned dave!\*@\* from #dev$")
     dave.send("JOIN #dev")
     dave.expect(r" 474 dave #dev ")
+    alice.send_raw(b"/invite\n")
+    expect_text(alice, r"^Usage: /invite NAME \[#room\]$")
+    alice.send_raw(b"/invite dave\n")  # an invitation lets its guest past the ban, once
+    dave.expect(r":alice!\S+ INVITE dave #dev$")
+    expect_text(alice, rf"{STAMP}• You invited dave to #dev$")
 
     # Muted: reads, can't speak, and is told why.
     alice.send_raw(b"/devoice carol\n")

@@ -383,6 +383,11 @@ def _describe_invite(msg: Message, stamp: str, me: str = "") -> Line:
     return Line(stamp, Kind.EVENT, f"invites you to {room}: /join {room}", nick_of(msg.source))
 
 
+def _describe_wallops(msg: Message, stamp: str) -> Line:
+    # A server operator's word to everyone with +w: a notice, marked so it isn't taken for a private one.
+    return Line(stamp, Kind.NOTICE, f"[to all] {msg.param(0)}", nick_of(msg.source) or "server")
+
+
 def _describe_error(msg: Message, stamp: str) -> Line:
     return Line(stamp, Kind.ERROR, msg.param(0) or "The server closed the connection")
 
@@ -399,6 +404,7 @@ _DESCRIBERS = {
     "INVITE": _describe_invite,
     "ERROR": _describe_error,
     "MODE": _describe_mode,
+    "WALLOPS": _describe_wallops,
 }
 # The describers that say "you" to the reader (given their nick) where others read a name.
 _PERSONAL: dict[str, Callable[[Message, str, str], Line | None]] = {
