@@ -27,7 +27,18 @@ from enum import StrEnum
 from typing import Protocol
 
 from backend.irc import Message, fold, split_text
-from backend.irc.describe import Kind, Line, clock, describe, is_channel, mark, message_time, nick_of, visible
+from backend.irc.describe import (
+    Kind,
+    Line,
+    clock,
+    describe,
+    is_channel,
+    mark,
+    message_time,
+    mode_changes,
+    nick_of,
+    visible,
+)
 
 from .connection import Connection
 
@@ -57,6 +68,9 @@ _REPLAYED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
 HISTORY_MAX = 1000
 # How many msgids of shown lines are remembered to skip their replay after a reconnect.
 SEEN_MAX = 5000
+# NAMES prefixes that make a member someone who runs the room: owner, admin, operator (PREFIX in 005).
+OPERATOR_PREFIXES = "~&@"
+STATUS_PREFIXES = "~&@%+"
 
 
 class View(Protocol):
@@ -116,6 +130,10 @@ class ChatClient:
         self.nick = ""
         self.rooms: list[str] = []
         self.room: str | None = None
+        # Where we may moderate, so /help shows those commands only to whom they apply:
+        # folded rooms where we are an operator (@ in NAMES, MODE +o), and server operator (381).
+        self.op_rooms: set[str] = set()
+        self.server_oper = False
         self.caps: set[str] = set()
         self.registered = False
         self.ready = threading.Event()  # signed in and in a room: input can be sent
@@ -261,6 +279,37 @@ class ChatClient:
         """Ask for a new nick; it changes when the server confirms."""
         self.send(Message("NICK", (nick,)))
 
+    def is_operator(self) -> bool:
+        """Whether we may run the current room: its operator, or a server operator."""
+        with self._lock:
+            return self.server_oper or (self.room is not None and fold(self.room) in self.op_rooms)
+
+    def mode(self, *params: str) -> None:
+        """MODE on the current room: no params asks its modes (shown as "Modes of #dev: +nt")."""
+        if self.room is None:
+            self.note("you are not in a room", Kind.ERROR)
+            return
+        self.send(Message("MODE", (self.room, *params)))
+
+    def kick(self, nick: str, reason: str = "") -> None:
+        """Remove nick from the current room, saying why."""
+        if self.room is None:
+            self.note("you are not in a room", Kind.ERROR)
+            return
+        self.send(Message("KICK", (self.room, nick, reason) if reason else (self.room, nick)))
+
+    def invite(self, nick: str, room: str | None = None) -> None:
+        """Invite nick to a room, the current one by default."""
+        room = room or self.room
+        if room is None:
+            self.note("you are not in a room", Kind.ERROR)
+            return
+        self.send(Message("INVITE", (nick, room)))
+
+    def oper(self, name: str, password: str) -> None:
+        """Become a server operator; the password goes to the server only, never to the screen or a log."""
+        self.send(Message("OPER", (name, password)))
+
     # -- receiver thread ---------------------------------------------------------------
 
     def _receive_loop(self) -> None:
@@ -276,6 +325,9 @@ class ChatClient:
                 self.ready.clear()
                 self._replay_cutoff = self._newest_shown
                 self._batches.clear()
+                # A new connection starts with no status: rejoining sends NAMES again, and OPER is per connection.
+                self.op_rooms.clear()
+                self.server_oper = False
             if self._quitting.is_set():
                 return
             if not self._welcomed:
@@ -377,6 +429,8 @@ class ChatClient:
                 self._join_rooms()
             elif command in ("JOIN", "PART", "KICK", "NICK"):
                 self._track(msg)
+            elif command in ("353", "MODE", "381"):
+                self._track_status(msg)
             # A reconnect's welcome is noise; so is the goodbye after our own QUIT.
             hide = (self._reconnecting and command in ("001", "372")) or (
                 command == "ERROR" and self._quitting.is_set()
@@ -502,10 +556,39 @@ class ChatClient:
             self._joined(room)
         else:
             self.rooms = [r for r in self.rooms if fold(r) != fold(room)]
+            self.op_rooms.discard(fold(room))
             if self.room is not None and fold(self.room) == fold(room):
                 self.room = self.rooms[-1] if self.rooms else None
             if not self.rooms:
                 self.ready.clear()
+
+    def _track_status(self, msg: Message) -> None:
+        """Keep op_rooms and server_oper up to date from NAMES, MODE and 381 (lock held)."""
+        if msg.command == "381":
+            self.server_oper = True
+            return
+        if msg.command == "353":
+            room = fold(msg.param(2))
+            for entry in msg.params[-1].split():
+                nick = entry.lstrip(STATUS_PREFIXES).split("!", 1)[0]
+                if fold(nick) == fold(self.nick):
+                    status = entry[: len(entry) - len(entry.lstrip(STATUS_PREFIXES))]
+                    if any(p in OPERATOR_PREFIXES for p in status):
+                        self.op_rooms.add(room)
+                    else:
+                        self.op_rooms.discard(room)
+            return
+        target = msg.param(0)
+        if not is_channel(target):
+            if fold(target) == fold(self.nick):  # our own user modes: +o from OPER, -o dropped
+                for adding, letter, _ in mode_changes(msg.param(1), []):
+                    if letter == "o":
+                        self.server_oper = adding
+            return
+        for adding, letter, arg in mode_changes(msg.param(1), list(msg.params[2:])):
+            # +q is a quiet list on Lobby and Libera (an owner elsewhere): only +o and +a (admin) count.
+            if letter in "ao" and arg and fold(arg) == fold(self.nick):
+                (self.op_rooms.add if adding else self.op_rooms.discard)(fold(target))
 
     def _joined(self, room: str) -> None:
         key = fold(room)

@@ -598,3 +598,127 @@ def test_terminal_asks_the_password_hidden_and_shows_history_set_apart(make_serv
     tmux.keys("C-d")
     bob.expect(r"^:alice!\S+ QUIT")
     tmux.wait_for(r"^lobby-exit=0$")
+
+
+# -- running a room -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tmux2(make_server) -> Iterator[Tmux]:
+    """A second private tmux server, for a second person at `lobby connect`."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    t = Tmux()
+    yield t
+    t.kill()
+
+
+def run(t: Tmux, line: str) -> None:
+    """Type a line into the client and press Enter."""
+    t.type(line)
+    t.keys("Enter")
+
+
+def test_terminal_operator_runs_the_room_and_the_others_read_it(server: ChatServer, client, tmux, tmux2) -> None:
+    alice, carol = tmux, tmux2  # alice creates #dev, so she is its operator; carol is not
+    alice.start(lobby_connect(server.address[1], "alice"))
+    alice.wait_for(rf"{STAMP}→ alice joined #lobby$")
+    run(alice, "/join #dev")
+    alice.wait_until(lambda s: s[-1] == "[#dev]", "alice in #dev")
+    carol.start(lobby_connect(server.address[1], "carol"))
+    carol.wait_for(rf"{STAMP}→ carol joined #lobby$")
+    run(carol, "/join #dev")
+    carol.wait_until(lambda s: s[-1] == "[#dev]", "carol in #dev")
+    bob, dave = client("bob"), client("dave")
+    for user in (bob, dave):
+        user.send("JOIN #dev")
+        user.expect(rf" 366 {user.nick} #dev ")
+    carol.wait_for(rf"{STAMP}→ dave joined #dev$")
+
+    # /help: the room's commands for its operator only.
+    run(carol, "/help")
+    carol.wait_for(r"/oper NAME PASSWORD")
+    run(carol, "/who")
+    screen = carol.wait_for(r"• In #dev: ")
+    assert not any(re.search(r"Running the room|/kick|/ban|/moderate", line) for line in screen), screen
+    run(alice, "/help")
+    screen = alice.wait_for(r"/mode \[\+-modes args\]")
+    for command in ("Running the room", "/op NICK", "/deop", "/voice", "/devoice", r"/kick NICK \[reason\]",
+                    "/ban NICK", "/unban", "/quiet", "/unquiet", "/moderate"):
+        assert any(re.search(command, line) for line in screen), (command, screen)
+
+    # Not an operator: the refusal says so.
+    run(carol, "/kick bob")
+    carol.wait_for(rf"{STAMP}! You need to be an operator of #dev to do that$")
+    run(carol, "/ban")
+    carol.wait_for(r"usage: /ban NICK\|MASK$")
+
+    run(alice, "/op bob")
+    bob.expect(r":alice!\S+ MODE #dev \+o bob$")
+    carol.wait_for(rf"{STAMP}• alice made bob an operator$")
+    run(alice, "/voice carol")
+    carol.wait_for(rf"{STAMP}• alice gave you voice$")  # said to her as "you"
+    run(alice, "/kick dave spamming again")
+    dave.expect(r":alice!\S+ KICK #dev dave :spamming again$")
+    carol.wait_for(rf"{STAMP}← dave was removed from #dev by alice \(spamming again\)$")
+    run(alice, "/ban *!*@10.*")
+    carol.wait_for(r"• alice banned \*!\*@10\.\* from #dev$")
+    run(alice, "/ban dave")
+    carol.wait_for(r"• alice banned dave!\*@\* from #dev$")
+    dave.send("JOIN #dev")
+    dave.expect(r" 474 dave #dev ")
+
+    run(alice, "/devoice carol")
+    carol.wait_for(r"• alice took voice from you$")
+    run(alice, "/mute carol")
+    carol.wait_for(r"• alice muted carol!\*@\* in #dev$")
+    run(carol, "can anyone hear me")
+    carol.wait_for(rf"{STAMP}! You can't speak in #dev: you are muted$")
+    run(alice, "/moderate on")
+    carol.wait_for(r"• alice set #dev to moderated \(\+m\)$")
+
+    # Kicked, then banned: she reads both, lands back in #lobby, and her rejoin is refused in words.
+    run(alice, "/kick carol that will do")
+    # Shown after she left #dev, so the line names the room it is about.
+    carol.wait_for(rf"{STAMP}\[#dev\] ← You were removed from #dev by alice \(that will do\)$")
+    carol.wait_until(lambda s: s[-1] == "[#lobby]", "carol back in #lobby")
+    run(alice, "/ban carol")
+    bob.expect(r"MODE #dev \+b carol!\*@\*")
+    run(carol, "/join #dev")
+    carol.wait_for(rf"{STAMP}! You are banned from #dev$")
+    assert not any("can anyone hear me" in line for line in bob.seen)
+
+    # A room operator's status is followed: once deopped, /help no longer lists the room's commands.
+    bob.send("MODE #dev -o alice")
+    alice.wait_for(r"• bob took operator from you$")
+    run(alice, "/help")
+    alice.wait_for(r"/oper NAME PASSWORD")
+    run(alice, "/who")
+    screen = alice.wait_for(r"• In #dev: ")
+    last_help = max(i for i, line in enumerate(screen) if "Type a line to say it" in line)
+    assert not any("Running the room" in line for line in screen[last_help:]), screen
+    for t in (alice, carol):
+        t.keys("C-d")
+        t.wait_for(r"^lobby-exit=0$")
+
+
+def test_terminal_oper_never_shows_the_password(make_server, tmux) -> None:
+    from backend.core.passwords import hash_password
+
+    server = make_server(operators={"teacher": hash_password("correct horse")})
+    bob = connect(server.address, "bob")
+    make_server.clients.append(bob)
+    tmux.start(lobby_connect(server.address[1], "boss"))
+    tmux.wait_for(rf"{STAMP}→ boss joined #lobby$")
+    run(tmux, "/oper teacher wrong guess")
+    tmux.wait_for(rf"{STAMP}! Wrong operator name or password$")
+    run(tmux, "/oper teacher correct horse")
+    tmux.wait_for(rf"{STAMP}• You are now a server operator")
+    run(tmux, "/help")
+    screen = tmux.wait_for(r"/mode \[\+-modes args\]")  # a server operator runs any room, #lobby too
+    assert not any("/oper" in line for line in screen)
+    run(tmux, "/voice bob")
+    bob.expect(r":boss!\S+ MODE #lobby \+v bob$")
+    assert not any("correct horse" in line or "wrong guess" in line for line in tmux.screen())
+    tmux.keys("C-d")
+    tmux.wait_for(r"^lobby-exit=0$")

@@ -291,3 +291,41 @@ def test_lobby_connect_and_irssi_talk(make_server: ServerFactory, terminals: Ter
     alice.wait_for(says("irssi", "erin", "and one back"))
     erin.type_line("/quit bye")
     alice.wait_for(r"erin \[\S+\] has quit")
+
+
+# -- 7: irssi runs a room it created: /op, /kick, /ban ------------------------------------
+
+# What irssi shows for a server's refusal of something it asked (482, 441, 478 and the like).
+REFUSALS = [r"not a channel operator", r"aren't on that channel", r"No such", r"Cannot", r"\b4\d\d\b"]
+
+
+def test_irssi_ops_kicks_and_bans_in_a_room_it_created(make_server: ServerFactory, terminals: Terminals) -> None:
+    server = make_server()
+    bob = raw_user(make_server, server, "bob")
+    alice = terminals("irssi", "alice", server.address)
+    bob.expect(r":alice!\S+ JOIN #lobby")
+    alice.type_line("/join #dev")  # a new room: alice, its creator, is its operator
+    alice.wait_for(ROOM_SYNCED["irssi"].format(room="#dev"))
+    bob.send("JOIN #dev")
+    bob.expect(r" 366 bob #dev ")
+    alice.wait_for(joined_room("irssi", "bob", "#dev"))
+
+    alice.type_line("/op bob")
+    bob.expect(r":alice!\S+ MODE #dev \+o bob$")
+    alice.wait_for(r"mode/#dev \[\+o bob\] by alice")
+    alice.type_line("/deop bob")
+    bob.expect(r":alice!\S+ MODE #dev -o bob$")
+    alice.type_line("/ban bob")  # irssi makes the mask from what it knows of bob (WHO on join)
+    ban = bob.expect(r":alice!\S+ MODE #dev \+b ")
+    assert re.fullmatch(r"\*!\S+@\S+", ban.params[2]), ban.params
+    alice.type_line("/kick bob enough for today")
+    bob.expect(r":alice!\S+ KICK #dev bob :enough for today$")
+    screen = alice.wait_for(r"bob was kicked from #dev by alice \[enough for today\]")
+    bob.send("JOIN #dev")
+    bob.expect(r" 474 bob #dev ")
+    bob.send("PRIVMSG #dev :let me back in")
+    bob.expect(r" 404 bob #dev ")
+
+    found = [chat_text(line) for line in screen.splitlines()
+             if any(re.search(e, line) for e in ERRORS + REFUSALS)]
+    assert not found, f"irssi shows errors from the server: {found}; screen:\n{compact(screen)}"

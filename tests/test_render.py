@@ -103,10 +103,88 @@ def test_numerics_become_sentences() -> None:
     assert plain(":s 433 * bob :Nickname is already in use") == "12:04 ! The name bob is taken, please choose another"
     assert plain(":s 401 alice zed :No such nick") == "12:04 ! There is nobody called zed here"
     # An error we have no sentence for still reads as its text, with what it is about.
-    assert plain(":s 482 alice #lobby :You're not a channel operator") == (
-        "12:04 ! You're not a channel operator (#lobby)"
-    )
+    assert plain(":s 461 alice KICK :Not enough parameters") == "12:04 ! Not enough parameters (KICK)"
     assert plain(":s 421 alice FOO :Unknown command") == "12:04 ! Unknown command (FOO)"
+
+
+# -- room moderation: what the server sends (tests/test_moderation.py) as sentences -----------------
+
+
+def test_mode_changes_read_as_sentences() -> None:
+    assert plain(":alice!a@h MODE #dev +o bob") == "12:04 • alice made bob an operator"
+    assert plain(":alice!a@h MODE #dev -o bob") == "12:04 • alice took operator from bob"
+    assert plain(":alice!a@h MODE #dev +v bob") == "12:04 • alice gave bob voice"
+    assert plain(":alice!a@h MODE #dev -v bob") == "12:04 • alice took voice from bob"
+    assert plain(":alice!a@h MODE #dev +b *!*@10.*") == "12:04 • alice banned *!*@10.* from #dev"
+    assert plain(":alice!a@h MODE #dev -b bob!*@*") == "12:04 • alice lifted the ban on bob!*@* in #dev"
+    assert plain(":alice!a@h MODE #dev +q bob!*@*") == "12:04 • alice muted bob!*@* in #dev"
+    assert plain(":alice!a@h MODE #dev -q bob!*@*") == "12:04 • alice unmuted bob!*@* in #dev"
+    assert plain(":alice!a@h MODE #dev +m") == "12:04 • alice set #dev to moderated (+m)"
+    assert plain(":alice!a@h MODE #dev -m") == "12:04 • alice set #dev to unmoderated (-m)"
+    assert plain(":alice!a@h MODE #dev +i") == "12:04 • alice made #dev invite-only (+i)"
+    assert plain(":alice!a@h MODE #dev -t") == "12:04 • alice unlocked the topic of #dev (-t)"
+    assert plain(":alice!a@h MODE #dev +s") == "12:04 • alice made #dev secret (+s)"
+    assert plain(":alice!a@h MODE #dev -k *") == "12:04 • alice removed the key of #dev (-k)"
+    # Several changes in one MODE line: one line listing them, arguments matched to their letters.
+    assert plain(":alice!a@h MODE #dev -i+kl s3cret 4") == (
+        "12:04 • alice opened #dev to everyone (-i); set the key of #dev to s3cret (+k); limited #dev to 4 people (+l)"
+    )
+    assert plain(":alice!a@h MODE #dev +ov bob carol") == "12:04 • alice made bob an operator; gave carol voice"
+    # Said to the reader as "you"; the room named when it is not the one being shown.
+    assert plain(":alice!a@h MODE #dev +o bob", me="bob") == "12:04 • alice made you an operator"
+    assert plain(":alice!a@h MODE #dev +v bob", room="#lobby") == "12:04 [#dev] • alice gave bob voice"
+    # A mode letter we have no words for still reads.
+    assert plain(":alice!a@h MODE #dev +e *!*@trusted") == "12:04 • alice set +e *!*@trusted on #dev"
+    # User modes are machinery, except dropping server operator status.
+    assert plain(":alice!a@h MODE alice +w") is None
+    assert plain(":boss!b@h MODE boss -o") == "12:04 • boss is no longer a server operator"
+
+
+def test_kick_and_invite_read_as_sentences() -> None:
+    assert plain(":carol!c@h KICK #dev dave :spamming") == "12:04 ← dave was removed from #dev by carol (spamming)"
+    assert plain(":carol!c@h KICK #dev dave :spamming", me="dave") == (
+        "12:04 ← You were removed from #dev by carol (spamming)"
+    )
+    assert plain(":alice!a@h INVITE bob #dev") == "12:04 • alice invites you to #dev: /join #dev"
+    assert plain(":alice!a@h INVITE bob #dev", me="bob") == "12:04 • alice invites you to #dev: /join #dev"
+    assert plain(":alice!a@h INVITE bob #dev", me="carol") == "12:04 • alice invited bob to #dev"
+    assert plain(":s 341 alice carol #dev") == "12:04 • You invited carol to #dev"
+    assert plain(":boss!b@h WALLOPS :maintenance at noon") == "12:04 -boss- [to all] maintenance at noon"
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (":s 482 bob #dev :You're not a channel operator", "! You need to be an operator of #dev to do that"),
+        (":s 482 bob #dev :You're not a channel operator (the topic is locked)",
+         "! You need to be an operator of #dev to do that (the topic is locked)"),
+        (":s 404 bob #dev :Cannot send to channel (the room is moderated)",
+         "! You can't speak in #dev: it is moderated"),
+        (":s 404 bob #dev :Cannot send to channel (you are banned)", "! You can't speak in #dev: you are banned"),
+        (":s 404 bob #dev :Cannot send to channel (you are muted)", "! You can't speak in #dev: you are muted"),
+        (":s 404 bob #dev :Cannot send to channel (join it first)", "! You can't speak in #dev: join it first"),
+        (":s 404 bob #dev :Cannot send to channel", "! You can't speak in #dev: Cannot send to channel"),
+        (":s 473 bob #dev :Cannot join channel (invite only)", "! #dev is invite-only: ask an operator for an INVITE"),
+        (":s 474 bob #dev :Cannot join channel (you are banned)", "! You are banned from #dev"),
+        (":s 475 bob #dev :Cannot join channel (wrong or missing key)", "! #dev needs a key: /join #dev KEY"),
+        (":s 471 bob #dev :Cannot join channel (the room is full)", "! #dev is full"),
+        (":s 442 bob #dev :You're not on that channel", "! You are not in #dev"),
+        (":s 443 alice carol #dev :is already on channel", "! carol is already in #dev"),
+        (":s 441 alice ghost #dev :They aren't on that channel", "! ghost is not in #dev"),
+        (":s 401 alice ghost :No such nick", "! There is nobody called ghost here"),
+        (":s 403 alice #nowhere :No such channel", "! There is no room called #nowhere"),
+        (":s 472 alice Z :is an unknown mode character to me", "! The server knows no mode Z"),
+        (":s 478 alice #dev b :The list is full (100 entries)", "! The ban list of #dev is full"),
+        (":s 481 bob :Permission Denied- You're not an IRC operator", "! You need to be a server operator to do that"),
+        (":s 464 bob :Password incorrect", "! Wrong operator name or password"),
+        (":s 381 boss :You are now an IRC operator", "• You are now a server operator: /help lists what you may do"),
+        (":s 324 bob #dev +ntkl * 4", "• Modes of #dev: +ntkl * 4"),
+        (":s 367 bob #dev BOB!*@* alice!a@h 1700000000", "• Banned from #dev: BOB!*@* (by alice)"),
+        (":s 728 bob #dev q bob!*@* alice!a@h 1700000000", "• Muted in #dev: bob!*@* (by alice)"),
+    ],
+)
+def test_moderation_replies_become_sentences(raw: str, text: str) -> None:
+    assert plain(raw) == f"12:04 {text}"
 
 
 def test_server_time_is_shown_when_present() -> None:
@@ -202,6 +280,27 @@ class FakeClient:
         ("/topic Friday", ("topic", ("Friday",), {})),
         ("/who", ("who", (), {})),
         ("/WHO", ("who", (), {})),
+        ("/op bob", ("mode", ("+o", "bob"), {})),
+        ("/op bob carol", ("mode", ("+oo", "bob", "carol"), {})),
+        ("/deop bob", ("mode", ("-o", "bob"), {})),
+        ("/voice bob", ("mode", ("+v", "bob"), {})),
+        ("/devoice bob", ("mode", ("-v", "bob"), {})),
+        ("/ban bob", ("mode", ("+b", "bob"), {})),
+        ("/ban *!*@10.*", ("mode", ("+b", "*!*@10.*"), {})),
+        ("/unban bob!*@*", ("mode", ("-b", "bob!*@*"), {})),
+        ("/quiet bob", ("mode", ("+q", "bob"), {})),
+        ("/mute bob", ("mode", ("+q", "bob"), {})),
+        ("/unquiet bob", ("mode", ("-q", "bob"), {})),
+        ("/unmute bob", ("mode", ("-q", "bob"), {})),
+        ("/kick dave", ("kick", ("dave", ""), {})),
+        ("/kick dave spamming again", ("kick", ("dave", "spamming again"), {})),
+        ("/invite carol", ("invite", ("carol", None), {})),
+        ("/invite carol #dev", ("invite", ("carol", "#dev"), {})),
+        ("/mode", ("mode", (), {})),
+        ("/mode +kl s3cret 4", ("mode", ("+kl", "s3cret", "4"), {})),
+        ("/moderate", ("mode", ("+m",), {})),
+        ("/moderate off", ("mode", ("-m",), {})),
+        ("/oper boss correct horse", ("oper", ("boss", "correct horse"), {})),
     ],
 )
 def test_commands_call_the_client(typed: str, call: tuple) -> None:
@@ -221,12 +320,48 @@ def test_quit_and_unknown_commands() -> None:
     assert args[1] is Kind.ERROR
 
 
-def test_help_lists_every_command() -> None:
+@pytest.mark.parametrize(
+    "typed", ["/op", "/deop", "/voice", "/devoice", "/kick", "/ban", "/unban", "/quiet", "/mute", "/unquiet",
+              "/unmute", "/invite", "/invite a b", "/mode m", "/moderate maybe", "/oper", "/oper boss"],
+)
+def test_room_commands_without_their_arguments_show_usage(typed: str) -> None:
     fake = FakeClient()
-    run_input(fake, "/help")  # type: ignore[arg-type]
-    text = "\n".join(args[0] for _, args, _ in fake.calls)
-    for word in ("/nick", "/me", "/msg", "/join", "/part", "/topic", "/who", "/quit"):
-        assert word in text
+    assert run_input(fake, typed) is True  # type: ignore[arg-type]
+    ((name, args, _),) = fake.calls
+    assert name == "note" and args[0].startswith("usage: /") and args[1] is Kind.ERROR
+
+
+class StatusClient(FakeClient):
+    """A FakeClient that is (or is not) an operator of its room, or a server operator."""
+
+    def __init__(self, operator: bool, server_oper: bool = False) -> None:
+        super().__init__()
+        self.operator = operator
+        self.server_oper = server_oper
+
+    def is_operator(self) -> bool:
+        return self.operator or self.server_oper
+
+
+def help_text(client: FakeClient) -> str:
+    run_input(client, "/help")  # type: ignore[arg-type]
+    return "\n".join(args[0] for _, args, _ in client.calls)
+
+
+def test_help_lists_every_command_that_applies() -> None:
+    member = help_text(StatusClient(operator=False))
+    for word in ("/nick", "/me", "/msg", "/join", "/part", "/topic", "/who", "/invite", "/quit", "/oper"):
+        assert word in member
+    for word in ("/op ", "/kick", "/ban", "/quiet", "/mode", "/moderate", "operator)"):
+        assert word not in member
+    operator = help_text(StatusClient(operator=True))
+    assert operator.startswith(member)  # the same, then a group of its own
+    for word in ("Running the room", "/op NICK", "/deop", "/voice", "/devoice", "/kick NICK [reason]", "/ban",
+                 "/unban", "/quiet", "/mute", "/unquiet", "/mode", "/moderate [on|off]"):
+        assert word in operator
+    assert operator.count("/quiet") == 1  # /mute is the same command, not a line of its own
+    server = help_text(StatusClient(operator=False, server_oper=True))
+    assert "/kick" in server and "/oper" not in server
 
 
 # -- plain-text users: telnet bytes and first-line sniffing -------------------------------------

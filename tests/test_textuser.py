@@ -395,3 +395,118 @@ def _raw(make_server, server) -> IrcClient:
     c = connect(server.address)
     make_server.clients.append(c)
     return c
+
+
+# -- running a room ---------------------------------------------------------------------------
+
+
+def synced_text(person: IrcClient, marker: str = "/who") -> list[str]:
+    """Everything the person reads up to the answer to a /who (typed lines are handled in order)."""
+    start = len(person.seen)
+    person.send_raw(f"{marker}\n".encode())
+    expect_text(person, r"• In #")
+    return person.seen[start:]
+
+
+def test_a_text_user_runs_the_room_they_create_and_others_read_it(client) -> None:
+    alice = person(client, "alice")
+    alice.send_raw(b"/join #dev\n")
+    expect_text(alice, rf"{STAMP}→ alice joined #dev$")
+    expect_text(alice, r"^Now talking in #dev\.$")
+    carol = person(client, "carol")
+    carol.send_raw(b"/join dev\n")
+    expect_text(carol, rf"{STAMP}→ carol joined #dev$")
+    bob, dave = client("bob"), client("dave")
+    for user in (bob, dave):
+        user.send("JOIN #dev")
+        user.expect(rf" 366 {user.nick} #dev ")
+    expect_text(carol, r"→ dave joined #dev$")
+
+    # /help: the room's commands only for its operator (the creator).
+    assert not any("/kick" in line or "Running the room" in line for line in synced_text(carol))
+    carol.send_raw(b"/help\n")
+    helped = synced_text(carol)
+    assert any("/oper NAME PASSWORD" in line for line in helped)
+    assert not any(re.search(r"/(op|kick|ban|quiet|mode|moderate) ", line) for line in helped), helped
+    alice.send_raw(b"/help\n")
+    helped = synced_text(alice)
+    for command in ("/op NAME", "/deop", "/voice", "/devoice", "/kick NAME [REASON]", "/ban", "/unban",
+                    "/quiet", "/unquiet", "/moderate", "/mode"):
+        assert any(command in line for line in helped), (command, helped)
+
+    # A member who is not an operator is told why nothing happened.
+    carol.send_raw(b"/kick bob\n")
+    expect_text(carol, r"^\d\d:\d\d ! You need to be an operator of #dev to do that$")
+    carol.send_raw(b"/kick\n")
+    expect_text(carol, r"^Usage: /kick NAME \[REASON\]$")
+
+    alice.send_raw(b"/op bob\n")
+    bob.expect(r":alice!\S+ MODE #dev \+o bob$")
+    expect_text(carol, rf"{STAMP}• alice made bob an operator$")
+    alice.send_raw(b"/voice carol\n")
+    expect_text(carol, rf"{STAMP}• alice gave carol voice$")
+    alice.send_raw(b"/kick dave spamming again\n")
+    dave.expect(r":alice!\S+ KICK #dev dave :spamming again$")
+    expect_text(carol, rf"{STAMP}← dave was removed from #dev by alice \(spamming again\)$")
+    alice.send_raw(b"/ban dave\n")
+    expect_text(carol, rf"{STAMP}• alice banned dave!\*@\* from #dev$")
+    dave.send("JOIN #dev")
+    dave.expect(r" 474 dave #dev ")
+    alice.send_raw(b"/invite\n")
+    expect_text(alice, r"^Usage: /invite NAME \[#room\]$")
+    alice.send_raw(b"/invite dave\n")  # an invitation lets its guest past the ban, once
+    dave.expect(r":alice!\S+ INVITE dave #dev$")
+    expect_text(alice, rf"{STAMP}• You invited dave to #dev$")
+
+    # Muted: reads, can't speak, and is told why.
+    alice.send_raw(b"/devoice carol\n")
+    expect_text(carol, rf"{STAMP}• alice took voice from carol$")
+    alice.send_raw(b"/mute carol\n")
+    expect_text(carol, rf"{STAMP}• alice muted carol!\*@\* in #dev$")
+    carol.send_raw(b"hello?\n")
+    expect_text(carol, r"! You can't speak in #dev: you are muted$")
+    alice.send_raw(b"/moderate\n")
+    expect_text(carol, rf"{STAMP}• alice set #dev to moderated \(\+m\)$")
+    alice.send_raw(b"/unmute carol\n")
+    expect_text(carol, rf"{STAMP}• alice unmuted carol!\*@\* in #dev$")
+    carol.send_raw(b"and now?\n")
+    expect_text(carol, r"! You can't speak in #dev: it is moderated$")
+
+    # Kicked and banned: a clear line each time, never silence.
+    alice.send_raw(b"/kick carol enough\n")
+    expect_text(carol, rf"{STAMP}← carol was removed from #dev by alice \(enough\)$")
+    alice.send_raw(b"/ban carol\n")
+    bob.expect(r"MODE #dev \+b carol!\*@\*")
+    carol.send_raw(b"/join #dev\n")
+    expect_text(carol, r"! You are banned from #dev$")
+    alice.send_raw(b"/mode\n")
+    expect_text(alice, r"• Modes of #dev: \+mnt$")
+    never = [line for line in bob.seen if "hello?" in line or "and now?" in line]
+    assert not never, never
+    for user in (alice, carol):
+        assert_no_irc(user)
+
+
+def test_a_text_user_becomes_a_server_operator_without_the_password_showing(make_server, caplog) -> None:
+    from backend.core.passwords import hash_password
+    from tests.ircclient import connect
+
+    server = make_server(text_silence=SILENCE, operators={"teacher": hash_password("correct horse")})
+    boss = person(lambda: _raw(make_server, server), "boss")
+    boss.send_raw(b"/kick boss\n")
+    expect_text(boss, r"! You need to be an operator of #lobby to do that$")  # nobody created #lobby
+    boss.send_raw(b"/oper teacher wrong guess\n")
+    expect_text(boss, r"! Wrong operator name or password$")
+    boss.send_raw(b"/oper teacher correct horse\n")
+    expect_text(boss, r"• You are now a server operator")
+    boss.send_raw(b"/help\n")
+    helped = synced_text(boss)
+    assert any("/kick" in line for line in helped) and not any("/oper" in line for line in helped)
+    bob = connect(server.address, "bob")
+    make_server.clients.append(bob)
+    expect_text(boss, r"→ bob joined #lobby$")
+    boss.send_raw(b"/voice bob\n")
+    bob.expect(r":boss!\S+ MODE #lobby \+v bob$")
+    seen = "\n".join(boss.seen + bob.seen) + caplog.text
+    assert "correct horse" not in seen and "wrong guess" not in seen
+    assert_no_irc(boss)

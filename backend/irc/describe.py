@@ -225,7 +225,8 @@ def describe(msg: Message, now: float, me: str = "") -> Line | None:
     handler = _DESCRIBERS.get(msg.command)
     if handler is None:
         return None
-    line = handler(msg, stamp)
+    personal = _PERSONAL.get(msg.command)
+    line = personal(msg, stamp, me) if personal is not None else handler(msg, stamp)
     if line is not None:
         line = safe(line)
     if line is None or not me or not line.nick:
@@ -281,10 +282,88 @@ def _describe_quit(msg: Message, stamp: str) -> Line:
     return Line(stamp, Kind.LEAVE, _with_reason("quit", reason), nick_of(msg.source))
 
 
-def _describe_kick(msg: Message, stamp: str) -> Line:
+def _describe_kick(msg: Message, stamp: str, me: str = "") -> Line:
     room, who = msg.param(0), msg.param(1)
+    if me and fold(who) == fold(me):
+        # The reader themselves: said to them directly, so it can't pass for someone else's news.
+        text = _with_reason(f"You were removed from {room} by {nick_of(msg.source)}", msg.param(2))
+        return Line(stamp, Kind.LEAVE, text, room=room)
     text = _with_reason(f"was removed from {room} by {nick_of(msg.source)}", msg.param(2))
     return Line(stamp, Kind.LEAVE, text, who, room)
+
+
+# Which channel mode letters take a parameter (modern.ircdocs.horse, CHANMODES and PREFIX):
+# lists and status modes always, the key always (Lobby sends "-k *"), the limit only when set.
+# The defaults of Lobby and most servers; a server that differs gets a sentence that is off, not a crash.
+_LIST_MODES = "bqeI"
+_STATUS_MODES = "qaohv"
+_ALWAYS_PARAM = "k"
+_SET_PARAM = "lfjL"
+_STATUS_WORDS = {"o": "operator", "v": "voice", "h": "half-operator", "a": "admin"}
+# What a flag change does to a room, in words: (when set, when unset); {room} is the room.
+_FLAG_WORDS = {
+    "m": ("set {room} to moderated", "set {room} to unmoderated"),
+    "i": ("made {room} invite-only", "opened {room} to everyone"),
+    "t": ("locked the topic of {room}", "unlocked the topic of {room}"),
+    "n": ("closed {room} to messages from outside", "opened {room} to messages from outside"),
+    "s": ("made {room} secret", "made {room} visible"),
+}
+
+
+def mode_changes(modes: str, args: list[str]) -> list[tuple[bool, str, str]]:
+    """A channel MODE line's changes as (adding, letter, argument); the argument is "" when none."""
+    changes: list[tuple[bool, str, str]] = []
+    adding = True
+    rest = list(args)
+    for letter in modes:
+        if letter in "+-":
+            adding = letter == "+"
+            continue
+        takes = (letter in _LIST_MODES or letter in _STATUS_MODES or letter in _ALWAYS_PARAM
+                 or (adding and letter in _SET_PARAM))
+        # "q" is a quiet list on Lobby and Libera, the owner status elsewhere: either way it takes a mask or nick.
+        changes.append((adding, letter, rest.pop(0) if takes and rest else ""))
+    return changes
+
+
+def _mode_phrase(adding: bool, letter: str, arg: str, room: str, me: str) -> str:
+    """One mode change as words after the setter's nick: "made bob an operator"."""
+    sign = "+" if adding else "-"
+    who = "you" if me and arg and fold(arg) == fold(me) else arg
+    if letter in _STATUS_WORDS and arg:
+        status = _STATUS_WORDS[letter]
+        if letter == "v":
+            return f"gave {who} voice" if adding else f"took voice from {who}"
+        article = "an" if status[0] in "aeiou" else "a"
+        return f"made {who} {article} {status}" if adding else f"took {status} from {who}"
+    if letter == "b":
+        return f"banned {arg} from {room}" if adding else f"lifted the ban on {arg} in {room}"
+    if letter == "q":
+        return f"muted {arg} in {room}" if adding else f"unmuted {arg} in {room}"
+    if letter == "k":
+        return f"set the key of {room} to {arg} (+k)" if adding else f"removed the key of {room} (-k)"
+    if letter == "l":
+        return f"limited {room} to {arg} people (+l)" if adding else f"lifted the limit on {room} (-l)"
+    if letter in _FLAG_WORDS:
+        return _FLAG_WORDS[letter][0 if adding else 1].format(room=room) + f" ({sign}{letter})"
+    return f"set {sign}{letter}{' ' + arg if arg else ''} on {room}"
+
+
+def _describe_mode(msg: Message, stamp: str, me: str = "") -> Line | None:
+    target = msg.param(0)
+    if not msg.source or "!" not in msg.source:
+        return None  # a server's own MODE (the modes of a room just joined, say) is machinery
+    nick = nick_of(msg.source)
+    if not is_channel(target):
+        # User modes: only losing server operator status is news (381 announces gaining it).
+        if fold(target) == fold(nick) and "-" in msg.param(1) and "o" in msg.param(1).split("-", 1)[1]:
+            return Line(stamp, Kind.EVENT, "is no longer a server operator", nick)
+        return None
+    changes = mode_changes(msg.param(1), list(msg.params[2:]))
+    if not changes:
+        return None
+    text = "; ".join(_mode_phrase(adding, letter, arg, target, me) for adding, letter, arg in changes)
+    return Line(stamp, Kind.EVENT, text, nick, target)
 
 
 def _describe_nick(msg: Message, stamp: str) -> Line:
@@ -297,8 +376,16 @@ def _describe_topic(msg: Message, stamp: str) -> Line:
     return Line(stamp, Kind.EVENT, text, nick_of(msg.source), room)
 
 
-def _describe_invite(msg: Message, stamp: str) -> Line:
-    return Line(stamp, Kind.EVENT, f"invites you to {msg.param(1)}", nick_of(msg.source))
+def _describe_invite(msg: Message, stamp: str, me: str = "") -> Line:
+    guest, room = msg.param(0), msg.param(1)
+    if me and fold(guest) != fold(me):  # invite-notify: a member told of someone else's invitation
+        return Line(stamp, Kind.EVENT, f"invited {guest} to {room}", nick_of(msg.source), room)
+    return Line(stamp, Kind.EVENT, f"invites you to {room}: /join {room}", nick_of(msg.source))
+
+
+def _describe_wallops(msg: Message, stamp: str) -> Line:
+    # A server operator's word to everyone with +w: a notice, marked so it isn't taken for a private one.
+    return Line(stamp, Kind.NOTICE, f"[to all] {msg.param(0)}", nick_of(msg.source) or "server")
 
 
 def _describe_error(msg: Message, stamp: str) -> Line:
@@ -316,7 +403,18 @@ _DESCRIBERS = {
     "TOPIC": _describe_topic,
     "INVITE": _describe_invite,
     "ERROR": _describe_error,
+    "MODE": _describe_mode,
+    "WALLOPS": _describe_wallops,
 }
+# The describers that say "you" to the reader (given their nick) where others read a name.
+_PERSONAL: dict[str, Callable[[Message, str, str], Line | None]] = {
+    "KICK": _describe_kick,
+    "MODE": _describe_mode,
+    "INVITE": _describe_invite,
+}
+
+# What each list mode's list is called (478, the list is full).
+_LIST_NAMES = {"b": "ban", "q": "mute", "e": "exception", "I": "invitation"}
 
 # Replies worth reading, as sentences; params are those after the reader's nick.
 # Numerics 2xx/3xx not listed here are registration and list machinery, not shown.
@@ -329,13 +427,47 @@ _NUMERIC_TEXT: dict[str, Callable[[tuple[str, ...], str], str]] = {
     "332": lambda p, me: f"Topic of {p[0]}: {p[-1]}",
     "353": lambda p, me: f"In {p[-2]}: {', '.join(p[-1].split())}",
     "372": lambda p, me: p[-1][2:] if p[-1].startswith("- ") else p[-1],
+    "324": lambda p, me: f"Modes of {p[0]}: {' '.join(p[1:])}",
+    "341": lambda p, me: f"You invited {p[0]} to {p[1]}",
+    "367": lambda p, me: f"Banned from {p[0]}: {p[1]}" + (f" (by {nick_of(p[2])})" if len(p) > 3 else ""),
+    "368": lambda p, me: f"End of the ban list of {p[0]}",
+    "381": lambda p, me: "You are now a server operator: /help lists what you may do",
     "401": lambda p, me: f"There is nobody called {p[0]} here",
     "403": lambda p, me: f"There is no room called {p[0]}",
-    "404": lambda p, me: f"Cannot send to {p[0]}: {p[-1]}",
+    "404": lambda p, me: _cannot_speak(p[0], p[-1]),
     "432": lambda p, me: f"“{p[0]}” can't be used as a name: {p[-1]}",
     "433": lambda p, me: f"The name {p[0]} is taken, please choose another",
+    "441": lambda p, me: f"{p[0]} is not in {p[1]}",
     "442": lambda p, me: f"You are not in {p[0]}",
+    "443": lambda p, me: f"{p[0]} is already in {p[1]}",
+    "464": lambda p, me: "Wrong operator name or password",
+    "471": lambda p, me: f"{p[0]} is full",
+    "472": lambda p, me: f"The server knows no mode {p[0]}",
+    "473": lambda p, me: f"{p[0]} is invite-only: ask an operator for an INVITE",
+    "474": lambda p, me: f"You are banned from {p[0]}",
+    "475": lambda p, me: f"{p[0]} needs a key: /join {p[0]} KEY",
+    "478": lambda p, me: f"The {_LIST_NAMES.get(p[1], p[1])} list of {p[0]} is full",
+    "481": lambda p, me: "You need to be a server operator to do that",
+    "482": lambda p, me: _with_reason(f"You need to be an operator of {p[0]} to do that", _why(p[-1])),
+    "728": lambda p, me: f"Muted in {p[0]}: {p[2]}" + (f" (by {nick_of(p[3])})" if len(p) > 4 else ""),
+    "729": lambda p, me: f"End of the mute list of {p[0]}",
 }
+
+
+def _why(text: str) -> str:
+    """The reason a server gives in brackets at the end of its text ("... (the topic is locked)"), or ""."""
+    match = re.search(r"\(([^()]*)\)\s*$", text)
+    return match.group(1) if match else ""
+
+
+def _cannot_speak(room: str, text: str) -> str:
+    """404 as a sentence that says why: Lobby (and most servers) name the reason in the text."""
+    lowered = text.lower()
+    for word, why in (("moderated", "it is moderated"), ("banned", "you are banned"), ("mute", "you are muted"),
+                      ("quiet", "you are muted"), ("join", "join it first"), ("external", "join it first")):
+        if word in lowered:
+            return f"You can't speak in {room}: {why}"
+    return f"You can't speak in {room}: {_why(text) or text}"
 
 
 # Error-numbered replies that are not errors a person must act on.

@@ -27,7 +27,17 @@ from dataclasses import replace
 
 from ..core.dispatch import COMMANDS, dispatch
 from ..core.envelope import Envelope, RenderKey
-from ..irc import MAX_FRAME_BYTES, LineTooLong, Message, ProtocolError, decode, is_valid_nick, parse_line, split_text
+from ..irc import (
+    MAX_FRAME_BYTES,
+    LineTooLong,
+    Message,
+    ProtocolError,
+    decode,
+    fold,
+    is_valid_nick,
+    parse_line,
+    split_text,
+)
 from ..irc.describe import describe, is_channel, mark, stamp_at, visible
 from ..irc.numerics import ERR_PASSWDMISMATCH
 from .connection import Connection, IrcCodec
@@ -46,13 +56,41 @@ TEXT_PIECE_BYTES = 400
 
 HELP = (
     "Type a line and press Enter to say it in the room. Commands:",
-    "  /nick NEW          change your name",
-    "  /me ACTION         say what you do (* alice waves)",
-    "  /msg NAME TEXT     a private message to one person",
-    "  /who               who is in the room",
-    "  /topic [TEXT]      show or set the room's topic",
-    "  /quit [MESSAGE]    leave",
+    "  /nick NEW              change your name",
+    "  /me ACTION             say what you do (* alice waves)",
+    "  /msg NAME TEXT         a private message to one person",
+    "  /join #room [KEY]      join a room (or switch to it) and talk there",
+    "  /part [#room]          leave this room (or the one named)",
+    "  /who                   who is in the room",
+    "  /topic [TEXT]          show or set the room's topic",
+    "  /invite NAME [#room]   invite someone to this room (or the one named)",
+    "  /quit [MESSAGE]        leave",
 )
+# Shown by /help to whoever is not yet a server operator.
+OPER_HELP = ("  /oper NAME PASSWORD    become a server operator",)
+# Shown by /help only to an operator of the user's room, or a server operator.
+ROOM_HELP = (
+    "Running the room (you are an operator):",
+    "  /op NAME               make someone an operator",
+    "  /deop NAME             take operator away",
+    "  /voice NAME            let someone speak when moderated",
+    "  /devoice NAME          take voice away",
+    "  /kick NAME [REASON]    remove someone from the room",
+    "  /ban NAME|MASK         keep someone out (name or name!user@host)",
+    "  /unban NAME|MASK       lift a ban",
+    "  /quiet NAME|MASK       let someone read but not speak (/mute)",
+    "  /unquiet NAME|MASK     let them speak again (/unmute)",
+    "  /moderate [on|off]     only voiced people and operators speak (+m)",
+    "  /mode [+-MODES ARGS]   show or change the room's modes (+i +k +l +s +t ...)",
+)
+# The room commands that are one mode change per name or mask: command -> (change, usage).
+NICK_MODES = {
+    "op": ("+o", "/op NAME"), "deop": ("-o", "/deop NAME"),
+    "voice": ("+v", "/voice NAME"), "devoice": ("-v", "/devoice NAME"),
+    "ban": ("+b", "/ban NAME|MASK"), "unban": ("-b", "/unban NAME|MASK"),
+    "quiet": ("+q", "/quiet NAME|MASK"), "mute": ("+q", "/mute NAME|MASK"),
+    "unquiet": ("-q", "/unquiet NAME|MASK"), "unmute": ("-q", "/unmute NAME|MASK"),
+}
 
 # -- deciding what a connection is -------------------------------------------------
 
@@ -207,6 +245,8 @@ class TextUser:
         # The name is chosen and the server wants a password: the next line is it.
         self.awaiting_password = False
         self.name = ""
+        # The room chosen with /join; None (or a room they have left) means the first one they are in.
+        self.current: str | None = None
 
     def strip(self, data: bytes) -> bytes:
         """Received bytes without telnet commands."""
@@ -224,8 +264,8 @@ class TextUser:
             self.client.last_seen = time.monotonic()
             self.client.ping_sent = None
             return b""
-        if message.command == ERR_PASSWDMISMATCH:
-            return text_bytes(WRONG_PASSWORD)
+        if message.command == ERR_PASSWDMISMATCH and not self.client.registered:
+            return text_bytes(WRONG_PASSWORD)  # registered, it answers OPER: describe() says so
         if message.command == "ERROR":
             return text_bytes(closing_text(message))
         note = server_note(message)
@@ -321,9 +361,31 @@ class TextUser:
     # -- commands -------------------------------------------------------------------
 
     def room(self) -> str | None:
-        """The room this user talks in: the first one they are in."""
+        """The room this user talks in: the one they last joined with /join, else the first one they are in."""
         rooms = self.conn.chat.hub.rooms_of(self.client)
+        if self.current is not None:
+            for room in rooms:
+                if fold(room) == fold(self.current):
+                    return room
         return rooms[0] if rooms else None
+
+    def _in_room(self) -> str | None:
+        """room(), telling the user when they are in none."""
+        room = self.room()
+        if room is None:
+            self.tell("You are not in a room.")
+        return room
+
+    def is_operator(self) -> bool:
+        """Whether this user runs their room: its operator (@), or a server operator."""
+        if "o" in self.client.modes:
+            return True
+        room = self.room()
+        view = self.conn.chat.hub.room(room) if room is not None else None
+        if view is None:
+            return False
+        statuses = zip(view.members, view.status, strict=True)
+        return any(member is self.client and "@" in status for member, status in statuses)
 
     def _dispatch(self, command: str, *params: str) -> None:
         dispatch(self.conn.chat, self.client, Message(command, params))
@@ -337,8 +399,91 @@ class TextUser:
             self._dispatch("PRIVMSG", room, f"\x01ACTION {piece}\x01" if action else piece)
 
     def cmd_help(self, arg: str) -> None:
-        """/help: the commands."""
-        self.tell(*HELP)
+        """/help: the commands that apply to this user; the room's only to its operators."""
+        lines = list(HELP)
+        if "o" not in self.client.modes:
+            lines += OPER_HELP
+        if self.is_operator():
+            lines += ROOM_HELP
+        self.tell(*lines)
+
+    def cmd_join(self, arg: str) -> None:
+        """/join #room [KEY]: join (creating it makes them its operator) or switch to it; talk there."""
+        words = arg.split()
+        if not words or len(words) > 2:
+            self.tell("Usage: /join #room [KEY]")
+            return
+        room = words[0] if is_channel(words[0]) else "#" + words[0]
+        self._dispatch("JOIN", room, *words[1:])  # refusals (banned, invite-only, key) come back as sentences
+        joined = [r for r in self.conn.chat.hub.rooms_of(self.client) if fold(r) == fold(room)]
+        if joined:
+            self.current = joined[0]
+            self.tell(f"Now talking in {joined[0]}.")
+
+    def cmd_part(self, arg: str) -> None:
+        """/part [#room]: leave this room, or the one named."""
+        room = arg.split()[0] if arg else self._in_room()
+        if room is not None:
+            self._dispatch("PART", room)
+
+    def cmd_mode_on_names(self, name: str, arg: str) -> None:
+        """/op, /deop, /voice, /devoice, /ban, /unban, /quiet, /unquiet: one change per name or mask."""
+        change, usage = NICK_MODES[name]
+        targets = arg.split()
+        if not targets:
+            self.tell(f"Usage: {usage}")
+            return
+        room = self._in_room()
+        if room is not None:
+            self._dispatch("MODE", room, change[0] + change[1] * len(targets), *targets)
+
+    def cmd_kick(self, arg: str) -> None:
+        """/kick NAME [REASON]: everyone in the room reads who and why."""
+        nick, _, reason = arg.partition(" ")
+        if not nick:
+            self.tell("Usage: /kick NAME [REASON]")
+            return
+        room = self._in_room()
+        if room is not None:
+            self._dispatch("KICK", room, nick, *([reason.strip()] if reason.strip() else []))
+
+    def cmd_invite(self, arg: str) -> None:
+        """/invite NAME [#room]."""
+        words = arg.split()
+        if not words or len(words) > 2 or (len(words) == 2 and not is_channel(words[1])):
+            self.tell("Usage: /invite NAME [#room]")
+            return
+        room = words[1] if len(words) == 2 else self._in_room()
+        if room is not None:
+            self._dispatch("INVITE", words[0], room)
+
+    def cmd_mode(self, arg: str) -> None:
+        """/mode [+-MODES ARGS]: the room's modes, or change them."""
+        words = arg.split()
+        if words and words[0][0] not in "+-":
+            self.tell("Usage: /mode [+-MODES ARGS], e.g. /mode +i or /mode +k KEY")
+            return
+        room = self._in_room()
+        if room is not None:
+            self._dispatch("MODE", room, *words)
+
+    def cmd_moderate(self, arg: str) -> None:
+        """/moderate [on|off]: +m or -m."""
+        switch = arg.lower() or "on"
+        if switch not in ("on", "off"):
+            self.tell("Usage: /moderate [on|off]")
+            return
+        room = self._in_room()
+        if room is not None:
+            self._dispatch("MODE", room, "+m" if switch == "on" else "-m")
+
+    def cmd_oper(self, arg: str) -> None:
+        """/oper NAME PASSWORD: the password (the rest of the line) goes to the core, never shown or logged."""
+        name, _, password = arg.partition(" ")
+        if not name or not password.strip():
+            self.tell("Usage: /oper NAME PASSWORD")
+            return
+        self._dispatch("OPER", name, password.strip())
 
     def cmd_nick(self, arg: str) -> None:
         """/nick NEW: change name; the room sees "alice is now known as al"."""
@@ -399,6 +544,11 @@ class TextUser:
             self._dispatch("QUIT")
 
 
+def _names_mode(name: str) -> Callable[[TextUser, str], None]:
+    """The SLASH_COMMANDS entry of a command of NICK_MODES."""
+    return lambda user, arg: user.cmd_mode_on_names(name, arg)
+
+
 SLASH_COMMANDS: dict[str, Callable[[TextUser, str], None]] = {
     "help": TextUser.cmd_help,
     "nick": TextUser.cmd_nick,
@@ -408,4 +558,12 @@ SLASH_COMMANDS: dict[str, Callable[[TextUser, str], None]] = {
     "names": TextUser.cmd_who,
     "topic": TextUser.cmd_topic,
     "quit": TextUser.cmd_quit,
+    "join": TextUser.cmd_join,
+    "part": TextUser.cmd_part,
+    "kick": TextUser.cmd_kick,
+    "invite": TextUser.cmd_invite,
+    "mode": TextUser.cmd_mode,
+    "moderate": TextUser.cmd_moderate,
+    "oper": TextUser.cmd_oper,
+    **{name: _names_mode(name) for name in NICK_MODES},
 }
