@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import getpass
 import logging
 import os
@@ -11,14 +12,17 @@ import signal
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from .configfile import ConfigError, ConfigFile, Flag, load, render
+from .core.accounts import PASSWORD_MAX, PASSWORD_MIN
 from .core.passwords import hash_password
-from .irc import is_valid_channel
+from .irc import is_valid_channel, is_valid_nick
 from .net.transport import server_context
 from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format_address
+from .store.accounts import Accounts, AccountsError
 
 # Seconds a thread may hold the GIL before a waiting thread asks for it (Python's default: 0.005).
 SWITCH_INTERVAL = 0.02
@@ -46,6 +50,21 @@ def build_parser(serve_defaults: dict[str, Any] | None = None) -> argparse.Argum
                          help="the server's password, if it has one (or set LOBBY_PASSWORD, which ps does not show)")
 
     sub.add_parser("hash-password", help="print a hash of a password, for a server operator in the --config file")
+
+    accounts = sub.add_parser("accounts", help="make and manage accounts (for a class: import a CSV)")
+    accounts.add_argument("--db", default="lobby.db", help="the database lobby serve uses (default lobby.db)")
+    action = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = action.add_parser("add", help="make an account; its password is asked, or made up and printed once")
+    add.add_argument("name")
+    add.add_argument("--generate", action="store_true", help="make up a password and print it once")
+    action.add_parser("list", help="every account's name")
+    passwd = action.add_parser("passwd", help="set a new password for an account")
+    passwd.add_argument("name")
+    passwd.add_argument("--generate", action="store_true", help="make up a password and print it once")
+    remove = action.add_parser("remove", help="delete an account")
+    remove.add_argument("name")
+    imported = action.add_parser("import", help="make accounts from a CSV file: name[,password] per line")
+    imported.add_argument("file")
     return parser
 
 
@@ -82,6 +101,11 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
     guard = serve.add_argument_group("limits and security")
     guard.add_argument("--password", default=os.environ.get("LOBBY_PASSWORD"),
                        help="require this password from everyone (or set LOBBY_PASSWORD, which ps does not show)")
+    guard.add_argument("--registration", choices=("open", "closed"), default="open",
+                       help="who may make an account: anyone (REGISTER, /register), or only `lobby accounts` "
+                            "(default open)")
+    guard.add_argument("--require-accounts", action="store_true",
+                       help="everyone must sign in to an account (a closed class)")
     guard.add_argument("--flood", choices=("on", "off"), default="on",
                        help="flood control: 20 lines at once, then 4 a second (default on)")
     guard.add_argument("--max-clients", type=int, default=4096, help="connections in all (default 4096)")
@@ -112,6 +136,109 @@ def serve_flags() -> dict[str, Flag]:
         choices = tuple(str(c) for c in action.choices) if action.choices else None
         flags[names[0][2:]] = Flag(action.dest, convert, choices)
     return flags
+
+
+def accounts_command(args: argparse.Namespace) -> int:
+    """`lobby accounts add|list|passwd|remove|import`: accounts in the database lobby serve uses."""
+    store = Accounts(args.db)
+    try:
+        store.open()
+    except AccountsError as err:
+        print(f"lobby: {err}", file=sys.stderr)
+        return 1
+    try:
+        return ACCOUNT_ACTIONS[args.action](store, args)
+    finally:
+        store.close()
+
+
+def _new_password(generate: bool) -> str | None:
+    """A password asked for (twice at a terminal, a line from a pipe), or made up; None if unusable."""
+    if generate:
+        return secrets.token_urlsafe(9)
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            print("lobby: the two passwords differ", file=sys.stderr)
+            return None
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        print(f"lobby: a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters", file=sys.stderr)
+        return None
+    return password
+
+
+def _add(store: Accounts, args: argparse.Namespace) -> int:
+    if not is_valid_nick(args.name):
+        print(f"lobby: {args.name!r} can't be an account name: it must be a valid nick", file=sys.stderr)
+        return 2
+    password = _new_password(args.generate)
+    if password is None:
+        return 2
+    if not store.create(args.name, hash_password(password)):
+        print(f"lobby: the account {args.name} already exists", file=sys.stderr)
+        return 1
+    print(f"{args.name}\t{password}" if args.generate else f"made the account {args.name}")
+    return 0
+
+
+def _list(store: Accounts, args: argparse.Namespace) -> int:
+    for name, created in store.names():
+        print(f"{name}\t{time.strftime('%Y-%m-%d', time.localtime(created))}")
+    return 0
+
+
+def _passwd(store: Accounts, args: argparse.Namespace) -> int:
+    password = _new_password(args.generate)
+    if password is None:
+        return 2
+    if not store.set_password(args.name, hash_password(password)):
+        print(f"lobby: there is no account {args.name}", file=sys.stderr)
+        return 1
+    print(f"{args.name}\t{password}" if args.generate else f"new password for {args.name}")
+    return 0
+
+
+def _remove(store: Accounts, args: argparse.Namespace) -> int:
+    if not store.remove(args.name):
+        print(f"lobby: there is no account {args.name}", file=sys.stderr)
+        return 1
+    print(f"removed the account {args.name}")
+    return 0
+
+
+def _import(store: Accounts, args: argparse.Namespace) -> int:
+    """A CSV of name[,password]: each account made; a made-up password printed once; bad rows said by line."""
+    try:
+        with open(args.file, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        print(f"lobby: cannot read {args.file}: {err}", file=sys.stderr)
+        return 1
+    bad = 0
+    for line, row in enumerate(rows, start=1):
+        cells = [cell.strip() for cell in row]
+        if not cells or not any(cells) or (line == 1 and cells[0].lower() in ("name", "nick", "account")):
+            continue
+        name, password = cells[0], (cells[1] if len(cells) > 1 else "")
+        problem = None
+        if not is_valid_nick(name):
+            problem = f"{name!r} can't be an account name (letters, digits, _-[]\\`^{{}}|, at most 30)"
+        elif password and not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+            problem = f"the password for {name} must have {PASSWORD_MIN} to {PASSWORD_MAX} characters"
+        else:
+            made_up = password or secrets.token_urlsafe(9)
+            if store.create(name, hash_password(made_up)):
+                print(f"{name}\t{made_up}" if not password else f"{name}\t(password from the file)")
+                continue
+            problem = f"the account {name} already exists"
+        bad += 1
+        print(f"lobby: {args.file}:{line}: {problem}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+ACCOUNT_ACTIONS = {"add": _add, "list": _list, "passwd": _passwd, "remove": _remove, "import": _import}
 
 
 def hash_password_command() -> int:
@@ -157,6 +284,8 @@ def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
         max_rooms_per_user=args.max_rooms,
         redis_url=args.redis or None,
         check_db=args.check_db,
+        registration_open=args.registration == "open",
+        require_accounts=args.require_accounts,
     )
     if args.tls_port is not None:
         if not (args.tls_cert and args.tls_key):
@@ -249,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args, file)
     if args.command == "hash-password":
         return hash_password_command()
+    if args.command == "accounts":
+        return accounts_command(args)
     from client.app import run_client
 
     return run_client(args.host, args.port, args.name, args.password or None)

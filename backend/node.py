@@ -16,6 +16,7 @@ from .core.client import Client
 from .core.ports import NullCluster
 from .net.config import NetConfig
 from .net.server import TcpServer, format_address
+from .store.accounts import Accounts, AccountsError
 from .store.rooms import RoomSettings, RoomSettingsError
 from .store.sqlite import History, HistoryError
 
@@ -50,6 +51,7 @@ class ChatServer:
         self.hub = self.chat.hub
         self.history: History | None = None
         self.rooms: RoomSettings | None = None
+        self.accounts: Accounts | None = None
         self.backplane: Backplane | None = None
         self.tcp = TcpServer(self.chat, self.config)
         self._stopped = False
@@ -98,6 +100,14 @@ class ChatServer:
             self.rooms = rooms
             self.hub.remember_rooms(rooms.load())
             self.chat.rooms_store = rooms
+            accounts = Accounts(self.config.db_path)
+            try:
+                accounts.open()
+            except AccountsError as err:
+                self.stop()
+                raise HistoryError(str(err)) from err
+            self.accounts = accounts
+            self.chat.accounts = accounts
         if self.config.redis_url is not None and self.backplane is None:
             timers = Timers(self.config.cluster_heartbeat, self.config.cluster_ttl, self.config.cluster_check)
             backplane = Backplane(self.config.redis_url, self.chat, self.history, timers)
@@ -129,6 +139,8 @@ class ChatServer:
             self.history.close()  # commits what is queued: a clean stop loses nothing
         if self.rooms is not None:
             self.rooms.close()
+        if self.accounts is not None:
+            self.accounts.close()
 
     def sessions(self) -> list[Client]:
         """Every connected client, registered or not."""

@@ -23,7 +23,7 @@ from .guard import FailureGuard
 from .history import HistoryStore, Stored
 from .hub import Hub, Member
 from .monitor import Monitors
-from .ports import Cluster, NullCluster, RoomStore
+from .ports import AccountStore, Cluster, NullCluster, RoomStore
 
 log = logging.getLogger("lobby.chat")
 
@@ -47,6 +47,8 @@ class Chat:
         self.cluster: Cluster = cluster or NullCluster()
         # Where rooms' settings are kept across restarts (store/rooms.py); None keeps them in memory.
         self.rooms_store: RoomStore | None = None
+        # Accounts (store/accounts.py); None: no accounts, no SASL.
+        self.accounts: AccountStore | None = None
         self.monitors = Monitors(self.hub)
         # Wrong passwords per address, to slow guessing down (registration.check_server_password).
         cfg = self.config

@@ -87,6 +87,9 @@ class Client:
         self.last_seen = time.monotonic()
         self.last_spoke = time.monotonic()
         self.ping_sent: float | None = None
+        # The account signed in to (SASL or REGISTER), and a SASL exchange under way.
+        self.account: str | None = None
+        self.sasl: str | None = None
         # draft/multiline messages being received, by batch reference (core/multiline.py).
         self.batches: dict[str, OpenBatch] = {}
         # labeled-response: while a labelled command runs, its replies are gathered here.

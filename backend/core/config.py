@@ -17,6 +17,10 @@ class ChatConfig:
     auto_join: tuple[str, ...] = ("#lobby",)
     # Their modes until an operator changes them: no +t, so anyone may set their topic.
     auto_join_modes: str = "n"
+    # Accounts: whether anyone may REGISTER one (else only `lobby accounts add`), and whether
+    # everyone must sign in.
+    registration_open: bool = True
+    require_accounts: bool = False
     # Server operators: name -> password hash (`lobby hash-password`); OPER name password.
     operators: dict[str, str] = field(default_factory=dict)
     password: str | None = None

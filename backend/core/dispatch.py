@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..irc import IrcError, Message
 from ..irc import numerics as n
+from .accounts import handle_authenticate, handle_register
 from .chat import Chat
 from .chathistory import handle_chathistory
 from .client import Client
@@ -78,6 +79,8 @@ def _run(chat: Chat, client: Client, msg: Message) -> None:
 
 COMMANDS: dict[str, Command] = {
     "CAP": Command(handle_cap, 1, needs_registration=False),
+    "AUTHENTICATE": Command(handle_authenticate, 1, needs_registration=False),
+    "REGISTER": Command(handle_register, 3, needs_registration=False),
     "WEBIRC": Command(handle_webirc, 4, needs_registration=False),
     "PASS": Command(handle_pass, 1, needs_registration=False),
     "NICK": Command(handle_nick, 0, needs_registration=False),

@@ -100,6 +100,14 @@ class AwayChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountChanged:
+    """A user signed in to an account after registering (account-notify's ACCOUNT)."""
+
+    user: Member
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
 class RealnameChanged:
     """A user changed their real name with SETNAME."""
 
@@ -117,5 +125,5 @@ class PrivateMessage:
 
 Event = (
     Registered | Joined | Parted | Quit | Renamed | RoomMessage | TopicChanged | ModeChanged | Kicked | AwayChanged
-    | RealnameChanged | PrivateMessage
+    | AccountChanged | RealnameChanged | PrivateMessage
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..irc import IrcError, Message, fold
 from ..irc import numerics as n
+from .accounts import check_nick_owner
 from .chat import Chat
 from .client import Client
 from .envelope import Envelope
@@ -29,6 +30,8 @@ def handle_nick(chat: Chat, client: Client, msg: Message) -> None:
         return
     if nick == client.nick:
         return
+    # Before registration the owner is checked when it completes (after SASL, which comes later).
+    check_nick_owner(chat, client, nick)
     old_nick, old_prefix = client.nick, client.prefix
     # The cluster-wide claim comes first (outside the hub's lock).
     claimed = chat.cluster.claim(nick) if fold(nick) != fold(old_nick) else False

@@ -72,6 +72,8 @@ def send_message(
     """Deliver one PRIVMSG/NOTICE (text, or lines for a multiline one) or TAGMSG (neither) to a room or a nick."""
     echo = client.has("echo-message")
     extra = {"bot": ""} if "B" in client.modes else {}
+    if client.account is not None:
+        extra["account"] = client.account  # account-tag
     if target.startswith("#"):
         room = chat.hub.speaker_room(client, target)
         envelope = _envelope(client, command, room, text, tags, extra, lines)

@@ -51,3 +51,19 @@ class RoomStore(Protocol):
     def save(self, settings: dict[str, object]) -> None:
         """Keep one room's settings (replacing what was kept for it)."""
         ...
+
+
+class AccountStore(Protocol):
+    """Where accounts live: a name and a password hash each (core/passwords.py), nothing in clear."""
+
+    def password_hash(self, name: str) -> str | None:
+        """The hash of an account's password, or None when there is no such account."""
+        ...
+
+    def display_name(self, name: str) -> str | None:
+        """The account's name as it was created (names compare case-insensitively)."""
+        ...
+
+    def create(self, name: str, password_hash: str) -> bool:
+        """Make an account; False when the name is taken."""
+        ...

@@ -81,7 +81,7 @@ def _whox_fields(chat: Chat, user: Member, channel: str, fields: str, token: str
         "f": _flags(user, status),
         "d": "0",
         "l": str(_idle(user)),
-        "a": "0",  # no accounts
+        "a": (user.account if isinstance(user, Client) else None) or "0",
         "o": "n/a",
         "r": user.realname,
     }
@@ -121,6 +121,8 @@ def _whois(chat: Chat, client: Client, user: Member) -> None:
         client.send_numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(shown))
     client.send_numeric(n.RPL_WHOISSERVER, user.nick, cfg.server_name, cfg.network)
     if isinstance(user, Client):
+        if user.account is not None:
+            client.send_numeric(n.RPL_WHOISACCOUNT, user.nick, user.account, "is logged in as")
         if "o" in user.modes:
             client.send_numeric(n.RPL_WHOISOPERATOR, user.nick, "is an IRC operator")
         if "B" in user.modes:

@@ -7,7 +7,8 @@ import logging
 
 from ..irc import NICK_MAX, IrcError, Message, is_valid_nick
 from ..irc import numerics as n
-from ..irc.caps import CAPABILITIES
+from ..irc.caps import ACCOUNT_CAPS, CAPABILITIES
+from .accounts import check_nick_owner
 from .addresses import is_loopback
 from .chat import Chat
 from .client import Client
@@ -43,7 +44,7 @@ def handle_cap(chat: Chat, client: Client, msg: Message) -> None:
     if sub == "LS":
         if not client.registered:
             client.cap_negotiating = True
-        offered = " ".join(k + (f"={v}" if v else "") for k, v in CAPABILITIES.items())
+        offered = " ".join(k + (f"={v}" if v else "") for k, v in offered_caps(chat).items())
         client.send(Message("CAP", (nick, "LS", offered), server))
     elif sub == "LIST":
         client.send(Message("CAP", (nick, "LIST", " ".join(sorted(client.caps))), server))
@@ -54,7 +55,7 @@ def handle_cap(chat: Chat, client: Client, msg: Message) -> None:
         caps = set(client.caps)
         for item in wanted:
             name = item.lstrip("-")
-            if name not in CAPABILITIES:
+            if name not in offered_caps(chat):
                 client.send(Message("CAP", (nick, "NAK", msg.param(1)), server))
                 return
             if item.startswith("-"):
@@ -69,6 +70,13 @@ def handle_cap(chat: Chat, client: Client, msg: Message) -> None:
             try_register(chat, client)
     else:
         raise IrcError(n.ERR_INVALIDCAPCMD, sub, "Invalid CAP command")
+
+
+def offered_caps(chat: Chat) -> dict[str, str]:
+    """The capabilities this server offers: the account ones only when it keeps accounts."""
+    if chat.accounts is not None:
+        return CAPABILITIES
+    return {k: v for k, v in CAPABILITIES.items() if k not in ACCOUNT_CAPS}
 
 
 def handle_pass(chat: Chat, client: Client, msg: Message) -> None:
@@ -117,7 +125,12 @@ def try_register(chat: Chat, client: Client) -> None:
         return
     if chat.config.password is not None and not check_server_password(chat, client):
         return
+    if chat.config.require_accounts and client.account is None:
+        client.send_from_server("FAIL", "*", "ACCOUNT_REQUIRED", "Sign in to your account (SASL) to use this server")
+        client.kill("An account is required")
+        return
     try:
+        check_nick_owner(chat, client, client.nick)
         # Cluster-wide first (outside the hub's lock), then on this node.
         claimed = chat.cluster.claim(client.nick)
         try:

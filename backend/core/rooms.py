@@ -50,8 +50,18 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
             return
         view, members = result
         envelope = Envelope(Message("JOIN", (view.name,), client.prefix))
-        chat.publish(Joined(client, view.name, envelope), members, exclude=client)
-        client.echo(envelope)
+        # extended-join: those who asked see the joiner's account and real name in the JOIN.
+        extended: list[Client] = [m for m in members if isinstance(m, Client) and m.has("extended-join")]
+        chat.publish(Joined(client, view.name, envelope), [m for m in members if m not in extended],
+                     exclude=client)
+        long = envelope
+        if extended:
+            long = Envelope(Message("JOIN", (view.name, client.account or "*", client.realname), client.prefix),
+                            envelope.time, envelope.msgid)
+            for other in extended:
+                if other is not client:
+                    other.deliver(long)
+        client.echo(long if client.has("extended-join") else envelope)
         if client.away:
             # away-notify: "servers SHOULD send an AWAY message ... when a user joins a channel".
             away = Envelope(Message("AWAY", (client.away,), client.prefix))

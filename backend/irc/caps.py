@@ -28,4 +28,12 @@ CAPABILITIES: dict[str, str] = {
     "invite-notify": "",
     "draft/multiline": f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     "draft/chathistory": "",
+    "sasl": "PLAIN",
+    "account-tag": "",
+    "account-notify": "",
+    "extended-join": "",
+    "draft/account-registration": "before-connect,custom-account-name",
 }
+
+# Offered only by a server that keeps accounts (a --db).
+ACCOUNT_CAPS = frozenset({"sasl", "account-tag", "account-notify", "extended-join", "draft/account-registration"})
