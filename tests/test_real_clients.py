@@ -83,7 +83,8 @@ def joined_room(kind: str, nick: str, room: str) -> str:
     """How kind shows that nick joined room."""
     if kind == "irssi":
         return rf"{re.escape(nick)} \[\S+\] has joined {re.escape(room)}"
-    return rf"{re.escape(nick)} \(\S+\) has joined {re.escape(room)}"
+    # WeeChat with extended-join shows the real name too: "alice (Alice) (alice@host) has joined".
+    return rf"{re.escape(nick)} (?:\([^)]*\) )?\(\S+\) has joined {re.escape(room)}"
 
 
 # -- 1, 2: a raw IRC user and the real client talk; /join, /msg, /part ---------------------
