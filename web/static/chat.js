@@ -806,9 +806,8 @@ const HANDLERS = {
       buffer.stale = false;
       buffer.removed = false;
       chat.selfSource = msg.source ?? chat.selfSource;
-      // The room's modes, quietly: the settings panel and the operator tools read them.
-      chat.askQuietly(`${buffer.key} modes`);
-      chat.conn.send("MODE", buffer.name);
+      // The room's flags, key and limit are fetched when its settings panel opens (324), and
+      // followed from MODE lines while it is open: a JOIN asks nothing more than history.
       const first = buffer.lines.length === 0;
       // Where what we have ends, taken before anything of this join arrives: the
       // newest line with a msgid, else the server's time of our previous JOIN.
