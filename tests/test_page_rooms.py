@@ -188,6 +188,11 @@ def test_an_operator_mutes_the_room_from_the_settings_panel(new_page: PageFactor
     expect(log(bob)).to_contain_text("alice made you an operator")
     expect(bob.get_by_role("button", name="Room settings")).to_be_visible()
     expect(group(bob, "Operators")).to_contain_text("bob")
+    # #lobby has no operator: there the button is gone, and it comes back in #dev.
+    bob.locator("#buffers").get_by_role("button", name="#lobby").click()
+    expect(bob.get_by_role("button", name="Room settings")).to_be_hidden()
+    bob.locator("#buffers").get_by_role("button", name="#dev").click()
+    expect(bob.get_by_role("button", name="Room settings")).to_be_visible()
     assert alice.errors == [] and bob.errors == []
 
 

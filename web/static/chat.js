@@ -155,6 +155,7 @@ export class Chat {
     buffer.unread = 0;
     buffer.mentions = 0;
     this.view.showBuffer(buffer, this.nick, this.away);
+    this.showUsers(buffer); // with its ranks, and the operator tools of this room
     this.setNewBelow(0);
     this.refreshBuffers();
     this.refreshTitle();
@@ -170,6 +171,7 @@ export class Chat {
       if (this.active) this.view.showBuffer(this.active, this.nick, this.away);
       this.setNewBelow(0);
     }
+    this.refreshOperatorTools();
     this.refreshBuffers();
   }
 
@@ -874,7 +876,11 @@ const HANDLERS = {
     const old = nickOf(msg.source);
     const nick = msg.params[0];
     const self = fold(old) === fold(chat.conn.nick) || fold(nick) === fold(chat.conn.nick);
-    if (self) chat.setNick(chat.conn.nick);
+    if (self) {
+      chat.setNick(chat.conn.nick);
+      const at = chat.selfSource.indexOf("!");
+      if (at > 0) chat.selfSource = nick + chat.selfSource.slice(at); // bans match the new name
+    }
     const text = self ? `You are now known as ${nick}` : `${old} is now known as ${nick}`;
     const told = new Set();
     for (const buffer of chat.roomsWith(old)) {
