@@ -19,10 +19,24 @@ import {
   splitText,
   stripFormatting,
 } from "./irc.js";
+import {
+  DEFAULT_CHANMODES,
+  DEFAULT_PREFIX,
+  applyRoomMode,
+  describeChange,
+  emptyRoomModes,
+  explainRefusal,
+  maskFor,
+  maskMatches,
+  parseModeChanges,
+  parseNamesWord,
+  readIsupport,
+  sortRanks,
+} from "./modes.js";
+import { joinMultiline, multilineBatches, parseMultilineCap } from "./multiline.js";
 import { renderHelp, renderLine, renderMarker } from "./view.js";
 
 const MAX_LINES = 1000;
-const NICK_PREFIXES = /^[~&@%+]+/;
 // "\x01ACTION " and the closing "\x01" take this much of a line's text budget.
 const ACTION_OVERHEAD = 9;
 // The WHOX token of the quiet WHO after our JOIN that tells who is away already.
@@ -37,7 +51,11 @@ class Buffer {
     this.kind = kind; // "room" | "query"
     this.lines = [];
     this.members = new Map(); // folded nick -> nick
-    this.pendingNames = null;
+    this.ranks = new Map(); // folded nick -> its rank letters, highest first ("ov", "v"); none: not there
+    this.pendingNames = null; // a NAMES reply being received: folded nick -> {nick, ranks}
+    this.modes = emptyRoomModes(); // flags, key and limit (324 and MODE lines)
+    this.lists = { b: null, q: null }; // bans and quiets: [{mask, by}] once fetched, else null
+    this.pendingLists = { b: null, q: null };
     this.topic = "";
     this.unread = 0;
     this.mentions = 0;
@@ -80,9 +98,20 @@ export class Chat {
     this.history = new History((command, ...params) => this.conn.send(command, ...params));
     this.away = new Map(); // folded nick -> reason ("" when not known) of those marked away
     this.awayReason = ""; // what we said with our own /away
-    this.asked = { create: new Set(), topic: new Set(), who: new Map(), whois: new Set() };
+    this.asked = newAsked();
     this.roomList = null; // the LIST being received for the room browser: [{name, users, topic}]
     this.newBelow = 0; // lines that arrived below the view while the user read further up
+    this.prefix = DEFAULT_PREFIX; // PREFIX and CHANMODES from 005
+    this.chanmodes = DEFAULT_CHANMODES;
+    this.serverOper = false; // OPER succeeded (381, or user mode +o)
+    this.selfSource = ""; // our nick!user@host, from our own JOIN: bans are matched against it
+    this.batchCount = 0; // our own multiline batches, for their references
+    this.settingsKey = null; // the room whose settings panel is open
+    view.onUserPick = (nick, anchor) => this.openNameMenu(nick, anchor);
+    view.roomSettings.onMode = (room, ...params) => this.commandContext().send("MODE", room, ...params);
+    view.roomSettings.onClose = () => {
+      this.settingsKey = null;
+    };
     this.setNick(conn.nick);
   }
 
@@ -126,6 +155,7 @@ export class Chat {
     buffer.unread = 0;
     buffer.mentions = 0;
     this.view.showBuffer(buffer, this.nick, this.away);
+    this.showUsers(buffer); // with its ranks, and the operator tools of this room
     this.setNewBelow(0);
     this.refreshBuffers();
     this.refreshTitle();
@@ -141,6 +171,7 @@ export class Chat {
       if (this.active) this.view.showBuffer(this.active, this.nick, this.away);
       this.setNewBelow(0);
     }
+    this.refreshOperatorTools();
     this.refreshBuffers();
   }
 
@@ -151,7 +182,7 @@ export class Chat {
       this.error(name ? `Nothing named ${name} is open.` : "Nothing to close.");
       return;
     }
-    if (buffer.kind === "room") {
+    if (buffer.kind === "room" && !buffer.removed) {
       if (!this.conn.send("PART", buffer.name)) this.error("Not connected: that wasn't sent.");
       return;
     }
@@ -164,9 +195,121 @@ export class Chat {
       (key) => this.close(this.buffers.get(key)?.name));
   }
 
-  /** Redraw the people list if buffer is the one shown. */
+  /** Redraw the people list if buffer is the one shown (and what an operator may do there). */
   showUsers(buffer) {
-    if (buffer && buffer.key === this.activeKey) this.view.setUsers(buffer, this.nick, this.away);
+    if (!buffer || buffer.key !== this.activeKey) return;
+    this.view.setUsers(buffer, this.nick, this.away, this.prefix);
+    this.refreshOperatorTools();
+  }
+
+  // -- running a room -------------------------------------------------------------------
+
+  /** Whether we may run this room: its operator, or a server operator. */
+  isOperator(buffer = this.active) {
+    if (this.serverOper) return true;
+    return buffer?.kind === "room" && !buffer.removed && (buffer.ranks.get(fold(this.nick)) ?? "").includes("o");
+  }
+
+  /** The room settings button (operators only) and the open settings panel follow what changed. */
+  refreshOperatorTools() {
+    const active = this.active;
+    const allowed = Boolean(active && active.kind === "room" && !active.removed && this.isOperator(active));
+    this.view.setRoomSettingsAvailable(allowed);
+    if (this.settingsKey === null) return;
+    const shown = this.buffers.get(this.settingsKey);
+    if (!shown || !this.isOperator(shown) || shown.removed) this.view.roomSettings.close();
+    else this.view.roomSettings.show(shown);
+  }
+
+  /** The settings panel of the open room: its modes and bans, fetched afresh. */
+  openRoomSettings() {
+    const buffer = this.active;
+    if (!buffer || buffer.kind !== "room" || !this.isOperator(buffer)) return;
+    this.settingsKey = buffer.key;
+    this.askQuietly(`${buffer.key} modes`);
+    this.askQuietly(`${buffer.key} b`);
+    this.conn.send("MODE", buffer.name);
+    this.conn.send("MODE", buffer.name, "b");
+    this.view.roomSettings.open(buffer);
+  }
+
+  /** A MODE query whose answer only feeds the model (key: "<room> modes" or "<room> b"). */
+  askQuietly(key) {
+    this.asked.quiet.set(key, (this.asked.quiet.get(key) ?? 0) + 1);
+  }
+
+  /** Whether the answer for key was asked quietly (nobody typed it): then it is not told. */
+  answeredQuietly(key) {
+    const told = this.asked.loud.delete(key);
+    const quiet = this.asked.quiet.get(key) ?? 0;
+    if (quiet > 1) this.asked.quiet.set(key, quiet - 1);
+    else this.asked.quiet.delete(key);
+    return quiet > 0 && !told;
+  }
+
+  /** The people menu of a name in the list: talk to them, and for operators run the room. */
+  openNameMenu(nick, anchor) {
+    this.view.nameMenu.open(anchor, nick, this.nameMenuItems(this.active, nick));
+  }
+
+  /** What the name menu offers for nick in buffer, as [{label, run}]. */
+  nameMenuItems(buffer, nick) {
+    const items = [];
+    const self = this.isSelf(nick);
+    const ctx = this.commandContext();
+    if (!self) {
+      items.push({ label: "Send a private message", run: () => {
+        ctx.openQuery(nick);
+        this.view.input.focus();
+      } });
+    }
+    items.push({ label: "Mention", run: () => this.view.mention(nick) });
+    if (!buffer || buffer.kind !== "room" || !this.isOperator(buffer)) return items;
+    const room = buffer.name;
+    const ranks = buffer.ranks.get(fold(nick)) ?? "";
+    const muted = (buffer.lists.q ?? []).some((entry) => fold(entry.mask) === fold(maskFor(nick)));
+    items.push(
+      ranks.includes("o")
+        ? { label: "Remove operator", run: () => ctx.send("MODE", room, "-o", nick) }
+        : { label: "Make operator", run: () => ctx.send("MODE", room, "+o", nick) },
+      ranks.includes("v")
+        ? { label: "Remove voice", run: () => ctx.send("MODE", room, "-v", nick) }
+        : { label: "Give voice", run: () => ctx.send("MODE", room, "+v", nick) },
+      muted
+        ? { label: "Unmute", run: () => ctx.send("MODE", room, "-q", maskFor(nick)) }
+        : { label: "Mute", run: () => ctx.send("MODE", room, "+q", maskFor(nick)) },
+    );
+    if (self) return items;
+    items.push(
+      { label: "Kick…", run: () => this.view.askReason(`Remove ${nick} from ${room}`, "Kick", (reason) => {
+        ctx.send("KICK", room, nick, ...(reason ? [reason] : []));
+      }) },
+      { label: "Ban…", run: () => this.view.askReason(`Ban ${nick} from ${room}`, "Ban", (reason) => {
+        ctx.send("MODE", room, "+b", maskFor(nick));
+        ctx.send("KICK", room, nick, ...(reason ? [reason] : []));
+      }) },
+    );
+    return items;
+  }
+
+  /** One MODE change on a room, in the model: ranks, lists, or flags. */
+  applyChange(buffer, change) {
+    const { add, mode, arg } = change;
+    if (this.prefix.modes.includes(mode)) {
+      if (!arg) return;
+      const key = fold(arg);
+      const now = buffer.ranks.get(key) ?? "";
+      const next = sortRanks(add ? now + mode : now.replace(mode, ""), this.prefix);
+      if (next) buffer.ranks.set(key, next);
+      else buffer.ranks.delete(key);
+    } else if (mode === "b" || mode === "q") {
+      const list = buffer.lists[mode];
+      if (list === null || !arg) return;
+      const rest = list.filter((entry) => fold(entry.mask) !== fold(arg));
+      buffer.lists[mode] = add ? [...rest, { mask: arg, by: "" }] : rest;
+    } else {
+      applyRoomMode(buffer.modes, change, this.chanmodes);
+    }
   }
 
   /** Redraw the people list if the one shown has nick in it (a query counts its partner). */
@@ -236,6 +379,12 @@ export class Chat {
     this.addLine(null, { kind: "info", text });
   }
 
+  /** A line in a room if it is open, else where the user is. */
+  tell(room, kind, text) {
+    const buffer = this.buffers.get(fold(room ?? "")) ?? null;
+    this.addLine(buffer, { kind, text }, { countsAsUnread: kind === "error" });
+  }
+
   /** The "N new messages — jump to latest" pill below the log. */
   setNewBelow(count) {
     this.newBelow = count;
@@ -277,7 +426,7 @@ export class Chat {
         this.info("You left the chat.");
         this.view.showJoin(this.nick); // ready to come back, as the same name
       },
-      join: (room) => this.joinRoom(room),
+      join: (room, key) => this.joinRoom(room, key),
       close: (name) => this.close(name),
       browseRooms: (filter) => this.browseRooms(filter),
       askTopic: (room) => {
@@ -288,6 +437,17 @@ export class Chat {
         this.awayReason = reason;
         if (!this.conn.send("AWAY", ...(reason ? [reason] : []))) this.error("Not connected: that wasn't sent.");
       },
+      get isOperator() {
+        return chat.isOperator();
+      },
+      askModes: (room) => {
+        this.asked.loud.add(`${fold(room)} modes`);
+        if (!this.conn.send("MODE", room)) this.error("Not connected: that wasn't sent.");
+      },
+      askList: (room, mode) => {
+        this.asked.loud.add(`${fold(room)} ${mode}`);
+        if (!this.conn.send("MODE", room, mode)) this.error("Not connected: that wasn't sent.");
+      },
       help: (groups, tips) => this.addElement(null, renderHelp(groups, tips)),
       info: (text) => this.info(text),
       error: (text) => this.error(text),
@@ -295,14 +455,14 @@ export class Chat {
   }
 
   /** Join a room, noting that we asked (a room that turns out empty was just made). */
-  joinRoom(room) {
+  joinRoom(room, key = "") {
     const buffer = this.buffers.get(fold(room));
     if (buffer && buffer.kind === "room" && !buffer.stale) {
       this.activate(buffer.key);
       return;
     }
     this.asked.create.add(fold(room));
-    if (!this.conn.send("JOIN", room)) this.error("Not connected: that wasn't sent.");
+    if (!this.conn.send("JOIN", room, ...(key ? [key] : []))) this.error("Not connected: that wasn't sent.");
   }
 
   /** Open the room browser and ask the server for the list of rooms. */
@@ -325,8 +485,41 @@ export class Chat {
       return false;
     }
     if (lines.length === 1) runInput(this.commandContext(), lines[0]);
-    else for (const line of lines) this.sendText(this.active?.name, line, false);
+    else this.sendLines(this.active?.name, text.split(/\r?\n/));
     return true;
+  }
+
+  /**
+   * Several lines as one message: a draft/multiline batch (or a few, within the
+   * server's limits) when the server takes them, else one PRIVMSG per line.
+   */
+  sendLines(target, lines) {
+    if (!target) {
+      this.error("Join a room first: /join #ROOM");
+      return;
+    }
+    const caps = this.conn.caps;
+    if (!caps.has("draft/multiline") || !caps.has("batch")) {
+      for (const line of lines.filter((l) => l.trim())) this.sendText(target, line, false);
+      return;
+    }
+    // Blank lines at either end say nothing; those inside are kept (a paragraph break).
+    const first = lines.findIndex((l) => l.trim());
+    const last = lines.findLastIndex((l) => l.trim());
+    const kept = lines.slice(first, last + 1);
+    for (const batch of multilineBatches(kept, parseMultilineCap(this.conn.capValues.get("draft/multiline")))) {
+      this.batchCount += 1;
+      const ref = `lobby${this.batchCount}`;
+      this.conn.send("BATCH", `+${ref}`, "draft/multiline", target);
+      for (const { text, concat } of batch) {
+        const tags = concat ? { batch: ref, "draft/multiline-concat": "" } : { batch: ref };
+        this.conn.sendTagged(tags, "PRIVMSG", target, text);
+      }
+      this.conn.send("BATCH", `-${ref}`);
+      if (!caps.has("echo-message")) {
+        this.showMessage(this.buffer(target), this.nick, joinMultiline(batch), new Date(), "message", true);
+      }
+    }
   }
 
   sendText(target, text, action) {
@@ -372,7 +565,7 @@ export class Chat {
     }
     const handler = HANDLERS[msg.command];
     if (handler) handler(this, msg);
-    else if (/^[45]\d\d$/.test(msg.command)) this.showNumericError(msg);
+    else if (/^[45]\d\d$/.test(msg.command) || msg.command === "696") this.showNumericError(msg);
     // Anything else (CAP, numerics we don't show, commands from the future)
     // is ignored on purpose: the page must not choke on what it doesn't know.
   }
@@ -380,6 +573,10 @@ export class Chat {
   // -- history ------------------------------------------------------------------------
 
   finishBatch(batch) {
+    if (batch.type === "draft/multiline") {
+      this.showMultiline(batch);
+      return;
+    }
     if (batch.type !== "chathistory" && batch.type !== "draft/chathistory") {
       // Other kinds (netsplits and the like) are ordinary lines, grouped.
       for (const msg of batch.messages) this.handle(msg);
@@ -389,6 +586,20 @@ export class Chat {
     const buffer = this.buffers.get(fold(room));
     if (!isChannel(room) || !buffer) return; // private conversations are never stored
     this.applyHistory(this.history.batch(buffer.key, buffer.name, batch.messages));
+  }
+
+  /** A draft/multiline batch as one message with its line breaks (the opening line has its msgid and time). */
+  showMultiline(batch) {
+    const lines = batch.messages.filter((m) => m.command === "PRIVMSG" || m.command === "NOTICE");
+    if (lines.length === 0) return;
+    const parts = lines.map((m) => ({ text: m.params[1] ?? "", concat: "draft/multiline-concat" in m.tags }));
+    const target = batch.params[0] ?? lines[0].params[0];
+    HANDLERS.NOTICE(this, {
+      tags: { ...lines[0].tags, ...batch.tags },
+      source: batch.source ?? lines[0].source,
+      command: lines[0].command,
+      params: [target, joinMultiline(parts)],
+    }, lines[0].command === "NOTICE" ? "notice" : "message");
   }
 
   /** Put the lines of a History action in their buffer, above what they precede. */
@@ -470,6 +681,13 @@ export class Chat {
   }
 
   showNumericError(msg) {
+    const sentence = explainRefusal(msg);
+    if (sentence) {
+      // In the room it is about, when that room is open here.
+      const room = msg.params.slice(1, -1).find((p) => isChannel(p));
+      this.tell(room, "error", sentence);
+      return;
+    }
     const text = msg.params.at(-1) ?? msg.command;
     const subject = msg.params.length > 2 ? msg.params[1] : "";
     this.error(subject ? `${subject}: ${text}` : text);
@@ -478,7 +696,8 @@ export class Chat {
   showMessage(buffer, nick, rawText, time, kind, self, msgid = undefined) {
     const action = actionText(rawText);
     if (action === null && isCtcp(rawText)) return; // CTCP requests: nothing to show
-    const text = stripFormatting(action ?? rawText);
+    // A multiline message keeps its line breaks; each line loses its formatting codes.
+    const text = (action ?? rawText).split("\n").map(stripFormatting).join("\n");
     // In a private conversation every line is for us: none is highlighted as a mention.
     const mention = !self && buffer.kind === "room" && this.mentionPattern.test(text);
     // What we say ourselves brings the view down to it, past anything we hadn't scrolled to.
@@ -488,7 +707,7 @@ export class Chat {
     }
     this.addLine(
       buffer,
-      { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid },
+      { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid, multiline: text.includes("\n") },
       { countsAsUnread: !self },
     );
   }
@@ -498,7 +717,8 @@ export class Chat {
     // History paging needs batches and msgids as well as CHATHISTORY itself.
     const caps = this.conn.caps;
     this.history.reset(["batch", "draft/chathistory", "message-tags", "server-time"].every((c) => caps.has(c)));
-    this.asked = { create: new Set(), topic: new Set(), who: new Map(), whois: new Set() };
+    this.asked = newAsked();
+    this.serverOper = false;
     this.roomList = null; // a LIST in flight died with the old connection
     this.away.clear();
     this.awayReason = "";
@@ -542,10 +762,32 @@ export class Chat {
   }
 }
 
+/**
+ * What we asked the server for, so that its answers are told or kept quiet: create, topic,
+ * who and whois as before; quiet (with counts) and loud hold "<room> modes" and "<room> b|q" (a 324,
+ * a ban or mute list) fetched for the settings panel (quiet) or typed as /mode (told).
+ */
+function newAsked() {
+  return { create: new Set(), topic: new Set(), who: new Map(), whois: new Set(), quiet: new Map(), loud: new Set() };
+}
+
+/** "bob!*@* (by alice)" for a ban or mute list entry. */
+function listEntryText({ mask, by }) {
+  return by ? `${mask} (set by ${nickOf(by)})` : mask;
+}
+
+const LIST_WORDS = { b: ["Banned", "Nobody is banned from"], q: ["Muted", "Nobody is muted in"] };
+
 // One handler per command; each receives the chat and the parsed message.
 const HANDLERS = {
   "001"(chat, msg) {
     chat.onRegistered(msg.params[0]);
+  },
+
+  "005"(chat, msg) {
+    const found = readIsupport(msg.params);
+    if (found.prefix) chat.prefix = found.prefix;
+    if (found.chanmodes) chat.chanmodes = found.chanmodes;
   },
 
   "372"(chat, msg) {
@@ -560,7 +802,14 @@ const HANDLERS = {
     if (chat.isSelf(nick)) {
       buffer.name = msg.params[0];
       buffer.members.clear();
+      buffer.ranks.clear();
+      buffer.modes = emptyRoomModes();
+      buffer.lists = { b: null, q: null };
       buffer.stale = false;
+      buffer.removed = false;
+      chat.selfSource = msg.source ?? chat.selfSource;
+      // The room's flags, key and limit are fetched when its settings panel opens (324), and
+      // followed from MODE lines while it is open: a JOIN asks nothing more than history.
       const first = buffer.lines.length === 0;
       // Where what we have ends, taken before anything of this join arrives: the
       // newest line with a msgid, else the server's time of our previous JOIN.
@@ -599,6 +848,7 @@ const HANDLERS = {
       return;
     }
     buffer.members.delete(fold(nick));
+    buffer.ranks.delete(fold(nick));
     const reason = msg.params[1] ? ` (${stripFormatting(msg.params[1])})` : "";
     chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `← ${nick} left${reason}` });
     chat.showUsers(buffer);
@@ -609,6 +859,7 @@ const HANDLERS = {
     const reason = msg.params[0] ? ` (${stripFormatting(msg.params[0])})` : "";
     for (const buffer of chat.roomsWith(nick)) {
       buffer.members.delete(fold(nick));
+      buffer.ranks.delete(fold(nick));
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `← ${nick} quit${reason}` });
       chat.showUsers(buffer);
     }
@@ -625,12 +876,19 @@ const HANDLERS = {
     const old = nickOf(msg.source);
     const nick = msg.params[0];
     const self = fold(old) === fold(chat.conn.nick) || fold(nick) === fold(chat.conn.nick);
-    if (self) chat.setNick(chat.conn.nick);
+    if (self) {
+      chat.setNick(chat.conn.nick);
+      const at = chat.selfSource.indexOf("!");
+      if (at > 0) chat.selfSource = nick + chat.selfSource.slice(at); // bans match the new name
+    }
     const text = self ? `You are now known as ${nick}` : `${old} is now known as ${nick}`;
     const told = new Set();
     for (const buffer of chat.roomsWith(old)) {
       buffer.members.delete(fold(old));
       buffer.members.set(fold(nick), nick);
+      const ranks = buffer.ranks.get(fold(old));
+      buffer.ranks.delete(fold(old));
+      if (ranks) buffer.ranks.set(fold(nick), ranks);
       chat.addLine(buffer, { kind: "event", time: messageTime(msg), text });
       told.add(buffer.key);
     }
@@ -717,15 +975,16 @@ const HANDLERS = {
     if (!buffer) return;
     buffer.pendingNames = buffer.pendingNames ?? new Map();
     for (const word of (msg.params[3] ?? "").split(" ")) {
-      const nick = word.replace(NICK_PREFIXES, "");
-      if (nick) buffer.pendingNames.set(fold(nick), nick);
+      const member = parseNamesWord(word, chat.prefix);
+      if (member.nick) buffer.pendingNames.set(fold(member.nick), member);
     }
   },
 
   "366"(chat, msg) {
     const buffer = chat.buffers.get(fold(msg.params[1]));
     if (!buffer || !buffer.pendingNames) return;
-    buffer.members = buffer.pendingNames;
+    buffer.members = new Map([...buffer.pendingNames].map(([key, m]) => [key, m.nick]));
+    buffer.ranks = new Map([...buffer.pendingNames].filter(([, m]) => m.ranks).map(([key, m]) => [key, m.ranks]));
     buffer.pendingNames = null;
     buffer.stale = false;
     // A room we asked for where we are alone was just made (rooms vanish when empty).
@@ -836,6 +1095,125 @@ const HANDLERS = {
     if (chat.roomList === null) return;
     chat.view.roomBrowser.show(chat.roomList, true);
     chat.roomList = null;
+  },
+
+  MODE(chat, msg) {
+    const [target = "", modestring = "", ...args] = msg.params;
+    if (!isChannel(target)) {
+      // Our own user modes: +o is a server operator (after OPER), -o no longer.
+      if (!chat.isSelf(target)) return;
+      let add = true;
+      for (const mode of modestring) {
+        if (mode === "+" || mode === "-") add = mode === "+";
+        else if (mode === "o") chat.serverOper = add;
+      }
+      chat.showUsers(chat.active);
+      return;
+    }
+    const buffer = chat.buffers.get(fold(target));
+    if (!buffer) return;
+    if (msg.tags.msgid) buffer.seen.add(msg.tags.msgid);
+    const actor = nickOf(msg.source);
+    for (const change of parseModeChanges(modestring, args, chat.prefix, chat.chanmodes)) {
+      chat.applyChange(buffer, change);
+      const banned = change.mode === "b" && change.add && change.arg && !chat.isSelf(actor) &&
+        maskMatches(change.arg, chat.selfSource || `${chat.nick}!*@*`);
+      chat.addLine(buffer, banned
+        ? { kind: "error", time: messageTime(msg), text: `You are banned from ${buffer.name} by ${actor}` }
+        : { kind: "event", time: messageTime(msg), text: describeChange(actor, change, chat.nick) },
+      { countsAsUnread: banned });
+    }
+    chat.showUsers(buffer);
+  },
+
+  "324"(chat, msg) {
+    // 324 <me> <room> <modes> [args...]: flags, key and limit (ranks and lists come otherwise).
+    const [, room = "", modestring = "", ...args] = msg.params;
+    const buffer = chat.buffers.get(fold(room));
+    const key = `${fold(room)} modes`;
+    if (buffer) {
+      buffer.modes = emptyRoomModes();
+      for (const change of parseModeChanges(modestring, args, chat.prefix, chat.chanmodes)) {
+        applyRoomMode(buffer.modes, change, chat.chanmodes);
+      }
+      chat.showUsers(buffer);
+    }
+    if (chat.answeredQuietly(key)) return;
+    chat.tell(room, "info", `Modes of ${room}: ${[modestring, ...args].join(" ")}`);
+  },
+
+  "329"() {}, // when the room was made: nothing to show
+
+  "367"(chat, msg) {
+    HANDLERS["728"](chat, { ...msg, params: [msg.params[0], msg.params[1], "b", ...msg.params.slice(2)] });
+  },
+
+  "368"(chat, msg) {
+    HANDLERS["729"](chat, { ...msg, params: [msg.params[0], msg.params[1], "b", ...msg.params.slice(2)] });
+  },
+
+  "728"(chat, msg) {
+    // 728 <me> <room> q <mask> [<who> <when>] (367 is the same without the "b")
+    const [, room = "", mode = "q", mask = "", by = ""] = msg.params;
+    const buffer = chat.buffers.get(fold(room));
+    if (!buffer || !mask) return;
+    buffer.pendingLists[mode] = [...(buffer.pendingLists[mode] ?? []), { mask, by }];
+  },
+
+  "729"(chat, msg) {
+    const [, room = "", mode = "q"] = msg.params;
+    const buffer = chat.buffers.get(fold(room));
+    const entries = buffer?.pendingLists[mode] ?? [];
+    if (buffer) {
+      buffer.lists[mode] = entries;
+      buffer.pendingLists[mode] = null;
+      chat.showUsers(buffer);
+    }
+    const key = `${fold(room)} ${mode}`;
+    if (chat.answeredQuietly(key)) return;
+    const [title, none] = LIST_WORDS[mode] ?? LIST_WORDS.b;
+    if (entries.length === 0) chat.tell(room, "info", `${none} ${room}.`);
+    else chat.tell(room, "info", `${title} in ${room}: ${entries.map(listEntryText).join(", ")}`);
+  },
+
+  KICK(chat, msg) {
+    const [room = "", nick = "", reason = ""] = msg.params;
+    const buffer = chat.buffers.get(fold(room));
+    if (!buffer) return;
+    const actor = nickOf(msg.source);
+    // Without a reason the server gives the kicker's name: nothing worth repeating.
+    const why = reason && fold(reason) !== fold(actor) ? `: ${stripFormatting(reason)}` : "";
+    buffer.members.delete(fold(nick));
+    buffer.ranks.delete(fold(nick));
+    if (chat.isSelf(nick)) {
+      // The room stays open to read, dimmed; /join (or the room list) goes back if allowed.
+      buffer.removed = true;
+      buffer.stale = true;
+      chat.addLine(buffer, { kind: "error", time: messageTime(msg), text: `You were removed from ${buffer.name} by ${actor}${why}` },
+        { countsAsUnread: true });
+    } else {
+      const subject = chat.isSelf(actor) ? "You" : actor;
+      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `${subject} removed ${nick}${why}` });
+    }
+    chat.showUsers(buffer);
+  },
+
+  INVITE(chat, msg) {
+    const [nick = "", room = ""] = msg.params;
+    const actor = nickOf(msg.source);
+    if (chat.isSelf(nick)) chat.info(`${actor} invites you to ${room}: /join ${room}`);
+    else chat.tell(room, "event", `${actor} invited ${nick}`); // invite-notify
+  },
+
+  "341"(chat, msg) {
+    const [, nick = "", room = ""] = msg.params;
+    chat.tell(room, "info", `You invited ${nick} to ${room}.`);
+  },
+
+  "381"(chat) {
+    chat.serverOper = true;
+    chat.info("You are now a server operator: you may run every room.");
+    chat.showUsers(chat.active);
   },
 
   ERROR(chat, msg) {

@@ -1,15 +1,17 @@
 // The message box's keyboard: Enter sends, Shift+Enter breaks the line, Tab
 // completes a name, and Up/Down walk back through what was sent (like a shell).
 // It knows nothing of IRC: it is given a send(text) that returns whether the
-// text went, and a names() that lists who can be completed.
+// text went, a names() that lists who can be completed, and a remember(text)
+// that says whether a text may be kept for Up (a password must not).
 
 const HISTORY_MAX = 50;
 
 export class Composer {
-  constructor(textarea, { send, names }) {
+  constructor(textarea, { send, names, remember = () => true }) {
     this.input = textarea;
     this.send = send;
     this.names = names;
+    this.remember = remember; // whether a sent text may come back with Up (not a password)
     this.history = [];
     this.position = 0; // history.length means "the line being written"
     this.draft = "";
@@ -40,7 +42,7 @@ export class Composer {
   submit() {
     const text = this.input.value;
     if (!text.trim() || !this.send(text)) return;
-    if (this.history.at(-1) !== text) this.history.push(text);
+    if (this.remember(text) && this.history.at(-1) !== text) this.history.push(text);
     if (this.history.length > HISTORY_MAX) this.history.shift();
     this.position = this.history.length;
     this.draft = "";

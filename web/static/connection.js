@@ -18,7 +18,12 @@ export const DEFAULT_ROOM = "#lobby";
 const AUTO_JOIN_TOKEN = "lobby-auto-join";
 
 // away-notify: who goes away and comes back, in the rooms we share (the user list dims them).
-export const WANTED_CAPS = ["server-time", "message-tags", "echo-message", "batch", "draft/chathistory", "away-notify"];
+// multi-prefix: NAMES shows every rank (@+alice), so taking one away leaves the other known.
+// draft/multiline: a message of several lines goes, and comes, as one (multiline.js).
+export const WANTED_CAPS = [
+  "server-time", "message-tags", "echo-message", "batch", "draft/chathistory", "away-notify",
+  "multi-prefix", "draft/multiline",
+];
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 
@@ -36,6 +41,7 @@ export class Connection extends EventTarget {
     this.registered = false;
     this.everRegistered = false;
     this.caps = new Set();
+    this.capValues = new Map(); // cap -> its value in CAP LS ("max-bytes=4096,max-lines=100")
     this.rooms = new Map(); // folded name -> name, for rejoining
     this.attempt = 0;
     this.ws = null;
@@ -56,6 +62,7 @@ export class Connection extends EventTarget {
     clearTimeout(this.retryTimer);
     this.registered = false;
     this.caps = new Set();
+    this.capValues = new Map();
     this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
     let ws;
     try {
@@ -139,6 +146,11 @@ export class Connection extends EventTarget {
     return this.sendRaw(formatMessage({ command, params }));
   }
 
+  /** Send a message with tags ({batch: "id", "draft/multiline-concat": ""}); false when not connected. */
+  sendTagged(tags, command, ...params) {
+    return this.sendRaw(formatMessage({ tags, command, params }));
+  }
+
   /** Offer another name after a 432/433 during registration. */
   setNick(nick) {
     this.nick = nick;
@@ -202,6 +214,10 @@ export class Connection extends EventTarget {
       case "PART":
         if (fold(nickOf(msg.source)) === fold(this.nick)) this.rooms.delete(fold(msg.params[0]));
         break;
+      case "KICK":
+        // Removed from a room: a reconnect must not walk back into it.
+        if (fold(msg.params[1] ?? "") === fold(this.nick)) this.rooms.delete(fold(msg.params[0]));
+        break;
       case "NICK":
         if (fold(nickOf(msg.source)) === fold(this.nick)) {
           this.nick = msg.params[0];
@@ -219,7 +235,12 @@ export class Connection extends EventTarget {
     if (sub === "LS") {
       // CAP LS 302 may come in several lines: "CAP * LS * :caps" until the last.
       const more = msg.params[2] === "*";
-      const offered = (msg.params[more ? 3 : 2] || "").split(" ").map((c) => c.split("=")[0]);
+      const items = (msg.params[more ? 3 : 2] || "").split(" ").filter(Boolean);
+      for (const item of items) {
+        const eq = item.indexOf("=");
+        if (eq > 0) this.capValues.set(item.slice(0, eq), item.slice(eq + 1));
+      }
+      const offered = items.map((c) => c.split("=")[0]);
       this.offered = [...(this.offered || []), ...offered];
       if (more) return;
       const wanted = WANTED_CAPS.filter((c) => this.offered.includes(c));

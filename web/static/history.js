@@ -34,7 +34,11 @@ export class Batches {
     const ref = msg.params[0] ?? "";
     const id = ref.slice(1);
     if (ref.startsWith("+") && id) {
-      this.open.set(id, { type: (msg.params[1] ?? "").toLowerCase(), params: msg.params.slice(2), messages: [] });
+      // The opening line's tags and source matter to some kinds (a multiline message's msgid and sender).
+      this.open.set(id, {
+        type: (msg.params[1] ?? "").toLowerCase(), params: msg.params.slice(2), messages: [],
+        tags: msg.tags ?? {}, source: msg.source ?? null,
+      });
       return null;
     }
     if (ref.startsWith("-")) {

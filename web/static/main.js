@@ -124,6 +124,8 @@ view.joinForm.addEventListener("submit", (event) => {
 const composer = new Composer(view.input, {
   send: (text) => chat !== null && chat.submit(text),
   names: () => chat?.completionNames() ?? [],
+  // /oper carries a password: Up must never bring it back.
+  remember: (text) => !/^\/oper\b/i.test(text.trim()),
 });
 view.composer.addEventListener("submit", (event) => {
   event.preventDefault(); // the Send button
@@ -137,6 +139,7 @@ view.roomBrowser.onJoin = (room) => {
   view.input.focus();
 };
 view.jumpButton.addEventListener("click", () => chat?.jumpToLatest());
+view.roomSettingsButton.addEventListener("click", () => chat?.openRoomSettings());
 view.peopleToggle.addEventListener("click", () => view.setPeopleOpen(!view.peopleOpen));
 view.peopleClose.addEventListener("click", () => view.setPeopleOpen(false));
 document.addEventListener("keydown", (event) => {

@@ -7,13 +7,23 @@
 
 import { nickColor } from "./colors.js";
 import { fold } from "./irc.js";
+import { DEFAULT_PREFIX, rankSymbol } from "./modes.js";
+import { NameMenu, ReasonDialog } from "./namemenu.js";
 import { RoomBrowser } from "./roombrowser.js";
+import { RoomSettings } from "./roomsettings.js";
 
 // What a private conversation's header adds about the partner (MONITOR's 730/731).
 const PRESENCE = { true: " · online", false: " · offline", null: "" };
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+// The user list's groups, highest rank first: [title, which ranks belong, what a screen reader hears].
+const USER_GROUPS = [
+  { id: "ops", title: "Operators", has: (ranks) => ranks.includes("o"), role: "operator" },
+  { id: "voiced", title: "Voiced", has: (ranks) => ranks.includes("v"), role: "voiced" },
+  { id: "others", title: "Everyone else", has: () => true, role: "" },
+];
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -93,8 +103,10 @@ export function nickElement(nick, className = "nick") {
  * on the element so that history can page from it.
  * Returns the <li>; the caller decides where it goes.
  */
-export function renderLine({ kind, time, nick = "", text = "", self = false, mention = false, history = false, msgid }) {
+export function renderLine({ kind, time, nick = "", text = "", self = false, mention = false, history = false, msgid, multiline = false }) {
   const li = el("li", `line ${kind}`);
+  // One message of several lines (draft/multiline): its line breaks are kept (white-space: pre-wrap).
+  if (multiline) li.classList.add("multiline");
   if (self) li.classList.add("self");
   if (mention) li.classList.add("mention");
   if (history) li.classList.add("history");
@@ -183,6 +195,11 @@ export class View {
     this.peopleClose = $("people-close");
     this.people = $("people");
     this.roomBrowser = new RoomBrowser(doc);
+    this.roomSettings = new RoomSettings(doc);
+    this.roomSettingsButton = $("room-settings-button");
+    this.nameMenu = new NameMenu(doc);
+    this.reasonDialog = new ReasonDialog(doc);
+    this.onUserPick = () => {}; // (nick, button): a name in the user list was chosen
     this.baseTitle = doc.title;
   }
 
@@ -333,20 +350,36 @@ export class View {
     this.topic.classList.toggle("empty", !buffer.topic);
   }
 
-  /** The people of the open buffer; away: folded nick -> reason, for those who are away. */
-  setUsers(buffer, ownNick, away = new Map()) {
+  /**
+   * The people of the open buffer: in a room, operators, then voiced people, then
+   * everyone else (headings once anyone has a rank). away: folded nick -> reason.
+   * Each name is a button that opens its menu (onUserPick).
+   */
+  setUsers(buffer, ownNick, away = new Map(), prefix = DEFAULT_PREFIX) {
     const room = buffer.kind === "room";
     const nicks = room ? [...buffer.members.values()] : [buffer.name, ownNick];
     nicks.sort((a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
-    const items = nicks.map((nick) => {
+    const ranksOf = (nick) => (room ? buffer.ranks.get(fold(nick)) ?? "" : "");
+    const item = (nick, role) => {
       const li = el("li", "user");
-      li.append(nickElement(nick));
+      li.dataset.nick = nick;
+      const button = el("button", "user-button");
+      button.type = "button";
+      button.setAttribute("aria-haspopup", "menu");
+      button.setAttribute("aria-expanded", "false");
+      const symbol = rankSymbol(ranksOf(nick), prefix);
+      const rank = el("span", "rank", symbol);
+      rank.setAttribute("aria-hidden", "true");
+      button.append(rank, nickElement(nick));
+      if (role) button.append(el("span", "visually-hidden", ` (${role})`));
+      button.addEventListener("click", () => this.onUserPick(nick, button));
+      li.append(button);
       if (fold(nick) === fold(ownNick)) {
         li.classList.add("self");
-        li.append(el("span", "you", " (you)"));
+        button.append(el("span", "you", " (you)"));
       } else if (!room && buffer.online === false) {
         li.classList.add("offline");
-        li.append(el("span", "you", " (offline)"));
+        button.append(el("span", "you", " (offline)"));
       }
       const reason = away.get(fold(nick));
       if (reason !== undefined) {
@@ -356,14 +389,50 @@ export class View {
         li.append(el("span", "visually-hidden", ` (${said})`));
       }
       return li;
-    });
-    this.users.replaceChildren(...items);
+    };
+    const ranked = nicks.some((nick) => ranksOf(nick));
+    if (!ranked) {
+      this.users.replaceChildren(...nicks.map((nick) => item(nick, "")));
+    } else {
+      // Each person in the first group they belong to.
+      const groups = USER_GROUPS.map((group) => ({ ...group, nicks: [] }));
+      for (const nick of nicks) groups.find((g) => g.has(ranksOf(nick))).nicks.push(nick);
+      this.users.replaceChildren(...groups.filter((g) => g.nicks.length).map((group) => {
+        const li = el("li", "user-group");
+        const heading = el("h3", "user-group-title", `${group.title} (${group.nicks.length})`);
+        heading.id = `users-${group.id}`;
+        const list = el("ul");
+        list.setAttribute("aria-labelledby", heading.id);
+        list.append(...group.nicks.map((nick) => item(nick, group.role)));
+        li.append(heading, list);
+        return li;
+      }));
+    }
     // A private conversation is not a room: no "In the room 2".
     this.usersLabel.textContent = room ? "In the room" : "In this conversation";
     this.userCount.textContent = room ? String(nicks.length) : "";
     this.userCount.hidden = !room;
     this.peopleToggle.textContent = room ? `People (${nicks.length})` : "People";
     this.users.classList.toggle("stale", Boolean(buffer.stale));
+  }
+
+  /** The room settings button is there for operators of the open room only. */
+  setRoomSettingsAvailable(available) {
+    this.roomSettingsButton.hidden = !available;
+  }
+
+  /** Mention: the name goes into the message box ("bob: " at the start, else as a word). */
+  mention(nick) {
+    const value = this.input.value;
+    this.input.value = value.trim() ? `${value.replace(/\s*$/, " ")}${nick} ` : `${nick}: `;
+    this.input.focus();
+    const end = this.input.value.length;
+    this.input.setSelectionRange(end, end);
+  }
+
+  /** Ask for a reason (a kick, a ban); onConfirm(reason) runs unless cancelled. */
+  askReason(title, action, onConfirm) {
+    this.reasonDialog.ask(title, action, onConfirm);
   }
 
   setPeopleOpen(open) {

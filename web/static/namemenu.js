@@ -1,0 +1,139 @@
+// The small menu a name in the user list opens, and the dialog that asks for a
+// reason before a kick or a ban.
+//
+// Views only: Chat decides what the menu offers ([{label, run}]) and what a
+// reason does; these draw it, move focus as a menu should (arrows, Home/End,
+// Escape), and give focus back where it came from. Text goes in as textContent.
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class NameMenu {
+  constructor(doc) {
+    this.doc = doc;
+    this.menu = doc.getElementById("name-menu");
+    this.anchor = null;
+    this.nick = "";
+    this.menu.addEventListener("keydown", (event) => this.onKeyDown(event));
+    // A press anywhere else closes it (the name that opened it toggles it).
+    doc.addEventListener("pointerdown", (event) => {
+      if (!this.isOpen || this.menu.contains(event.target)) return;
+      if (this.anchor && this.anchor.contains(event.target)) return;
+      this.close(false);
+    });
+  }
+
+  get isOpen() {
+    return !this.menu.hidden;
+  }
+
+  get items() {
+    return [...this.menu.querySelectorAll('[role="menuitem"]')];
+  }
+
+  /** Open under anchor (the name's button) with items [{label, run}]; the first item takes focus. */
+  open(anchor, nick, items) {
+    if (this.isOpen && this.anchor === anchor) {
+      this.close(true);
+      return;
+    }
+    if (this.isOpen) this.close(false);
+    this.anchor = anchor;
+    this.nick = nick;
+    this.menu.setAttribute("aria-label", `Actions for ${nick}`);
+    this.menu.replaceChildren(...items.map(({ label, run }) => {
+      const button = el("button", "menu-item", label);
+      button.type = "button";
+      button.setAttribute("role", "menuitem");
+      button.tabIndex = -1;
+      button.addEventListener("click", () => {
+        this.close(false);
+        run();
+      });
+      return button;
+    }));
+    this.menu.hidden = false;
+    anchor.setAttribute("aria-expanded", "true");
+    this.place(anchor);
+    this.items[0]?.focus();
+  }
+
+  /** Next to the name, inside the window (fixed position, set through the CSSOM as CSP allows). */
+  place(anchor) {
+    const box = anchor.getBoundingClientRect();
+    const width = this.menu.offsetWidth;
+    const height = this.menu.offsetHeight;
+    const left = Math.max(4, Math.min(box.left, window.innerWidth - width - 4));
+    const below = box.bottom + 2;
+    const top = below + height > window.innerHeight - 4 ? Math.max(4, box.top - height - 2) : below;
+    this.menu.style.setProperty("left", `${left}px`);
+    this.menu.style.setProperty("top", `${top}px`);
+  }
+
+  close(returnFocus = true) {
+    if (!this.isOpen) return;
+    this.menu.hidden = true;
+    this.menu.replaceChildren();
+    const anchor = this.anchor;
+    this.anchor = null;
+    if (!anchor) return;
+    anchor.setAttribute("aria-expanded", "false");
+    if (!returnFocus) return;
+    // The list may have been redrawn meanwhile: the same name's new button takes focus.
+    const current = anchor.isConnected ? anchor : this.doc.querySelector(`#users [data-nick="${CSS.escape(this.nick)}"] button`);
+    current?.focus();
+  }
+
+  onKeyDown(event) {
+    const items = this.items;
+    const index = items.indexOf(this.doc.activeElement);
+    const go = (i) => items[(i + items.length) % items.length]?.focus();
+    if (event.key === "ArrowDown") go(index + 1);
+    else if (event.key === "ArrowUp") go(index - 1);
+    else if (event.key === "Home") go(0);
+    else if (event.key === "End") go(items.length - 1);
+    else if (event.key === "Escape") this.close(true);
+    else if (event.key === "Tab") {
+      this.close(true);
+    } else return;
+    event.preventDefault();
+    event.stopPropagation();
+  }
+}
+
+/** "Remove bob from #dev": a reason (optional), then the action or Cancel. */
+export class ReasonDialog {
+  constructor(doc) {
+    this.dialog = doc.getElementById("reason-dialog");
+    this.title = doc.getElementById("reason-title");
+    this.input = doc.getElementById("reason");
+    this.confirm = doc.getElementById("reason-confirm");
+    this.onConfirm = null;
+    this.returnTo = doc.getElementById("message");
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.isComposing) return;
+      event.preventDefault();
+      this.dialog.close("confirm");
+    });
+    this.dialog.addEventListener("close", () => {
+      const run = this.onConfirm;
+      this.onConfirm = null;
+      if (this.dialog.returnValue === "confirm" && run) run(this.input.value.trim());
+      this.returnTo.focus();
+    });
+  }
+
+  ask(title, action, onConfirm) {
+    this.title.textContent = title;
+    this.confirm.textContent = action;
+    this.input.value = "";
+    this.onConfirm = onConfirm;
+    this.dialog.returnValue = "";
+    this.dialog.showModal();
+    this.input.focus();
+  }
+}
