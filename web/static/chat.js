@@ -929,7 +929,12 @@ const HANDLERS = {
     const self = chat.isSelf(nick);
     let buffer;
     if (isChannel(target)) buffer = chat.buffer(target, "room");
-    else buffer = chat.buffer(self ? target : nick, "query");
+    else if (self) {
+      // The echo of our own private message: it goes where we wrote it. If that conversation was
+      // closed meanwhile (the echo was still on its way), it stays closed.
+      buffer = chat.buffers.get(fold(target));
+      if (!buffer || buffer.kind !== "query") return;
+    } else buffer = chat.buffer(nick, "query");
     const msgid = msg.tags.msgid;
     if (msgid) {
       if (buffer.seen.has(msgid)) return;
