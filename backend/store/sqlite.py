@@ -27,8 +27,9 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from ..core.envelope import epoch_ms
-from ..core.history import HistorySource, Ref, Stored, Unavailable
+from ..core.history import HistorySource, Ref, SearchQuery, Stored, Unavailable
 from ..irc import fold
+from . import search as fts
 
 log = logging.getLogger("lobby.history")
 
@@ -224,6 +225,11 @@ class History:
         """
         return self._read(lambda source: source.between(room, start, end, limit))
 
+    def search(self, query: SearchQuery) -> list[Stored]:
+        """The newest messages matching query, newest first (always this node's SQLite copy and its index)."""
+        found: list[Stored] = self._call(lambda db: fts.search(db, query))
+        return found
+
     def topics(self) -> dict[str, tuple[str, str, int]]:
         """The last topic set in each room: folded room -> (text, setter's nick!user@host, ts_ms).
 
@@ -312,6 +318,7 @@ class History:
                 db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
             db.execute("SELECT count(*) FROM messages").fetchone()
+            fts.ensure_index(db)  # a file from before search gets its index now
             return db
         except sqlite3.DatabaseError as err:
             raise HistoryError(f"cannot open history database {self.path!r}: {err}") from err
@@ -354,11 +361,17 @@ class History:
         try:
             with db:
                 db.execute("BEGIN")
+                # Only this thread writes messages: whatever has a higher id after the insert is new
+                # (a msgid stored already is ignored), and goes into the search index too.
+                last = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
                 db.executemany(
                     "INSERT OR IGNORE INTO messages (room, msgid, ts_ms, source, command, target, text)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                fts.index_rows(db, db.execute(
+                    "SELECT id, room, source, text FROM messages WHERE id > ? AND command != ?",
+                    (last, fts.UNSEARCHED)).fetchall())
         except sqlite3.Error as err:
             # The chat goes on without storage; say so, every time it happens.
             self._failed_writes += len(rows)
