@@ -40,7 +40,17 @@ _DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)$")
 # A "quoted phrase" or a run of anything else; a quote left open is just a character of a word.
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 _batch_ids = itertools.count(1)
-_TEXTS = {"INVALID_PARAMS": "Invalid search", "INVALID_TARGET": "You are not in that room"}
+
+
+class SearchFail(Exception):
+    """A standard reply: FAIL SEARCH <code> [<context>] :<text>."""
+
+    def __init__(self, code: str, context: str, text: str) -> None:
+        super().__init__(code, context, text)
+        self.code = code
+        # Only what can travel as a middle parameter (user input may hold anything).
+        self.context = context if context and " " not in context and not context.startswith(":") else ""
+        self.text = text
 
 
 def searchable(chat: Chat) -> HistorySearch | None:
@@ -54,9 +64,12 @@ def parse_date(raw: str) -> int:
         try:
             when = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC)
         except ValueError:
-            raise Fail("INVALID_PARAMS", raw) from None
+            raise SearchFail("INVALID_PARAMS", raw, "No such date") from None
         return int(when.timestamp()) * 1000
-    ref = parse_ref("timestamp=" + raw)  # raises Fail INVALID_PARAMS with its own context
+    try:
+        ref = parse_ref("timestamp=" + raw)
+    except Fail:
+        raise SearchFail("INVALID_PARAMS", raw, "Dates are YYYY-MM-DD (UTC) or YYYY-MM-DDThh:mm:ssZ") from None
     assert ref.ts_ms is not None
     return ref.ts_ms
 
@@ -64,10 +77,10 @@ def parse_date(raw: str) -> int:
 def parse_query(text: str, my_rooms: dict[str, str], limit: int = SEARCH_MAX) -> SearchQuery:
     """A SearchQuery from what the user typed; my_rooms maps folded names of their rooms to names.
 
-    Raises Fail: INVALID_TARGET for an `in:` room they are not in, INVALID_PARAMS for the rest.
+    Raises SearchFail: INVALID_TARGET for an `in:` room they are not in, INVALID_PARAMS for the rest.
     """
     if len(text) > QUERY_MAX:
-        raise Fail("INVALID_PARAMS", "too long")
+        raise SearchFail("INVALID_PARAMS", "", f"The query is longer than {QUERY_MAX} characters")
     words: list[str] = []
     filters: dict[str, str] = {}
     for m in _TERM.finditer(text):
@@ -75,7 +88,7 @@ def parse_query(text: str, my_rooms: dict[str, str], limit: int = SEARCH_MAX) ->
         key, colon, value = (term or "").partition(":")
         if phrase is None and colon and key.lower() in ("from", "in", "before", "after"):
             if not value or key.lower() in filters:
-                raise Fail("INVALID_PARAMS", term)
+                raise SearchFail("INVALID_PARAMS", term, f"{key.lower()}: needs a value, once")
             filters[key.lower()] = value
             continue
         word = phrase if phrase is not None else term
@@ -83,14 +96,14 @@ def parse_query(text: str, my_rooms: dict[str, str], limit: int = SEARCH_MAX) ->
         if any(ch.isalnum() for ch in word):
             words.append(word)
     if len(words) > WORDS_MAX:
-        raise Fail("INVALID_PARAMS", "too many words")
+        raise SearchFail("INVALID_PARAMS", "", f"At most {WORDS_MAX} words")
     if not words and not filters:
-        raise Fail("INVALID_PARAMS", "nothing to search for")
+        raise SearchFail("INVALID_PARAMS", "", "Nothing to search for: give words or a filter")
     rooms = tuple(my_rooms)
     if "in" in filters:
         room = fold(filters["in"])
         if room not in my_rooms:
-            raise Fail("INVALID_TARGET", filters["in"])
+            raise SearchFail("INVALID_TARGET", filters["in"], "You are not in that room")
         rooms = (room,)
     after = parse_date(filters["after"]) if "after" in filters else None
     before = parse_date(filters["before"]) if "before" in filters else None
@@ -104,7 +117,7 @@ def split_params(params: list[str]) -> tuple[str, int]:
     if len(params) >= 2 and params[-1].isdigit():
         limit = int(params[-1])
         if limit < 1:
-            raise Fail("INVALID_PARAMS", params[-1])
+            raise SearchFail("INVALID_PARAMS", params[-1], "The limit is a number from 1")
         params = params[:-1]
     return " ".join(params), min(limit, SEARCH_MAX)
 
@@ -115,8 +128,9 @@ def handle_search(chat: Chat, client: Client, msg: Message) -> None:
     try:
         text, limit = split_params(list(msg.params))
         query = parse_query(text, my_rooms, limit)
-    except Fail as fail:
-        client.send_from_server("FAIL", "SEARCH", fail.code, *fail.context, _TEXTS[fail.code])
+    except SearchFail as fail:
+        context = (fail.context,) if fail.context else ()
+        client.send_from_server("FAIL", "SEARCH", fail.code, *context, fail.text)
         return
     history = searchable(chat)
     rows: list[Stored] = []
