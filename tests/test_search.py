@@ -78,6 +78,25 @@ def test_words_filters_and_order(store: History) -> None:
     assert rows[0].target == "#dev" and rows[0].source == "bob!b@h"
 
 
+def test_date_ranges_across_days_months_and_years(tmp_path: Path) -> None:
+    history = History(str(tmp_path / "d.db"))
+    history.open()
+    try:
+        for msgid, when in [("a", "2023-12-31T23:59:00"), ("b", "2024-01-01T00:00:00"), ("c", "2024-02-15T08:00:00"),
+                            ("d", "2025-03-01T00:00:00"), ("e", "1999-06-01T00:00:00")]:
+            ts = datetime.fromisoformat(when).replace(tzinfo=UTC).timestamp()
+            history.add("#dev", msgid, ts, "bob!b@h", "PRIVMSG", "news")
+        assert find(history, "news before:2024-01-01") == ["a", "e"]
+        assert find(history, "news after:2024-01-01 before:2025-01-01") == ["c", "b"]
+        assert find(history, "news after:2024-02-01") == ["d", "c"]
+        assert find(history, "after:2023-12-31T23:59:30Z") == ["d", "c", "b"]
+        assert find(history, "before:2024-01-01T00:00:00.001Z after:2023-12-31T23:59:00Z") == ["b", "a"]
+        assert find(history, "news after:2025-01-01 before:2024-01-01") == []
+        assert find(history, "news after:1999-01-01 before:2000-01-01") == ["e"]
+    finally:
+        history.close()
+
+
 def test_never_a_room_outside_the_query(store: History) -> None:
     assert "m3" not in find(store, "deploy")
     assert find(store, "secret") == []

@@ -389,7 +389,7 @@ class History:
                 )
                 if self._indexed:
                     fts.index_rows(db, db.execute(
-                        "SELECT id, room, source, text FROM messages WHERE id > ? AND command != ?",
+                        "SELECT id, room, source, ts_ms, text FROM messages WHERE id > ? AND command != ?",
                         (last, fts.UNSEARCHED)).fetchall())
         except sqlite3.Error as err:
             # The chat goes on without storage; say so, every time it happens.
