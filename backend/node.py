@@ -81,13 +81,14 @@ class ChatServer:
             ])
         if self.config.db_path is not None and self.history is None:
             history = History(self.config.db_path)
-            history.open()
+            history.open(index=False)
             self.history = history
             self.chat.history = history
             try:
                 if self.config.check_db:
                     history.check()
                 self.hub.remember_topics(history.topics())
+                history.index()  # after the reads that name damage best; before the first SEARCH
             except HistoryError:
                 self.stop()
                 raise

@@ -13,6 +13,10 @@ History the server replays (an IRCv3 `chathistory` batch) is collected until the
 batch ends and shown at once between two separator lines, "── earlier in #lobby ──"
 and "── now ──", each line with its original time and marked as history, minus
 whatever is already on screen (after a reconnect the server replays it again).
+
+/search asks a server that advertises SEARCH (ISUPPORT) for matching lines of the
+user's rooms; its `draft/search` batch is shown between "── search: words ──" and
+"── end of search ──", each line led by its date and room, newest first.
 """
 
 from __future__ import annotations
@@ -156,6 +160,11 @@ class ChatClient:
         self._seen_ids: OrderedDict[str, None] = OrderedDict()
         # Open chathistory batches: id -> (target, the messages so far).
         self._batches: dict[str, tuple[str, deque[Message]]] = {}
+        # Open draft/search batches (id -> results so far), and the searches asked for and not yet answered.
+        self._searches: dict[str, list[Message]] = {}
+        self._asked: deque[str] = deque(maxlen=10)
+        # ISUPPORT tokens of the server (005), e.g. SEARCH=50.
+        self.isupport: dict[str, str] = {}
         self._password_refused = False
         self._thread: threading.Thread | None = None
         self._pacer = Pacer()
@@ -275,6 +284,15 @@ class ChatClient:
             return
         self.send(Message("NAMES", (self.room,)))
 
+    def search(self, text: str) -> None:
+        """Ask the server for lines of our rooms matching text (words, from:nick, in:#room, ...)."""
+        if "SEARCH" not in self.isupport:
+            self.note("this server does not offer search", Kind.ERROR)
+            return
+        with self._lock:
+            self._asked.append(text)
+        self.send(Message("SEARCH", (text,)))
+
     def change_nick(self, nick: str) -> None:
         """Ask for a new nick; it changes when the server confirms."""
         self.send(Message("NICK", (nick,)))
@@ -325,6 +343,8 @@ class ChatClient:
                 self.ready.clear()
                 self._replay_cutoff = self._newest_shown
                 self._batches.clear()
+                self._searches.clear()
+                self._asked.clear()
                 # A new connection starts with no status: rejoining sends NAMES again, and OPER is per connection.
                 self.op_rooms.clear()
                 self.server_oper = False
@@ -412,6 +432,18 @@ class ChatClient:
         if batched is not None:
             batched[1].append(msg)  # shown, set apart, when the batch ends
             return
+        found = self._searches.get(msg.tags.get("batch", ""))
+        if found is not None:
+            if len(found) < HISTORY_MAX:
+                found.append(msg)
+            return
+        if command == "FAIL" and msg.param(0).upper() == "SEARCH":
+            self._search_failed(msg)
+            return
+        if command == "005":
+            for token in msg.params[1:-1]:
+                key, _, value = token.partition("=")
+                self.isupport[key.upper()] = value
         with self._lock:
             if not self.registered and command == ERR_PASSWDMISMATCH:
                 # Hang up now rather than wait for the server's ERROR: the outcome (and
@@ -484,9 +516,45 @@ class ChatClient:
         ref = msg.param(0)
         if ref.startswith("+") and msg.param(1).lower() == "chathistory":
             self._batches[ref[1:]] = (msg.param(2), deque(maxlen=HISTORY_MAX))
+        elif ref.startswith("+") and msg.param(1).lower() == "draft/search":
+            self._searches[ref[1:]] = []
         elif ref.startswith("-") and ref[1:] in self._batches:
             target, messages = self._batches.pop(ref[1:])
             self._show_history(target, list(messages))
+        elif ref.startswith("-") and ref[1:] in self._searches:
+            self._show_search(self._searches.pop(ref[1:]))
+
+    def _asked_for(self) -> str:
+        """The oldest search still waiting for its answer (the server answers in order)."""
+        with self._lock:
+            return self._asked.popleft() if self._asked else ""
+
+    def _show_search(self, messages: list[Message]) -> None:
+        """Search results, newest first, each "2024-05-01 12:04 #room bob: text", set apart by marks."""
+        asked = self._asked_for()
+        count = f"{len(messages)} found" if messages else "nothing found"
+        self.view.show(mark(f"search: {visible(asked)} ({count})" if asked else f"search ({count})"),
+                       self.room, self.nick)
+        now = time.time()
+        for msg in messages:
+            line = describe(msg, now, self.nick)
+            if line is None:
+                continue
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(message_time(msg, now)))
+            # The room goes with the date: a result is shown whatever room is current.
+            self.view.show(replace(line, stamp=f"{when} {line.room}".rstrip(), room="", history=True),
+                           self.room, self.nick)
+        if messages:
+            self.view.show(mark("end of search"), self.room, self.nick)
+
+    def _search_failed(self, msg: Message) -> None:
+        """FAIL SEARCH <code> [context] :text, as a sentence."""
+        self._asked_for()
+        code, context = msg.param(1).upper(), " ".join(msg.params[2:-1])
+        if code == "INVALID_TARGET":
+            self.note(f"search: you are not in {visible(context)}", Kind.ERROR)
+        else:
+            self.note(f"search: {visible(msg.params[-1])}" + (f" ({visible(context)})" if context else ""), Kind.ERROR)
 
     def _show_history(self, target: str, messages: list[Message]) -> None:
         """History lines between "── earlier in #room ──" and "── now ──"; nothing if all were shown."""

@@ -184,6 +184,14 @@ def do_oper(client: ChatClient, arg: str) -> bool:
     return True
 
 
+def do_search(client: ChatClient, arg: str) -> bool:
+    """/search WORDS [from:nick] [in:#room] [after:YYYY-MM-DD] [before:YYYY-MM-DD]."""
+    if not arg:
+        return _usage(client, "search")
+    client.search(arg)
+    return True
+
+
 def do_quit(client: ChatClient, arg: str) -> bool:
     """/quit [MESSAGE]."""
     client.quit(arg)
@@ -200,6 +208,8 @@ COMMANDS: dict[str, Command] = {
     "topic": Command(do_topic, "/topic [TEXT]", "show the room's topic, or set it"),
     "who": Command(do_who, "/who", "who is in the room"),
     "invite": Command(do_invite, "/invite NICK [#room]", "invite someone to this room (or the one named)"),
+    "search": Command(do_search, "/search WORDS [from:NICK] [in:#room]",
+                      "find past lines of your rooms (also after:/before:YYYY-MM-DD)"),
     "quit": Command(do_quit, "/quit [MESSAGE]", "leave the chat"),
     # Running the current room (the server refuses them to non-operators: 482).
     "op": Command(_nick_mode("op", "+o"), "/op NICK", "make someone an operator", "room"),

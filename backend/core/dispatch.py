@@ -31,6 +31,7 @@ from .queries import (
 )
 from .registration import handle_cap, handle_pass, handle_user, handle_webirc
 from .rooms import handle_join, handle_list, handle_names, handle_part, handle_topic
+from .search import handle_search
 from .server_info import handle_admin, handle_info, handle_lusers, handle_time, handle_version
 
 Handler = Callable[[Chat, Client, Message], None]
@@ -108,6 +109,7 @@ COMMANDS: dict[str, Command] = {
     "AWAY": Command(handle_away),
     "SETNAME": Command(handle_setname, 1),
     "CHATHISTORY": Command(handle_chathistory, 3),
+    "SEARCH": Command(handle_search, 1),
     "PRIVMSG": Command(handle_privmsg),
     "NOTICE": Command(handle_privmsg),
     "TAGMSG": Command(handle_tagmsg, 1),

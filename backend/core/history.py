@@ -7,7 +7,7 @@ implement them, and `backend/node.py` chooses which. Every read answers oldest f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Unavailable(Exception):
@@ -63,4 +63,25 @@ class HistoryStore(HistorySource, Protocol):
 
     def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
         """Queue one room message or topic change for storage; waits (briefly) only while the writer is behind."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What a SEARCH asks for, already checked: every field a plain value, nothing in any query syntax."""
+
+    rooms: tuple[str, ...]  # casefolded rooms to look in (the user's own, or the one named): never empty
+    words: tuple[str, ...] = ()  # words and "quoted phrases", each to be found as written (all of them)
+    nick: str | None = None  # casefolded nick of the sender
+    after_ms: int | None = None  # only messages at or after this time (ms since the epoch)
+    before_ms: int | None = None  # only messages before this time
+    limit: int = 50
+
+
+@runtime_checkable
+class HistorySearch(Protocol):
+    """A history that can be searched (SQLite with its full-text index); the core offers SEARCH only then."""
+
+    def search(self, query: SearchQuery) -> list[Stored]:
+        """The newest messages matching query, at most query.limit, newest first."""
         ...

@@ -13,6 +13,7 @@ from .moderation import KICK_REASON_MAX
 from .modes import MODES_MAX
 from .room import FLAG_MODES, KEY_MAX, LIST_MODES, MAXLIST
 from .rooms import TOPIC_MAX
+from .search import SEARCH_MAX, searchable
 
 
 def isupport_tokens(chat: Chat) -> list[str]:
@@ -43,6 +44,8 @@ def isupport_tokens(chat: Chat) -> list[str]:
         "BOT=B",
         f"CHATHISTORY={CHATHISTORY_MAX}",
         "MSGREFTYPES=msgid,timestamp",
+        # SEARCH (core/search.py) only where the history has its full-text index.
+        *([f"SEARCH={SEARCH_MAX}"] if searchable(chat) is not None else []),
     ]
 
 

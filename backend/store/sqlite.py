@@ -27,8 +27,9 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from ..core.envelope import epoch_ms
-from ..core.history import HistorySource, Ref, Stored, Unavailable
+from ..core.history import HistorySource, Ref, SearchQuery, Stored, Unavailable
 from ..irc import fold
+from . import search as fts
 
 log = logging.getLogger("lobby.history")
 
@@ -157,6 +158,8 @@ class History:
         self._thread = threading.Thread(target=self._run, name="history", daemon=True)
         self._ready: Future[None] = Future()
         self._failed_writes = 0
+        # Whether the search index exists (index()); rows stored before it are indexed when it is built.
+        self._indexed = False
         # This node's own copy; `shared` (set by the cluster backplane) is read first when set.
         self.local: HistorySource = SqliteReader(self._call)
         self.shared: HistorySource | None = None
@@ -165,14 +168,31 @@ class History:
 
     # -- lifecycle ------------------------------------------------------------
 
-    def open(self) -> None:
-        """Open (or create) the database; raise HistoryError with a clear reason if we can't."""
+    def open(self, index: bool = True) -> None:
+        """Open (or create) the database; raise HistoryError with a clear reason if we can't.
+
+        index=False leaves building a missing search index to index(), e.g. until after the
+        integrity check and the first reads, which name damage more clearly.
+        """
         self._thread.start()
         try:
             self._ready.result(timeout=30)
         except HistoryError:
             self._thread.join(5)
             raise
+        if index:
+            self.index()
+
+    def index(self) -> None:
+        """Give a file from before search its full-text index, built from the rows stored (once)."""
+        try:
+            self._call(self._build_index, loud=False)
+        except sqlite3.DatabaseError as err:
+            raise HistoryError(f"history database {self.path!r} is damaged ({err}). {self.how_to_recover()}") from err
+
+    def _build_index(self, db: sqlite3.Connection) -> None:
+        fts.ensure_index(db)
+        self._indexed = True  # from now on the writer indexes what it stores (on this same thread)
 
     def close(self) -> None:
         """Commit everything queued and stop the writer thread."""
@@ -223,6 +243,11 @@ class History:
         earlier reference, backwards from it otherwise.
         """
         return self._read(lambda source: source.between(room, start, end, limit))
+
+    def search(self, query: SearchQuery) -> list[Stored]:
+        """The newest messages matching query, newest first (always this node's SQLite copy and its index)."""
+        found: list[Stored] = self._call(lambda db: fts.search(db, query) if self._indexed else [])
+        return found
 
     def topics(self) -> dict[str, tuple[str, str, int]]:
         """The last topic set in each room: folded room -> (text, setter's nick!user@host, ts_ms).
@@ -312,9 +337,9 @@ class History:
                 db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
             db.execute("SELECT count(*) FROM messages").fetchone()
-            return db
         except sqlite3.DatabaseError as err:
             raise HistoryError(f"cannot open history database {self.path!r}: {err}") from err
+        return db
 
     def _run(self) -> None:
         try:
@@ -354,11 +379,18 @@ class History:
         try:
             with db:
                 db.execute("BEGIN")
+                # Only this thread writes messages: whatever has a higher id after the insert is new
+                # (a msgid stored already is ignored), and goes into the search index too.
+                last = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
                 db.executemany(
                     "INSERT OR IGNORE INTO messages (room, msgid, ts_ms, source, command, target, text)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                if self._indexed:
+                    fts.index_rows(db, db.execute(
+                        "SELECT id, room, source, ts_ms, text FROM messages WHERE id > ? AND command != ?",
+                        (last, fts.UNSEARCHED)).fetchall())
         except sqlite3.Error as err:
             # The chat goes on without storage; say so, every time it happens.
             self._failed_writes += len(rows)
