@@ -72,6 +72,8 @@ class Client:
         self.render_key: RenderKey = TAGS_NONE
         # Set for a person at nc/telnet rather than an IRC client.
         self.presenter: Presenter | None = None
+        self._renderer: Callable[[Envelope], bytes] | None = None
+        self._deliver_bytes = link.deliver_bytes
         self.registered = False
         self.cap_negotiating = False
         self.away: str | None = None
@@ -113,21 +115,22 @@ class Client:
     def present(self, presenter: Presenter | None) -> None:
         """Show this client messages through presenter (None: as IRC lines again)."""
         self.presenter = presenter
+        self._renderer = presenter.render_envelope if presenter is not None else None
         self.render_key = presenter.render_key if presenter is not None else render_key_for(self.caps)
 
     # -- sending ----------------------------------------------------------------
 
     def deliver(self, envelope: Envelope) -> None:
-        """Queue a shared envelope, rendered for this client, for the flusher thread."""
+        """Queue a shared envelope, rendered for this client, for the flusher thread.
+
+        Once per recipient of every message: kept to a few attribute reads and one call down.
+        """
         seen = self.joining
         if seen is not None:
             seen.add(envelope.msgid)
-        renderer: Callable[[Envelope], bytes] | None = None
-        if self.presenter is not None:
-            renderer = self.presenter.render_envelope
-        data = envelope.render(self.render_key, renderer)
+        data = envelope.render(self.render_key, self._renderer)
         if data:
-            self.link.deliver_bytes(data)
+            self._deliver_bytes(data)
 
     def send(self, message: Message) -> None:
         """Send a message meant for this client only."""

@@ -17,6 +17,9 @@ from ..irc import IrcError, fold
 from ..irc import numerics as n
 from .room import Change, ListEntry, Member, Room
 
+# A status as NAMES shows it: "ov" -> "@+".
+PREFIX_OF = {"o": "@", "v": "+", "ov": "@+"}
+
 __all__ = ["Change", "Hub", "ListEntry", "Member", "Room", "RoomView"]
 
 
@@ -52,7 +55,9 @@ class RoomView:
 
 def _view(room: Room, show_key: bool = False) -> RoomView:
     members = tuple(room.members.values())
-    status = tuple("".join("@+"["ov".index(s)] for s in room.status.get(fold(m.nick), "")) for m in members)
+    # Keyed by folded nick already: no casefold per member (a view is made at every join).
+    marks = room.status
+    status = tuple(PREFIX_OF[marks[key]] if key in marks else "" for key in room.members)
     return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time,
                     tuple(m.nick for m in members), members, status, room.mode_string(show_key), "s" in room.modes)
 

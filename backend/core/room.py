@@ -125,6 +125,8 @@ class Room:
 
     def check_speak(self, member: Member, is_member: bool) -> None:
         """Raise 404 with the reason member may not speak here."""
+        if is_member and not self.bans and not self.quiets and "m" not in self.modes:
+            return  # the common case, once per message: nothing to look up
         if not is_member and "n" in self.modes:
             raise IrcError(n.ERR_CANNOTSENDTOCHAN, self.name, "Cannot send to channel (join it first)")
         if is_member and self.is_voiced(member):

@@ -41,6 +41,8 @@ from .transport import TlsTransport
 log = logging.getLogger("lobby.connection")
 
 RECV_BYTES = 16384
+# Bound once: deliver_bytes runs once per recipient of every message.
+_SCHEDULE, _FULL = Queued.SCHEDULE, Queued.FULL
 # How often a reader held back by fake lag looks whether its connection was killed meanwhile
 # (a hang-up by the client wakes it at once).
 LAG_SLICE = 0.1
@@ -200,9 +202,9 @@ class Connection:
             ok = self.outbox.put(data)
         else:
             queued = self.outbox.defer(data)
-            if queued is Queued.SCHEDULE:
+            if queued is _SCHEDULE:
                 self.flusher.schedule(self)
-            ok = queued is not Queued.FULL
+            ok = queued is not _FULL
         if not ok:
             self.client.kill("SendQ exceeded", flush=False)
 

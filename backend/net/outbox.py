@@ -59,6 +59,11 @@ def _send(send_now: SendNow, data: bytes) -> int | None:
         return None
 
 
+# Bound once: an Enum member read through its class costs a lookup, and defer() runs once per
+# recipient of every message.
+_QUEUED, _SCHEDULE, _FULL = Queued.QUEUED, Queued.SCHEDULE, Queued.FULL
+
+
 class Outbox:
     """Bytes waiting to be sent to one client, at most limit bytes of them."""
 
@@ -161,16 +166,16 @@ class Outbox:
         # Once per recipient of every message: _append is written out here on purpose.
         with self._lock:
             if self._closed or self._gone:
-                return Queued.QUEUED
+                return _QUEUED
             if self._size + len(data) > self.limit:
-                return Queued.FULL
+                return _FULL
             idle = not (self._chunks or self._busy or self._scheduled or self._stalled)
             self._chunks.append(data)
             self._size += len(data)
             if idle:
                 self._scheduled = True
-                return Queued.SCHEDULE
-            return Queued.QUEUED
+                return _SCHEDULE
+            return _QUEUED
 
     def flush(self, send_now: SendNow) -> bool:
         """The flusher's turn: send everything queued without blocking.
