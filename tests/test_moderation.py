@@ -6,6 +6,7 @@ A check that something did not happen syncs with PING/PONG first, so it could fa
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -280,3 +281,45 @@ def test_room_settings_survive_a_restart(make_server: Callable[..., ChatServer],
     assert bob.expect(r" 324 bob #dev ").params[2:] == ("+mnk", "key1")
     bob.send("MODE #dev b")
     assert bob.expect(r" 367 bob #dev ").params[2] == "spammer!*@*"
+
+
+def test_server_operators_ban_an_address_server_wide_for_a_time(make_server: Callable[..., ChatServer]) -> None:
+    server = make_server(operators={"teacher": OPER_HASH})
+
+    def user(nick: str) -> IrcClient:
+        c = connect(server.address, nick)
+        make_server.clients.append(c)  # type: ignore[attr-defined]
+        return c
+
+    boss, troll = user("boss"), user("troll")
+    troll.send("KLINE troll")
+    troll.expect(r" 481 troll ")
+    boss.send("OPER teacher :correct horse")
+    boss.expect(r" 381 boss ")
+    boss.send("KLINE 2h troll :flooding")
+    assert any(" 465 troll " in line for line in troll.expect_closed())
+    boss.expect(r"NOTICE boss :K-line on troll!\*@\* for \d+ s: flooding")
+    back = connect(server.address)
+    make_server.clients.append(back)  # type: ignore[attr-defined]
+    back.send("NICK troll")
+    back.send("USER t 0 * :T")
+    back.expect(r" 465 troll :You are banned from this server: flooding")
+    back.expect_closed()
+    boss.send("KLINE LIST")
+    assert boss.expect(r" 216 boss K ").params[2] == "troll!*@*"
+    boss.expect(r" 219 boss K ")
+    boss.send("KLINE *")
+    boss.expect(r"FAIL KLINE INVALID_PARAMS ")
+    boss.send("UNKLINE troll")
+    boss.expect(r"NOTICE boss :K-line on troll!\*@\* lifted")
+    user("troll")  # welcome again
+    boss.send("KLINE 1s quick")
+    boss.expect(r"K-line on quick!\*@\*")
+    deadline = time.monotonic() + 10
+    while True:
+        boss.send("KLINE LIST")
+        lines = boss.lines_until(r" 219 boss K ")
+        if not any("quick" in line for line in lines) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not any("quick" in line for line in lines)  # a timed K-line ends by itself

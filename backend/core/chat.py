@@ -24,6 +24,7 @@ from .history import HistoryStore, Stored
 from .hub import Hub, Member
 from .monitor import Monitors
 from .ports import AccountStore, Cluster, NullCluster, RoomStore
+from .serverbans import KLines
 
 log = logging.getLogger("lobby.chat")
 
@@ -50,6 +51,8 @@ class Chat:
         # Accounts (store/accounts.py); None: no accounts, no SASL.
         self.accounts: AccountStore | None = None
         self.monitors = Monitors(self.hub)
+        # Server-wide bans set by server operators (core/klines.py).
+        self.klines = KLines()
         # Wrong passwords per address, to slow guessing down (registration.check_server_password).
         cfg = self.config
         self.guard = FailureGuard(cfg.password_delay, cfg.password_delay_max, cfg.password_quiet)

@@ -16,6 +16,7 @@ from .chat import Chat
 from .chathistory import handle_chathistory
 from .client import Client
 from .identity import handle_away, handle_nick, handle_ping, handle_pong, handle_quit, handle_setname
+from .klines import handle_kline, handle_unkline
 from .labels import labelled
 from .messages import handle_privmsg, handle_tagmsg
 from .moderation import handle_invite, handle_kick, handle_kill, handle_oper, handle_wallops
@@ -119,4 +120,6 @@ COMMANDS: dict[str, Command] = {
     "OPER": Command(handle_oper, 2),
     "KILL": Command(handle_kill, 2),
     "WALLOPS": Command(handle_wallops, 1),
+    "KLINE": Command(handle_kline, 1),
+    "UNKLINE": Command(handle_unkline, 1),
 }

@@ -14,6 +14,7 @@ from .chat import Chat
 from .client import Client
 from .events import Registered
 from .isupport import send_isupport
+from .klines import check_klined
 from .rooms import enter_room
 from .server_info import VERSION, send_lusers
 
@@ -124,6 +125,8 @@ def try_register(chat: Chat, client: Client) -> None:
     if client.registered or client.cap_negotiating or client.nick == "*" or not client.user:
         return
     if chat.config.password is not None and not check_server_password(chat, client):
+        return
+    if check_klined(chat, client):
         return
     if chat.config.require_accounts and client.account is None:
         client.send_from_server("FAIL", "*", "ACCOUNT_REQUIRED", "Sign in to your account (SASL) to use this server")
