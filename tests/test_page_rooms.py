@@ -8,12 +8,13 @@ IRC user (irc_user) checks what really went over the wire.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.ircclient import IrcClient
+from tests.test_client import Tmux, lobby_connect, run
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
@@ -218,3 +219,41 @@ def test_a_message_of_several_lines_is_one_message(new_page: PageFactory, irc_us
     got = [carol.expect(r":alice!\S+ PRIVMSG #lobby :").params[-1] for _ in range(3)]
     assert got == ["first line", "second line", "third line"]
     assert alice.errors == [] and bob.errors == []
+
+
+@pytest.fixture
+def tmux(make_server: Any) -> Iterator[Tmux]:
+    """A private tmux server for `lobby connect`, killed before the chat server stops."""
+    t = Tmux()
+    yield t
+    t.kill()
+
+
+def test_what_an_operator_does_on_the_page_reads_as_sentences_in_lobby_connect(
+    new_page: PageFactory, chat_server: Any, tmux: Tmux
+) -> None:
+    """The page's operator kicks, bans and mutes the room; a `lobby connect` user in it reads each."""
+    alice = new_page()
+    joined(alice, "alice")
+    say(alice, "/join #dev")
+    expect(group(alice, "Operators")).to_contain_text("alice")
+    tmux.start(lobby_connect(chat_server.address[1], "term"))
+    tmux.wait_for(r"→ term joined #lobby$")
+    run(tmux, "/join #dev")
+    expect(log(alice)).to_contain_text("term joined")
+    alice.get_by_role("button", name="Room settings").click()
+    settings = alice.get_by_role("dialog", name="Settings of #dev")
+    settings.get_by_label(re.compile("Moderated:")).check()
+    tmux.wait_for(r"alice set #dev to moderated \(\+m\)")
+    settings.get_by_role("button", name="Close the room settings").click()
+    run(tmux, "can I talk?")
+    tmux.wait_for(r"You can't speak in #dev: it is moderated")
+    name_button(alice, "term").click()
+    alice.get_by_role("menu", name="Actions for term").get_by_role("menuitem", name="Ban…").click()
+    dialog = alice.get_by_role("dialog", name="Ban term from #dev")
+    dialog.get_by_label("Reason").fill("spamming")
+    dialog.get_by_role("button", name="Ban").click()
+    tmux.wait_for(r"You were removed from #dev by alice \(spamming\)")
+    run(tmux, "/join #dev")
+    tmux.wait_for(r"You are banned from #dev")
+    assert alice.errors == []
