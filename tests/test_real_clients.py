@@ -19,7 +19,7 @@ import pytest
 
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect
-from tests.realclients import Terminal, Terminals, compact
+from tests.realclients import IRSSI_CONFIG, Terminal, Terminals, compact
 
 pytest_plugins = ["tests.webfixtures"]
 
@@ -330,3 +330,30 @@ def test_irssi_ops_kicks_and_bans_in_a_room_it_created(make_server: ServerFactor
     found = [chat_text(line) for line in screen.splitlines()
              if any(re.search(e, line) for e in ERRORS + REFUSALS)]
     assert not found, f"irssi shows errors from the server: {found}; screen:\n{compact(screen)}"
+
+
+def test_irssi_signs_in_to_an_account_with_sasl(make_server: ServerFactory, terminals: Terminals) -> None:
+    """An account made with REGISTER; irssi signs in with its own /network add -sasl_* options."""
+    server = make_server()
+    maker = raw_user(make_server, server, "maker")
+    maker.send("REGISTER alice * :correct-horse-battery")
+    maker.expect(r"REGISTER SUCCESS alice ")
+    maker.send("QUIT")
+    maker.expect_closed()
+    home = terminals.root / "irssi-sasl"
+    home.mkdir(parents=True)
+    (home / "config").write_text(IRSSI_CONFIG.format(nick="alice", user="alice", queue_speed="200msec"))
+    alice = Terminal("irssi-sasl", home, ["irssi", f"--home={home}", f"--config={home / 'config'}", "-n", "alice"],
+                     stuck_on=("Remove unknown settings from config file",))
+    terminals.started.append(alice)
+    host, port = server.address
+    alice.type_line("/network add -sasl_mechanism PLAIN -sasl_username alice "
+                    "-sasl_password correct-horse-battery lobby")
+    alice.type_line(f"/server add -network lobby -notls {host} {port}")
+    alice.type_line("/connect lobby")
+    alice.wait_for(joined_room("irssi", "alice", "#lobby"))
+    alice.type_line("/window 1")
+    alice.wait_for(r"You are now logged in as alice")
+    bob = raw_user(make_server, server, "bob")
+    bob.send("WHOIS alice")
+    bob.expect(r" 330 bob alice alice ")
