@@ -208,3 +208,55 @@ def test_a_class_list_of_30_is_imported_and_bad_rows_are_explained_by_line(tmp_p
     assert lobby_accounts(db, "remove", "student4").returncode == 0
     assert lobby_accounts(db, "remove", "student4").returncode == 1
     assert len(lobby_accounts(db, "list").stdout.splitlines()) == 28
+
+
+def test_private_messages_between_accounts_are_kept_for_the_two_of_them(make_server: Factory, tmp_path: Path) -> None:
+    db = str(tmp_path / "lobby.db")
+    server = make_server(db_path=db, **FAST)
+    new = opened(make_server, server)
+    caps = "batch server-time message-tags draft/chathistory"
+    alice, bob, carol = new(), new(), new()
+    for c, nick in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+        register_account(c, nick)
+        c.send(f"CAP REQ :{caps}")
+        c.expect(r" CAP \S+ ACK ")
+    guest = connect(server.address, "guest")
+    make_server.clients.append(guest)  # type: ignore[attr-defined]
+    alice.send("PRIVMSG bob :just between us")
+    bob.expect(r"PRIVMSG bob :just between us")
+    bob.send("PRIVMSG alice :agreed")
+    alice.expect(r"PRIVMSG alice :agreed")
+    guest.send("PRIVMSG bob :a guest's word")
+    bob.expect(r"PRIVMSG bob :a guest's word")
+    server.stop()  # and back: what was said is still there
+
+    again = make_server(db_path=db, **FAST)
+    reopened = opened(make_server, again)
+
+    def signed(nick: str) -> IrcClient:
+        c = reopened()
+        sign_in(c, nick, nick, "correct horse", caps=f"sasl {caps}")
+        c.expect(rf" 903 {nick} ")
+        c.send("CAP END")
+        c.expect(rf" 366 {nick} #lobby ")
+        return c
+
+    bob = signed("bob")
+    bob.send("CHATHISTORY LATEST alice * 10")
+    lines = bob.lines_until(r"BATCH -")
+    said = [(parse_line(x).source.split("!")[0], parse_line(x).params) for x in lines if " PRIVMSG " in x]
+    assert said == [("alice", ("bob", "just between us")), ("bob", ("alice", "agreed"))]
+    bob.send("CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z 10")
+    targets = [parse_line(x).params for x in bob.lines_until(r"BATCH -targets") if "CHATHISTORY TARGETS" in x]
+    assert [t[1] for t in targets] == ["alice"]  # the guest's word was not kept
+    carol = signed("carol")
+    carol.send("CHATHISTORY LATEST alice * 10")
+    assert not any(" PRIVMSG " in x for x in carol.lines_until(r"BATCH -"))  # not hers to read
+    guest = reopened()
+    guest.send("CAP REQ :" + caps)
+    guest.send("CAP END")
+    guest.send("NICK guest")
+    guest.send("USER g 0 * :G")
+    guest.expect(r" 366 guest #lobby ")
+    guest.send("CHATHISTORY LATEST bob * 10")
+    assert not any(" PRIVMSG " in x for x in guest.lines_until(r"BATCH -"))

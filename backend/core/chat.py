@@ -20,7 +20,7 @@ from .config import ChatConfig
 from .envelope import Envelope
 from .events import Event
 from .guard import FailureGuard
-from .history import HistoryStore, Stored
+from .history import HistoryStore, Stored, conversation_key
 from .hub import Hub, Member
 from .monitor import Monitors
 from .ports import AccountStore, Cluster, NullCluster, RoomStore
@@ -119,6 +119,17 @@ class Chat:
         for part in envelope.parts():
             m = part.message
             self.history.add(room, part.msgid, part.time, m.source or "", m.command, m.params[-1])
+
+    def store_private(self, sender: Client, target: Member, envelope: Envelope) -> None:
+        """Keep a private message when both ends are signed in to accounts (guests' are never kept)."""
+        if self.history is None or sender.account is None or not isinstance(target, Client):
+            return
+        if target.account is None or envelope.message.command not in STORED:
+            return
+        key = conversation_key(sender.account, target.account)
+        for part in envelope.parts():
+            m = part.message
+            self.history.add(key, part.msgid, part.time, m.source or "", m.command, m.params[-1])
 
     def recent(self, client: Client, room: str) -> list[Stored]:
         """A room's last lines for a user who just joined it, less those they already got live.

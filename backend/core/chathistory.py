@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from ..irc import IrcError, Message
 from .chat import Chat
 from .client import Client
-from .history import Ref, Stored
+from .envelope import format_time
+from .history import DM_PREFIX, Ref, Stored, conversation_key
 from .replay import send_batch
 
 _TIMESTAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z$")
@@ -57,9 +58,7 @@ def parse_limit(raw: str) -> int:
 def handle_chathistory(chat: Chat, client: Client, msg: Message) -> None:
     """CHATHISTORY <subcommand> <target> <ref> [<ref>] <limit>."""
     if msg.params[0].upper() == "TARGETS":
-        # Private messages are not stored, so there are never conversations to list.
-        client.send_from_server("BATCH", "+targets", "draft/chathistory-targets")
-        client.send_from_server("BATCH", "-targets")
+        send_targets(chat, client, msg)
         return
     try:
         rows, target, room = _query(chat, client, msg)
@@ -69,7 +68,27 @@ def handle_chathistory(chat: Chat, client: Client, msg: Message) -> None:
         params = ("CHATHISTORY", fail.code, *fail.context, text.get(fail.code, "Failed"))
         client.send_from_server("FAIL", *params)
         return
-    send_batch(client, target, rows, room)
+    if room.startswith(DM_PREFIX):
+        send_batch(client, target, rows, room, partner=target)
+    else:
+        send_batch(client, target, rows, room)
+
+
+def send_targets(chat: Chat, client: Client, msg: Message) -> None:
+    """CHATHISTORY TARGETS <ts> <ts> <limit>: the private conversations of client's account with a
+    line between the two times, newest first (guests have none: their messages are not kept)."""
+    client.send_from_server("BATCH", "+targets", "draft/chathistory-targets")
+    history = chat.history
+    if history is not None and client.account is not None and len(msg.params) >= 4:
+        try:
+            bounds = sorted(ref.ts_ms or 0 for ref in (parse_ref(msg.params[1]), parse_ref(msg.params[2])))
+            limit = parse_limit(msg.params[3])
+        except Fail:
+            bounds, limit = [0, 0], 0
+        for other, last in history.conversations(client.account, limit):
+            if bounds[0] <= last <= bounds[1]:
+                client.send_from_server("CHATHISTORY", "TARGETS", other, format_time(last / 1000))
+    client.send_from_server("BATCH", "-targets")
 
 
 def _query(chat: Chat, client: Client, msg: Message) -> tuple[list[Stored], str, str]:
@@ -82,11 +101,17 @@ def _query(chat: Chat, client: Client, msg: Message) -> tuple[list[Stored], str,
     target = msg.params[1]
     history = chat.history
     if not target.startswith("#"):
-        return [], target, target  # private messages are not stored
-    try:
-        room = chat.hub.require_member(client, target)
-    except IrcError:
-        raise Fail("INVALID_TARGET", sub, target) from None
+        # A private conversation is kept between two accounts, and only they may read it.
+        other = chat.accounts.display_name(target) if chat.accounts is not None else None
+        if client.account is None or other is None:
+            return [], target, target
+        room = conversation_key(client.account, other)
+        target = other
+    else:
+        try:
+            room = chat.hub.require_member(client, target)
+        except IrcError:
+            raise Fail("INVALID_TARGET", sub, target) from None
     limit = parse_limit(msg.params[needed - 1])
     if history is None:
         return [], target, room

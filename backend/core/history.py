@@ -9,6 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ..irc import fold
+
+# A private conversation between two accounts is kept like a room whose key is made of both
+# accounts (folded, sorted): "~dm~alice~bob". "~" can't begin a room name, so no room collides.
+DM_PREFIX = "~dm~"
+DM_SEPARATOR = "~"
+
+
+def conversation_key(one: str, other: str) -> str:
+    """The key under which the private messages between two accounts are kept."""
+    first, second = sorted((fold(one), fold(other)))
+    return f"{DM_PREFIX}{first}{DM_SEPARATOR}{second}"
+
 
 class Unavailable(Exception):
     """A history source can't answer right now (e.g. Redis is unreachable); ask another."""
@@ -60,6 +73,10 @@ class HistorySource(Protocol):
 
 class HistoryStore(HistorySource, Protocol):
     """A HistorySource that also keeps what is said: the core stores before it delivers."""
+
+    def conversations(self, account: str, limit: int) -> list[tuple[str, int]]:
+        """The private conversations of account: (the other account, ms of the last line), newest first."""
+        ...
 
     def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
         """Queue one room message or topic change for storage; waits (briefly) only while the writer is behind."""

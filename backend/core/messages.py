@@ -89,6 +89,9 @@ def send_message(
     if user is None:
         raise IrcError(n.ERR_NOSUCHNICK, target, "No such nick")
     envelope = _envelope(client, command, user.nick, text, tags, extra, lines)
+    # Kept between two accounts (and read back with CHATHISTORY); before it is delivered, as in rooms.
+    if text is not None or lines is not None:
+        chat.store_private(client, user, envelope)
     # A user of another node is reached through the cluster; delivering to its mirror does nothing.
     chat.publish(PrivateMessage(user, envelope), () if user is client else (user,))
     if echo or user is client:

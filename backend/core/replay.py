@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 
-from ..irc import Message
+from ..irc import Message, fold
 from .client import Client
 from .envelope import TAGS_NONE, Envelope, format_time
 from .history import Stored
@@ -25,17 +25,25 @@ def to_envelope(row: Stored, room: str) -> Envelope:
     return Envelope(Message(row.command, (room, row.text), row.source), time=row.ts_ms / 1000, msgid=row.msgid)
 
 
-def send_batch(client: Client, target: str, rows: list[Stored], room: str) -> None:
-    """Send rows inside one `chathistory` batch (the form CHATHISTORY always answers in)."""
+def send_batch(client: Client, target: str, rows: list[Stored], room: str, partner: str | None = None) -> None:
+    """Send rows inside one `chathistory` batch (the form CHATHISTORY always answers in).
+
+    With partner, the rows are a private conversation: each goes to the partner when client
+    said it, else to client, as the messages went at the time.
+    """
     batch_id = f"h{next(_batch_ids)}"
     client.send_from_server("BATCH", f"+{batch_id}", "chathistory", target)
+    mine = {fold(client.nick), fold(client.account or client.nick)}
     for row in rows:
         tags = {"batch": batch_id}
         if client.render_key != TAGS_NONE:
             tags["time"] = format_time(row.ts_ms / 1000)
         if "message-tags" in client.caps:
             tags["msgid"] = row.msgid
-        client.send(Message(row.command, (room, row.text), row.source, tags))
+        to = room
+        if partner is not None:
+            to = partner if fold(row.source.split("!", 1)[0]) in mine else client.nick
+        client.send(Message(row.command, (to, row.text), row.source, tags))
     client.send_from_server("BATCH", f"-{batch_id}")
 
 

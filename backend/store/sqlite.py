@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from ..core.envelope import epoch_ms
-from ..core.history import HistorySource, Ref, SearchQuery, Stored, Unavailable
+from ..core.history import DM_PREFIX, DM_SEPARATOR, HistorySource, Ref, SearchQuery, Stored, Unavailable
 from ..irc import fold
 from . import search as fts
 
@@ -222,19 +222,19 @@ class History:
 
     def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
         """The newest `limit` messages, optionally only those after a reference, oldest first."""
-        return self._read(lambda source: source.latest(room, limit, after))
+        return self._read(room, lambda source: source.latest(room, limit, after))
 
     def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages just before ref, oldest first."""
-        return self._read(lambda source: source.before(room, ref, limit))
+        return self._read(room, lambda source: source.before(room, ref, limit))
 
     def after(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages just after ref, oldest first."""
-        return self._read(lambda source: source.after(room, ref, limit))
+        return self._read(room, lambda source: source.after(room, ref, limit))
 
     def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
         """About `limit` messages centred on ref (ref included when it is a message)."""
-        return self._read(lambda source: source.around(room, ref, limit))
+        return self._read(room, lambda source: source.around(room, ref, limit))
 
     def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
         """Up to `limit` messages strictly between two references, oldest first.
@@ -242,7 +242,7 @@ class History:
         As in the chathistory spec, paging starts from `start`: forwards if it is the
         earlier reference, backwards from it otherwise.
         """
-        return self._read(lambda source: source.between(room, start, end, limit))
+        return self._read(room, lambda source: source.between(room, start, end, limit))
 
     def search(self, query: SearchQuery) -> list[Stored]:
         """The newest messages matching query, newest first (always this node's SQLite copy and its index)."""
@@ -291,16 +291,39 @@ class History:
         """Every room with stored messages, as last written (e.g. to put back a lost Redis stream)."""
 
         def query(db: sqlite3.Connection) -> list[str]:
-            rows = db.execute("SELECT target FROM messages WHERE id IN (SELECT MAX(id) FROM messages GROUP BY room)")
+            rows = db.execute("SELECT target FROM messages WHERE id IN (SELECT MAX(id) FROM messages GROUP BY room)"
+                              " AND room NOT LIKE ?", (DM_PREFIX + "%",))
             return [target for (target,) in rows]
+
+        return self._call(query)
+
+    def conversations(self, account: str, limit: int) -> list[tuple[str, int]]:
+        """The private conversations of account: (the other account, time of the last line), newest first."""
+        me = fold(account)
+
+        def query(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            rows = db.execute(
+                "SELECT room, MAX(ts_ms) AS last FROM messages WHERE room LIKE ? OR room LIKE ?"
+                " GROUP BY room ORDER BY last DESC LIMIT ?",
+                (f"{DM_PREFIX}{me}{DM_SEPARATOR}%", f"{DM_PREFIX}%{DM_SEPARATOR}{me}", limit),
+            ).fetchall()
+            out = []
+            for room, last in rows:
+                first, _, second = room[len(DM_PREFIX):].partition(DM_SEPARATOR)
+                if me in (first, second):
+                    out.append((second if first == me else first, int(last)))
+            return out
 
         return self._call(query)
 
     # -- internals --------------------------------------------------------------
 
-    def _read(self, ask: Callable[[HistorySource], list[Stored]]) -> list[Stored]:
-        """Ask the shared source if there is one, else (or if it can't answer) the SQLite copy."""
-        shared = self.shared
+    def _read(self, room: str, ask: Callable[[HistorySource], list[Stored]]) -> list[Stored]:
+        """Ask the shared source if there is one, else (or if it can't answer) the SQLite copy.
+
+        Private conversations are kept by the node of their users only: always the SQLite copy.
+        """
+        shared = None if room.startswith(DM_PREFIX) else self.shared
         if shared is not None:
             try:
                 rows = ask(shared)
