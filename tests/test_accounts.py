@@ -260,3 +260,34 @@ def test_private_messages_between_accounts_are_kept_for_the_two_of_them(make_ser
     guest.expect(r" 366 guest #lobby ")
     guest.send("CHATHISTORY LATEST bob * 10")
     assert not any(" PRIVMSG " in x for x in guest.lines_until(r"BATCH -"))
+
+
+def test_the_account_that_founds_a_room_runs_it_across_restarts(make_server: Factory, tmp_path: Path) -> None:
+    db = str(tmp_path / "lobby.db")
+    server = make_server(db_path=db, **FAST)
+    alice = opened(make_server, server)()
+    register_account(alice, "alice")
+    alice.send("JOIN #club")
+    assert "@alice" in alice.expect(r" 353 alice \S #club ").params[-1].split()
+    alice.send("PART #club")
+    alice.expect(r"PART #club")
+    bob = connect(server.address, "bob")
+    make_server.clients.append(bob)  # type: ignore[attr-defined]
+    bob.send("JOIN #club")
+    assert bob.expect(r" 353 bob \S #club ").params[-1].split() == ["bob"]  # not its founder: no @
+    server.stop()
+    again = make_server(db_path=db, **FAST)
+    carol = connect(again.address, "carol")
+    make_server.clients.append(carol)  # type: ignore[attr-defined]
+    carol.send("JOIN #club")
+    carol.expect(r" 366 carol #club ")
+    alice = opened(make_server, again)()
+    sign_in(alice, "alice", "alice", "correct horse")
+    alice.expect(r" 903 alice ")
+    alice.send("CAP END")
+    alice.expect(r" 366 alice #lobby ")
+    alice.send("JOIN #club")
+    carol.expect(r":alice!\S+ JOIN #club")
+    carol.expect(r"MODE #club \+o alice")  # the founder is back: its operator again
+    alice.send("MODE #club +m")
+    carol.expect(r":alice!\S+ MODE #club \+m")

@@ -172,11 +172,12 @@ class Hub:
     # -- rooms --------------------------------------------------------------
 
     def join(
-        self, member: Member, name: str, key: str = "", privileged: bool = False
+        self, member: Member, name: str, key: str = "", privileged: bool = False, account: str | None = None
     ) -> tuple[RoomView, list[Member]] | None:
         """Add member to a room, creating it (its creator becomes its operator, but in a permanent
-        room); None if already there, else (view, members). Raises 471/473/474/475 when the
-        room refuses them, unless privileged (a server operator, or another node's say-so)."""
+        room; signed in to account, its founder, operator again whenever they join); None if
+        already there, else (view, members). Raises 471/473/474/475 when the room refuses them,
+        unless privileged (a server operator, or another node's say-so)."""
         key_ = fold(name)
         with self._lock:
             room = self._rooms.get(key_)
@@ -189,8 +190,12 @@ class Hub:
                 room.check_join(member, key)
             room.invited.discard(nick_key)
             room.members[nick_key] = member
-            if new and key_ not in self._persistent and not room.status:
+            if new and key_ not in self._persistent and not room.status and not room.founder:
                 room.status[nick_key] = "o"
+                if account is not None and not room.founder:
+                    room.founder = fold(account)
+            if account is not None and room.founder == fold(account):
+                room.status[nick_key] = "".join(sorted(set(room.status.get(nick_key, "")) | {"o"}, key="ov".index))
             self._rooms_of.setdefault(member, set()).add(key_)
             return _view(room, show_key=True), list(room.members.values())
 

@@ -92,6 +92,8 @@ class Room:
     bans: dict[str, ListEntry] = field(default_factory=dict)  # folded mask -> entry
     quiets: dict[str, ListEntry] = field(default_factory=dict)
     invited: set[str] = field(default_factory=set)  # folded nicks, until they join
+    # The account that created the room (folded): its operator whenever it joins, across restarts.
+    founder: str = ""
 
     # -- who may do what -----------------------------------------------------------
 
@@ -228,6 +230,7 @@ class Room:
             "limit": self.limit,
             "bans": [[e.mask, e.setter, e.time] for e in self.bans.values()],
             "quiets": [[e.mask, e.setter, e.time] for e in self.quiets.values()],
+            "founder": self.founder,
         }
 
     def restore(self, saved: dict[str, object]) -> None:
@@ -239,6 +242,7 @@ class Room:
         if "modes" in saved:
             self.modes = set(str(saved["modes"])) & set(FLAG_MODES)
         self.key = str(saved.get("key", ""))
+        self.founder = str(saved.get("founder", self.founder))
         self.limit = int(saved.get("limit", 0))  # type: ignore[call-overload]
         for letter, entries in (("bans", self.bans), ("quiets", self.quiets)):
             for mask, setter, when in saved.get(letter, []):  # type: ignore[attr-defined]
@@ -247,7 +251,7 @@ class Room:
     def is_default(self) -> bool:
         """Nothing set beyond a new room's defaults: no need to remember it once empty."""
         return (not self.topic and self.modes == set(DEFAULT_MODES) and not self.key and not self.limit
-                and not self.bans and not self.quiets)
+                and not self.bans and not self.quiets and not self.founder)
 
     def prefixed(self, multi: bool) -> Iterator[tuple[str, Member]]:
         """(status prefix, member) for NAMES: "@" for an operator, "+" voice, "@+" both with multi-prefix."""

@@ -10,7 +10,7 @@ from ..irc import numerics as n
 from .chat import Chat
 from .client import Client
 from .envelope import Envelope
-from .events import Joined, Parted, TopicChanged
+from .events import Joined, ModeChanged, Parted, TopicChanged
 from .hub import RoomView
 from .masks import matches
 from .replay import replay_on_join
@@ -45,10 +45,12 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
     # the replay must not show those again.
     client.joining = set()
     try:
-        result = hub.join(client, name, key, privileged="o" in client.modes)
+        result = hub.join(client, name, key, privileged="o" in client.modes, account=client.account)
         if result is None:
             return
         view, members = result
+        if client.account is not None and len(members) == 1:
+            chat.save_room(view.name)  # a room just founded by an account: kept, founder and all
         envelope = Envelope(Message("JOIN", (view.name,), client.prefix))
         # extended-join: those who asked see the joiner's account and real name in the JOIN.
         extended: list[Client] = [m for m in members if isinstance(m, Client) and m.has("extended-join")]
@@ -62,6 +64,10 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
                 if other is not client:
                     other.deliver(long)
         client.echo(long if client.has("extended-join") else envelope)
+        if client.account is not None and len(members) > 1 and view.status[view.members.index(client)][:1] == "@":
+            # The founder came back to a room with people in it: they see the server make them its operator.
+            mode = Envelope(Message("MODE", (view.name, "+o", client.nick), chat.config.server_name))
+            chat.publish(ModeChanged(view.name, mode), members)
         if client.away:
             # away-notify: "servers SHOULD send an AWAY message ... when a user joins a channel".
             away = Envelope(Message("AWAY", (client.away,), client.prefix))
