@@ -65,6 +65,7 @@ def test_cap_ls_offers_exactly_the_implemented_capabilities(client: ClientFactor
         "server-time", "message-tags", "echo-message", "batch", "labeled-response", "standard-replies",
         "cap-notify", "multi-prefix", "userhost-in-names", "no-implicit-names", "away-notify", "setname",
         "chghost", "extended-monitor", "invite-notify", "draft/multiline", "draft/chathistory",
+        "draft/message-redaction",
         # accounts (the test server keeps them, in memory)
         "sasl", "account-tag", "account-notify", "extended-join", "draft/account-registration",
     }
@@ -497,3 +498,38 @@ def test_multiline_limits_and_mistakes_fail_the_batch(client: ClientFactory) -> 
     plain = client("plain")
     plain.send("BATCH +p draft/multiline #lobby")
     plain.expect(r"FAIL BATCH MULTILINE_INVALID ")  # only a client that negotiated it may send one
+
+
+# -- draft/message-redaction --------------------------------------------------------------------
+
+
+def test_redact_takes_back_a_message_from_the_room_and_its_history(client: ClientFactory) -> None:
+    caps = "message-tags batch server-time draft/chathistory draft/message-redaction echo-message"
+    alice, bob, plain = client("alice", caps=caps), client("bob", caps=caps), client("plain")
+    alice.send("JOIN #dev")
+    alice.expect(r" 366 alice #dev ")
+    for who in (bob, plain):
+        who.send("JOIN #dev")
+        who.expect(rf" 366 {who.nick} #dev ")
+    alice.send("PRIVMSG #dev :oops, my password is hunter2")
+    msgid = bob.expect(r"PRIVMSG #dev :oops").tags["msgid"]
+    bob.send(f"PRIVMSG #dev :bob says {msgid}")
+    bob_msgid = alice.expect(r"PRIVMSG #dev :bob says").tags["msgid"]
+    bob.send(f"REDACT #dev {msgid} :not yours")
+    bob.expect(rf"FAIL REDACT REDACT_FORBIDDEN #dev {msgid} ")
+    alice.send(f"REDACT #dev {msgid} :typo")
+    bob.expect(rf":alice!\S+ REDACT #dev {msgid} :?typo$")
+    alice.expect(rf":alice!\S+ REDACT #dev {msgid}")
+    never(plain, r"REDACT")
+    alice.send(f"REDACT #dev {bob_msgid}")  # alice made #dev: its operator may redact anyone's
+    bob.expect(rf"REDACT #dev {bob_msgid}")
+    alice.send("REDACT #dev nosuchid")
+    alice.expect(r"FAIL REDACT UNKNOWN_MSGID #dev nosuchid ")
+    alice.send(f"REDACT #nowhere {msgid}")
+    alice.expect(r"FAIL REDACT INVALID_TARGET #nowhere ")
+    late = client("late", caps="message-tags batch server-time draft/chathistory")
+    late.send("JOIN #dev")
+    late.expect(r" 366 late #dev ")
+    late.send("CHATHISTORY LATEST #dev * 10")
+    lines = late.lines_until(r"BATCH -")
+    assert not any("hunter2" in line or "bob says" in line for line in lines)

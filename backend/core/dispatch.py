@@ -30,6 +30,7 @@ from .queries import (
     handle_who,
     handle_whois,
 )
+from .redaction import handle_redact
 from .registration import handle_cap, handle_pass, handle_user, handle_webirc
 from .rooms import handle_join, handle_list, handle_names, handle_part, handle_topic
 from .search import handle_search
@@ -120,6 +121,7 @@ COMMANDS: dict[str, Command] = {
     "OPER": Command(handle_oper, 2),
     "KILL": Command(handle_kill, 2),
     "WALLOPS": Command(handle_wallops, 1),
+    "REDACT": Command(handle_redact, 2),
     "KLINE": Command(handle_kline, 1),
     "UNKLINE": Command(handle_unkline, 1),
 }

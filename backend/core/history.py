@@ -74,6 +74,10 @@ class HistorySource(Protocol):
 class HistoryStore(HistorySource, Protocol):
     """A HistorySource that also keeps what is said: the core stores before it delivers."""
 
+    def redact(self, room: str, msgid: str) -> Stored | None:
+        """Delete a room's message by msgid; the message as it was, or None if there was none."""
+        ...
+
     def conversations(self, account: str, limit: int) -> list[tuple[str, int]]:
         """The private conversations of account: (the other account, ms of the last line), newest first."""
         ...

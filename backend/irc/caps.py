@@ -28,6 +28,7 @@ CAPABILITIES: dict[str, str] = {
     "invite-notify": "",
     "draft/multiline": f"max-bytes={MULTILINE_MAX_BYTES},max-lines={MULTILINE_MAX_LINES}",
     "draft/chathistory": "",
+    "draft/message-redaction": "",
     "sasl": "PLAIN",
     "account-tag": "",
     "account-notify": "",

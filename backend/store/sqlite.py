@@ -249,6 +249,24 @@ class History:
         found: list[Stored] = self._call(lambda db: fts.search(db, query) if self._indexed else [])
         return found
 
+    def redact(self, room: str, msgid: str) -> Stored | None:
+        """Delete one stored message of a room by msgid; the message as it was, or None if there was none.
+
+        Read and delete run on the writer's thread after what is queued, so a message said an
+        instant ago can be redacted too. Its search index row is left; searches join it away.
+        """
+        key = fold(room)
+
+        def query(db: sqlite3.Connection) -> Stored | None:
+            row = db.execute(f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND msgid = ?", (key, msgid)).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM messages WHERE room = ? AND msgid = ?", (key, msgid))
+            return Stored(*row)
+
+        found: Stored | None = self._call(query)
+        return found
+
     def topics(self) -> dict[str, tuple[str, str, int]]:
         """The last topic set in each room: folded room -> (text, setter's nick!user@host, ts_ms).
 
