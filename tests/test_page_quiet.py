@@ -253,7 +253,7 @@ def test_settings_change_theme_clock_and_density_at_once_and_after_a_reload(
     bob = irc_user("bob")
     bob.send("PRIVMSG #lobby :what time is it")
     line = log(page).locator(".line.message").last
-    expect(line.locator(".time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    expect(line.locator(".time")).to_have_text(re.compile(r"^\d\d:\d\d"))
     light_bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
 
     # By keyboard: Tab to the button, Enter opens, Escape closes and gives focus back.
@@ -263,6 +263,9 @@ def test_settings_change_theme_clock_and_density_at_once_and_after_a_reload(
     dialog = page.get_by_role("dialog", name="Settings")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("radio", name="Same as the system")).to_be_checked()
+    expect(dialog.get_by_role("radio", name=re.compile("browser's language"))).to_be_checked()
+    dialog.get_by_role("radio", name=re.compile("24-hour")).check()
+    expect(line.locator(".time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
     dialog.get_by_role("radio", name="Dark").check()
     dark_bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert dark_bg != light_bg
@@ -358,3 +361,52 @@ def test_a_real_browser_grant_shows_as_allowed_without_asking(new_page: PageFact
     expect(last).to_be_in_viewport()
     assert page.evaluate("document.documentElement.scrollWidth <= 390 && innerWidth <= 390")
     assert page.errors == []
+
+
+# -- the pure parts ---------------------------------------------------------------------------
+
+
+def test_the_model_modules_summarise_group_and_keep_settings_without_a_dom(new_page: PageFactory) -> None:
+    page = new_page()
+    got = page.evaluate("""async () => {
+        const quiet = await import("/static/quiet.js");
+        const settings = await import("/static/settings.js");
+        const notify = await import("/static/notify.js");
+        const store = new Map();
+        const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+        store.set("lobby.settings", "{not json");
+        const broken = settings.loadSettings(storage);
+        const odd = { theme: "purple", clock: "12", compact: "yes", quietRooms: ["#a"] };
+        store.set("lobby.settings", JSON.stringify(odd));
+        const loaded = settings.loadSettings(storage);
+        const on = { ...settings.DEFAULTS, notify: true, quietRooms: ["#quiet"] };
+        const at = (min) => new Date(2026, 0, 1, 12, min);
+        const said = (nick, min) => ({ kind: "message", nick, time: at(min) });
+        const due = (kind, key, mention, hidden = true, s = on) =>
+            notify.shouldNotify({ settings: s, hidden, buffer: { kind, key }, mention });
+        const events = [["join", "a"], ["join", "B"], ["part", "a"], ["quit", "c"], ["join", "b"], ["nick", "d"]];
+        return {
+            summary: quiet.churnSummary(events.map(([kind, nick]) => ({ kind, nick }))),
+            grouped: [
+                quiet.continues(said("Bob", 0), said("bob", 4)),
+                quiet.continues(said("bob", 0), said("bob", 6)),
+                quiet.continues(said("bob", 0), said("bot4", 1)),
+                quiet.continues(null, said("bob", 1)),
+            ],
+            broken, odd: loaded,
+            roomOff: settings.withRoomQuiet(settings.DEFAULTS, "#x", true).quietRooms,
+            roomOn: settings.withRoomQuiet({ ...settings.DEFAULTS, quietRooms: ["#x"] }, "#x", false).quietRooms,
+            notify: [
+                due("room", "#a", true), due("room", "#a", true, false), due("room", "#a", false),
+                due("room", "#quiet", true), due("query", "bob", false),
+                due("query", "bob", false, true, settings.DEFAULTS),
+            ],
+        };
+    }""")
+    assert got["summary"] == "2 joined, 2 left, 1 changed name"
+    assert got["grouped"] == [True, False, False, False]
+    assert got["broken"]["theme"] == "system" and got["broken"]["clock"] == "auto"
+    assert (got["odd"]["theme"], got["odd"]["clock"], got["odd"]["compact"], got["odd"]["quietRooms"]) == \
+        ("system", "12", False, ["#a"])
+    assert got["roomOff"] == ["#x"] and got["roomOn"] == []
+    assert got["notify"] == [True, False, False, False, True, False]

@@ -8,7 +8,7 @@ const KEY = "lobby.settings";
 
 export const DEFAULTS = Object.freeze({
   theme: "system", // "system" | "light" | "dark"
-  clock: "24", // "24" | "12"
+  clock: "auto", // "auto" (as the browser's language has it) | "24" | "12"
   compact: false,
   showEvents: true, // joins, parts, quits and nick changes
   wideColors: false, // 18 hues instead of the terminal's 8
@@ -30,7 +30,7 @@ export function loadSettings(storage) {
     if (Array.isArray(value) ? Array.isArray(saved[name]) : typeof saved[name] === typeof value) settings[name] = saved[name];
   }
   if (!["system", "light", "dark"].includes(settings.theme)) settings.theme = DEFAULTS.theme;
-  if (!["12", "24"].includes(settings.clock)) settings.clock = DEFAULTS.clock;
+  if (!["auto", "12", "24"].includes(settings.clock)) settings.clock = DEFAULTS.clock;
   return settings;
 }
 

@@ -15,11 +15,12 @@ import { RoomSettings } from "./roomsettings.js";
 // What a private conversation's header adds about the partner (MONITOR's 730/731).
 const PRESENCE = { true: " · online", false: " · offline", null: "" };
 
-let timeFormat = clockFormat("24");
+let timeFormat = clockFormat("auto");
 
-/** The line's clock: "24" (21:05) or "12" (9:05 PM), as the settings say. */
+/** The line's clock: "24" (21:05), "12" (09:05 PM) or "auto" (the browser's language decides). */
 function clockFormat(clock) {
-  return new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: clock === "12" ? "h12" : "h23" });
+  const cycle = { 12: { hourCycle: "h12" }, 24: { hourCycle: "h23" } }[clock] ?? {};
+  return new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", ...cycle });
 }
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 
