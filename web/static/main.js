@@ -39,6 +39,13 @@ function useSettings(next) {
 applySettings(document, settings);
 view.setClock(settings.clock);
 settingsDialog.onChange = useSettings;
+// Browsers let audio start only after a click or key press: after a reload, the first one
+// in the page makes the notification tone ready again (Join counts).
+for (const type of ["pointerdown", "keydown"]) {
+  document.addEventListener(type, () => {
+    if (settings.sound && settings.notify) notifier.unlockSound();
+  }, { passive: true });
+}
 
 function remembered() {
   try {
