@@ -34,7 +34,10 @@ import {
   sortRanks,
 } from "./modes.js";
 import { joinMultiline, multilineBatches, parseMultilineCap } from "./multiline.js";
-import { renderHelp, renderLine, renderMarker } from "./view.js";
+import { shouldNotify } from "./notify.js";
+import { churnSummary, continues } from "./quiet.js";
+import { DEFAULTS } from "./settings.js";
+import { fillChurn, renderHelp, renderLine, renderMarker } from "./view.js";
 
 const MAX_LINES = 1000;
 // "\x01ACTION " and the closing "\x01" take this much of a line's text budget.
@@ -65,6 +68,7 @@ class Buffer {
     this.joinTime = null; // the server's time of that JOIN, if it said
     this.marker = null; // the "earlier messages" divider above the history, once there is some
     this.online = null; // a private conversation's partner: true/false once MONITOR said, else null
+    this.burst = null; // the latest comings-and-goings line: {li, events: [{kind, nick, text}]}
   }
 
   /** The msgid of the oldest (or newest) line that has one, or null. */
@@ -107,6 +111,8 @@ export class Chat {
     this.selfSource = ""; // our nick!user@host, from our own JOIN: bans are matched against it
     this.batchCount = 0; // our own multiline batches, for their references
     this.settingsKey = null; // the room whose settings panel is open
+    this.settings = DEFAULTS; // the page's settings (settings.js), set by main.js
+    this.notifier = null; // desktop notifications (notify.js), set by main.js
     view.onUserPick = (nick, anchor) => this.openNameMenu(nick, anchor);
     view.roomSettings.onMode = (room, ...params) => this.commandContext().send("MODE", room, ...params);
     view.roomSettings.onClose = () => {
@@ -345,7 +351,28 @@ export class Chat {
 
   /** Add a line to a buffer (the open one when none is named); count it as unread if unseen. */
   addLine(buffer, line, { countsAsUnread = false } = {}) {
-    this.addElement(buffer, renderLine({ time: new Date(), ...line }), { countsAsUnread, mention: line.mention });
+    const target = buffer ?? this.active;
+    const full = { time: new Date(), ...line };
+    const prev = target?.lines.at(-1);
+    if (prev && !prev.classList.contains("history") && !full.history && prev.classList.contains("message")) {
+      full.continued = continues({ kind: "message", nick: prev.dataset.nick, time: Number(prev.dataset.at) }, full);
+    }
+    this.addElement(target, renderLine(full), { countsAsUnread, mention: line.mention });
+  }
+
+  /**
+   * A join, part, quit or nick change ({kind, nick}, told as text). One that follows
+   * another with nothing said between them joins its line: "3 joined, 2 left".
+   */
+  addChurn(buffer, event, text, time) {
+    const burst = buffer.burst;
+    if (burst && buffer.lines.at(-1) === burst.li) {
+      burst.events.push({ ...event, text });
+      fillChurn(burst.li, churnSummary(burst.events), burst.events.map((e) => e.text));
+      return;
+    }
+    this.addLine(buffer, { kind: "event", time, text, churn: true });
+    buffer.burst = { li: buffer.lines.at(-1), events: [{ ...event, text }] };
   }
 
   /** Add a rendered line (or card) to a buffer; see addLine. */
@@ -710,6 +737,14 @@ export class Chat {
       { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid, multiline: text.includes("\n") },
       { countsAsUnread: !self },
     );
+    if (!self && this.notifier && shouldNotify({ settings: this.settings, hidden: this.doc.hidden, buffer, mention })) {
+      this.notifier.show({
+        title: buffer.kind === "query" ? `${nick} (private message)` : `${nick} in ${buffer.name}`,
+        body: action !== null ? `* ${nick} ${text}` : text,
+        tag: buffer.key,
+        onClick: () => this.activate(buffer.key),
+      });
+    }
   }
 
   onRegistered(nick) {
@@ -832,7 +867,7 @@ const HANDLERS = {
       // leaves the user where they were.
       if (first) chat.activate(buffer.key);
     } else {
-      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `→ ${nick} joined` });
+      chat.addChurn(buffer, { kind: "join", nick }, `→ ${nick} joined`, messageTime(msg));
     }
     buffer.members.set(fold(nick), nick);
     chat.showUsers(buffer);
@@ -850,7 +885,7 @@ const HANDLERS = {
     buffer.members.delete(fold(nick));
     buffer.ranks.delete(fold(nick));
     const reason = msg.params[1] ? ` (${stripFormatting(msg.params[1])})` : "";
-    chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `← ${nick} left${reason}` });
+    chat.addChurn(buffer, { kind: "part", nick }, `← ${nick} left${reason}`, messageTime(msg));
     chat.showUsers(buffer);
   },
 
@@ -860,7 +895,7 @@ const HANDLERS = {
     for (const buffer of chat.roomsWith(nick)) {
       buffer.members.delete(fold(nick));
       buffer.ranks.delete(fold(nick));
-      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `← ${nick} quit${reason}` });
+      chat.addChurn(buffer, { kind: "quit", nick }, `← ${nick} quit${reason}`, messageTime(msg));
       chat.showUsers(buffer);
     }
     chat.away.delete(fold(nick));
@@ -889,7 +924,8 @@ const HANDLERS = {
       const ranks = buffer.ranks.get(fold(old));
       buffer.ranks.delete(fold(old));
       if (ranks) buffer.ranks.set(fold(nick), ranks);
-      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text });
+      if (self) chat.addLine(buffer, { kind: "event", time: messageTime(msg), text });
+      else chat.addChurn(buffer, { kind: "nick", nick }, text, messageTime(msg));
       told.add(buffer.key);
     }
     if (chat.away.has(fold(old))) {

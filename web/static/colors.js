@@ -18,3 +18,13 @@ export function nickHash(nick) {
 export function nickColor(nick) {
   return PALETTE[nickHash(nick) % PALETTE.length];
 }
+
+// The page's own choice (Settings → "More nick colours"): 18 hues, 20° apart (OKLCH), from the
+// same hash. Only the hue is picked here; style.css sets the lightness per theme
+// (--nick-lightness), so that every hue stays readable on light and on dark.
+// The terminal-compatible PALETTE above stays the default.
+export const WIDE_HUES = Array.from({ length: 18 }, (_, i) => i * 20);
+
+export function wideNickHue(nick) {
+  return WIDE_HUES[nickHash(nick) % WIDE_HUES.length];
+}

@@ -5,12 +5,47 @@ import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
 import { Connection, bridgeUrl } from "./connection.js";
 import { isValidNick } from "./irc.js";
+import { Notifier } from "./notify.js";
+import { applySettings, loadSettings, saveSettings } from "./settings.js";
+import { SettingsDialog } from "./settingsdialog.js";
 import { View } from "./view.js";
 
 const NAME_KEY = "lobby.name";
 const view = new View(document);
 let conn = null;
 let chat = null;
+
+function storage() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null; // storage can be off
+  }
+}
+
+let settings = loadSettings(storage());
+const notifier = new Notifier(window, () => settings);
+const settingsDialog = new SettingsDialog(document, notifier);
+
+/** Settings take effect at once, and are kept for the next visit. */
+function useSettings(next) {
+  settings = next;
+  saveSettings(storage(), settings);
+  applySettings(document, settings);
+  view.setClock(settings.clock);
+  if (chat) chat.settings = settings;
+}
+
+applySettings(document, settings);
+view.setClock(settings.clock);
+settingsDialog.onChange = useSettings;
+// Browsers let audio start only after a click or key press: after a reload, the first one
+// in the page makes the notification tone ready again (Join counts).
+for (const type of ["pointerdown", "keydown"]) {
+  document.addEventListener(type, () => {
+    if (settings.sound && settings.notify) notifier.unlockSound();
+  }, { passive: true });
+}
 
 function remembered() {
   try {
@@ -58,6 +93,8 @@ function connect(name, password) {
   conn = new Connection(bridgeUrl(window.location), name);
   conn.password = password;
   chat = new Chat(conn, view, document);
+  chat.settings = settings;
+  chat.notifier = notifier;
   let wasOnline = false;
   conn.addEventListener("state", (event) => {
     onState(event.detail);
@@ -133,6 +170,7 @@ view.composer.addEventListener("submit", (event) => {
 });
 
 view.retryButton.addEventListener("click", () => conn?.retryNow());
+document.getElementById("settings-button").addEventListener("click", () => settingsDialog.open(settings, chat?.active ?? null));
 view.browseButton.addEventListener("click", () => chat?.browseRooms());
 view.roomBrowser.onJoin = (room) => {
   chat?.joinRoom(room);

@@ -5,7 +5,7 @@
 // innerHTML is not used anywhere, and the page's Trusted Types policy would
 // make it throw if it were.
 
-import { nickColor } from "./colors.js";
+import { nickColor, wideNickHue } from "./colors.js";
 import { fold } from "./irc.js";
 import { DEFAULT_PREFIX, rankSymbol } from "./modes.js";
 import { NameMenu, ReasonDialog } from "./namemenu.js";
@@ -15,7 +15,13 @@ import { RoomSettings } from "./roomsettings.js";
 // What a private conversation's header adds about the partner (MONITOR's 730/731).
 const PRESENCE = { true: " · online", false: " · offline", null: "" };
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+let timeFormat = clockFormat("auto");
+
+/** The line's clock: "24" (21:05), "12" (09:05 PM) or "auto" (the browser's language decides). */
+function clockFormat(clock) {
+  const cycle = { 12: { hourCycle: "h12" }, 24: { hourCycle: "h23" } }[clock] ?? {};
+  return new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", ...cycle });
+}
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 
 // The user list's groups, highest rank first: [title, which ranks belong, what a screen reader hears].
@@ -94,6 +100,8 @@ export function nickElement(nick, className = "nick") {
   // A custom property, not an inline style attribute: CSP forbids inline styles
   // in markup, while CSSOM changes like this one stay allowed.
   span.style.setProperty("--nick-color", nickColor(nick));
+  // The page's wider palette, used when the settings ask for it (style.css picks).
+  span.style.setProperty("--nick-hue", String(wideNickHue(nick)));
   return span;
 }
 
@@ -103,8 +111,19 @@ export function nickElement(nick, className = "nick") {
  * on the element so that history can page from it.
  * Returns the <li>; the caller decides where it goes.
  */
-export function renderLine({ kind, time, nick = "", text = "", self = false, mention = false, history = false, msgid, multiline = false }) {
+export function renderLine({
+  kind, time, nick = "", text = "", self = false, mention = false, history = false, msgid, multiline = false,
+  churn = false, continued = false,
+}) {
   const li = el("li", `line ${kind}`);
+  // A join, part, quit or nick change: the settings may hide these, and a burst of them becomes one line.
+  if (churn) li.classList.add("churn");
+  // The same person again, soon after: the name is there for screen readers, not drawn.
+  if (continued) li.classList.add("continued");
+  if (kind === "message") {
+    li.dataset.nick = nick;
+    li.dataset.at = String(time.getTime());
+  }
   // One message of several lines (draft/multiline): its line breaks are kept (white-space: pre-wrap).
   if (multiline) li.classList.add("multiline");
   if (self) li.classList.add("self");
@@ -127,6 +146,18 @@ export function renderLine({ kind, time, nick = "", text = "", self = false, men
   }
   li.append(body);
   return li;
+}
+
+/**
+ * A burst of comings and goings as one quiet line: the summary ("3 joined, 2 left")
+ * opens, with the keyboard too, onto who did what. texts: one sentence per event.
+ */
+export function fillChurn(li, summary, texts) {
+  const details = el("details", "churn-details");
+  const list = el("ul", "churn-list");
+  list.append(...texts.map((text) => el("li", null, text)));
+  details.append(el("summary", null, summary), list);
+  li.querySelector(".body").replaceChildren(details);
 }
 
 /**
@@ -326,7 +357,18 @@ export class View {
     li.remove();
   }
 
+  /** The clock of every line, now ("12" or "24") and when a buffer is shown later. */
+  setClock(clock) {
+    timeFormat = clockFormat(clock);
+    this.retime(this.messages.querySelectorAll("time.time"));
+  }
+
+  retime(stamps) {
+    for (const stamp of stamps) stamp.textContent = timeFormat.format(new Date(stamp.dateTime));
+  }
+
   showBuffer(buffer, ownNick, away) {
+    this.retime(buffer.lines.flatMap((li) => [...li.querySelectorAll(":scope > time.time")]));
     // aria-busy keeps screen readers from reading the whole history out again.
     this.messages.setAttribute("aria-busy", "true");
     this.messages.replaceChildren(...(buffer.marker ? [buffer.marker] : []), ...buffer.lines);
