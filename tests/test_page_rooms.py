@@ -257,3 +257,20 @@ def test_what_an_operator_does_on_the_page_reads_as_sentences_in_lobby_connect(
     run(tmux, "/join #dev")
     tmux.wait_for(r"You are banned from #dev")
     assert alice.errors == []
+
+
+def test_a_message_taken_back_shows_as_deleted(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    """REDACT (draft/message-redaction): the page keeps the line's place and says it was deleted."""
+    bob = irc_user("bob", caps="message-tags echo-message")
+    page = new_page()
+    joined(page, "alice")
+    bob.send("PRIVMSG #lobby :my secret is hunter2")
+    msgid = bob.expect(r"PRIVMSG #lobby :my secret").tags["msgid"]
+    expect(log(page)).to_contain_text("my secret is hunter2")
+    bob.send(f"REDACT #lobby {msgid}")
+    bob.expect(rf"REDACT #lobby {msgid}")
+    line = page.locator("#messages .line.redacted")
+    expect(line).to_have_count(1)
+    expect(line).to_contain_text("message deleted")
+    expect(log(page)).not_to_contain_text("hunter2")
+    assert page.errors == []

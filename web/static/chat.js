@@ -979,6 +979,18 @@ const HANDLERS = {
     chat.showMessage(buffer, nick, text, messageTime(msg), kind, self, msgid);
   },
 
+  // draft/message-redaction: a message taken back. Its line stays, saying so, so that replies
+  // and the conversation around it still read in order.
+  REDACT(chat, msg) {
+    const [target, msgid] = msg.params;
+    const buffer = chat.buffers.get(fold(isChannel(target) ? target : nickOf(msg.source)));
+    const li = buffer?.lines.find((line) => line.dataset.msgid === msgid);
+    if (!li) return;
+    const body = li.querySelector(".body");
+    if (body) body.textContent = chat.isSelf(nickOf(msg.source)) ? "You deleted this message" : "message deleted";
+    li.classList.add("redacted");
+  },
+
   TOPIC(chat, msg) {
     const buffer = chat.buffers.get(fold(msg.params[0]));
     if (!buffer) return;

@@ -20,9 +20,10 @@ const AUTO_JOIN_TOKEN = "lobby-auto-join";
 // away-notify: who goes away and comes back, in the rooms we share (the user list dims them).
 // multi-prefix: NAMES shows every rank (@+alice), so taking one away leaves the other known.
 // draft/multiline: a message of several lines goes, and comes, as one (multiline.js).
+// draft/message-redaction: a message taken back shows as "message deleted" (chat.js REDACT).
 export const WANTED_CAPS = [
   "server-time", "message-tags", "echo-message", "batch", "draft/chathistory", "away-notify",
-  "multi-prefix", "draft/multiline",
+  "multi-prefix", "draft/multiline", "draft/message-redaction",
 ];
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
