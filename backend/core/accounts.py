@@ -155,13 +155,21 @@ def _fail(client: Client, code: str, name: str, text: str) -> None:
     client.send_from_server("FAIL", "REGISTER", code, name or "*", text)
 
 
+# A connection waiting out a password delay looks this often whether it was ended meanwhile
+# (server shutdown, registration timeout), so that it never outlives its connection for long.
+WAIT_SLICE = 0.05
+
+
 def pause(chat: Chat, client: Client, seconds: float) -> bool:
-    """Wait seconds in the caller's thread (no lock held); False if the client was ended meanwhile."""
+    """Wait seconds in the caller's thread (no lock held); False if the client was ended meanwhile.
+
+    How a wrong password is slowed down (server password, SASL): only the guesser waits.
+    """
     guard = chat.guard
     deadline = guard.clock() + seconds
     while client.quit_reason is None:
         left = deadline - guard.clock()
         if left <= 0:
             return True
-        guard.sleep(min(left, 0.05))
+        guard.sleep(min(left, WAIT_SLICE))
     return False

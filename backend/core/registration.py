@@ -8,7 +8,7 @@ import logging
 from ..irc import NICK_MAX, IrcError, Message, is_valid_nick
 from ..irc import numerics as n
 from ..irc.caps import ACCOUNT_CAPS, CAPABILITIES
-from .accounts import check_nick_owner
+from .accounts import check_nick_owner, pause
 from .addresses import is_loopback
 from .chat import Chat
 from .client import Client
@@ -21,9 +21,6 @@ from .server_info import VERSION, send_lusers
 log = logging.getLogger("lobby.registration")
 
 MOTD_LINE_MAX = 400
-# A connection waiting out a password delay looks this often whether it was ended meanwhile
-# (server shutdown, registration timeout), so that it never outlives its connection for long.
-WAIT_SLICE = 0.05
 
 
 def validate_nick(nick: str) -> None:
@@ -172,7 +169,7 @@ def check_server_password(chat: Chat, client: Client) -> bool:
     guard = chat.guard
     key = client.host
     while (wait := guard.admit(key)) > 0:
-        if not _pause(chat, client, wait):
+        if not pause(chat, client, wait):
             return False
     if chat.check_password(client.password):
         guard.succeeded(key)
@@ -180,21 +177,9 @@ def check_server_password(chat: Chat, client: Client) -> bool:
     delay = guard.failed(key)
     log.warning("wrong server password from %s (%d in a row); answered in %.1f s",
                 key, guard.failures(key), delay)
-    if _pause(chat, client, delay):
+    if pause(chat, client, delay):
         client.send_numeric(n.ERR_PASSWDMISMATCH, "Password incorrect")
         client.kill("Bad password")
-    return False
-
-
-def _pause(chat: Chat, client: Client, seconds: float) -> bool:
-    """Wait seconds in the caller's thread (no lock held); False if the client was ended meanwhile."""
-    guard = chat.guard
-    deadline = guard.clock() + seconds
-    while client.quit_reason is None:
-        left = deadline - guard.clock()
-        if left <= 0:
-            return True
-        guard.sleep(min(left, WAIT_SLICE))
     return False
 
 

@@ -7,10 +7,10 @@ read at sign-in and written when one is made, rarely and briefly.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 
 from ..irc import fold
+from .sidetable import SideTable, SideTableError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -22,33 +22,14 @@ CREATE TABLE IF NOT EXISTS accounts (
 """
 
 
-class AccountsError(Exception):
-    """The accounts table can't be used."""
+AccountsError = SideTableError
 
 
-class Accounts:
+class Accounts(SideTable):
     """The core's AccountStore in SQLite, and what `lobby accounts` needs besides."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def open(self) -> None:
-        """Open (creating the table); AccountsError with the reason if it can't."""
-        try:
-            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
-            db.executescript(SCHEMA)
-        except sqlite3.Error as err:
-            raise AccountsError(f"cannot use {self.path} for accounts: {err}") from err
-        self._db = db
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+    what = "accounts"
+    schema = SCHEMA
 
     def _one(self, sql: str, *args: object) -> tuple[object, ...] | None:
         with self._lock:

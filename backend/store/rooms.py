@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 
 from ..irc import fold
+from .sidetable import SideTable, SideTableError
 
 log = logging.getLogger("lobby.rooms")
 
@@ -24,33 +24,14 @@ CREATE TABLE IF NOT EXISTS room_settings (
 """
 
 
-class RoomSettingsError(Exception):
-    """The settings table can't be opened."""
+RoomSettingsError = SideTableError
 
 
-class RoomSettings:
+class RoomSettings(SideTable):
     """The core's RoomStore, in SQLite."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def open(self) -> None:
-        """Open the database (creating the table); RoomSettingsError with the reason if it can't."""
-        try:
-            db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
-            db.executescript(SCHEMA)
-        except sqlite3.Error as err:
-            raise RoomSettingsError(f"cannot use {self.path} for room settings: {err}") from err
-        self._db = db
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+    what = "room settings"
+    schema = SCHEMA
 
     def load(self) -> list[dict[str, object]]:
         """Every room's saved settings (rows that can't be read are skipped, and logged)."""
