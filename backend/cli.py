@@ -243,15 +243,8 @@ ACCOUNT_ACTIONS = {"add": _add, "list": _list, "passwd": _passwd, "remove": _rem
 
 def hash_password_command() -> int:
     """`lobby hash-password`: read a password (asked twice at a terminal, one line from a pipe), print its hash."""
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if password != getpass.getpass("Again: "):
-            print("lobby: the two passwords differ", file=sys.stderr)
-            return 2
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        print("lobby: an empty password can't be used", file=sys.stderr)
+    password = _new_password(generate=False)
+    if password is None:
         return 2
     print(hash_password(password))
     return 0
