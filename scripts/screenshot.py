@@ -1,6 +1,9 @@
 """Regenerate docs/screenshot.png: browsers and terminal users in one mixed conversation.
 
     python scripts/screenshot.py [--out docs/screenshot.png]
+    python scripts/screenshot.py --phone [--out docs/screenshot-phone.png]
+
+--phone photographs bob's page as a phone shows it (390x844, dark theme).
 
 It starts a chat server and the web app on free loopback ports (as the tests'
 fixtures do), drives Debian's headless Chromium through Playwright, writes the
@@ -36,6 +39,11 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 DEFAULT_OUT = ROOT / "docs" / "screenshot.png"
+PHONE_OUT = ROOT / "docs" / "screenshot-phone.png"
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1100, "height": 640}}
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844}, "color_scheme": "dark", "is_mobile": True, "has_touch": True,
+}
 TIMEOUT = 10.0
 
 
@@ -47,10 +55,12 @@ class TerminalUser(Protocol):
         ...
 
 
-def mixed_conversation(new_page: Callable[..., Any], irc_user: Callable[[str], TerminalUser]) -> Any:
+def mixed_conversation(new_page: Callable[..., Any], irc_user: Callable[[str], TerminalUser],
+                       bob_options: dict[str, Any] | None = None) -> Any:
     """Two browsers and three terminal users talk in #lobby; return bob's page, ready to photograph.
 
-    new_page(**context_options) opens the chat page; irc_user(nick) is a registered raw IRC user.
+    new_page(**context_options) opens the chat page; irc_user(nick) is a registered raw IRC user;
+    bob_options are bob's context options (by default a 1100x640 desktop window).
     Every step waits until the page shows it, so the result is the same each time.
     """
     from playwright.sync_api import expect
@@ -69,7 +79,7 @@ def mixed_conversation(new_page: Callable[..., Any], irc_user: Callable[[str], T
     carol.send("TOPIC #lobby :Friday demo — notes at https://example.com/demo")
     alice = new_page()
     joined(alice, "alice")
-    bob = new_page(viewport={"width": 1100, "height": 640})
+    bob = new_page(**(bob_options or DESKTOP))
     joined(bob, "bob")
     vasya = irc_user("Вася")
     carol.send("PRIVMSG #lobby :morning all! the build is green again")
@@ -115,8 +125,8 @@ class RawUser:
         self.sock.close()
 
 
-def take(out: Path) -> int:
-    """Play the conversation and write the screenshot to out; return its size in bytes."""
+def take(out: Path, bob_options: dict[str, Any] | None = None) -> int:
+    """Play the conversation and write the screenshot of bob's page to out; return its size in bytes."""
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=15_000)
@@ -144,7 +154,7 @@ def take(out: Path) -> int:
                 return users[-1]
 
             try:
-                png = mixed_conversation(new_page, irc_user).screenshot(animations="disabled")
+                png = mixed_conversation(new_page, irc_user, bob_options).screenshot(animations="disabled")
             finally:
                 for context in contexts:
                     with contextlib.suppress(Exception):
@@ -162,13 +172,16 @@ def take(out: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate the README's screenshot of the chat page.")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write it (default {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"where to write it (default {DEFAULT_OUT}, or {PHONE_OUT} with --phone)")
+    parser.add_argument("--phone", action="store_true", help="a phone's view: 390x844, dark theme")
     args = parser.parse_args(argv)
+    out = args.out or (PHONE_OUT if args.phone else DEFAULT_OUT)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is missing (apt-get install chromium, or set LOBBY_CHROMIUM)", file=sys.stderr)
         return 1
-    size = take(args.out)
-    print(f"wrote {args.out} ({size} bytes)")
+    size = take(out, PHONE if args.phone else None)
+    print(f"wrote {out} ({size} bytes)")
     return 0
 
 
