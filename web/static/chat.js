@@ -37,6 +37,7 @@ import { joinMultiline, multilineBatches, parseMultilineCap } from "./multiline.
 import { shouldNotify } from "./notify.js";
 import { churnSummary, continues } from "./quiet.js";
 import { DEFAULTS } from "./settings.js";
+import { detailLines, emptyWhois, whoisReply } from "./whois.js";
 import { fillChurn, renderHelp, renderLine, renderMarker } from "./view.js";
 
 const MAX_LINES = 1000;
@@ -103,6 +104,7 @@ export class Chat {
     this.away = new Map(); // folded nick -> reason ("" when not known) of those marked away
     this.awayReason = ""; // what we said with our own /away
     this.asked = newAsked();
+    this.menuWhois = null; // what the WHOIS for the open name menu has said so far
     this.roomList = null; // the LIST being received for the room browser: [{name, users, topic}]
     this.newBelow = 0; // lines that arrived below the view while the user read further up
     this.prefix = DEFAULT_PREFIX; // PREFIX and CHANMODES from 005
@@ -256,6 +258,29 @@ export class Chat {
   /** The people menu of a name in the list: talk to them, and for operators run the room. */
   openNameMenu(nick, anchor) {
     this.view.nameMenu.open(anchor, nick, this.nameMenuItems(this.active, nick));
+    if (!this.view.nameMenu.isOpen) return; // the name's second press closed it
+    // Its details come from a WHOIS, asked quietly: the replies fill the menu, not the log.
+    this.menuWhois = null;
+    if (this.conn.send("WHOIS", nick)) {
+      this.asked.whois.add(fold(nick));
+      this.menuWhois = emptyWhois(nick);
+    }
+  }
+
+  /** A WHOIS reply about the name whose menu is open: kept for its details. */
+  whoisReply(msg) {
+    const about = this.menuWhois;
+    if (!about || fold(msg.params[1] ?? "") !== fold(about.nick)) return;
+    this.menuWhois = whoisReply(about, msg.command, msg.params, this.prefix);
+  }
+
+  /** The end of a WHOIS: the open menu of that name shows what it said. */
+  whoisEnd(nick) {
+    const about = this.menuWhois;
+    if (!about || fold(nick) !== fold(about.nick)) return;
+    this.menuWhois = null;
+    const myRooms = [...this.buffers.values()].filter((b) => b.kind === "room").map((b) => b.name);
+    this.view.nameMenu.showDetails(about.nick, detailLines(about, myRooms, fold));
   }
 
   /** What the name menu offers for nick in buffer, as [{label, run}]. */
@@ -1084,8 +1109,21 @@ const HANDLERS = {
     }
   },
 
+  "311"(chat, msg) {
+    chat.whoisReply(msg);
+  },
+
+  "317"(chat, msg) {
+    chat.whoisReply(msg);
+  },
+
+  "319"(chat, msg) {
+    chat.whoisReply(msg);
+  },
+
   "301"(chat, msg) {
     const [, nick = "", reason = ""] = msg.params;
+    chat.whoisReply(msg);
     chat.away.set(fold(nick), stripFormatting(reason));
     chat.showUsersWith(nick);
     if (chat.asked.whois.has(fold(nick))) return; // our quiet WHOIS for the reason
@@ -1094,6 +1132,7 @@ const HANDLERS = {
 
   "318"(chat, msg) {
     chat.asked.whois.delete(fold(msg.params[1] ?? ""));
+    chat.whoisEnd(msg.params[1] ?? "");
   },
 
   AWAY(chat, msg) {

@@ -4,6 +4,7 @@
 // Views only: Chat decides what the menu offers ([{label, run}]) and what a
 // reason does; these draw it, move focus as a menu should (arrows, Home/End,
 // Escape), and give focus back where it came from. Text goes in as textContent.
+// Under the actions, "Details" (from a WHOIS, see whois.js) describe the menu.
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -15,20 +16,23 @@ function el(tag, className, text) {
 export class NameMenu {
   constructor(doc) {
     this.doc = doc;
+    this.popup = doc.getElementById("name-popup");
     this.menu = doc.getElementById("name-menu");
+    this.details = doc.getElementById("name-details");
+    this.detailList = doc.getElementById("name-details-list");
     this.anchor = null;
     this.nick = "";
     this.menu.addEventListener("keydown", (event) => this.onKeyDown(event));
     // A press anywhere else closes it (the name that opened it toggles it).
     doc.addEventListener("pointerdown", (event) => {
-      if (!this.isOpen || this.menu.contains(event.target)) return;
+      if (!this.isOpen || this.popup.contains(event.target)) return;
       if (this.anchor && this.anchor.contains(event.target)) return;
       this.close(false);
     });
   }
 
   get isOpen() {
-    return !this.menu.hidden;
+    return !this.popup.hidden;
   }
 
   get items() {
@@ -56,28 +60,42 @@ export class NameMenu {
       });
       return button;
     }));
-    this.menu.hidden = false;
+    this.details.setAttribute("aria-label", `Details for ${nick}`);
+    this.showDetails(nick, null);
+    this.popup.hidden = false;
     anchor.setAttribute("aria-expanded", "true");
     this.place(anchor);
     this.items[0]?.focus();
   }
 
+  /** The details of nick as [{label, value}], or null while they are being looked up. */
+  showDetails(nick, lines) {
+    if (nick !== this.nick) return;
+    this.details.setAttribute("aria-busy", lines === null ? "true" : "false");
+    const rows = lines ?? [{ label: "Status", value: "looking up…" }];
+    this.detailList.replaceChildren(...rows.flatMap(({ label, value }) => [
+      el("dt", "", label), el("dd", "", value),
+    ]));
+    if (this.isOpen && this.anchor) this.place(this.anchor);
+  }
+
   /** Next to the name, inside the window (fixed position, set through the CSSOM as CSP allows). */
   place(anchor) {
     const box = anchor.getBoundingClientRect();
-    const width = this.menu.offsetWidth;
-    const height = this.menu.offsetHeight;
+    const width = this.popup.offsetWidth;
+    const height = this.popup.offsetHeight;
     const left = Math.max(4, Math.min(box.left, window.innerWidth - width - 4));
     const below = box.bottom + 2;
     const top = below + height > window.innerHeight - 4 ? Math.max(4, box.top - height - 2) : below;
-    this.menu.style.setProperty("left", `${left}px`);
-    this.menu.style.setProperty("top", `${top}px`);
+    this.popup.style.setProperty("left", `${left}px`);
+    this.popup.style.setProperty("top", `${top}px`);
   }
 
   close(returnFocus = true) {
     if (!this.isOpen) return;
-    this.menu.hidden = true;
+    this.popup.hidden = true;
     this.menu.replaceChildren();
+    this.detailList.replaceChildren();
     const anchor = this.anchor;
     this.anchor = null;
     if (!anchor) return;

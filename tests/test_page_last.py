@@ -1,0 +1,121 @@
+"""Where you left off, and who someone is (issue 17, items 3 and 5).
+
+Debian's Chromium driven by Playwright against the real bridge and chat server, in
+the style of tests/test_page_daily.py: waits are locators and expect(), never sleeps.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.ircclient import IrcClient
+
+pytest_plugins = ["tests.webfixtures"]
+pytestmark = pytest.mark.browser
+
+PageFactory = Callable[..., Any]
+IrcFactory = Callable[..., IrcClient]
+
+
+def expect(target: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
+
+
+def joined(page: Any, name: str) -> None:
+    page.locator("#name").fill(name)
+    page.locator("#name").press("Enter")
+    expect(page.locator("#status")).to_have_text("online")
+    expect(page.locator("#users")).to_contain_text(name)
+
+
+def say(page: Any, text: str) -> None:
+    page.locator("#message").fill(text)
+    page.locator("#message").press("Enter")
+
+
+def log(page: Any) -> Any:
+    return page.get_by_role("log")
+
+
+def name_button(page: Any, nick: str) -> Any:
+    """A person's button in the user list (its name starts with the nick)."""
+    return page.locator("#users").get_by_role("button", name=re.compile(f"^{re.escape(nick)}\\b"))
+
+
+# -- item 5: details in the name menu ------------------------------------------------------
+
+
+def test_the_name_menu_shows_whois_details_of_an_away_terminal_user(
+    new_page: PageFactory, irc_user: IrcFactory
+) -> None:
+    bob = irc_user("bob")
+    bob.send("JOIN #dev")
+    bob.send("JOIN #other")
+    bob.expect(r" 366 bob #other ")
+    bob.send("AWAY :gone fishing")
+    bob.expect(r" 306 ")
+    page = new_page()
+    joined(page, "alice")
+    say(page, "/join #dev")
+    expect(page.locator("#users")).to_contain_text("bob")
+
+    name_button(page, "bob").click()
+    menu = page.get_by_role("menu", name="Actions for bob")
+    expect(menu.get_by_role("menuitem", name="Send a private message")).to_be_focused()
+    details = page.get_by_role("region", name="Details for bob")
+    expect(details).to_have_attribute("aria-busy", "false")
+
+    def detail(label: str) -> Any:
+        return details.locator("dt", has_text=re.compile(f"^{label}$")).locator("+ dd")
+
+    expect(detail("Real name")).to_have_text("bob Test")
+    expect(detail("Away")).to_have_text("gone fishing")
+    expect(detail("Idle")).to_have_text(re.compile(r"^(under a minute|\d+ minutes?)$"))
+    expect(detail("Connected since")).to_contain_text(str(datetime.date.today().year))
+    expect(detail("Rooms you share")).to_have_text("#lobby, #dev")
+    # The menu's actions are unchanged, and the details describe the menu for screen readers.
+    expect(menu.get_by_role("menuitem")).to_have_count(2)
+    assert menu.evaluate("el => document.getElementById(el.getAttribute('aria-describedby')).textContent") \
+        .count("gone fishing") == 1
+    # The WHOIS was quiet: the log tells nothing of it.
+    expect(log(page)).not_to_contain_text("is away")
+
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(details).to_be_hidden()
+    expect(name_button(page, "bob")).to_be_focused()
+    assert page.errors == []
+
+
+def test_the_whois_model_reads_the_replies_without_a_dom(new_page: PageFactory) -> None:
+    page = new_page()
+    got = page.evaluate("""async () => {
+        const w = await import("/static/whois.js");
+        const { fold } = await import("/static/irc.js");
+        let d = w.emptyWhois("Bob");
+        d = w.whoisReply(d, "311", ["me", "Bob", "bob", "host", "*", "Bob Smith"]);
+        d = w.whoisReply(d, "319", ["me", "Bob", "@#Dev +#lobby #x"]);
+        d = w.whoisReply(d, "317", ["me", "Bob", "3725", "1700000000", "seconds idle, signon time"]);
+        d = w.whoisReply(d, "312", ["me", "Bob", "irc.example", "net"]);
+        const lines = w.detailLines(d, ["#lobby", "#dev", "#mine"], fold, (date) => String(date.getTime()));
+        return {
+            lines,
+            idle: [0, 59, 60, 7200, 90061].map(w.idleText),
+            away: w.detailLines(w.whoisReply(w.emptyWhois("c"), "301", ["me", "c", ""]), [], fold),
+        };
+    }""")
+    assert got["lines"] == [
+        {"label": "Real name", "value": "Bob Smith"},
+        {"label": "Connected since", "value": "1700000000000"},
+        {"label": "Idle", "value": "1 hour 2 minutes"},
+        {"label": "Rooms you share", "value": "#lobby, #dev"},
+    ]
+    assert got["idle"] == ["under a minute", "under a minute", "1 minute", "2 hours", "1 day 1 hour"]
+    assert got["away"] == [{"label": "Away", "value": "yes"}, {"label": "Rooms you share", "value": "none"}]
