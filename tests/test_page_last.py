@@ -49,6 +49,45 @@ def name_button(page: Any, nick: str) -> Any:
     return page.locator("#users").get_by_role("button", name=re.compile(f"^{re.escape(nick)}\\b"))
 
 
+# -- item 3: new since you were last here ---------------------------------------------------
+
+
+def test_a_divider_shows_above_exactly_the_lines_said_since_the_room_was_last_read(
+    new_page: PageFactory, irc_user: IrcFactory, web: Any
+) -> None:
+    bob = irc_user("bob")
+    page = new_page()
+    joined(page, "alice")
+    bob.send("PRIVMSG #lobby :read this one")
+    expect(log(page)).to_contain_text("read this one")
+    divider = page.get_by_role("separator").filter(has_text="new since you were last here")
+    expect(divider).to_have_count(0)  # read as it came: nothing is new
+
+    page.goto("about:blank")  # away; what is said now is new when alice comes back
+    bob.expect(r" QUIT ")
+    bob.send("PRIVMSG #lobby :new one")
+    bob.send("PRIVMSG #lobby :new two")
+    page.goto(web.url)
+    joined(page, "alice")
+    expect(log(page)).to_contain_text("new two")
+    expect(divider).to_have_count(1)
+    order = page.locator("#messages > li").evaluate_all(
+        "els => els.map(el => el.classList.contains('new-divider') ? '--' : el.textContent)")
+    cut = order.index("--")
+    assert any("read this one" in line for line in order[:cut])
+    new_lines = [line for line in order[cut + 1:] if "new one" in line or "new two" in line]
+    assert len(new_lines) == 2 and not any("new" in line for line in order[:cut] if "bob" in line)
+
+    # Read now: after another reload nothing is new, and a line said while reading gets no divider.
+    page.reload()
+    joined(page, "alice")
+    expect(log(page)).to_contain_text("new two")
+    bob.send("PRIVMSG #lobby :said while you read")
+    expect(log(page)).to_contain_text("said while you read")
+    expect(divider).to_have_count(0)
+    assert page.errors == []
+
+
 # -- item 5: details in the name menu ------------------------------------------------------
 
 

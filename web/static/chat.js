@@ -38,7 +38,8 @@ import { shouldNotify } from "./notify.js";
 import { churnSummary, continues } from "./quiet.js";
 import { DEFAULTS } from "./settings.js";
 import { detailLines, emptyWhois, whoisReply } from "./whois.js";
-import { fillChurn, renderHelp, renderLine, renderMarker } from "./view.js";
+import { firstNewLine, isAfter, markOf, newestMark } from "./lastread.js";
+import { fillChurn, renderHelp, renderLine, renderMarker, renderNewDivider } from "./view.js";
 
 const MAX_LINES = 1000;
 // "\x01ACTION " and the closing "\x01" take this much of a line's text budget.
@@ -68,6 +69,9 @@ class Buffer {
     this.joinLine = null; // our latest "You joined/rejoined" line: history of that join goes above it
     this.joinTime = null; // the server's time of that JOIN, if it said
     this.marker = null; // the "earlier messages" divider above the history, once there is some
+    this.readMark = null; // {time, msgid} of the newest line read here (kept in readMarks)
+    this.since = null; // the mark "new since you were last here" is counted from
+    this.newDivider = null; // {li, above}: that divider and the line it is above
     this.online = null; // a private conversation's partner: true/false once MONITOR said, else null
     this.burst = null; // the latest comings-and-goings line: {li, events: [{kind, nick, text}]}
   }
@@ -105,6 +109,7 @@ export class Chat {
     this.awayReason = ""; // what we said with our own /away
     this.asked = newAsked();
     this.menuWhois = null; // what the WHOIS for the open name menu has said so far
+    this.readMarks = null; // where each room was last read (lastread.js ReadMarks), set by main.js
     this.roomList = null; // the LIST being received for the room browser: [{name, users, topic}]
     this.newBelow = 0; // lines that arrived below the view while the user read further up
     this.prefix = DEFAULT_PREFIX; // PREFIX and CHANMODES from 005
@@ -159,6 +164,7 @@ export class Chat {
   activate(key) {
     const buffer = this.buffers.get(key);
     if (!buffer) return;
+    if (this.active && this.activeKey !== key) this.leaveRead(this.active);
     this.activeKey = key;
     buffer.unread = 0;
     buffer.mentions = 0;
@@ -167,6 +173,60 @@ export class Chat {
     this.setNewBelow(0);
     this.refreshBuffers();
     this.refreshTitle();
+    this.markRead(buffer);
+  }
+
+  // -- where the user last read a room ----------------------------------------------
+
+  /** Whether the user is reading buffer now: it is open, and the tab is in view. */
+  isReading(buffer) {
+    return buffer.key === this.activeKey && !this.doc.hidden;
+  }
+
+  /** A room's lines changed: the divider goes above its first line said since the user was last here. */
+  placeNewDivider(buffer) {
+    if (buffer.kind !== "room") return;
+    this.loadReadMark(buffer);
+    const above = firstNewLine(buffer.lines, buffer.since);
+    if (above === buffer.newDivider?.above) return;
+    buffer.newDivider?.li.remove();
+    buffer.newDivider = above ? { li: buffer.newDivider?.li ?? renderNewDivider(), above } : null;
+    if (above && above.isConnected) above.before(buffer.newDivider.li);
+  }
+
+  /** The room's mark from storage, the first time it is needed. */
+  loadReadMark(buffer) {
+    if (buffer.readMark === null && buffer.since === null && this.readMarks) {
+      buffer.since = buffer.readMark = this.readMarks.get(buffer.key);
+    }
+  }
+
+  /** A line said now in a room being read, with nothing new above it, is read as it comes. */
+  readAsItComes(buffer, li) {
+    if (buffer.kind !== "room" || !this.isReading(buffer) || buffer.newDivider) return;
+    this.loadReadMark(buffer);
+    const mark = markOf(li);
+    if (isAfter(mark, buffer.since)) buffer.since = mark;
+  }
+
+  /** While the room is read, its newest line is its last-read mark (kept for the next visit). */
+  markRead(buffer) {
+    if (!buffer || buffer.kind !== "room" || !this.isReading(buffer)) return;
+    this.placeNewDivider(buffer);
+    const newest = newestMark(buffer.lines);
+    if (!isAfter(newest, buffer.readMark)) return;
+    buffer.readMark = newest;
+    if (!buffer.newDivider) buffer.since = newest; // nothing new to point at: later lines are read as they come
+    this.readMarks?.set(buffer.key, newest);
+  }
+
+  /** The user stops reading a room: what they saw is no longer new, and the divider goes. */
+  leaveRead(buffer) {
+    if (buffer.kind !== "room") return;
+    this.markRead(buffer);
+    buffer.since = buffer.readMark;
+    buffer.newDivider?.li.remove();
+    buffer.newDivider = null;
   }
 
   closeBuffer(key) {
@@ -370,6 +430,8 @@ export class Chat {
   }
 
   onVisibilityChange() {
+    if (this.active && this.doc.hidden) this.leaveRead(this.active);
+    else this.markRead(this.active);
     this.refreshBuffers();
     this.refreshTitle();
   }
@@ -418,6 +480,9 @@ export class Chat {
     const visible = buffer.key === this.activeKey;
     const followed = visible ? this.view.appendLine(li) : true;
     if (countsAsUnread && !followed) this.setNewBelow(this.newBelow + 1);
+    this.readAsItComes(buffer, li);
+    this.placeNewDivider(buffer);
+    this.markRead(buffer);
     if (countsAsUnread && (!visible || this.doc.hidden)) {
       buffer.unread += 1;
       // A private line is for us: its badge stands out like a mention's (the line itself doesn't).
@@ -671,6 +736,7 @@ export class Chat {
     const before = buffer.lines[index] ?? null;
     buffer.lines.splice(index, 0, ...lines);
     if (lines.length || action.kind !== "missed") this.setMarker(buffer);
+    if (buffer.key !== this.activeKey) this.placeNewDivider(buffer);
     if (buffer.key !== this.activeKey) return;
     if (lines.length) {
       if (action.kind === "older") this.view.prependLines(lines, before);
@@ -679,6 +745,7 @@ export class Chat {
     // A page that doesn't fill the view can't be scrolled up: fetch the next at once.
     // (Not after a failure: asking again at once would only fail again.)
     if (action.kind !== "missed" && !action.failed && !this.view.canScroll()) this.loadOlder(buffer);
+    this.markRead(buffer);
   }
 
   /** A stored line as a dimmed history line, or null (already shown, or nothing to show). */

@@ -5,6 +5,7 @@ import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
 import { Connection, bridgeUrl } from "./connection.js";
 import { isValidNick } from "./irc.js";
+import { ReadMarks } from "./lastread.js";
 import { Notifier } from "./notify.js";
 import { applySettings, loadSettings, saveSettings } from "./settings.js";
 import { SettingsDialog } from "./settingsdialog.js";
@@ -95,6 +96,7 @@ function connect(name, password) {
   chat = new Chat(conn, view, document);
   chat.settings = settings;
   chat.notifier = notifier;
+  chat.readMarks = new ReadMarks(storage(), location.host); // the server is the bridge this page came from
   let wasOnline = false;
   conn.addEventListener("state", (event) => {
     onState(event.detail);

@@ -194,6 +194,14 @@ export function renderMarker() {
   return li;
 }
 
+/** The "new since you were last here" divider (placed above a line by the chat). */
+export function renderNewDivider() {
+  const li = el("li", "line new-divider");
+  li.setAttribute("role", "separator");
+  li.append(el("span", "body", "new since you were last here"));
+  return li;
+}
+
 /** The DOM half of the page: finds its elements once, then draws what the chat tells it. */
 export class View {
   constructor(doc) {
@@ -372,6 +380,7 @@ export class View {
     // aria-busy keeps screen readers from reading the whole history out again.
     this.messages.setAttribute("aria-busy", "true");
     this.messages.replaceChildren(...(buffer.marker ? [buffer.marker] : []), ...buffer.lines);
+    if (buffer.newDivider?.above) buffer.newDivider.above.before(buffer.newDivider.li);
     this.messages.setAttribute("aria-busy", "false");
     this.messages.setAttribute("aria-label", `Messages in ${buffer.name}`);
     this.roomTitle.textContent = buffer.name;
