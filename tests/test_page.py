@@ -19,20 +19,13 @@ from backend.node import ChatServer
 from bridge import config_for, create_app
 from bridge.web import WebServer
 from scripts.screenshot import mixed_conversation
-from tests.ircclient import IrcClient, connect
+from tests.ircclient import connect
+from tests.pagehelpers import IrcFactory, PageFactory, expect, join, joined, say
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
 
 PALETTE = ["#e6194b", "#3cb44b", "#c9a100", "#4363d8", "#f58231", "#911eb4", "#0fa3b1", "#f032e6"]
-PageFactory = Callable[..., Any]
-IrcFactory = Callable[..., IrcClient]
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 def nick_color(nick: str) -> str:
@@ -46,22 +39,6 @@ def nick_color(nick: str) -> str:
 def rgb(hex_color: str) -> str:
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgb({r}, {g}, {b})"
-
-
-def join(page: Any, name: str) -> None:
-    page.locator("#name").fill(name)
-    page.locator("#name").press("Enter")
-
-
-def joined(page: Any, name: str) -> None:
-    join(page, name)
-    expect(page.locator("#status")).to_have_text("online")
-    expect(page.locator("#users")).to_contain_text(name)
-
-
-def say(page: Any, text: str) -> None:
-    page.locator("#message").fill(text)
-    page.locator("#message").press("Enter")
 
 
 def messages(page: Any) -> Any:

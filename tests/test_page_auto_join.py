@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from backend.node import ChatServer
 from tests.ircclient import IrcClient
-from tests.test_page import join
+from tests.pagehelpers import join
 
 pytest_plugins = ["tests.webfixtures"]
 

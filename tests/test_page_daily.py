@@ -7,37 +7,15 @@ the style of tests/test_page.py: waits are locators and expect(), never sleeps.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.ircclient import IrcClient
+from tests.pagehelpers import PHONE, IrcFactory, PageFactory, expect, joined, say
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
 
-PageFactory = Callable[..., Any]
-IrcFactory = Callable[..., IrcClient]
-PHONE = {"viewport": {"width": 390, "height": 760}, "color_scheme": "dark", "is_mobile": True, "has_touch": True}
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
-def joined(page: Any, name: str) -> None:
-    page.locator("#name").fill(name)
-    page.locator("#name").press("Enter")
-    expect(page.locator("#status")).to_have_text("online")
-    expect(page.locator("#users")).to_contain_text(name)
-
-
-def say(page: Any, text: str) -> None:
-    page.locator("#message").fill(text)
-    page.locator("#message").press("Enter")
 
 
 def no_sideways_scroll(page: Any, width: int = 390) -> bool:

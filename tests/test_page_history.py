@@ -23,18 +23,11 @@ from flask import Flask
 from backend.core import chathistory
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect
+from tests.pagehelpers import IrcFactory, PageFactory, expect, joined
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
 
-PageFactory = Callable[..., Any]
-IrcFactory = Callable[..., IrcClient]
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 @pytest.fixture
@@ -46,13 +39,6 @@ def db_path(tmp_path: Path) -> str:
 def chat_server(make_server: Callable[..., ChatServer], db_path: str) -> ChatServer:
     """The webfixtures chat server, with history in a file and no flood control."""
     return make_server(webirc_password=secrets.token_urlsafe(18), db_path=db_path, flood=False)
-
-
-def joined(page: Any, name: str) -> None:
-    page.locator("#name").fill(name)
-    page.locator("#name").press("Enter")
-    expect(page.locator("#status")).to_have_text("online")
-    expect(page.locator("#users")).to_contain_text(name)
 
 
 def say_all(user: IrcClient, texts: list[str], room: str = "#lobby") -> None:

@@ -8,45 +8,19 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.ircclient import IrcClient
+from tests.pagehelpers import IrcFactory, PageFactory, expect, joined, name_button, say
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
 
-PageFactory = Callable[..., Any]
-IrcFactory = Callable[..., IrcClient]
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
-def joined(page: Any, name: str) -> None:
-    page.locator("#name").fill(name)
-    page.locator("#name").press("Enter")
-    expect(page.locator("#status")).to_have_text("online")
-    expect(page.locator("#users")).to_contain_text(name)
-
-
-def say(page: Any, text: str) -> None:
-    page.locator("#message").fill(text)
-    page.locator("#message").press("Enter")
 
 
 def log(page: Any) -> Any:
     return page.get_by_role("log")
-
-
-def name_button(page: Any, nick: str) -> Any:
-    """A person's button in the user list (its name starts with the nick)."""
-    return page.locator("#users").get_by_role("button", name=re.compile(f"^{re.escape(nick)}\\b"))
 
 
 # -- item 3: new since you were last here ---------------------------------------------------

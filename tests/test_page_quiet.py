@@ -7,19 +7,15 @@ the style of tests/test_page_daily.py: waits are locators and expect(), never sl
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.ircclient import IrcClient
+from tests.pagehelpers import PHONE, IrcFactory, PageFactory, expect, joined
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
 
-PageFactory = Callable[..., Any]
-IrcFactory = Callable[..., IrcClient]
-PHONE = {"viewport": {"width": 390, "height": 760}, "color_scheme": "dark", "is_mobile": True, "has_touch": True}
 LIGHT = {"color_scheme": "light"}
 
 # A stand-in for the browser's Notification API that records what the page does with it:
@@ -51,19 +47,6 @@ FAKE_NOTIFICATIONS = """
   });
 })();
 """
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
-def joined(page: Any, name: str) -> None:
-    page.locator("#name").fill(name)
-    page.locator("#name").press("Enter")
-    expect(page.locator("#status")).to_have_text("online")
-    expect(page.locator("#users")).to_contain_text(name)
 
 
 def log(page: Any) -> Any:

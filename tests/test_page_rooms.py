@@ -8,46 +8,22 @@ IRC user (irc_user) checks what really went over the wire.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.ircclient import IrcClient
+from tests.pagehelpers import IrcFactory, PageFactory, expect, joined, name_button, say
 from tests.test_client import Tmux, lobby_connect, run
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
 
-PageFactory = Callable[..., Any]
-IrcFactory = Callable[..., IrcClient]
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
-def joined(page: Any, name: str) -> None:
-    page.locator("#name").fill(name)
-    page.locator("#name").press("Enter")
-    expect(page.locator("#status")).to_have_text("online")
-    expect(page.locator("#users")).to_contain_text(name)
-
-
-def say(page: Any, text: str) -> None:
-    page.locator("#message").fill(text)
-    page.locator("#message").press("Enter")
 
 
 def log(page: Any) -> Any:
     return page.locator("#messages")
-
-
-def name_button(page: Any, nick: str) -> Any:
-    """A person's button in the user list (its name starts with the nick)."""
-    return page.locator("#users").get_by_role("button", name=re.compile(f"^{re.escape(nick)}\\b"))
 
 
 def group(page: Any, title: str) -> Any:
