@@ -14,6 +14,7 @@ from backend.irc import (
     ProtocolError,
     check_length,
     decode,
+    decode_checked,
     escape_tag_value,
     fold,
     is_valid_channel,
@@ -152,6 +153,8 @@ def test_check_length_separates_tags_from_body() -> None:
 
 def test_decode_replaces_invalid_utf8_and_drops_nul() -> None:
     assert decode(b"caf\xc3\xa9 \xff\x00!") == "café \ufffd!"
+    assert decode_checked(b"caf\xc3\xa9 \xff\x00!") == ("café \ufffd!", False)
+    assert decode_checked(b"caf\xc3\xa9\x00!") == ("café!", True)
 
 
 @pytest.mark.parametrize("nick", ["alice", "Вася", "李雷", "a_b-c[1]", "x" * 30, "{bot}|2", "`^\\"])

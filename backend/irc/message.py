@@ -164,10 +164,10 @@ def fit_trailing(head: str, text: str) -> str:
     return raw[: max(0, budget)].decode("utf-8", errors="ignore")
 
 
-def is_valid_utf8(line: bytes) -> bool:
-    """Whether a wire line is valid UTF-8 (UTF8ONLY: other bytes are replaced, and the client told)."""
+def decode_checked(line: bytes) -> tuple[str, bool]:
+    """decode(line), and whether line was valid UTF-8 (UTF8ONLY: the sender is told when not)."""
     try:
-        line.decode("utf-8")
+        text = line.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return decode(line), False
+    return text.replace("\0", ""), True

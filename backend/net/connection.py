@@ -30,7 +30,7 @@ from typing import Protocol
 from ..core.chat import Chat
 from ..core.dispatch import dispatch
 from ..core.identity import disconnect
-from ..irc import LineBuffer, LineTooLong, Message, ProtocolError, check_length, decode, is_valid_utf8, parse_line
+from ..irc import LineBuffer, LineTooLong, Message, ProtocolError, check_length, decode_checked, parse_line
 from ..irc import numerics as n
 from .config import NetConfig
 from .flood import FloodGate, Flooding
@@ -92,14 +92,14 @@ class IrcCodec:
         except LineTooLong:
             client.send_numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
             return
-        text = decode(raw)
+        text, valid = decode_checked(raw)
         if not text.strip():
             return
         try:
             message = parse_line(text)
         except ProtocolError:
             return
-        if not is_valid_utf8(raw):
+        if not valid:
             # UTF8ONLY: the bad bytes became U+FFFD; the sender is told (a standard reply when it
             # negotiated them, else a notice) and the line goes on.
             why = "Your message contained bytes that are not UTF-8; they were replaced"
