@@ -112,7 +112,8 @@ class Chat:
                 member.deliver(envelope)
 
     def store(self, room: str, envelope: Envelope) -> None:
-        """Keep a room message or topic change in the history (before it is published)."""
+        """Keep a room message or topic change in the history (before it is published); room may
+        also be a private conversation's key (store_private)."""
         if self.history is None or envelope.message.command not in STORED:
             return
         # A multiline message is kept line by line, as clients without multiline read it.
@@ -126,10 +127,7 @@ class Chat:
             return
         if target.account is None or envelope.message.command not in STORED:
             return
-        key = conversation_key(sender.account, target.account)
-        for part in envelope.parts():
-            m = part.message
-            self.history.add(key, part.msgid, part.time, m.source or "", m.command, m.params[-1])
+        self.store(conversation_key(sender.account, target.account), envelope)
 
     def recent(self, client: Client, room: str) -> list[Stored]:
         """A room's last lines for a user who just joined it, less those they already got live.
