@@ -57,14 +57,17 @@ def _apply_user_modes(client: Client, changes: str) -> str:
             changed.append((adding, letter))
     if unknown:
         client.send_numeric(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+    return modestring(changed)
+
+
+def modestring(changes: list[tuple[bool, str]]) -> str:
+    """(adding, letter) pairs as a MODE string: a sign only where it changes, "+iB-w"."""
     out = ""
     sign = ""
-    for add, letter in changed:
-        want = "+" if add else "-"
-        if want != sign:
-            out += want
-            sign = want
-        out += letter
+    for adding, letter in changes:
+        want = "+" if adding else "-"
+        out += (want if want != sign else "") + letter
+        sign = want
     return out
 
 
@@ -141,12 +144,7 @@ def publish_modes(chat: Chat, source: str, room: str, applied: list[Change], mem
     """Tell the room what changed, as one MODE line per MODES changes; keep the room's settings."""
     for start in range(0, len(applied), MODES_MAX):
         chunk = applied[start : start + MODES_MAX]
-        letters = ""
-        sign = ""
-        for change in chunk:
-            want = "+" if change.adding else "-"
-            letters += (want if want != sign else "") + change.letter
-            sign = want
+        letters = modestring([(change.adding, change.letter) for change in chunk])
         args = [change.arg for change in chunk if change.arg]
         envelope = Envelope(Message("MODE", (room, letters, *args), source))
         chat.publish(ModeChanged(room, envelope), members)
