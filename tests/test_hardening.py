@@ -99,9 +99,8 @@ def test_max_per_ip_counts_browsers_by_their_webirc_address(make_server) -> None
         c = client()
         # One write: the server may refuse (and close) right after WEBIRC, and a second
         # write racing that close would fail with a broken pipe instead of reading the refusal.
-        c.send_raw(
-            f"WEBIRC s3cret lobby-web browser.example 198.51.100.7\r\nNICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode()
-        )
+        lines = ["WEBIRC s3cret lobby-web browser.example 198.51.100.7", f"NICK {nick}", f"USER {nick} 0 * :{nick}"]
+        c.send_raw("".join(line + "\r\n" for line in lines).encode())
         return c
 
     first, second = browser("b1"), browser("b2")
