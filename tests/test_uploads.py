@@ -24,7 +24,7 @@ from backend.node import ChatServer, ServerConfig
 from bridge import config_for, create_app
 from bridge.uploads import NAME_PATTERN, RateLimiter, content_disposition, is_welcome, sanitise_filename, sniff_image
 from bridge.web import WebServer
-from tests.ircclient import IrcClient
+from tests.ircclient import IrcClient, wait_until
 
 pytest_plugins = ["tests.webfixtures"]
 
@@ -189,6 +189,9 @@ def test_a_ticket_dies_with_its_websocket(files: Files) -> None:
     assert files.upload(b"one", ticket)[0] == 201
     ws.send("QUIT :bye")
     ws.expect_close()
+    # The relay revokes the ticket as it ends, a moment after the browser sees the close.
+    book = files.web.app.extensions["lobby.upload_tickets"]
+    wait_until(lambda: not book.valid(ticket))
     before = files.disk()
     status, _, _ = files.upload(b"two", ticket)
     assert status == 403
@@ -379,3 +382,18 @@ def test_isupport_names_the_filehost_only_when_uploads_are_on(make_server: Calla
     tokens = " ".join(line for line in lines if " 005 " in line).split()
     assert "draft/FILEHOST=http://chat.example:8000/upload" in tokens
     assert "soju.im/FILEHOST=http://chat.example:8000/upload" in tokens
+
+
+def test_files_outlive_a_restart_of_the_web_app(files: Files) -> None:
+    ticket, _ = files.ticket()
+    _, _, body = files.upload(PNG, ticket, "kept.png", "image/png")
+    files.web.stop()
+    again = WebServer(create_app({"TESTING": True, **config_for(files.server)}), "127.0.0.1", 0)
+    again.start()
+    try:
+        files.web = again
+        status, got, fetched = files.fetch(body["url"])
+        assert status == 200 and fetched == PNG and got["content-disposition"].startswith("inline;")
+        assert "kept.png" in got["content-disposition"]
+    finally:
+        again.stop()
