@@ -12,6 +12,10 @@ import json
 import os
 import re
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -397,3 +401,37 @@ def test_files_outlive_a_restart_of_the_web_app(files: Files) -> None:
         assert "kept.png" in got["content-disposition"]
     finally:
         again.stop()
+
+
+def test_lobby_serve_puts_files_beside_the_database_and_advertises_them(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--irc-port", "0", "--web-port", "0",
+         "--db", str(tmp_path / "lobby.db"), "--max-upload-mb", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": "."})
+    try:
+        printed: dict[str, str] = {}
+        deadline = time.monotonic() + 30
+        assert proc.stdout is not None
+        while "uploads" not in printed and time.monotonic() < deadline:
+            line = proc.stdout.readline().strip()
+            if not line:
+                break
+            key, _, value = line.partition(" on " if " on " in line else " in ")
+            printed[key.split()[0]] = value
+        assert printed.get("uploads") == str(tmp_path / "files"), printed
+        assert (tmp_path / "files").is_dir()
+        web = printed["web"]
+        host, port = printed["chat"].rsplit(":", 1)
+        c = IrcClient((host, int(port)))
+        c.send("NICK cli")
+        c.send("USER cli 0 * :cli")
+        tokens = " ".join(c.lines_until(r" 376 | 422 ")).split()
+        c.close()
+        assert f"draft/FILEHOST={web}/upload" in tokens
+        conn = http.client.HTTPConnection(*urlsplit(web).netloc.split(":"), timeout=10)
+        conn.request("POST", "/upload", body=b"\0" * (2 * 1024 * 1024 + 1), headers={"Authorization": "Bearer x"})
+        assert conn.getresponse().status == 403  # credentials first: a stranger learns nothing of the limits
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
