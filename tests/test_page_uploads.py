@@ -85,7 +85,12 @@ def test_an_attached_image_shows_in_both_browsers_and_is_a_plain_url_on_irc(
         expect(link).to_have_attribute("href", url)
         # The URL itself stays a text link too, for copying.
         expect(page.get_by_role("log").get_by_role("link", name=url)).to_be_visible()
-    assert alice.errors == [] and carol.errors == []
+    # Someone who comes later sees it in the room's history, thumbnail and all.
+    dave = new_page()
+    joined(dave, "dave")
+    expect(thumbnail(dave)).to_be_visible()
+    decoded(dave)
+    assert alice.errors == [] and carol.errors == [] and dave.errors == []
 
 
 DROP = """

@@ -86,6 +86,15 @@ export class Uploader {
       event.preventDefault();
       this.add(files);
     });
+    // A file dropped anywhere else must not make the browser leave the chat to open it.
+    document.addEventListener("dragover", (event) => {
+      if (!event.dataTransfer?.types.includes("Files") || this.dropZone.contains(event.target)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "none";
+    });
+    document.addEventListener("drop", (event) => {
+      if (event.dataTransfer?.types.includes("Files")) event.preventDefault();
+    });
     this.dropZone.addEventListener("dragover", (event) => {
       if (!this.ticket || !event.dataTransfer?.types.includes("Files")) return;
       event.preventDefault(); // allows the drop
