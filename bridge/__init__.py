@@ -65,9 +65,6 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a connection has, in all, to send its request head (WebSocket handshake
     # included); a client trickling bytes to hold a thread is cut off after that.
     "LOBBY_HEAD_TIMEOUT": web.HEAD_TIMEOUT_SECONDS,
-    # flask-sock hands these to simple_websocket.Server: subprotocols are picked
-    # in the client's order of preference; pings keep idle connections alive
-    # through proxies and find vanished peers; big messages close with 1009.
     # Uploads (uploads.py): the files directory (None: uploads off), the largest file, the
     # directory's total, per-address attempts (a burst, then one per so many seconds), how
     # long one upload's body may take, and the accounts store for HTTP Basic.
@@ -78,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "LOBBY_UPLOAD_RATE_SECONDS": uploads.RATE_SECONDS,
     "LOBBY_UPLOAD_SECONDS": uploads.UPLOAD_SECONDS,
     "LOBBY_ACCOUNTS": None,
+    # flask-sock hands these to simple_websocket.Server: subprotocols are picked
+    # in the client's order of preference; pings keep idle connections alive
+    # through proxies and find vanished peers; big messages close with 1009.
     "SOCK_SERVER_OPTIONS": {
         "subprotocols": relay.SUBPROTOCOLS,
         "ping_interval": relay.PING_INTERVAL,
