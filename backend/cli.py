@@ -128,6 +128,8 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
     files.add_argument("--max-upload-mb", type=int, default=10, metavar="MB", help="the largest file (default 10)")
     files.add_argument("--upload-quota-mb", type=int, default=1024, metavar="MB",
                        help="all uploaded files together (default 1024)")
+    files.add_argument("--upload-daily-mb", type=int, default=200, metavar="MB",
+                       help="what one address may upload in a day (default 200)")
     files.add_argument("--public-url", default=None, metavar="URL",
                        help="the page's address as people reach it (https://chat.example behind a proxy), "
                             "for the upload URL IRC clients are given (default: the web port's address)")
@@ -296,6 +298,7 @@ def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
         files_dir=args.files_dir or None,
         max_upload_bytes=max(1, args.max_upload_mb) * 1024 * 1024,
         upload_quota_bytes=max(1, args.upload_quota_mb) * 1024 * 1024,
+        upload_daily_bytes=max(1, args.upload_daily_mb) * 1024 * 1024,
     )
     if args.tls_port is not None:
         if not (args.tls_cert and args.tls_key):

@@ -43,11 +43,12 @@ class ServerConfig(NetConfig):
     check_db: bool = False
     # Uploads from the page (bridge/uploads.py): where files go (None: a files/ directory next to a
     # database file; none with ":memory:"), whether they are taken at all, the largest file and
-    # the directory's total.
+    # the directory's total, and what one address may send in a day.
     files_dir: str | None = None
     uploads: bool = True
     max_upload_bytes: int = 10 * 1024 * 1024
     upload_quota_bytes: int = 1024 * 1024 * 1024
+    upload_daily_bytes: int = 200 * 1024 * 1024
 
     def uploads_dir(self) -> str | None:
         """The files directory in effect, or None when uploads are off."""

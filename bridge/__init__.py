@@ -66,13 +66,15 @@ DEFAULTS: dict[str, Any] = {
     # included); a client trickling bytes to hold a thread is cut off after that.
     "LOBBY_HEAD_TIMEOUT": web.HEAD_TIMEOUT_SECONDS,
     # Uploads (uploads.py): the files directory (None: uploads off), the largest file, the
-    # directory's total, per-address attempts (a burst, then one per so many seconds), how
+    # directory's total, per-address attempts (a burst, then one per so many seconds) and bytes
+    # a day, how
     # long one upload's body may take, and the accounts store for HTTP Basic.
     "LOBBY_FILES_DIR": None,
     "LOBBY_MAX_UPLOAD_BYTES": uploads.MAX_UPLOAD_BYTES,
     "LOBBY_UPLOAD_QUOTA_BYTES": uploads.QUOTA_BYTES,
     "LOBBY_UPLOAD_BURST": uploads.RATE_BURST,
     "LOBBY_UPLOAD_RATE_SECONDS": uploads.RATE_SECONDS,
+    "LOBBY_UPLOAD_DAILY_BYTES": uploads.DAILY_BYTES,
     "LOBBY_UPLOAD_SECONDS": uploads.UPLOAD_SECONDS,
     "LOBBY_ACCOUNTS": None,
     # flask-sock hands these to simple_websocket.Server: subprotocols are picked
@@ -157,5 +159,6 @@ def config_for(server: ChatServer) -> dict[str, Any]:
         "LOBBY_FILES_DIR": server.config.uploads_dir(),
         "LOBBY_MAX_UPLOAD_BYTES": server.config.max_upload_bytes,
         "LOBBY_UPLOAD_QUOTA_BYTES": server.config.upload_quota_bytes,
+        "LOBBY_UPLOAD_DAILY_BYTES": server.config.upload_daily_bytes,
         "LOBBY_ACCOUNTS": server.accounts,
     }

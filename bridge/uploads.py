@@ -58,6 +58,9 @@ QUOTA_BYTES = 1024 * 1024 * 1024
 # Per address: this many uploads at once, then one more every RATE_SECONDS.
 RATE_BURST = 10
 RATE_SECONDS = 6.0
+# Per address, bytes a day (a bucket that refills over 24 hours): the per-person quota, as
+# far as a chat without mandatory accounts can tell people apart.
+DAILY_BYTES = 200 * 1024 * 1024
 # A whole upload (its body) must arrive within this many seconds: a client that
 # trickles bytes can't hold a thread for long.
 UPLOAD_SECONDS = 300.0
@@ -168,18 +171,18 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, when)
 
-    def allow(self, address: str) -> bool:
-        """Take one token for address; False (and nothing taken) when it has none."""
+    def allow(self, address: str, cost: float = 1.0) -> bool:
+        """Take cost tokens for address; False (and nothing taken) when it hasn't that many."""
         now = self.clock()
         with self._lock:
             tokens, when = self._buckets.get(address, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - when) / self.seconds)
             if len(self._buckets) > 10_000:
                 self._forget_full(now)
-            if tokens < 1.0:
+            if tokens < cost:
                 self._buckets[address] = (tokens, now)
                 return False
-            self._buckets[address] = (tokens - 1.0, now)
+            self._buckets[address] = (tokens - cost, now)
             return True
 
     def _forget_full(self, now: float) -> None:
@@ -320,6 +323,8 @@ def setup(app: Flask) -> None:
     app.extensions["lobby.upload_tickets"] = TicketBook()
     app.extensions["lobby.upload_rate"] = RateLimiter(int(app.config["LOBBY_UPLOAD_BURST"]),
                                                       float(app.config["LOBBY_UPLOAD_RATE_SECONDS"]))
+    daily = max(1, int(app.config["LOBBY_UPLOAD_DAILY_BYTES"]))
+    app.extensions["lobby.upload_bytes"] = RateLimiter(daily, 86400.0 / daily)
 
 
 def tickets() -> TicketBook | None:
@@ -426,6 +431,9 @@ def upload() -> Response:
         return _error(400, "The file is empty.")
     if length > store.max_bytes:
         return _error(413, f"The file is too large: at most {store.max_bytes // (1024 * 1024)} MB.")
+    daily: RateLimiter = current_app.extensions["lobby.upload_bytes"]
+    if not daily.allow(address, float(length)):
+        return _error(429, "You have sent a lot of files today: try again tomorrow.", {"Retry-After": "3600"})
     _, options = parse_options_header(request.headers.get("Content-Disposition", ""))
     filename = sanitise_filename(options.get("filename"))
     deadline = time.monotonic() + float(current_app.config["LOBBY_UPLOAD_SECONDS"])

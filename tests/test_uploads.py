@@ -247,6 +247,17 @@ def test_too_many_uploads_from_one_address_is_429(make_files: Callable[..., File
     assert status == 429 and headers["retry-after"] and body["error"]
 
 
+def test_an_address_has_a_daily_byte_quota(make_files: Callable[..., Files]) -> None:
+    files = make_files(LOBBY_UPLOAD_DAILY_BYTES=2500)
+    ticket, _ = files.ticket()
+    assert files.upload(b"a" * 2000, ticket)[0] == 201
+    before = files.disk()
+    status, _, body = files.upload(b"b" * 1000, ticket)
+    assert status == 429 and "today" in body["error"]
+    assert files.disk() == before
+    assert files.upload(b"c" * 400, ticket)[0] == 201
+
+
 def test_a_body_without_length_or_with_nothing_is_refused(files: Files) -> None:
     ticket, _ = files.ticket()
     assert files.upload(b"", ticket)[0] == 400
@@ -268,6 +279,7 @@ def test_rate_limiter_refills_with_time() -> None:
     assert limiter.allow("b")
     now[0] = 10.0
     assert limiter.allow("a") and not limiter.allow("a")
+    assert not limiter.allow("c", 3.0) and limiter.allow("c", 2.0)
 
 
 # -- names are never trusted ----------------------------------------------------------------------
