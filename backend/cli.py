@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -118,6 +119,20 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
     guard.add_argument("--trusted-proxies", type=int, default=0, metavar="N",
                        help="reverse proxies in front of the web page whose X-Forwarded-* headers to believe "
                             "(1 behind one HTTPS proxy; default 0)")
+
+    files = serve.add_argument_group("uploads")
+    files.add_argument("--uploads", choices=("on", "off"), default="on",
+                       help="take files pasted or dropped on the page (default on, when there is a files directory)")
+    files.add_argument("--files-dir", default=None, metavar="DIR",
+                       help="where uploaded files go (default: files/ next to the --db file; none with :memory:)")
+    files.add_argument("--max-upload-mb", type=int, default=10, metavar="MB", help="the largest file (default 10)")
+    files.add_argument("--upload-quota-mb", type=int, default=1024, metavar="MB",
+                       help="all uploaded files together (default 1024)")
+    files.add_argument("--upload-daily-mb", type=int, default=200, metavar="MB",
+                       help="what one address may upload in a day (default 200)")
+    files.add_argument("--public-url", default=None, metavar="URL",
+                       help="the page's address as people reach it (https://chat.example behind a proxy), "
+                            "for the upload URL IRC clients are given (default: the web port's address)")
 
 
 def serve_flags() -> dict[str, Flag]:
@@ -279,6 +294,11 @@ def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
         check_db=args.check_db,
         registration_open=args.registration == "open",
         require_accounts=args.require_accounts,
+        uploads=args.uploads == "on",
+        files_dir=args.files_dir or None,
+        max_upload_bytes=max(1, args.max_upload_mb) * 1024 * 1024,
+        upload_quota_bytes=max(1, args.upload_quota_mb) * 1024 * 1024,
+        upload_daily_bytes=max(1, args.upload_daily_mb) * 1024 * 1024,
     )
     if args.tls_port is not None:
         if not (args.tls_cert and args.tls_key):
@@ -330,7 +350,13 @@ def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
     # address arrive as X-Forwarded-* headers: believe them only from that many hops.
     web_config = {**config_for(server), "LOBBY_TRUSTED_PROXIES": max(0, args.trusted_proxies)}
     # A browser holds a WebSocket and a few page requests at once, hence the looser per-address bound.
-    web = WebServer(create_app(web_config), args.host, args.web_port,
+    try:
+        app = create_app(web_config)
+    except OSError as err:
+        print(f"lobby: cannot use the files directory {web_config['LOBBY_FILES_DIR']}: {err}", file=sys.stderr)
+        server.stop()
+        return 1
+    web = WebServer(app, args.host, args.web_port,
                     max_connections=args.max_clients, max_per_ip=2 * args.max_per_ip + 8)
     try:
         web_host, web_port = web.start()
@@ -340,6 +366,10 @@ def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
         server.stop()
         return 1
     print(f"web on http://{format_address(web_host, web_port)}", flush=True)
+    if web_config["LOBBY_FILES_DIR"]:
+        # IRC clients learn where to upload from ISUPPORT (draft/FILEHOST) from now on.
+        config.filehost_url = public_url(args.public_url, web_host, web_port) + "/upload"
+        print(f"uploads in {web_config['LOBBY_FILES_DIR']}", flush=True)
 
     while not done.wait(0.5):
         pass
@@ -350,6 +380,15 @@ def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
     web.stop()
     print("lobby: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def public_url(given: str | None, host: str, port: int) -> str:
+    """The page's address for others: --public-url, else the web port's (a wildcard: this machine's name)."""
+    if given:
+        return given.rstrip("/")
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"http://{format_address(host, port)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

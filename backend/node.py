@@ -9,6 +9,7 @@ accepted. Tests start nodes through ChatServer exactly as `lobby serve` does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .cluster.backplane import Backplane, BackplaneError, Timers
 from .core.chat import Chat
@@ -40,6 +41,24 @@ class ServerConfig(NetConfig):
     cluster_check: float = 2.0
     # Run SQLite's integrity check over the history file before serving (`lobby serve --check-db`).
     check_db: bool = False
+    # Uploads from the page (bridge/uploads.py): where files go (None: a files/ directory next to a
+    # database file; none with ":memory:"), whether they are taken at all, the largest file and
+    # the directory's total, and what one address may send in a day.
+    files_dir: str | None = None
+    uploads: bool = True
+    max_upload_bytes: int = 10 * 1024 * 1024
+    upload_quota_bytes: int = 1024 * 1024 * 1024
+    upload_daily_bytes: int = 200 * 1024 * 1024
+
+    def uploads_dir(self) -> str | None:
+        """The files directory in effect, or None when uploads are off."""
+        if not self.uploads:
+            return None
+        if self.files_dir:
+            return self.files_dir
+        if self.db_path is None or self.db_path == ":memory:" or self.db_path.startswith("file:"):
+            return None
+        return str(Path(self.db_path).resolve().parent / "files")
 
 
 class ChatServer:

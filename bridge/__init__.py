@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import hosts, pages, relay, web
+from . import hosts, pages, relay, uploads, web
 
 if TYPE_CHECKING:
     from backend.node import ChatServer
@@ -65,6 +65,18 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a connection has, in all, to send its request head (WebSocket handshake
     # included); a client trickling bytes to hold a thread is cut off after that.
     "LOBBY_HEAD_TIMEOUT": web.HEAD_TIMEOUT_SECONDS,
+    # Uploads (uploads.py): the files directory (None: uploads off), the largest file, the
+    # directory's total, per-address attempts (a burst, then one per so many seconds) and bytes
+    # a day, how
+    # long one upload's body may take, and the accounts store for HTTP Basic.
+    "LOBBY_FILES_DIR": None,
+    "LOBBY_MAX_UPLOAD_BYTES": uploads.MAX_UPLOAD_BYTES,
+    "LOBBY_UPLOAD_QUOTA_BYTES": uploads.QUOTA_BYTES,
+    "LOBBY_UPLOAD_BURST": uploads.RATE_BURST,
+    "LOBBY_UPLOAD_RATE_SECONDS": uploads.RATE_SECONDS,
+    "LOBBY_UPLOAD_DAILY_BYTES": uploads.DAILY_BYTES,
+    "LOBBY_UPLOAD_SECONDS": uploads.UPLOAD_SECONDS,
+    "LOBBY_ACCOUNTS": None,
     # flask-sock hands these to simple_websocket.Server: subprotocols are picked
     # in the client's order of preference; pings keep idle connections alive
     # through proxies and find vanished peers; big messages close with 1009.
@@ -92,6 +104,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(check_host)
     app.register_blueprint(pages.bp)
     app.register_blueprint(relay.bp)
+    uploads.setup(app)
     app.extensions["lobby.relays"] = relay.RelayRegistry()
     app.after_request(add_security_headers)
     proxies = int(app.config["LOBBY_TRUSTED_PROXIES"])
@@ -143,4 +156,9 @@ def config_for(server: ChatServer) -> dict[str, Any]:
         "LOBBY_WEBIRC_PASSWORD": server.config.webirc_password,
         "LOBBY_HUB": server.hub,
         "LOBBY_NETWORK": server.config.network,
+        "LOBBY_FILES_DIR": server.config.uploads_dir(),
+        "LOBBY_MAX_UPLOAD_BYTES": server.config.max_upload_bytes,
+        "LOBBY_UPLOAD_QUOTA_BYTES": server.config.upload_quota_bytes,
+        "LOBBY_UPLOAD_DAILY_BYTES": server.config.upload_daily_bytes,
+        "LOBBY_ACCOUNTS": server.accounts,
     }

@@ -37,6 +37,7 @@ from werkzeug.datastructures import Headers
 from backend.irc import LineBuffer, LineTooLong
 from backend.net.flood import FloodGate, Flooding
 
+from . import uploads
 from .wsadapter import WebSocket, WsAdapter
 
 log = logging.getLogger("lobby.bridge")
@@ -152,8 +153,11 @@ class Relay:
     """One browser's WebSocket and its TCP connection to the chat server."""
 
     def __init__(self, ws: WebSocket, upstream: socket.socket, binary: bool,
-                 max_frame_bytes: int = MAX_FRAME_BYTES, registry: RelayRegistry | None = None) -> None:
+                 max_frame_bytes: int = MAX_FRAME_BYTES, registry: RelayRegistry | None = None,
+                 greeting: str | None = None) -> None:
         self.ws = WsAdapter(ws)
+        # The bridge's own line for the browser once it is registered (its upload ticket).
+        self.greeting = greeting
         self.upstream = upstream
         self.binary = binary
         self.max_frame_bytes = max_frame_bytes
@@ -230,6 +234,9 @@ class Relay:
                     else:
                         # A text frame must be valid UTF-8: replace what isn't.
                         self.ws.send(line.decode("utf-8", errors="replace"))
+                    if self.greeting is not None and uploads.is_welcome(line):
+                        self.ws.send(self.greeting.encode() if self.binary else self.greeting)
+                        self.greeting = None
         except (ConnectionClosed, OSError):
             pass
         except Exception:
@@ -353,4 +360,13 @@ def relay(ws: WebSocket) -> None:
         return
     binary = adapter.subprotocol() == BINARY_SUBPROTOCOL
     registry = current_app.extensions.get("lobby.relays")
-    Relay(ws, upstream, binary, int(config.get("LOBBY_MAX_FRAME_BYTES", MAX_FRAME_BYTES)), registry).run()
+    # With uploads on, this connection's ticket lives exactly as long as the relay.
+    book = uploads.tickets()
+    ticket = book.issue() if book is not None else None
+    greeting = uploads.ticket_line(ticket, uploads.max_upload_bytes()) if ticket else None
+    try:
+        Relay(ws, upstream, binary, int(config.get("LOBBY_MAX_FRAME_BYTES", MAX_FRAME_BYTES)), registry,
+              greeting).run()
+    finally:
+        if book is not None and ticket:
+            book.revoke(ticket)

@@ -35,6 +35,8 @@ class ChatConfig:
     max_rooms_per_user: int = 50
     # Lines of a room's history replayed on joining it.
     history_lines: int = 50
+    # Where IRC clients may upload files (ISUPPORT draft/FILEHOST), when the web bridge takes them.
+    filehost_url: str | None = None
     # Shown by ADMIN; empty ones are left out.
     admin_location: str = ""
     admin_email: str = ""

@@ -46,7 +46,15 @@ def isupport_tokens(chat: Chat) -> list[str]:
         "MSGREFTYPES=msgid,timestamp",
         # SEARCH (core/search.py) only where the history has its full-text index.
         *([f"SEARCH={SEARCH_MAX}"] if searchable(chat) is not None else []),
+        # soju's filehost token, under its older name and its current one, only while uploads work.
+        *([f"draft/FILEHOST={escape_value(cfg.filehost_url)}", f"soju.im/FILEHOST={escape_value(cfg.filehost_url)}"]
+          if cfg.filehost_url else []),
     ]
+
+
+def escape_value(value: str) -> str:
+    """An ISUPPORT value with the characters the format reserves escaped (\\xHH)."""
+    return "".join(f"\\x{ord(ch):02X}" if ch in " \\=" or ord(ch) < 33 else ch for ch in value)
 
 
 def send_isupport(chat: Chat, client: Client) -> None:

@@ -9,6 +9,7 @@ import { ReadMarks } from "./lastread.js";
 import { Notifier } from "./notify.js";
 import { applySettings, loadSettings, saveSettings } from "./settings.js";
 import { SettingsDialog } from "./settingsdialog.js";
+import { Uploader } from "./upload.js";
 import { View } from "./view.js";
 
 const NAME_KEY = "lobby.name";
@@ -27,6 +28,11 @@ function storage() {
 let settings = loadSettings(storage());
 const notifier = new Notifier(window, () => settings);
 const settingsDialog = new SettingsDialog(document, notifier);
+// Files go to the room open when they were added; their URL is said there.
+const uploader = new Uploader(document, {
+  target: () => chat?.active?.name ?? null,
+  send: (target, url) => chat?.sendText(target, url, false),
+});
 
 /** Settings take effect at once, and are kept for the next visit. */
 function useSettings(next) {
@@ -97,6 +103,7 @@ function connect(name, password) {
   chat.settings = settings;
   chat.notifier = notifier;
   chat.readMarks = new ReadMarks(storage(), location.host); // the server is the bridge this page came from
+  uploader.watch(conn);
   let wasOnline = false;
   conn.addEventListener("state", (event) => {
     onState(event.detail);

@@ -11,6 +11,7 @@ import { DEFAULT_PREFIX, rankSymbol } from "./modes.js";
 import { NameMenu, ReasonDialog } from "./namemenu.js";
 import { RoomBrowser } from "./roombrowser.js";
 import { RoomSettings } from "./roomsettings.js";
+import { filePreview } from "./upload.js";
 
 // What a private conversation's header adds about the partner (MONITOR's 730/731).
 const PRESENCE = { true: " · online", false: " · offline", null: "" };
@@ -144,6 +145,9 @@ export function renderLine({
   } else {
     body.append(linkify(text));
   }
+  // A line that is just one of our uploaded images also shows it (upload.js).
+  const preview = kind === "message" ? filePreview(text) : null;
+  if (preview) body.append(preview);
   li.append(body);
   return li;
 }
