@@ -2,7 +2,7 @@
 // each receiving the Chat (chat.js) and the parsed message. Handlers change the model
 // (model.js, through the chat) and let the chat ask the views to draw it.
 
-import { fold, isChannel, messageTime, nickOf, stripFormatting } from "./irc.js";
+import { fold, isChannel, isUserSource, messageTime, nickOf, stripFormatting } from "./irc.js";
 import {
   applyRoomMode,
   describeChange,
