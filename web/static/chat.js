@@ -184,6 +184,15 @@ export class Chat {
     this.refreshBuffers();
   }
 
+  /** Alt+↑/↓: the previous or next conversation in the side list's order (rooms, then private ones), round. */
+  stepConversation(offset) {
+    const order = [...this.buffers.values()].sort((a, b) => Number(a.kind !== "room") - Number(b.kind !== "room"));
+    if (order.length === 0) return false;
+    const index = order.findIndex((buffer) => buffer.key === this.activeKey);
+    this.activate(order[(index + offset + order.length) % order.length].key);
+    return true;
+  }
+
   /** /close and the × button: a private conversation closes here; a room is left (PART). */
   close(name) {
     const buffer = name ? this.buffers.get(fold(name)) : this.active;

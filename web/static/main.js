@@ -9,6 +9,7 @@ import { ReadMarks } from "./lastread.js";
 import { Notifier } from "./notify.js";
 import { applySettings, loadSettings, saveSettings } from "./settings.js";
 import { SettingsDialog } from "./settingsdialog.js";
+import { installShortcuts } from "./shortcuts.js";
 import { View } from "./view.js";
 
 const NAME_KEY = "lobby.name";
@@ -186,6 +187,7 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && view.peopleOpen) view.setPeopleOpen(false);
 });
 document.addEventListener("visibilitychange", () => chat?.onVisibilityChange());
+installShortcuts(document, { step: (offset) => chat?.stepConversation(offset) ?? false });
 // Scrolling to the top of a room loads older lines; so does a wheel turned
 // upwards when there is nothing to scroll yet.
 view.messages.addEventListener("scroll", () => chat?.onScroll(), { passive: true });
