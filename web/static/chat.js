@@ -322,13 +322,13 @@ export class Chat {
     );
     if (self) return items;
     items.push(
-      { label: "Kick…", run: () => this.view.askReason(`Remove ${nick} from ${room}`, "Kick", (reason) => {
+      { label: "Kick…", run: (opener) => this.view.askReason(`Remove ${nick} from ${room}`, "Kick", (reason) => {
         ctx.send("KICK", room, nick, ...(reason ? [reason] : []));
-      }) },
-      { label: "Ban…", run: () => this.view.askReason(`Ban ${nick} from ${room}`, "Ban", (reason) => {
+      }, opener) },
+      { label: "Ban…", run: (opener) => this.view.askReason(`Ban ${nick} from ${room}`, "Ban", (reason) => {
         ctx.send("MODE", room, "+b", maskFor(nick));
         ctx.send("KICK", room, nick, ...(reason ? [reason] : []));
-      }) },
+      }, opener) },
     );
     return items;
   }

@@ -311,9 +311,9 @@ export class View {
     this.input.setSelectionRange(end, end);
   }
 
-  /** Ask for a reason (a kick, a ban); onConfirm(reason) runs unless cancelled. */
-  askReason(title, action, onConfirm) {
-    this.reasonDialog.ask(title, action, onConfirm);
+  /** Ask for a reason (a kick, a ban); onConfirm(reason) runs unless cancelled; focus then goes back to opener. */
+  askReason(title, action, onConfirm, opener = null) {
+    this.reasonDialog.ask(title, action, onConfirm, opener);
   }
 
   setPeopleOpen(open) {
