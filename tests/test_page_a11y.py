@@ -3,7 +3,7 @@
 On a desktop and a phone-sized layout, light and dark, with each dialog and menu
 opened in turn, Chromium's own accessibility tree (over the DevTools protocol) must
 give every control a name, dialogs must be modal and labelled, the log and the
-status must be live regions; and Tab, pressed through the page and through each
+status must be live regions, buttons must be big enough to hit; and Tab, pressed through the page and through each
 dialog, must land only on visible elements that show a focus indicator.
 """
 
@@ -72,6 +72,15 @@ DOM_CHECKS = """() => {
 }"""
 
 
+# Buttons and menu items too small to hit with a finger (WCAG 2.5.8: at least 24 CSS px square);
+# links inside a sentence and inputs inside their (larger) label are exempt, as the rule says.
+SMALL_TARGETS = """() => [...document.querySelectorAll("button, summary, select, textarea, input, [role=menuitem]")]
+    .filter((el) => el.getClientRects().length && !el.closest("label"))
+    .map((el) => ({ el, box: el.getBoundingClientRect() }))
+    .filter(({ box }) => box.width < 24 || box.height < 24)
+    .map(({ el, box }) => `${el.tagName.toLowerCase()}.${el.className} too small: ${box.width}x${box.height}`)"""
+
+
 def unnamed(page: Any) -> list[str]:
     """Controls that Chromium's accessibility tree leaves without a name (described by tag, id and class)."""
     cdp = page.context.new_cdp_session(page)
@@ -99,7 +108,7 @@ def unnamed(page: Any) -> list[str]:
 
 def check_names(page: Any, state: str) -> None:
     """Every control has a name, and the page keeps its own promises (dialogs, live regions, alt)."""
-    problems = unnamed(page) + page.evaluate(DOM_CHECKS)
+    problems = unnamed(page) + page.evaluate(DOM_CHECKS) + page.evaluate(SMALL_TARGETS)
     assert problems == [], f"{state}: {problems}"
 
 
