@@ -52,6 +52,15 @@ def test_a_day_with_the_keyboard_only(new_page: PageFactory, irc_user: IrcFactor
     carol.expect(r":kim!\S+ PRIVMSG #lobby :hello from the keyboard")
     expect(page.locator("#messages")).to_contain_text("hello from the keyboard")
 
+    # The skip link, first in the Tab order, leads back to the message box from anywhere.
+    tab_to(page, page.locator(".skip-link"))
+    expect(page.locator(".skip-link")).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(composer).to_be_focused()
+    # /help lists the keys.
+    type_line(page, "/help")
+    expect(page.locator(".help-card")).to_contain_text("Alt+↑ and Alt+↓")
+
     # A room of our own (we run it), with carol in it.
     type_line(page, "/join #keys")
     expect(page.locator("#room-title")).to_have_text("#keys")

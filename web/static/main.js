@@ -1,5 +1,6 @@
 // Wiring only: the name form, the message box and the connection meet here.
-// The logic lives in connection.js, chat.js, commands.js, composer.js and view.js.
+// The logic lives in connection.js, chat.js (with handlers.js and the model, model.js),
+// commands.js, composer.js, shortcuts.js, and the views (view.js, logview.js, render.js).
 
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
