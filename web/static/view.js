@@ -14,9 +14,6 @@ import { el, linkify, nickElement, retime, setClockFormat } from "./render.js";
 import { RoomBrowser } from "./roombrowser.js";
 import { RoomSettings } from "./roomsettings.js";
 
-// Kept here too for modules and tests that import them from view.js.
-export { fillChurn, linkify, makeLink, nickElement, renderHelp, renderItem, renderLine, renderMarker, renderNewDivider } from "./render.js";
-
 // What a private conversation's header adds about the partner (MONITOR's 730/731).
 const PRESENCE = { true: " · online", false: " · offline", null: "" };
 
