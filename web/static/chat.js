@@ -1,9 +1,9 @@
-// What the page knows of the chat: rooms and private conversations ("buffers"),
-// who is in each room, topics, unread counts, and what each IRC line means for them.
+// The chat as the page runs it: its conversations ("buffers", model.js objects) by
+// name, which one is open, who is away, and what we asked the server for.
 //
-// Chat turns messages from the Connection into buffer changes and asks the View
-// to draw them; it also gives the /commands their context. It holds no
-// sockets and builds no elements itself beyond asking view.js for a line.
+// Chat turns messages from the Connection (through handlers.js) into model changes
+// and asks the View to draw them; it also gives the /commands their context. It
+// holds no sockets and builds no elements: lines are plain objects the views draw.
 
 import { runInput } from "./commands.js";
 import { History } from "./history.js";
@@ -19,76 +19,18 @@ import {
   splitText,
   stripFormatting,
 } from "./irc.js";
-import {
-  DEFAULT_CHANMODES,
-  DEFAULT_PREFIX,
-  applyRoomMode,
-  describeChange,
-  emptyRoomModes,
-  explainRefusal,
-  maskFor,
-  maskMatches,
-  parseModeChanges,
-  parseNamesWord,
-  readIsupport,
-  sortRanks,
-} from "./modes.js";
+import { HANDLERS, newAsked } from "./handlers.js";
+import { DEFAULT_CHANMODES, DEFAULT_PREFIX, applyRoomMode, explainRefusal, maskFor, sortRanks } from "./modes.js";
+import { Conversation, makeLine } from "./model.js";
 import { joinMultiline, multilineBatches, parseMultilineCap } from "./multiline.js";
 import { shouldNotify } from "./notify.js";
-import { churnSummary, continues } from "./quiet.js";
+import { continues } from "./quiet.js";
 import { DEFAULTS } from "./settings.js";
 import { detailLines, emptyWhois, whoisReply } from "./whois.js";
 import { firstNewLine, isAfter, markOf, newestMark } from "./lastread.js";
-import { fillChurn, renderHelp, renderLine, renderMarker, renderNewDivider } from "./view.js";
 
-const MAX_LINES = 1000;
 // "\x01ACTION " and the closing "\x01" take this much of a line's text budget.
 const ACTION_OVERHEAD = 9;
-// The WHOX token of the quiet WHO after our JOIN that tells who is away already.
-const AWAY_WHO_TOKEN = "152";
-// At most this many WHOIS per room to learn the reasons of those already away.
-const AWAY_REASONS_MAX = 20;
-
-class Buffer {
-  constructor(name, kind) {
-    this.key = fold(name);
-    this.name = name;
-    this.kind = kind; // "room" | "query"
-    this.lines = [];
-    this.members = new Map(); // folded nick -> nick
-    this.ranks = new Map(); // folded nick -> its rank letters, highest first ("ov", "v"); none: not there
-    this.pendingNames = null; // a NAMES reply being received: folded nick -> {nick, ranks}
-    this.modes = emptyRoomModes(); // flags, key and limit (324 and MODE lines)
-    this.lists = { b: null, q: null }; // bans and quiets: [{mask, by}] once fetched, else null
-    this.pendingLists = { b: null, q: null };
-    this.topic = "";
-    this.unread = 0;
-    this.mentions = 0;
-    this.seen = new Set(); // msgids, so a history replay after a reconnect shows nothing twice
-    this.stale = false;
-    this.joinLine = null; // our latest "You joined/rejoined" line: history of that join goes above it
-    this.joinTime = null; // the server's time of that JOIN, if it said
-    this.marker = null; // the "earlier messages" divider above the history, once there is some
-    this.readMark = null; // {time, msgid} of the newest line read here (kept in readMarks)
-    this.since = null; // the mark "new since you were last here" is counted from
-    this.newDivider = null; // {li, above}: that divider and the line it is above
-    this.online = null; // a private conversation's partner: true/false once MONITOR said, else null
-    this.burst = null; // the latest comings-and-goings line: {li, events: [{kind, nick, text}]}
-  }
-
-  /** The msgid of the oldest (or newest) line that has one, or null. */
-  edgeMsgid(newest) {
-    const lines = newest ? [...this.lines].reverse() : this.lines;
-    return lines.find((li) => li.dataset.msgid)?.dataset.msgid ?? null;
-  }
-}
-
-// The history divider's words: what is above the oldest line shown.
-const MARKER_TEXT = {
-  more: "earlier messages",
-  loading: "loading…",
-  beginning: "beginning of the conversation",
-};
 
 function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -147,7 +89,7 @@ export class Chat {
     const key = fold(name);
     let buffer = this.buffers.get(key);
     if (!buffer) {
-      buffer = new Buffer(name, kind);
+      buffer = new Conversation(name, kind);
       this.buffers.set(key, buffer);
       if (this.activeKey === null) this.activeKey = key;
       // MONITOR tells whether the partner is online (730) or not (731), now and later.
@@ -188,10 +130,9 @@ export class Chat {
     if (buffer.kind !== "room") return;
     this.loadReadMark(buffer);
     const above = firstNewLine(buffer.lines, buffer.since);
-    if (above === buffer.newDivider?.above) return;
-    buffer.newDivider?.li.remove();
-    buffer.newDivider = above ? { li: buffer.newDivider?.li ?? renderNewDivider(), above } : null;
-    if (above && above.isConnected) above.before(buffer.newDivider.li);
+    if (above === buffer.newAbove) return;
+    buffer.newAbove = above;
+    if (buffer.key === this.activeKey) this.view.placeDivider(buffer);
   }
 
   /** The room's mark from storage, the first time it is needed. */
@@ -202,10 +143,10 @@ export class Chat {
   }
 
   /** A line said now in a room being read, with nothing new above it, is read as it comes. */
-  readAsItComes(buffer, li) {
-    if (buffer.kind !== "room" || !this.isReading(buffer) || buffer.newDivider) return;
+  readAsItComes(buffer, line) {
+    if (buffer.kind !== "room" || !this.isReading(buffer) || buffer.newAbove) return;
     this.loadReadMark(buffer);
-    const mark = markOf(li);
+    const mark = markOf(line);
     if (isAfter(mark, buffer.since)) buffer.since = mark;
   }
 
@@ -216,7 +157,7 @@ export class Chat {
     const newest = newestMark(buffer.lines);
     if (!isAfter(newest, buffer.readMark)) return;
     buffer.readMark = newest;
-    if (!buffer.newDivider) buffer.since = newest; // nothing new to point at: later lines are read as they come
+    if (!buffer.newAbove) buffer.since = newest; // nothing new to point at: later lines are read as they come
     this.readMarks?.set(buffer.key, newest);
   }
 
@@ -225,8 +166,8 @@ export class Chat {
     if (buffer.kind !== "room") return;
     this.markRead(buffer);
     buffer.since = buffer.readMark;
-    buffer.newDivider?.li.remove();
-    buffer.newDivider = null;
+    buffer.newAbove = null;
+    if (buffer.key === this.activeKey) this.view.placeDivider(buffer);
   }
 
   closeBuffer(key) {
@@ -241,6 +182,15 @@ export class Chat {
     }
     this.refreshOperatorTools();
     this.refreshBuffers();
+  }
+
+  /** Alt+↑/↓: the previous or next conversation in the side list's order (rooms, then private ones), round. */
+  stepConversation(offset) {
+    const order = [...this.buffers.values()].sort((a, b) => Number(a.kind !== "room") - Number(b.kind !== "room"));
+    if (order.length === 0) return false;
+    const index = order.findIndex((buffer) => buffer.key === this.activeKey);
+    this.activate(order[(index + offset + order.length) % order.length].key);
+    return true;
   }
 
   /** /close and the × button: a private conversation closes here; a room is left (PART). */
@@ -372,13 +322,13 @@ export class Chat {
     );
     if (self) return items;
     items.push(
-      { label: "Kick…", run: () => this.view.askReason(`Remove ${nick} from ${room}`, "Kick", (reason) => {
+      { label: "Kick…", run: (opener) => this.view.askReason(`Remove ${nick} from ${room}`, "Kick", (reason) => {
         ctx.send("KICK", room, nick, ...(reason ? [reason] : []));
-      }) },
-      { label: "Ban…", run: () => this.view.askReason(`Ban ${nick} from ${room}`, "Ban", (reason) => {
+      }, opener) },
+      { label: "Ban…", run: (opener) => this.view.askReason(`Ban ${nick} from ${room}`, "Ban", (reason) => {
         ctx.send("MODE", room, "+b", maskFor(nick));
         ctx.send("KICK", room, nick, ...(reason ? [reason] : []));
-      }) },
+      }, opener) },
     );
     return items;
   }
@@ -439,12 +389,26 @@ export class Chat {
   /** Add a line to a buffer (the open one when none is named); count it as unread if unseen. */
   addLine(buffer, line, { countsAsUnread = false } = {}) {
     const target = buffer ?? this.active;
-    const full = { time: new Date(), ...line };
+    const full = makeLine(line);
     const prev = target?.lines.at(-1);
-    if (prev && !prev.classList.contains("history") && !full.history && prev.classList.contains("message")) {
-      full.continued = continues({ kind: "message", nick: prev.dataset.nick, time: Number(prev.dataset.at) }, full);
-    }
-    this.addElement(target, renderLine(full), { countsAsUnread, mention: line.mention });
+    if (prev && !prev.history && !full.history && prev.kind === "message") full.continued = continues(prev, full);
+    this.addElement(target, full, { countsAsUnread, mention: line.mention });
+  }
+
+  /** The line of buffer with this msgid, or null: what replies, reactions and redactions point at. */
+  findLine(buffer, msgid) {
+    return buffer?.findLine(msgid) ?? null;
+  }
+
+  /** Change a line of buffer (fields as in model.js makeLine) and draw it again if it is shown. */
+  updateLine(buffer, line, fields) {
+    Object.assign(line, fields);
+    this.redrawLine(buffer, line);
+  }
+
+  /** A line's object changed: drawn anew where it is shown (a conversation not open draws it when opened). */
+  redrawLine(buffer, line) {
+    this.view.redrawLine(line);
   }
 
   /**
@@ -453,34 +417,32 @@ export class Chat {
    */
   addChurn(buffer, event, text, time) {
     const burst = buffer.burst;
-    if (burst && buffer.lines.at(-1) === burst.li) {
+    if (burst && buffer.lines.at(-1) === burst) {
       burst.events.push({ ...event, text });
-      fillChurn(burst.li, churnSummary(burst.events), burst.events.map((e) => e.text));
+      this.redrawLine(buffer, burst);
       return;
     }
-    this.addLine(buffer, { kind: "event", time, text, churn: true });
-    buffer.burst = { li: buffer.lines.at(-1), events: [{ ...event, text }] };
+    this.addLine(buffer, { kind: "event", time, text, churn: true, events: [{ ...event, text }] });
+    buffer.burst = buffer.lines.at(-1);
   }
 
-  /** Add a rendered line (or card) to a buffer; see addLine. */
-  addElement(buffer, li, { countsAsUnread = false, mention = false } = {}) {
+  /** Add a model line (or the help card) to a buffer; see addLine. */
+  addElement(buffer, line, { countsAsUnread = false, mention = false } = {}) {
     buffer = buffer ?? this.active;
     if (!buffer) return;
-    buffer.lines.push(li);
-    if (buffer.lines.length > MAX_LINES) {
-      const old = buffer.lines.shift();
+    const old = buffer.push(line);
+    if (old) {
       if (buffer.key === this.activeKey) this.view.removeLine(old);
-      if (old.dataset.msgid) {
-        // Gone from the page, so scrolling up may bring it back: it is no longer "shown".
-        buffer.seen.delete(old.dataset.msgid);
+      if (old.msgid) {
+        // Scrolling up may bring it back from history.
         this.history.forgotOldest(buffer.key);
         this.setMarker(buffer);
       }
     }
     const visible = buffer.key === this.activeKey;
-    const followed = visible ? this.view.appendLine(li) : true;
+    const followed = visible ? this.view.appendLine(line) : true;
     if (countsAsUnread && !followed) this.setNewBelow(this.newBelow + 1);
-    this.readAsItComes(buffer, li);
+    this.readAsItComes(buffer, line);
     this.placeNewDivider(buffer);
     this.markRead(buffer);
     if (countsAsUnread && (!visible || this.doc.hidden)) {
@@ -565,7 +527,7 @@ export class Chat {
         this.asked.loud.add(`${fold(room)} ${mode}`);
         if (!this.conn.send("MODE", room, mode)) this.error("Not connected: that wasn't sent.");
       },
-      help: (groups, tips) => this.addElement(null, renderHelp(groups, tips)),
+      help: (groups, tips) => this.addElement(null, makeLine({ kind: "help", groups, tips })),
       info: (text) => this.info(text),
       error: (text) => this.error(text),
     };
@@ -726,15 +688,15 @@ export class Chat {
     if (!buffer) return;
     const lines = [];
     for (const msg of action.messages) {
-      const li = this.historyLine(buffer, msg);
-      if (li) lines.push(li);
+      const line = this.historyLine(buffer, msg);
+      if (line) lines.push(line);
     }
     // Older pages go on top; a join's replay and what a reconnect missed go just
     // above that join's "You joined" line, so everything reads in the order said.
     let index = action.kind === "older" ? 0 : buffer.lines.indexOf(buffer.joinLine);
     if (index < 0) index = buffer.lines.length;
     const before = buffer.lines[index] ?? null;
-    buffer.lines.splice(index, 0, ...lines);
+    buffer.insert(index, lines);
     if (lines.length || action.kind !== "missed") this.setMarker(buffer);
     if (buffer.key !== this.activeKey) this.placeNewDivider(buffer);
     if (buffer.key !== this.activeKey) return;
@@ -757,34 +719,29 @@ export class Chat {
     }
     const nick = nickOf(msg.source);
     const time = messageTime(msg);
-    const base = { time, nick, msgid, history: true, self: isUserSource(msg.source) && this.isSelf(nick) };
+    const base = { time, nick, msgid, tags: msg.tags ?? {}, history: true, self: isUserSource(msg.source) && this.isSelf(nick) };
     const text = msg.params[1] ?? "";
     if (msg.command === "TOPIC") {
       // An old topic change is told, not applied: the room's topic is what 332 said.
       const topic = stripFormatting(text);
-      return renderLine({ ...base, kind: "event", text: topic ? `${nick} set the topic: ${topic}` : `${nick} cleared the topic` });
+      return makeLine({ ...base, kind: "event", text: topic ? `${nick} set the topic: ${topic}` : `${nick} cleared the topic` });
     }
     if (msg.command !== "PRIVMSG" && msg.command !== "NOTICE") return null;
     const action = actionText(text);
     if (action === null && isCtcp(text)) return null;
     const kind = action !== null ? "action" : msg.command === "NOTICE" ? "notice" : "message";
     // No mention highlight and no unread count: it was said before, not now.
-    return renderLine({ ...base, kind, text: stripFormatting(action ?? text) });
+    return makeLine({ ...base, kind, text: stripFormatting(action ?? text) });
   }
 
   /** The divider above the history: more to load, loading, or the very beginning. */
   setMarker(buffer) {
-    if (!buffer.marker) {
-      if (buffer.lines.every((li) => !li.classList.contains("history")) && !this.history.isAtBeginning(buffer.key)) {
-        return; // no history shown yet: no divider either
-      }
-      buffer.marker = renderMarker();
-      if (buffer.key === this.activeKey) this.view.showMarker(buffer.marker);
+    if (!buffer.marker && !buffer.hasHistory && !this.history.isAtBeginning(buffer.key)) {
+      return; // no history shown yet: no divider either
     }
-    const state = this.history.isLoadingOlder(buffer.key) ? "loading"
+    buffer.marker = this.history.isLoadingOlder(buffer.key) ? "loading"
       : this.history.isAtBeginning(buffer.key) ? "beginning" : "more";
-    buffer.marker.dataset.state = state;
-    buffer.marker.querySelector(".body").textContent = MARKER_TEXT[state];
+    if (buffer.key === this.activeKey) this.view.showMarker(buffer);
   }
 
   /** Ask for the page before the oldest line of a room, if there may be one. */
@@ -812,7 +769,7 @@ export class Chat {
     this.error(subject ? `${subject}: ${text}` : text);
   }
 
-  showMessage(buffer, nick, rawText, time, kind, self, msgid = undefined) {
+  showMessage(buffer, nick, rawText, time, kind, self, msgid = undefined, tags = {}) {
     const action = actionText(rawText);
     if (action === null && isCtcp(rawText)) return; // CTCP requests: nothing to show
     // A multiline message keeps its line breaks; each line loses its formatting codes.
@@ -826,7 +783,7 @@ export class Chat {
     }
     this.addLine(
       buffer,
-      { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid, multiline: text.includes("\n") },
+      { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid, tags, multiline: text.includes("\n") },
       { countsAsUnread: !self },
     );
     if (!self && this.notifier && shouldNotify({ settings: this.settings, hidden: this.doc.hidden, buffer, mention })) {
@@ -889,493 +846,3 @@ export class Chat {
   }
 }
 
-/**
- * What we asked the server for, so that its answers are told or kept quiet: create, topic,
- * who and whois as before; quiet (with counts) and loud hold "<room> modes" and "<room> b|q" (a 324,
- * a ban or mute list) fetched for the settings panel (quiet) or typed as /mode (told).
- */
-function newAsked() {
-  return { create: new Set(), topic: new Set(), who: new Map(), whois: new Set(), quiet: new Map(), loud: new Set() };
-}
-
-/** "bob!*@* (by alice)" for a ban or mute list entry. */
-function listEntryText({ mask, by }) {
-  return by ? `${mask} (set by ${nickOf(by)})` : mask;
-}
-
-const LIST_WORDS = { b: ["Banned", "Nobody is banned from"], q: ["Muted", "Nobody is muted in"] };
-
-// One handler per command; each receives the chat and the parsed message.
-const HANDLERS = {
-  "001"(chat, msg) {
-    chat.onRegistered(msg.params[0]);
-  },
-
-  "005"(chat, msg) {
-    const found = readIsupport(msg.params);
-    if (found.prefix) chat.prefix = found.prefix;
-    if (found.chanmodes) chat.chanmodes = found.chanmodes;
-  },
-
-  "372"(chat, msg) {
-    chat.motd.push((msg.params.at(-1) ?? "").replace(/^- ?/, ""));
-  },
-
-  "422"() {},
-
-  JOIN(chat, msg) {
-    const nick = nickOf(msg.source);
-    const buffer = chat.buffer(msg.params[0], "room");
-    if (chat.isSelf(nick)) {
-      buffer.name = msg.params[0];
-      buffer.members.clear();
-      buffer.ranks.clear();
-      buffer.modes = emptyRoomModes();
-      buffer.lists = { b: null, q: null };
-      buffer.stale = false;
-      buffer.removed = false;
-      chat.selfSource = msg.source ?? chat.selfSource;
-      // The room's flags, key and limit are fetched when its settings panel opens (324), and
-      // followed from MODE lines while it is open: a JOIN asks nothing more than history.
-      const first = buffer.lines.length === 0;
-      // Where what we have ends, taken before anything of this join arrives: the
-      // newest line with a msgid, else the server's time of our previous JOIN.
-      const newestMsgid = buffer.edgeMsgid(true);
-      const since = newestMsgid ? `msgid=${newestMsgid}` : buffer.joinTime ? `timestamp=${buffer.joinTime}` : null;
-      buffer.joinTime = msg.tags.time ?? null;
-      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: first ? `You joined ${buffer.name}` : `You rejoined ${buffer.name}` });
-      buffer.joinLine = buffer.lines.at(-1);
-      chat.history.joined(buffer.key, buffer.name, { rejoin: !first, since });
-      // Who is away already: a quiet WHOX (flags H here, G gone); away-notify tells the rest
-      // (without it the page would not hear of changes, so it doesn't ask at all).
-      if (chat.conn.caps.has("away-notify") && chat.conn.send("WHO", buffer.name, `%tnf,${AWAY_WHO_TOKEN}`)) {
-        chat.asked.who.set(buffer.key, (chat.asked.who.get(buffer.key) ?? 0) + 1);
-      }
-      if (!chat.motdShown && chat.motd.length) {
-        chat.motdShown = true;
-        for (const line of chat.motd) chat.addLine(buffer, { kind: "info", text: line });
-      }
-      // A room joined for the first time opens; a rejoin after a reconnect
-      // leaves the user where they were.
-      if (first) chat.activate(buffer.key);
-    } else {
-      chat.addChurn(buffer, { kind: "join", nick }, `→ ${nick} joined`, messageTime(msg));
-    }
-    buffer.members.set(fold(nick), nick);
-    chat.showUsers(buffer);
-  },
-
-  PART(chat, msg) {
-    const nick = nickOf(msg.source);
-    const buffer = chat.buffers.get(fold(msg.params[0]));
-    if (!buffer) return;
-    if (chat.isSelf(nick)) {
-      chat.closeBuffer(buffer.key);
-      chat.info(`You left ${buffer.name}`);
-      return;
-    }
-    buffer.members.delete(fold(nick));
-    buffer.ranks.delete(fold(nick));
-    const reason = msg.params[1] ? ` (${stripFormatting(msg.params[1])})` : "";
-    chat.addChurn(buffer, { kind: "part", nick }, `← ${nick} left${reason}`, messageTime(msg));
-    chat.showUsers(buffer);
-  },
-
-  QUIT(chat, msg) {
-    const nick = nickOf(msg.source);
-    const reason = msg.params[0] ? ` (${stripFormatting(msg.params[0])})` : "";
-    for (const buffer of chat.roomsWith(nick)) {
-      buffer.members.delete(fold(nick));
-      buffer.ranks.delete(fold(nick));
-      chat.addChurn(buffer, { kind: "quit", nick }, `← ${nick} quit${reason}`, messageTime(msg));
-      chat.showUsers(buffer);
-    }
-    chat.away.delete(fold(nick));
-    const query = chat.buffers.get(fold(nick));
-    if (query && query.kind === "query") {
-      // The conversation stays open and readable; its partner is offline now.
-      chat.addLine(query, { kind: "event", time: messageTime(msg), text: `← ${nick} quit${reason}` });
-      chat.setOnline(query, false, { quiet: true });
-    }
-  },
-
-  NICK(chat, msg) {
-    const old = nickOf(msg.source);
-    const nick = msg.params[0];
-    const self = fold(old) === fold(chat.conn.nick) || fold(nick) === fold(chat.conn.nick);
-    if (self) {
-      chat.setNick(chat.conn.nick);
-      const at = chat.selfSource.indexOf("!");
-      if (at > 0) chat.selfSource = nick + chat.selfSource.slice(at); // bans match the new name
-    }
-    const text = self ? `You are now known as ${nick}` : `${old} is now known as ${nick}`;
-    const told = new Set();
-    for (const buffer of chat.roomsWith(old)) {
-      buffer.members.delete(fold(old));
-      buffer.members.set(fold(nick), nick);
-      const ranks = buffer.ranks.get(fold(old));
-      buffer.ranks.delete(fold(old));
-      if (ranks) buffer.ranks.set(fold(nick), ranks);
-      if (self) chat.addLine(buffer, { kind: "event", time: messageTime(msg), text });
-      else chat.addChurn(buffer, { kind: "nick", nick }, text, messageTime(msg));
-      told.add(buffer.key);
-    }
-    if (chat.away.has(fold(old))) {
-      const reason = chat.away.get(fold(old));
-      chat.away.delete(fold(old));
-      chat.away.set(fold(nick), reason);
-    }
-    const query = chat.buffers.get(fold(old));
-    if (query && query.kind === "query") {
-      chat.buffers.delete(query.key);
-      query.name = nick;
-      query.key = fold(nick);
-      chat.buffers.set(query.key, query);
-      if (chat.activeKey === fold(old)) chat.activeKey = query.key;
-      chat.addLine(query, { kind: "event", time: messageTime(msg), text });
-      chat.conn.send("MONITOR", "-", old);
-      chat.conn.send("MONITOR", "+", nick);
-      if (query.key === chat.activeKey) chat.view.showBuffer(query, chat.nick, chat.away);
-    }
-    if (self && told.size === 0) chat.info(text);
-    chat.showUsers(chat.active);
-    chat.refreshBuffers();
-  },
-
-  PRIVMSG(chat, msg) {
-    HANDLERS.NOTICE(chat, msg, "message");
-  },
-
-  NOTICE(chat, msg, kind = "notice") {
-    const [target, text = ""] = msg.params;
-    const nick = nickOf(msg.source);
-    if (!isUserSource(msg.source)) {
-      // From the server itself (or before registration): show it where the user is.
-      if (chat.active) chat.addLine(null, { kind: "info", time: messageTime(msg), text: stripFormatting(text) });
-      return;
-    }
-    const self = chat.isSelf(nick);
-    let buffer;
-    if (isChannel(target)) buffer = chat.buffer(target, "room");
-    else if (self) {
-      // The echo of our own private message: it goes where we wrote it. If that conversation was
-      // closed meanwhile (the echo was still on its way), it stays closed.
-      buffer = chat.buffers.get(fold(target));
-      if (!buffer || buffer.kind !== "query") return;
-    } else buffer = chat.buffer(nick, "query");
-    const msgid = msg.tags.msgid;
-    if (msgid) {
-      if (buffer.seen.has(msgid)) return;
-      buffer.seen.add(msgid);
-    }
-    chat.showMessage(buffer, nick, text, messageTime(msg), kind, self, msgid);
-  },
-
-  // draft/message-redaction: a message taken back. Its line stays, saying so, so that replies
-  // and the conversation around it still read in order.
-  REDACT(chat, msg) {
-    const [target, msgid] = msg.params;
-    const buffer = chat.buffers.get(fold(isChannel(target) ? target : nickOf(msg.source)));
-    const li = buffer?.lines.find((line) => line.dataset.msgid === msgid);
-    if (!li) return;
-    const body = li.querySelector(".body");
-    if (body) body.textContent = chat.isSelf(nickOf(msg.source)) ? "You deleted this message" : "message deleted";
-    li.classList.add("redacted");
-  },
-
-  TOPIC(chat, msg) {
-    const buffer = chat.buffers.get(fold(msg.params[0]));
-    if (!buffer) return;
-    // Topic changes are stored too: a reconnect's catch-up must not tell this one again.
-    if (msg.tags.msgid) buffer.seen.add(msg.tags.msgid);
-    buffer.topic = stripFormatting(msg.params[1] ?? "");
-    const nick = nickOf(msg.source);
-    const text = buffer.topic ? `${nick} set the topic: ${buffer.topic}` : `${nick} cleared the topic`;
-    chat.addLine(buffer, { kind: "event", time: messageTime(msg), text });
-    if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
-  },
-
-  "331"(chat, msg) {
-    const buffer = chat.buffers.get(fold(msg.params[1]));
-    if (!buffer) return;
-    if (chat.asked.topic.delete(buffer.key)) chat.addLine(buffer, { kind: "info", text: `No topic is set in ${buffer.name}.` });
-    buffer.topic = "";
-    if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
-  },
-
-  "332"(chat, msg) {
-    const buffer = chat.buffers.get(fold(msg.params[1]));
-    if (!buffer) {
-      chat.info(`Topic of ${msg.params[1]}: ${stripFormatting(msg.params[2] ?? "")}`);
-      return;
-    }
-    buffer.topic = stripFormatting(msg.params[2] ?? "");
-    // Shown in the room's header; a line as well would repeat it on every join (but /topic asked).
-    if (chat.asked.topic.delete(buffer.key)) chat.addLine(buffer, { kind: "info", text: `Topic of ${buffer.name}: ${buffer.topic}` });
-    if (buffer.key === chat.activeKey) chat.view.setTopic(buffer);
-  },
-
-  "353"(chat, msg) {
-    const buffer = chat.buffers.get(fold(msg.params[2]));
-    if (!buffer) return;
-    buffer.pendingNames = buffer.pendingNames ?? new Map();
-    for (const word of (msg.params[3] ?? "").split(" ")) {
-      const member = parseNamesWord(word, chat.prefix);
-      if (member.nick) buffer.pendingNames.set(fold(member.nick), member);
-    }
-  },
-
-  "366"(chat, msg) {
-    const buffer = chat.buffers.get(fold(msg.params[1]));
-    if (!buffer || !buffer.pendingNames) return;
-    buffer.members = new Map([...buffer.pendingNames].map(([key, m]) => [key, m.nick]));
-    buffer.ranks = new Map([...buffer.pendingNames].filter(([, m]) => m.ranks).map(([key, m]) => [key, m.ranks]));
-    buffer.pendingNames = null;
-    buffer.stale = false;
-    // A room we asked for where we are alone was just made (rooms vanish when empty).
-    if (chat.asked.create.delete(buffer.key) && buffer.members.size === 1 && buffer.members.has(fold(chat.nick))) {
-      chat.addLine(buffer, { kind: "info", text: `You created ${buffer.name}: it is new, and you are its only member.` });
-    }
-    chat.showUsers(buffer);
-  },
-
-  "352"(chat, msg) {
-    // 352 <me> <channel> <user> <host> <server> <nick> <flags> :<hops> <realname>
-    const [, , user, host, , nick, flags = "", last = ""] = msg.params;
-    const realname = last.replace(/^\d+ /, "");
-    const away = flags.startsWith("G") ? " (away)" : "";
-    chat.info(`${nick}${away} — ${user}@${host}${realname ? ` — ${realname}` : ""}`);
-  },
-
-  "315"(chat, msg) {
-    const key = fold(msg.params[1] ?? "");
-    const quiet = chat.asked.who.get(key) ?? 0;
-    if (quiet > 0) {
-      // The end of our own WHO after joining: ask the reasons of those away, quietly too.
-      if (quiet === 1) chat.asked.who.delete(key);
-      else chat.asked.who.set(key, quiet - 1);
-      const room = chat.buffers.get(key);
-      const unknown = [...(room?.members.keys() ?? [])].filter((n) => chat.away.get(n) === "" && !chat.asked.whois.has(n));
-      for (const nick of unknown.slice(0, AWAY_REASONS_MAX)) {
-        if (chat.conn.send("WHOIS", room.members.get(nick))) chat.asked.whois.add(nick);
-      }
-      chat.showUsers(room);
-      return;
-    }
-    chat.info(`End of the list for ${msg.params[1]}.`);
-  },
-
-  "354"(chat, msg) {
-    // WHOX: 354 <me> <token> <nick> <flags>, for our quiet WHO only.
-    const [, token, nick, flags = ""] = msg.params;
-    if (token !== AWAY_WHO_TOKEN || !nick) return;
-    if (flags.startsWith("G")) {
-      if (!chat.away.has(fold(nick))) chat.away.set(fold(nick), "");
-    } else {
-      chat.away.delete(fold(nick));
-    }
-  },
-
-  "311"(chat, msg) {
-    chat.whoisReply(msg);
-  },
-
-  "317"(chat, msg) {
-    chat.whoisReply(msg);
-  },
-
-  "319"(chat, msg) {
-    chat.whoisReply(msg);
-  },
-
-  "301"(chat, msg) {
-    const [, nick = "", reason = ""] = msg.params;
-    chat.whoisReply(msg);
-    chat.away.set(fold(nick), stripFormatting(reason));
-    chat.showUsersWith(nick);
-    if (chat.asked.whois.has(fold(nick))) return; // our quiet WHOIS for the reason
-    chat.info(`${nick} is away: ${reason}`);
-  },
-
-  "318"(chat, msg) {
-    chat.asked.whois.delete(fold(msg.params[1] ?? ""));
-    chat.whoisEnd(msg.params[1] ?? "");
-  },
-
-  AWAY(chat, msg) {
-    // away-notify: someone we share a room with went away (with a reason) or came back.
-    const nick = nickOf(msg.source);
-    const reason = msg.params[0];
-    if (reason) chat.away.set(fold(nick), stripFormatting(reason));
-    else chat.away.delete(fold(nick));
-    chat.showUsersWith(nick);
-  },
-
-  "305"(chat) {
-    chat.away.delete(fold(chat.nick));
-    chat.info("You are back: no longer marked as away.");
-    chat.showUsersWith(chat.nick);
-  },
-
-  "306"(chat) {
-    chat.away.set(fold(chat.nick), chat.awayReason);
-    chat.info(chat.awayReason ? `You are marked as away: ${chat.awayReason}. /back when you return.` :
-      "You are marked as away. /back when you return.");
-    chat.showUsersWith(chat.nick);
-  },
-
-  "730"(chat, msg) {
-    // MONITOR: these are online (nick!user@host, comma-separated).
-    for (const target of (msg.params[1] ?? "").split(",")) {
-      const query = chat.buffers.get(fold(nickOf(target)));
-      if (query?.kind === "query") chat.setOnline(query, true);
-    }
-  },
-
-  "731"(chat, msg) {
-    for (const target of (msg.params[1] ?? "").split(",")) {
-      const query = chat.buffers.get(fold(nickOf(target)));
-      if (query?.kind === "query") chat.setOnline(query, false);
-    }
-  },
-
-  "321"(chat) {
-    if (chat.roomList !== null) chat.roomList = [];
-  },
-
-  "322"(chat, msg) {
-    // 322 <me> <room> <members> :<topic>
-    if (chat.roomList === null) return;
-    const [, name = "", users = "0", topic = ""] = msg.params;
-    chat.roomList.push({ name, users: Number(users) || 0, topic: stripFormatting(topic) });
-  },
-
-  "323"(chat) {
-    if (chat.roomList === null) return;
-    chat.view.roomBrowser.show(chat.roomList, true);
-    chat.roomList = null;
-  },
-
-  MODE(chat, msg) {
-    const [target = "", modestring = "", ...args] = msg.params;
-    if (!isChannel(target)) {
-      // Our own user modes: +o is a server operator (after OPER), -o no longer.
-      if (!chat.isSelf(target)) return;
-      let add = true;
-      for (const mode of modestring) {
-        if (mode === "+" || mode === "-") add = mode === "+";
-        else if (mode === "o") chat.serverOper = add;
-      }
-      chat.showUsers(chat.active);
-      return;
-    }
-    const buffer = chat.buffers.get(fold(target));
-    if (!buffer) return;
-    if (msg.tags.msgid) buffer.seen.add(msg.tags.msgid);
-    const actor = nickOf(msg.source);
-    for (const change of parseModeChanges(modestring, args, chat.prefix, chat.chanmodes)) {
-      chat.applyChange(buffer, change);
-      const banned = change.mode === "b" && change.add && change.arg && !chat.isSelf(actor) &&
-        maskMatches(change.arg, chat.selfSource || `${chat.nick}!*@*`);
-      chat.addLine(buffer, banned
-        ? { kind: "error", time: messageTime(msg), text: `You are banned from ${buffer.name} by ${actor}` }
-        : { kind: "event", time: messageTime(msg), text: describeChange(actor, change, chat.nick) },
-      { countsAsUnread: banned });
-    }
-    chat.showUsers(buffer);
-  },
-
-  "324"(chat, msg) {
-    // 324 <me> <room> <modes> [args...]: flags, key and limit (ranks and lists come otherwise).
-    const [, room = "", modestring = "", ...args] = msg.params;
-    const buffer = chat.buffers.get(fold(room));
-    const key = `${fold(room)} modes`;
-    if (buffer) {
-      buffer.modes = emptyRoomModes();
-      for (const change of parseModeChanges(modestring, args, chat.prefix, chat.chanmodes)) {
-        applyRoomMode(buffer.modes, change, chat.chanmodes);
-      }
-      chat.showUsers(buffer);
-    }
-    if (chat.answeredQuietly(key)) return;
-    chat.tell(room, "info", `Modes of ${room}: ${[modestring, ...args].join(" ")}`);
-  },
-
-  "329"() {}, // when the room was made: nothing to show
-
-  "367"(chat, msg) {
-    HANDLERS["728"](chat, { ...msg, params: [msg.params[0], msg.params[1], "b", ...msg.params.slice(2)] });
-  },
-
-  "368"(chat, msg) {
-    HANDLERS["729"](chat, { ...msg, params: [msg.params[0], msg.params[1], "b", ...msg.params.slice(2)] });
-  },
-
-  "728"(chat, msg) {
-    // 728 <me> <room> q <mask> [<who> <when>] (367 is the same without the "b")
-    const [, room = "", mode = "q", mask = "", by = ""] = msg.params;
-    const buffer = chat.buffers.get(fold(room));
-    if (!buffer || !mask) return;
-    buffer.pendingLists[mode] = [...(buffer.pendingLists[mode] ?? []), { mask, by }];
-  },
-
-  "729"(chat, msg) {
-    const [, room = "", mode = "q"] = msg.params;
-    const buffer = chat.buffers.get(fold(room));
-    const entries = buffer?.pendingLists[mode] ?? [];
-    if (buffer) {
-      buffer.lists[mode] = entries;
-      buffer.pendingLists[mode] = null;
-      chat.showUsers(buffer);
-    }
-    const key = `${fold(room)} ${mode}`;
-    if (chat.answeredQuietly(key)) return;
-    const [title, none] = LIST_WORDS[mode] ?? LIST_WORDS.b;
-    if (entries.length === 0) chat.tell(room, "info", `${none} ${room}.`);
-    else chat.tell(room, "info", `${title} in ${room}: ${entries.map(listEntryText).join(", ")}`);
-  },
-
-  KICK(chat, msg) {
-    const [room = "", nick = "", reason = ""] = msg.params;
-    const buffer = chat.buffers.get(fold(room));
-    if (!buffer) return;
-    const actor = nickOf(msg.source);
-    // Without a reason the server gives the kicker's name: nothing worth repeating.
-    const why = reason && fold(reason) !== fold(actor) ? `: ${stripFormatting(reason)}` : "";
-    buffer.members.delete(fold(nick));
-    buffer.ranks.delete(fold(nick));
-    if (chat.isSelf(nick)) {
-      // The room stays open to read, dimmed; /join (or the room list) goes back if allowed.
-      buffer.removed = true;
-      buffer.stale = true;
-      chat.addLine(buffer, { kind: "error", time: messageTime(msg), text: `You were removed from ${buffer.name} by ${actor}${why}` },
-        { countsAsUnread: true });
-    } else {
-      const subject = chat.isSelf(actor) ? "You" : actor;
-      chat.addLine(buffer, { kind: "event", time: messageTime(msg), text: `${subject} removed ${nick}${why}` });
-    }
-    chat.showUsers(buffer);
-  },
-
-  INVITE(chat, msg) {
-    const [nick = "", room = ""] = msg.params;
-    const actor = nickOf(msg.source);
-    if (chat.isSelf(nick)) chat.info(`${actor} invites you to ${room}: /join ${room}`);
-    else chat.tell(room, "event", `${actor} invited ${nick}`); // invite-notify
-  },
-
-  "341"(chat, msg) {
-    const [, nick = "", room = ""] = msg.params;
-    chat.tell(room, "info", `You invited ${nick} to ${room}.`);
-  },
-
-  "381"(chat) {
-    chat.serverOper = true;
-    chat.info("You are now a server operator: you may run every room.");
-    chat.showUsers(chat.active);
-  },
-
-  ERROR(chat, msg) {
-    chat.error(msg.params[0] ?? "The server closed the connection");
-  },
-};

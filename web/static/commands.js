@@ -54,6 +54,7 @@ function changeEach(sign, mode, what) {
 const HELP_TIPS = [
   "Tab completes a name, ↑ brings back what you sent, Shift+Enter starts a new line.",
   "Start a message with // to send a line that begins with /.",
+  "Alt+↑ and Alt+↓ go to the previous and next room or conversation; Escape closes a dialog or menu.",
 ];
 
 export const COMMANDS = {

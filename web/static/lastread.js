@@ -1,18 +1,18 @@
 // "New since you were last here": where the user last read each room, kept in this
 // browser (localStorage, per server address and room), and where the divider goes.
 //
-// Model only, no DOM beyond reading the lines' data-at and data-msgid. The server
+// Model only, over the plain line objects of model.js; no DOM. The server
 // offers no draft/read-marker; if it did, the mark would be synced through
 // MARKREAD (read-marker) instead, and shared by the user's other clients.
 
 const PREFIX = "lobby.read";
 const SAID = ["message", "action", "notice"];
 
-/** {time, msgid} of a said line (li with data-at), or null for other lines. */
-export function markOf(li) {
-  if (!SAID.some((kind) => li.classList.contains(kind))) return null;
-  const time = li.dataset.at ? Number(li.dataset.at) : Date.parse(li.querySelector("time")?.dateTime ?? "");
-  return Number.isFinite(time) ? { time, msgid: li.dataset.msgid ?? "" } : null;
+/** {time, msgid} of a said line, or null for other lines. */
+export function markOf(line) {
+  if (!line || !SAID.includes(line.kind)) return null;
+  const time = line.time instanceof Date ? line.time.getTime() : Number.NaN;
+  return Number.isFinite(time) ? { time, msgid: line.msgid ?? "" } : null;
 }
 
 /** Whether mark a comes after b (null is before everything). */
@@ -25,8 +25,8 @@ export function isAfter(a, b) {
 /** The newest mark among lines, or null. */
 export function newestMark(lines) {
   let best = null;
-  for (const li of lines) {
-    const mark = markOf(li);
+  for (const line of lines) {
+    const mark = markOf(line);
     if (mark && (!best || mark.time >= best.time)) best = mark;
   }
   return best;
@@ -35,7 +35,7 @@ export function newestMark(lines) {
 /** The first line said after since (not by us), or null: the divider goes above it. */
 export function firstNewLine(lines, since) {
   if (!since) return null;
-  return lines.find((li) => !li.classList.contains("self") && isAfter(markOf(li), since)) ?? null;
+  return lines.find((line) => !line.self && isAfter(markOf(line), since)) ?? null;
 }
 
 /** Last-read marks in storage (null: not kept), one key per server address and room. */

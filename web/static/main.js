@@ -1,5 +1,6 @@
 // Wiring only: the name form, the message box and the connection meet here.
-// The logic lives in connection.js, chat.js, commands.js, composer.js and view.js.
+// The logic lives in connection.js, chat.js (with handlers.js and the model, model.js),
+// commands.js, composer.js, shortcuts.js, and the views (view.js, logview.js, render.js).
 
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
@@ -9,6 +10,7 @@ import { ReadMarks } from "./lastread.js";
 import { Notifier } from "./notify.js";
 import { applySettings, loadSettings, saveSettings } from "./settings.js";
 import { SettingsDialog } from "./settingsdialog.js";
+import { installShortcuts } from "./shortcuts.js";
 import { Uploader } from "./upload.js";
 import { View } from "./view.js";
 
@@ -193,6 +195,7 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && view.peopleOpen) view.setPeopleOpen(false);
 });
 document.addEventListener("visibilitychange", () => chat?.onVisibilityChange());
+installShortcuts(document, { step: (offset) => chat?.stepConversation(offset) ?? false });
 // Scrolling to the top of a room loads older lines; so does a wheel turned
 // upwards when there is nothing to scroll yet.
 view.messages.addEventListener("scroll", () => chat?.onScroll(), { passive: true });

@@ -55,8 +55,9 @@ export class NameMenu {
       button.setAttribute("role", "menuitem");
       button.tabIndex = -1;
       button.addEventListener("click", () => {
+        const anchor = this.anchor;
         this.close(false);
-        run();
+        run(anchor); // a dialog it opens gives focus back to the name (anchor) when it closes
       });
       return button;
     }));
@@ -131,21 +132,38 @@ export class ReasonDialog {
     this.input = doc.getElementById("reason");
     this.confirm = doc.getElementById("reason-confirm");
     this.onConfirm = null;
-    this.returnTo = doc.getElementById("message");
+    this.returnTo = null;
     this.input.addEventListener("keydown", (event) => {
       if (event.key !== "Enter" || event.isComposing) return;
       event.preventDefault();
       this.dialog.close("confirm");
     });
+    this.message = doc.getElementById("message");
+    this.doc = doc;
     this.dialog.addEventListener("close", () => {
       const run = this.onConfirm;
       this.onConfirm = null;
       if (this.dialog.returnValue === "confirm" && run) run(this.input.value.trim());
-      this.returnTo.focus();
+      this.giveFocusBack();
     });
   }
 
-  ask(title, action, onConfirm) {
+  /** Focus goes back to the name whose menu asked (its new button if the list was redrawn), else the message box. */
+  giveFocusBack() {
+    const opener = this.returnTo;
+    this.returnTo = null;
+    if (opener?.isConnected) {
+      opener.focus();
+      return;
+    }
+    const nick = opener?.closest("[data-nick]")?.dataset.nick;
+    const again = nick ? this.doc.querySelector(`#users [data-nick="${CSS.escape(nick)}"] button`) : null;
+    (again ?? this.message).focus();
+  }
+
+  /** Ask; returnTo: the element that opened it (focus goes back there), if any. */
+  ask(title, action, onConfirm, returnTo = null) {
+    this.returnTo = returnTo;
     this.title.textContent = title;
     this.confirm.textContent = action;
     this.input.value = "";

@@ -1,0 +1,96 @@
+// The log (#messages): draws the open conversation's lines from the model.
+//
+// Each model line gets its <li> once (kept in a WeakMap, so a conversation shown again
+// is not redrawn and a line dropped from the model is forgotten here too); a line whose
+// object changed is drawn afresh with redraw(line). The history divider and the
+// "new since you were last here" divider are views of the conversation's state
+// (marker, newAbove), not lines of the model.
+
+import { renderItem, renderMarker, renderNewDivider, retime } from "./render.js";
+
+// The history divider's words: what is above the oldest line shown.
+const MARKER_TEXT = {
+  more: "earlier messages",
+  loading: "loading…",
+  beginning: "beginning of the conversation",
+};
+
+export class LogView {
+  constructor(list) {
+    this.list = list;
+    this.nodes = new WeakMap(); // model line -> its <li>
+    this.marker = renderMarker();
+    this.divider = renderNewDivider();
+  }
+
+  /** The <li> of a model line, drawn the first time it is needed. */
+  node(line) {
+    let li = this.nodes.get(line);
+    if (!li) {
+      li = renderItem(line);
+      this.nodes.set(line, li);
+    }
+    return li;
+  }
+
+  /** The <li> shown for a line, or null if it is not on the page. */
+  shown(line) {
+    const li = this.nodes.get(line);
+    return li && li.parentNode === this.list ? li : null;
+  }
+
+  /** A line's object changed: draw it again, in place if it is shown. */
+  redraw(line) {
+    const old = this.nodes.get(line);
+    this.nodes.delete(line);
+    if (old && old.parentNode === this.list) old.replaceWith(this.node(line));
+  }
+
+  /** The whole of a conversation: its history divider, its lines, and the "new" divider. */
+  show(conversation) {
+    const items = conversation.lines.map((line) => this.node(line));
+    retime(items.flatMap((li) => [...li.querySelectorAll(":scope > time.time")]));
+    this.list.replaceChildren(...(conversation.marker ? [this.marker] : []), ...items);
+    this.setMarker(conversation);
+    this.placeDivider(conversation);
+  }
+
+  append(line) {
+    this.list.append(this.node(line));
+  }
+
+  remove(line) {
+    this.nodes.get(line)?.remove();
+    this.nodes.delete(line);
+  }
+
+  /** Lines above `before` (a model line; null or not shown: at the end). */
+  insert(lines, before) {
+    const at = before ? this.shown(before) : null;
+    const items = lines.map((line) => this.node(line));
+    if (at) at.before(...items);
+    else this.list.append(...items);
+  }
+
+  /** The history divider of the shown conversation goes first, saying what is above. */
+  setMarker(conversation) {
+    const state = conversation.marker;
+    if (!state) {
+      this.marker.remove();
+      return;
+    }
+    if (this.list.firstChild !== this.marker) this.list.prepend(this.marker);
+    this.marker.dataset.state = state;
+    this.marker.querySelector(".body").textContent = MARKER_TEXT[state];
+  }
+
+  /** The "new since you were last here" divider above the conversation's first new line, if shown. */
+  placeDivider(conversation) {
+    const above = conversation.newAbove ? this.shown(conversation.newAbove) : null;
+    if (!above) {
+      this.divider.remove();
+      return;
+    }
+    if (above.previousSibling !== this.divider) above.before(this.divider);
+  }
+}

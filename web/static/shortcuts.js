@@ -1,0 +1,16 @@
+// Keys that work anywhere on the chat page (listed in /help and the README):
+// Alt+↑ and Alt+↓ go to the previous and next room or conversation, in the order
+// of the side list. Caught before the message box sees them (there ↑ and ↓ walk
+// back through what was sent), and left alone while a dialog or menu is open.
+
+/** Listen on doc; step(offset) moves to another conversation and says whether it did. */
+export function installShortcuts(doc, { step }) {
+  doc.addEventListener("keydown", (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey || event.shiftKey || event.isComposing) return;
+    if (event.key !== "ArrowUp" && event.key !== "ArrowDown") return;
+    if (doc.querySelector("dialog[open]") || !doc.getElementById("name-popup").hidden) return;
+    if (!step(event.key === "ArrowUp" ? -1 : 1)) return;
+    event.preventDefault();
+    event.stopPropagation();
+  }, true);
+}
