@@ -7,13 +7,17 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
+
 from backend.core.history import kept, kept_tags
 from backend.core.reactions import bad_reaction
 from backend.irc import Message, parse_line
 from backend.node import ChatServer
 from backend.store.sqlite import History
-from tests.ircclient import IrcClient, connect
+from tests.ircclient import IrcClient, connect, wait_until
 from tests.test_accounts import FAST, opened, register_account
+
+pytest_plugins = ["tests.clusterfixtures"]
 
 Factory = Callable[..., ChatServer]
 TAGS = "message-tags batch server-time echo-message draft/chathistory draft/message-redaction"
@@ -202,6 +206,41 @@ def test_reactions_and_redact_in_private_messages_between_accounts(make_server: 
     # A guest's private reactions are relayed (nothing to check them against) and never kept.
     react(guest, "bob", "whatever", "lol")
     assert bob.expect(r" TAGMSG bob").tags["+draft/react"] == "lol"
+
+
+def test_reactions_unreact_and_redact_reach_the_other_node_and_every_history(make_server: Factory,
+                                                                              redis_url: str) -> None:
+    a, b = make_server(redis_url=redis_url), make_server(redis_url=redis_url)
+    alice = joined(make_server, a, "alice")
+    bob = joined(make_server, b, "bob")
+    alice.expect(r":bob!\S+ JOIN #dev")
+    hello = say(alice, "#dev", "hello")
+    bob.expect(r"PRIVMSG #dev :hello")
+    second = say(alice, "#dev", "second")
+    bob.expect(r"PRIVMSG #dev :second")
+    for msgid, value in ((hello, THUMBS), (second, "ok"), (second, "lol")):
+        react(bob, "#dev", msgid, value)
+        got = alice.expect(r" TAGMSG #dev")
+        assert (got.tags["+draft/reply"], got.tags["+draft/react"]) == (msgid, value)
+    react(bob, "#dev", second, "lol", tag="+draft/unreact")
+    assert alice.expect(r" TAGMSG #dev").tags["+draft/unreact"] == "lol"
+    alice.send(f"REDACT #dev {hello}")
+    bob.expect(rf":alice!\S+ REDACT #dev {hello}")
+
+    want = [("PRIVMSG", "second", None), ("TAGMSG", "#dev", "ok")]
+    for c in (alice, bob):  # the shared stream, read from either node
+        assert [(m.command, m.params[-1], m.tags.get("+draft/react")) for m in history(c, "#dev")] == want
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        entries = [fields for _, fields in r.xrange("lobby:history:#dev")]
+    finally:
+        r.close()
+    assert [(f["command"], f["text"]) for f in entries] == [("PRIVMSG", "second"), ("TAGMSG", "")]
+    for node in (a, b):  # and each node's own copy
+        assert node.history is not None
+        local = node.history.local
+        wait_until(lambda local=local: [(x.command, x.tags.get("+draft/react")) for x in local.latest("#dev", 10)]
+                   == [("PRIVMSG", None), ("TAGMSG", "ok")])
 
 
 # -- without sockets -------------------------------------------------------------------------------
