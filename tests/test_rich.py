@@ -3,7 +3,9 @@ REDACT of private messages, hostile tags; and the pieces that need no socket."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,8 +14,12 @@ import redis
 from backend.core.history import kept, kept_tags
 from backend.core.reactions import bad_reaction
 from backend.irc import Message, parse_line
+from backend.irc.describe import Line, safe
 from backend.node import ChatServer
 from backend.store.sqlite import History
+from client.chat import ChatClient, Outcome
+from client.commands import run_input
+from client.connection import Connection as ClientConnection
 from tests.ircclient import IrcClient, connect, wait_until
 from tests.test_accounts import FAST, opened, register_account
 
@@ -241,6 +247,73 @@ def test_reactions_unreact_and_redact_reach_the_other_node_and_every_history(mak
         local = node.history.local
         wait_until(lambda local=local: [(x.command, x.tags.get("+draft/react")) for x in local.latest("#dev", 10)]
                    == [("PRIVMSG", None), ("TAGMSG", "ok")])
+
+
+class Screen:
+    """A View that keeps the plain lines lobby connect would print."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def show(self, line: Line, room: str | None, me: str) -> None:
+        with self._lock:
+            self.lines.append(safe(line).plain(room or ""))
+
+    def expect(self, pattern: str) -> str:
+        """The first line shown matching pattern (waiting for it)."""
+        regex = re.compile(pattern)
+        found: list[str] = []
+
+        def seen() -> bool:
+            with self._lock:
+                found[:] = [x for x in self.lines if regex.search(x)]
+            return bool(found)
+
+        try:
+            wait_until(seen)
+        except AssertionError:
+            raise AssertionError(f"no line matching {pattern!r}; shown: {self.lines[-10:]}") from None
+        return found[0]
+
+
+def test_lobby_connect_shows_replies_and_reactions_hides_typing_and_sends_react_and_reply(
+        make_server: Factory) -> None:
+    server = make_server()
+    bob = connect(server.address, "bob", "message-tags echo-message server-time")
+    make_server.clients.append(bob)  # type: ignore[attr-defined]
+    screen = Screen()
+    ci = ChatClient(ClientConnection("127.0.0.1", server.address[1]), screen)
+    try:
+        ci.start()
+        assert ci.sign_in("ci", timeout=10).outcome is Outcome.WELCOME and ci.wait_ready(10)
+        bob.expect(r":ci!\S+ JOIN #lobby")
+        run_input(ci, "/react " + THUMBS)
+        screen.expect(r"nothing said here yet to answer")
+        bob.send("@+typing=active TAGMSG #lobby")
+        hello = say(bob, "#lobby", "hello there, a line long enough to be cut when it is quoted")
+        screen.expect(r"bob: hello there")
+        run_input(ci, "/react " + THUMBS)
+        got = bob.expect(r" TAGMSG #lobby")
+        assert (got.tags["+draft/reply"], got.tags["+draft/react"]) == (hello, THUMBS)
+        screen.expect(rf'• ci reacted {THUMBS} to "hello there, a line long enough to be c…"$')
+        run_input(ci, "my own line")
+        mine = bob.expect(r"PRIVMSG #lobby :my own line").tags["msgid"]
+        react(bob, "#lobby", mine, "tada")
+        screen.expect(r'• bob reacted tada to "my own line"$')
+        bob.send(f"@+draft/reply={mine} PRIVMSG #lobby :an answer")
+        answer = bob.expect(r"PRIVMSG #lobby :an answer").tags["msgid"]
+        assert screen.expect(r"replying to ci").endswith("• ↪ replying to ci: my own line")
+        run_input(ci, "/reply sure")
+        assert bob.expect(r"PRIVMSG #lobby :sure").tags["+draft/reply"] == answer
+        react(bob, "#lobby", mine, "tada", tag="+draft/unreact")
+        screen.expect(r'• bob took back tada from "my own line"$')
+        lines = screen.lines
+        assert lines.index(next(x for x in lines if "replying to ci" in x)) + 1 == lines.index(
+            next(x for x in lines if x.endswith("bob: an answer")))
+        assert not any("typing" in line or "TAGMSG" in line for line in lines)
+    finally:
+        ci.quit()
 
 
 # -- without sockets -------------------------------------------------------------------------------
