@@ -169,11 +169,32 @@ def test_hostile_reactions_are_refused_and_nothing_is_kept(make_server: Factory)
     bob.sync()
     alice.never(r"TAGMSG")
     assert not [m for m in history(alice, "#dev") if m.command == "TAGMSG"]
+    # A reaction to a reaction is no reaction: it must name a line.
+    react(bob, "#dev", hello, "ok")
+    first = alice.expect(r" TAGMSG #dev").tags["msgid"]
+    react(bob, "#dev", first, "lol")
+    bob.expect(rf"FAIL TAGMSG UNKNOWN_MSGID #dev {first} ")
     # An emoji of several code points (joiner, variation selector, skin tone) is one reaction.
     react(bob, "#dev", hello, "\U0001F469\u200d\U0001F4BB")
     react(bob, "#dev", hello, "\u2764\ufe0f")
     for _ in range(2):
         alice.expect(r" TAGMSG #dev")
+    assert [m.tags["+draft/react"] for m in history(alice, "#dev") if m.command == "TAGMSG"] == [
+        "ok", "\U0001F469\u200d\U0001F4BB", "\u2764\ufe0f"]
+
+
+def test_a_tagmsg_flood_ends_with_excess_flood_and_the_room_goes_on(make_server: Factory) -> None:
+    # Past its burst a client is slowed down (fake lag); past a small backlog of unread lines it is cut off.
+    server = make_server(flood_max_backlog=4096)
+    alice, bob = joined(make_server, server, "alice"), joined(make_server, server, "bob")
+    hello = say(alice, "#dev", "hello")
+    burst = "".join(f"@+draft/reply={hello};+draft/react=r{i} TAGMSG #dev\r\n" for i in range(200))
+    bob.send_raw(burst.encode())
+    assert any("Excess Flood" in line for line in bob.expect_closed())
+    alice.sync()
+    kept_rows = [m for m in history(alice, "#dev") if m.command == "TAGMSG"]
+    assert 0 < len(kept_rows) < 100  # what was let through before the cut is kept, nothing more
+    assert say(alice, "#dev", "still here")
 
 
 def test_reactions_and_redact_in_private_messages_between_accounts(make_server: Factory, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ blocks its sender for a moment (back-pressure): what a `kill -9` can lose is bou
 by the queue plus the batch being written, never by how far the writer fell behind.
 Reads run on the same thread, after committing what is pending, so a query always
 sees every message accepted before it and the connection is never shared between
-threads. Private messages are never stored.
+threads. Private messages are kept only between two accounts (core/chat.py).
 
 Readers (replay on join, CHATHISTORY) see a HistorySource. History is one, and with
 `--redis` it reads the cluster's shared source first (the rooms' Redis streams),
