@@ -2,7 +2,7 @@
 
 `messages_search` is a contentless FTS5 table (content=''): it keeps only the index,
 its rowid is the message's id in `messages`, and the writer thread adds a row for
-every message it stores (never for a topic change). Two columns:
+every message it stores (never for a topic change or a reaction). Two columns:
 
 - `text`, the words of the message (unicode61: case and diacritics folded, so `cafe`
   finds `Café` and `привет` finds `Привет`);
@@ -38,7 +38,6 @@ FTS_SCHEMA = (f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(text, meta, content=
               "tokenize='unicode61 remove_diacritics 2')")
 # Topic changes and reactions (TAGMSG, no text) are kept in the history but are not conversation:
 # search leaves them out.
-UNSEARCHED = ("TOPIC", "TAGMSG")
 SEARCHED_ONLY = "command NOT IN ('TOPIC', 'TAGMSG')"
 FTS_INSERT = f"INSERT INTO {FTS_TABLE} (rowid, text, meta) VALUES (?, ?, ?)"
 
