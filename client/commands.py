@@ -192,6 +192,22 @@ def do_search(client: ChatClient, arg: str) -> bool:
     return True
 
 
+def do_react(client: ChatClient, arg: str) -> bool:
+    """/react EMOJI: react to the last line someone else said in the current room."""
+    if not arg or " " in arg:
+        return _usage(client, "react")
+    client.react(arg)
+    return True
+
+
+def do_reply(client: ChatClient, arg: str) -> bool:
+    """/reply TEXT: say TEXT as a reply to the last line someone else said in the current room."""
+    if not arg:
+        return _usage(client, "reply")
+    client.reply(arg)
+    return True
+
+
 def do_quit(client: ChatClient, arg: str) -> bool:
     """/quit [MESSAGE]."""
     client.quit(arg)
@@ -210,6 +226,8 @@ COMMANDS: dict[str, Command] = {
     "invite": Command(do_invite, "/invite NICK [#room]", "invite someone to this room (or the one named)"),
     "search": Command(do_search, "/search WORDS [from:NICK] [in:#room]",
                       "find past lines of your rooms (also after:/before:YYYY-MM-DD)"),
+    "react": Command(do_react, "/react EMOJI", "react to the last line someone else said here"),
+    "reply": Command(do_reply, "/reply TEXT", "answer the last line someone else said here"),
     "quit": Command(do_quit, "/quit [MESSAGE]", "leave the chat"),
     # Running the current room (the server refuses them to non-operators: 482).
     "op": Command(_nick_mode("op", "+o"), "/op NICK", "make someone an operator", "room"),

@@ -20,16 +20,13 @@ from .config import ChatConfig
 from .envelope import Envelope
 from .events import Event
 from .guard import FailureGuard
-from .history import HistoryStore, Stored, conversation_key
+from .history import HistoryStore, Stored, conversation_key, kept, kept_tags, kept_text
 from .hub import Hub, Member
 from .monitor import Monitors
 from .ports import AccountStore, Cluster, NullCluster, RoomStore
 from .serverbans import KLines
 
 log = logging.getLogger("lobby.chat")
-
-# What history keeps: what was said, and topic changes. TAGMSG (typing, reactions) is relayed only.
-STORED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
 
 
 class Chat:
@@ -114,18 +111,18 @@ class Chat:
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published); room may
         also be a private conversation's key (store_private)."""
-        if self.history is None or envelope.message.command not in STORED:
+        if self.history is None or not kept(envelope.message):
             return
         # A multiline message is kept line by line, as clients without multiline read it.
         for part in envelope.parts():
             m = part.message
-            self.history.add(room, part.msgid, part.time, m.source or "", m.command, m.params[-1])
+            self.history.add(room, part.msgid, part.time, m.source or "", m.command, kept_text(m), kept_tags(m))
 
     def store_private(self, sender: Client, target: Member, envelope: Envelope) -> None:
         """Keep a private message when both ends are signed in to accounts (guests' are never kept)."""
         if self.history is None or sender.account is None or not isinstance(target, Client):
             return
-        if target.account is None or envelope.message.command not in STORED:
+        if target.account is None or not kept(envelope.message):
             return
         self.store(conversation_key(sender.account, target.account), envelope)
 
