@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from .client import Client, Link
+from .client import Client, Link, SharedUser
 from .config import ChatConfig
 from .envelope import Envelope
 from .events import Event
@@ -76,7 +76,7 @@ class Chat:
         """A client's connection ended (counted for LUSERS; its MONITOR list forgotten)."""
         with self._count_lock:
             self._connections -= 1
-            if client.registered:
+            if client.registered and client.shared is None:  # a shared user is counted once, as it leaves
                 self._registered -= 1
                 self._invisible -= "i" in client.modes
         self.monitors.clear(client)
@@ -107,9 +107,14 @@ class Chat:
         envelope: Envelope | None = getattr(event, "envelope", None)
         if envelope is None:
             return
+        # exclude is the connection that acted (it gets its own echo); its user's other
+        # connections (multiclient) still get the event, as it happened to their user.
+        owner = exclude.member if isinstance(exclude, Client) else exclude
         for member in recipients:
-            if member is not exclude:
+            if member is not owner:
                 member.deliver(envelope)
+            elif isinstance(member, SharedUser) and isinstance(exclude, Client):
+                member.deliver(envelope, skip=exclude)
 
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published); room may

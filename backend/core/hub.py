@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..irc import IrcError, fold
 from ..irc import numerics as n
+from .client import Client, SharedUser
 from .room import Change, ListEntry, Member, Room
 
 # A status as NAMES shows it: "ov" -> "@+".
@@ -49,8 +50,14 @@ class RoomView:
         return [(status if multi_prefix else status[:1]) + who for status, who in zip(self.status, shown, strict=True)]
 
     def has(self, member: Member) -> bool:
-        """Whether member is in the room."""
+        """Whether member (or, for a connection, its user) is in the room."""
+        member = _user(member)
         return any(m is member for m in self.members)
+
+
+def _user(member: Member) -> Member:
+    """The hub's member for a connection: its user's SharedUser when it shares it (multiclient)."""
+    return member.member if isinstance(member, Client) else member
 
 
 def _view(room: Room, show_key: bool = False) -> RoomView:
@@ -117,6 +124,7 @@ class Hub:
     def rename(self, member: Member, new_nick: str) -> list[Member]:
         """Change member's nick; return everyone who must see the NICK (member included)."""
         new_key = fold(new_nick)
+        member = _user(member)
         with self._lock:
             holder = self._users.get(new_key)
             if holder is not None and holder is not member:
@@ -135,6 +143,7 @@ class Hub:
 
     def remove(self, member: Member) -> list[Member]:
         """Take member off the network; return the peers who shared a room with it."""
+        member = _user(member)
         with self._lock:
             peers = self._peers(member)
             key = fold(member.nick)
@@ -144,8 +153,41 @@ class Hub:
                 self._leave(room_key, member)
             return peers
 
+    def attach(self, holder: Member, conn: Client) -> SharedUser | None:
+        """Make conn one more connection of holder's user (multiclient); None if holder is gone meanwhile.
+
+        A user's first extra connection turns its hub member into a SharedUser of both, in the
+        users, the rooms and their lists at once, so nobody sees a change of member.
+        """
+        with self._lock:
+            key = fold(holder.nick)
+            if self._users.get(key) is not holder or not isinstance(holder, Client):
+                return None
+            if isinstance(holder, SharedUser) and not holder.connections():
+                return None  # its last connection is leaving: the nick is about to be free
+            shared = holder if isinstance(holder, SharedUser) else None
+            if shared is None:
+                shared = SharedUser(holder)
+                holder.shared = shared
+                self._users[key] = shared
+                rooms = self._rooms_of.pop(holder, set())
+                self._rooms_of[shared] = rooms
+                for room_key in rooms:
+                    self._rooms[room_key].members[key] = shared
+            conn.state = shared.state
+            conn.shared = shared
+            shared.add(conn)
+            return shared
+
+    def detach(self, conn: Client) -> bool:
+        """One connection of a shared user left; True if others remain (then nobody sees it go)."""
+        with self._lock:
+            shared = conn.shared
+            return shared is not None and shared.drop(conn) > 0
+
     def peers(self, member: Member) -> list[Member]:
         """Everyone who shares a room with member (member excluded)."""
+        member = _user(member)
         with self._lock:
             return self._peers(member)
 
@@ -178,6 +220,7 @@ class Hub:
         room; signed in to account, its founder, operator again whenever they join); None if
         already there, else (view, members). Raises 471/473/474/475 when the room refuses them,
         unless privileged (a server operator, or another node's say-so)."""
+        member = _user(member)
         key_ = fold(name)
         with self._lock:
             room = self._rooms.get(key_)
@@ -202,6 +245,7 @@ class Hub:
     def part(self, member: Member, name: str) -> tuple[str, list[Member]]:
         """Remove member from a room; return its name and who was in it (member included)."""
         key = fold(name)
+        member = _user(member)
         with self._lock:
             room = self._member_room(member, name)
             told = list(room.members.values())
@@ -213,6 +257,7 @@ class Hub:
         self, member: Member, name: str, topic: str, when: float | None = None, privileged: bool = False
     ) -> tuple[str, list[Member]]:
         """Set a room's topic; return its name and members. Members may, only operators when +t."""
+        member = _user(member)
         with self._lock:
             room = self._member_room(member, name) if not privileged else self._existing(name)
             if "t" in room.modes and not privileged and not room.is_op(member):
@@ -227,6 +272,7 @@ class Hub:
 
         Once per message said in a room: no snapshot of the members is made.
         """
+        member = _user(member)
         with self._lock:
             room = self._existing(name)
             room.check_speak(member, room.members.get(fold(member.nick)) is member)
@@ -238,6 +284,7 @@ class Hub:
         """Apply mode changes as member: (room name, what took effect, refusals, members to tell).
 
         Raises 482 when member isn't an operator there (nor privileged)."""
+        member = _user(member)
         with self._lock:
             room = self._existing(name)
             if not privileged and not room.is_op(member):
@@ -264,6 +311,7 @@ class Hub:
         self, member: Member, name: str, nick: str, privileged: bool = False
     ) -> tuple[str, Member, list[Member]]:
         """Remove nick from a room as member: (room name, who was kicked, who must be told, them included)."""
+        member = _user(member)
         with self._lock:
             room = self._existing(name)
             if not privileged:
@@ -281,6 +329,7 @@ class Hub:
 
     def invite(self, member: Member, name: str, target: Member, privileged: bool = False) -> str:
         """Let target into a room past +i (and a ban); return its name. 442/443/482 refuse it."""
+        member, target = _user(member), _user(target)
         with self._lock:
             room = self._existing(name)
             if not privileged:
@@ -299,7 +348,7 @@ class Hub:
             room = self._rooms.get(fold(name))
             if room is None:
                 return None
-            show_key = asker is not None and room.members.get(fold(asker.nick)) is asker
+            show_key = asker is not None and room.members.get(fold(asker.nick)) is _user(asker)
             return _view(room, show_key)
 
     def require_member(self, member: Member, name: str) -> str:
@@ -307,6 +356,7 @@ class Hub:
 
         Once per message said in a room: no snapshot of the members is made.
         """
+        member = _user(member)
         with self._lock:
             return self._member_room(member, name).name
 
@@ -317,6 +367,7 @@ class Hub:
 
     def rooms_of(self, member: Member) -> list[str]:
         """Names of the rooms member is in."""
+        member = _user(member)
         with self._lock:
             return [self._rooms[k].name for k in self._rooms_of.get(member, ())]
 
