@@ -113,6 +113,9 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
                             "(default open)")
     guard.add_argument("--require-accounts", action="store_true",
                        help="everyone must sign in to an account (a closed class)")
+    guard.add_argument("--multiclient", action=argparse.BooleanOptionalAction, default=True,
+                       help="one account signed in from several connections at once (a phone and a laptop) "
+                            "is one user with one nick; --no-multiclient refuses the second the nick (default on)")
     guard.add_argument("--flood", choices=("on", "off"), default="on",
                        help="flood control: 20 lines at once, then 4 a second (default on)")
     guard.add_argument("--max-clients", type=int, default=4096, help="connections in all (default 4096)")
@@ -136,7 +139,7 @@ def serve_flags() -> dict[str, Flag]:
         names = [o for o in action.option_strings if o.startswith("--")]
         if not names:
             continue
-        if isinstance(action, argparse._StoreTrueAction):
+        if isinstance(action, argparse._StoreTrueAction | argparse.BooleanOptionalAction):
             flags[names[0][2:]] = Flag(action.dest, bool)
             continue
         convert = action.type if callable(action.type) else str
@@ -287,6 +290,7 @@ def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
         check_db=args.check_db,
         registration_open=args.registration == "open",
         require_accounts=args.require_accounts,
+        multiclient=args.multiclient,
     )
     if args.tls_port is not None:
         if not (args.tls_cert and args.tls_key):

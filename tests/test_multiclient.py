@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,7 @@ from backend.core.passwords import hash_password
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
 
+ROOT = Path(__file__).resolve().parent.parent
 Factory = Callable[..., ChatServer]
 FAST = {"password_delay": 0.05, "password_delay_max": 0.4, "text_silence": 0.2}
 PASSWORD = "correct horse"
@@ -230,3 +234,19 @@ def test_a_person_at_a_terminal_sees_a_multiclient_user_once(make_server: Factor
     person.expect(r" alice: two lines$")
     assert count(person.seen, r" alice: one line$") == 1
     assert count(person.seen, r"alice joined") == 1
+
+
+def print_config(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "backend.cli", "serve", *args, "--print-config"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_switch_is_a_flag_and_a_config_key(tmp_path: Path) -> None:
+    assert "multiclient = true" in print_config()
+    assert "multiclient = false" in print_config("--no-multiclient")
+    path = tmp_path / "lobby.toml"
+    path.write_text("multiclient = false\n")
+    assert "multiclient = false" in print_config("--config", str(path))
+    assert "multiclient = true" in print_config("--config", str(path), "--multiclient")
