@@ -161,9 +161,16 @@ def test_join_part_and_nick_by_one_connection_are_the_users(make_server: Factory
 def test_one_connection_leaving_is_invisible_and_the_last_is_the_users_quit(
     make_server: Factory, server: ChatServer,
 ) -> None:
-    obs = guest(make_server, server, "obs")
+    obs = guest(make_server, server, "obs", "away-notify")
     laptop = device(make_server, server)
     phone = device(make_server, server)
+    # Modes and away are the user's: set from one connection, they hold for the other.
+    laptop.send("MODE alice +i")
+    laptop.expect(r"MODE alice :?\+i")
+    phone.send("AWAY :brb")
+    phone.expect(r" 306 alice ")
+    obs.expect(r":alice!\S+ AWAY :brb")
+    assert server.chat.local_counts() == (2, 1)
     obs.sync()
     # The first connection leaves: the user stays, through the phone.
     laptop.send("QUIT :laptop closed")
@@ -175,9 +182,10 @@ def test_one_connection_leaving_is_invisible_and_the_last_is_the_users_quit(
     phone.expect(r":obs!\S+ PRIVMSG #lobby :still there\?")
     obs.send("PRIVMSG alice :direct")
     phone.expect(r":obs!\S+ PRIVMSG alice :direct")
+    obs.expect(r" 301 obs alice :brb")  # still away: the user's, not the laptop's
     phone.send("PRIVMSG #lobby :yes")
     obs.expect(r":alice!\S+ PRIVMSG #lobby :yes")
-    assert server.chat.local_counts() == (2, 0)
+    assert server.chat.local_counts() == (2, 1)
     # Another attaches to what is left, then both go: the last one's QUIT is the user's.
     tablet = device(make_server, server)
     tablet.send("QUIT :tablet closed")
