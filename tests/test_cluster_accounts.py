@@ -156,3 +156,26 @@ def test_redis_going_away_fails_sign_in_without_crashing(
     late.expect(r" 904 alice2 ")
     alice.send("PING :still")
     alice.expect(r"PONG \S+ :?still")
+
+
+def test_a_second_connection_on_another_node_is_refused_the_nick(make_server: Factory, redis_url: str) -> None:
+    a, b = node(make_server, redis_url), node(make_server, redis_url)
+    watcher = connect(b.address, "watcher")
+    make_server.clients.append(watcher)  # type: ignore[attr-defined]
+    alice = opened(make_server, a)
+    register_account(alice, "alice")
+    watcher.expect(r":alice!\S+ JOIN ")
+    # Multiclient attaches on the node that has the user only: on B the nick is another node's.
+    elsewhere = opened(make_server, b)
+    sign_in(elsewhere, "alice", "alice", "correct horse")
+    elsewhere.expect(r" 903 ")
+    elsewhere.send("CAP END")
+    elsewhere.never(r" 001 ")
+    assert any(" 433 * alice " in line for line in elsewhere.seen)
+    # On A, it attaches.
+    here = opened(make_server, a)
+    sign_in(here, "alice", "alice", "correct horse")
+    here.expect(r" 903 ")
+    here.send("CAP END")
+    here.expect(r" 001 alice ")
+    watcher.never(r"JOIN")
