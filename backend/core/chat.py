@@ -72,11 +72,12 @@ class Chat:
             self._connections += 1
         return Client(link, host, self.config.server_name)
 
-    def gone(self, client: Client) -> None:
-        """A client's connection ended (counted for LUSERS; its MONITOR list forgotten)."""
+    def gone(self, client: Client, user_left: bool = True) -> None:
+        """A client's connection ended (counted for LUSERS; its MONITOR list forgotten). user_left:
+        False for one connection of several of a user (multiclient), who is still here."""
         with self._count_lock:
             self._connections -= 1
-            if client.registered and client.shared is None:  # a shared user is counted once, as it leaves
+            if client.registered and user_left:
                 self._registered -= 1
                 self._invisible -= "i" in client.modes
         self.monitors.clear(client)

@@ -124,8 +124,8 @@ class Hub:
     def rename(self, member: Member, new_nick: str) -> list[Member]:
         """Change member's nick; return everyone who must see the NICK (member included)."""
         new_key = fold(new_nick)
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             holder = self._users.get(new_key)
             if holder is not None and holder is not member:
                 raise IrcError(n.ERR_NICKNAMEINUSE, new_nick, "Nickname is already in use")
@@ -143,15 +143,8 @@ class Hub:
 
     def remove(self, member: Member) -> list[Member]:
         """Take member off the network; return the peers who shared a room with it."""
-        member = _user(member)
         with self._lock:
-            peers = self._peers(member)
-            key = fold(member.nick)
-            if self._users.get(key) is member:
-                del self._users[key]
-            for room_key in self._rooms_of.pop(member, set()):
-                self._leave(room_key, member)
-            return peers
+            return self._remove(_user(member))
 
     def attach(self, holder: Member, conn: Client) -> SharedUser | None:
         """Make conn one more connection of holder's user (multiclient); None if holder is gone meanwhile.
@@ -179,16 +172,21 @@ class Hub:
             shared.add(conn)
             return shared
 
-    def detach(self, conn: Client) -> bool:
-        """One connection of a shared user left; True if others remain (then nobody sees it go)."""
+    def leave(self, conn: Client) -> tuple[Member, list[str], list[Member]] | None:
+        """A registered connection ended: None if its user stays (multiclient: another connection
+        remains, and nobody sees this one go); else the user, now off the network, the rooms it
+        was in and the peers who shared one with it."""
         with self._lock:
-            shared = conn.shared
-            return shared is not None and shared.drop(conn) > 0
+            user = _user(conn)
+            if isinstance(user, SharedUser) and user.drop(conn) > 0:
+                return None
+            rooms = [self._rooms[k].name for k in self._rooms_of.get(user, ())]
+            return user, rooms, self._remove(user)
 
     def peers(self, member: Member) -> list[Member]:
         """Everyone who shares a room with member (member excluded)."""
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             return self._peers(member)
 
     def find(self, nick: str) -> Member | None:
@@ -220,9 +218,9 @@ class Hub:
         room; signed in to account, its founder, operator again whenever they join); None if
         already there, else (view, members). Raises 471/473/474/475 when the room refuses them,
         unless privileged (a server operator, or another node's say-so)."""
-        member = _user(member)
         key_ = fold(name)
         with self._lock:
+            member = _user(member)
             room = self._rooms.get(key_)
             new = room is None
             room = self._room(key_, name)
@@ -245,8 +243,8 @@ class Hub:
     def part(self, member: Member, name: str) -> tuple[str, list[Member]]:
         """Remove member from a room; return its name and who was in it (member included)."""
         key = fold(name)
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             room = self._member_room(member, name)
             told = list(room.members.values())
             self._rooms_of.get(member, set()).discard(key)
@@ -257,8 +255,8 @@ class Hub:
         self, member: Member, name: str, topic: str, when: float | None = None, privileged: bool = False
     ) -> tuple[str, list[Member]]:
         """Set a room's topic; return its name and members. Members may, only operators when +t."""
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             room = self._member_room(member, name) if not privileged else self._existing(name)
             if "t" in room.modes and not privileged and not room.is_op(member):
                 raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator (the topic is locked)")
@@ -272,8 +270,8 @@ class Hub:
 
         Once per message said in a room: no snapshot of the members is made.
         """
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             room = self._existing(name)
             room.check_speak(member, room.members.get(fold(member.nick)) is member)
             return room.name
@@ -284,8 +282,8 @@ class Hub:
         """Apply mode changes as member: (room name, what took effect, refusals, members to tell).
 
         Raises 482 when member isn't an operator there (nor privileged)."""
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             room = self._existing(name)
             if not privileged and not room.is_op(member):
                 raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator")
@@ -311,8 +309,8 @@ class Hub:
         self, member: Member, name: str, nick: str, privileged: bool = False
     ) -> tuple[str, Member, list[Member]]:
         """Remove nick from a room as member: (room name, who was kicked, who must be told, them included)."""
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             room = self._existing(name)
             if not privileged:
                 if room.members.get(fold(member.nick)) is not member:
@@ -329,8 +327,8 @@ class Hub:
 
     def invite(self, member: Member, name: str, target: Member, privileged: bool = False) -> str:
         """Let target into a room past +i (and a ban); return its name. 442/443/482 refuse it."""
-        member, target = _user(member), _user(target)
         with self._lock:
+            member, target = _user(member), _user(target)
             room = self._existing(name)
             if not privileged:
                 if room.members.get(fold(member.nick)) is not member:
@@ -356,8 +354,8 @@ class Hub:
 
         Once per message said in a room: no snapshot of the members is made.
         """
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             return self._member_room(member, name).name
 
     def rooms(self) -> list[RoomView]:
@@ -367,8 +365,8 @@ class Hub:
 
     def rooms_of(self, member: Member) -> list[str]:
         """Names of the rooms member is in."""
-        member = _user(member)
         with self._lock:
+            member = _user(member)
             return [self._rooms[k].name for k in self._rooms_of.get(member, ())]
 
     def members_of(self, name: str) -> list[Member]:
@@ -413,6 +411,15 @@ class Hub:
             del self._rooms[key]
             if not room.is_default():
                 self._saved[key] = room.settings()
+
+    def _remove(self, member: Member) -> list[Member]:
+        peers = self._peers(member)
+        key = fold(member.nick)
+        if self._users.get(key) is member:
+            del self._users[key]
+        for room_key in self._rooms_of.pop(member, set()):
+            self._leave(room_key, member)
+        return peers
 
     def _peers(self, member: Member) -> list[Member]:
         seen: dict[int, Member] = {}

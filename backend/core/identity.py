@@ -95,19 +95,18 @@ def handle_away(chat: Chat, client: Client, msg: Message) -> None:
 
 def disconnect(chat: Chat, client: Client, reason: str) -> None:
     """A connection ended: everyone who shared a room sees it QUIT, at once."""
-    chat.gone(client)
     if not client.registered:
+        chat.gone(client)
         return
-    user = client.member
-    if user is not client:
-        # One connection of several (multiclient): nobody sees it go while another remains.
-        if chat.hub.detach(client):
-            return
-        chat.count(registered=-1, invisible=-("i" in user.modes))
-    rooms = tuple(chat.hub.rooms_of(user))
-    peers = chat.hub.remove(user)
+    # Decided under the hub's lock, so that a connection attaching meanwhile either joins a user
+    # that stays or finds the nick free.
+    left = chat.hub.leave(client)
+    chat.gone(client, user_left=left is not None)
+    if left is None:
+        return  # one connection of several (multiclient): nobody sees it go while another remains
+    user, rooms, peers = left
     if chat.stopping:
         return  # everyone is being told "shutting down": N² QUITs would only slow the stop
     envelope = Envelope(Message("QUIT", (reason,), user.prefix))
-    chat.publish(Quit(user, rooms, envelope), peers)
+    chat.publish(Quit(user, tuple(rooms), envelope), peers)
     chat.monitors.went(user.nick)
