@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from backend.core.chat import Chat
+from backend.core.client import Client, SharedUser
+from backend.core.config import ChatConfig
+from backend.core.dispatch import dispatch
 from backend.core.passwords import hash_password
+from backend.irc import Message, parse_line
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
+from tests.test_core_handlers import RecordingLink
 
 ROOT = Path(__file__).resolve().parent.parent
 Factory = Callable[..., ChatServer]
@@ -258,3 +264,51 @@ def test_the_switch_is_a_flag_and_a_config_key(tmp_path: Path) -> None:
     path.write_text("multiclient = false\n")
     assert "multiclient = false" in print_config("--config", str(path))
     assert "multiclient = true" in print_config("--config", str(path), "--multiclient")
+
+
+# -- without sockets: the core alone, clients on recording links (tests/test_core_handlers.py) ------------
+
+
+def core_conn(chat: Chat, nick: str, caps: str = "", account: str | None = None) -> tuple[Client, RecordingLink]:
+    """A registered connection; account as if signed in with SASL before registering."""
+    link = RecordingLink()
+    client = chat.client(link, "127.0.0.1")
+    client.set_caps(set(caps.split()))
+    client.account = account
+    dispatch(chat, client, parse_line(f"NICK {nick}"))
+    dispatch(chat, client, parse_line(f"USER {nick} 0 * :{nick}"))
+    return client, link
+
+
+def lines(link: RecordingLink, command: str) -> list[Message]:
+    return [m for m in link.sent if m.command == command]
+
+
+def test_each_connection_gets_what_its_own_capabilities_ask_for() -> None:
+    chat = Chat(ChatConfig())
+    plain, plain_link = core_conn(chat, "alice", account="alice")
+    notified, notified_link = core_conn(chat, "alice", "away-notify extended-join", account="alice")
+    assert notified.registered and notified.member is plain.member and chat.hub.user_count() == 1
+    bob, _ = core_conn(chat, "bob")
+    dispatch(chat, bob, parse_line("AWAY :lunch"))
+    assert [m.params for m in lines(notified_link, "AWAY")] == [("lunch",)]
+    assert lines(plain_link, "AWAY") == []
+    core_conn(chat, "carol")
+    joins = [m.params for m in lines(notified_link, "JOIN") if m.source and m.source.startswith("carol!")]
+    assert joins == [("#lobby", "*", "carol")]
+    assert [m.params for m in lines(plain_link, "JOIN") if m.source and m.source.startswith("carol!")] == [("#lobby",)]
+
+
+def test_kill_ends_every_connection_and_the_last_one_leaving_frees_the_nick() -> None:
+    chat = Chat(ChatConfig(operators={}))
+    first, first_link = core_conn(chat, "alice", account="alice")
+    second, second_link = core_conn(chat, "alice", account="alice")
+    user = chat.hub.find("alice")
+    assert isinstance(user, SharedUser) and user.connections() == (first, second)
+    user.kill("Killed by oper")
+    assert first_link.killed == second_link.killed == "Killed by oper"
+    assert chat.hub.leave(first) is None  # the user stays while the second remains
+    left = chat.hub.leave(second)
+    assert left is not None and left[0] is user and chat.hub.find("alice") is None
+    # A connection signing in as the last one leaves finds the nick free, not a user being removed.
+    assert chat.hub.attach(user, first) is None
