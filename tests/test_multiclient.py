@@ -19,7 +19,9 @@ from backend.core.passwords import hash_password
 from backend.irc import Message, parse_line
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
+from tests.realclients import IRSSI_CONFIG, Terminal, Terminals, require
 from tests.test_core_handlers import RecordingLink
+from tests.test_real_clients import joined_room, says
 
 ROOT = Path(__file__).resolve().parent.parent
 Factory = Callable[..., ChatServer]
@@ -47,7 +49,9 @@ def opened(make_server: Factory, server: ChatServer) -> IrcClient:
     return c
 
 
-def signed_in(make_server: Factory, server: ChatServer, nick: str, account: str, caps: str = "") -> IrcClient:
+def signed_in(
+    make_server: Factory, server: ChatServer, nick: str, account: str, caps: str = "", password: str = PASSWORD,
+) -> IrcClient:
     """A connection that signs in with SASL before registering, as nick; returned before CAP END's replies."""
     c = opened(make_server, server)
     c.send("CAP LS 302")
@@ -57,7 +61,7 @@ def signed_in(make_server: Factory, server: ChatServer, nick: str, account: str,
     c.expect(r" CAP \S+ ACK ")
     c.send("AUTHENTICATE PLAIN")
     c.expect(r"^AUTHENTICATE \+")
-    c.send("AUTHENTICATE " + base64.b64encode(f"\0{account}\0{PASSWORD}".encode()).decode())
+    c.send("AUTHENTICATE " + base64.b64encode(f"\0{account}\0{password}".encode()).decode())
     c.expect(r" 903 ")
     c.send("CAP END")
     return c
@@ -312,3 +316,47 @@ def test_kill_ends_every_connection_and_the_last_one_leaving_frees_the_nick() ->
     assert left is not None and left[0] is user and chat.hub.find("alice") is None
     # A connection signing in as the last one leaves finds the nick free, not a user being removed.
     assert chat.hub.attach(user, first) is None
+
+
+# -- a real client: irssi signs in to an account whose user is online from a raw connection -----------------
+
+
+def test_irssi_attaches_to_its_users_other_connection(make_server: Factory, tmp_path: Path) -> None:
+    require("irssi", "tmux")
+    server = make_server(**FAST)
+    assert server.accounts is not None
+    server.accounts.create("dana", hash_password("correct-horse-battery"))
+    obs = guest(make_server, server, "obs")
+    laptop = signed_in(make_server, server, "dana", "dana", password="correct-horse-battery")
+    laptop.expect(r" 366 dana #lobby ")
+    obs.expect(r":dana!\S+ JOIN #lobby")
+    terminals = Terminals(tmp_path)
+    try:
+        home = tmp_path / "irssi-dana"
+        home.mkdir()
+        (home / "config").write_text(IRSSI_CONFIG.format(nick="dana", user="dana", queue_speed="200msec"))
+        irssi = Terminal("irssi-dana", home, ["irssi", f"--home={home}", f"--config={home / 'config'}", "-n", "dana"],
+                         stuck_on=("Remove unknown settings from config file",))
+        terminals.started.append(irssi)
+        host, port = server.address
+        irssi.type_line("/network add -sasl_mechanism PLAIN -sasl_username dana "
+                        "-sasl_password correct-horse-battery lobby")
+        irssi.type_line(f"/server add -network lobby -notls {host} {port}")
+        irssi.type_line("/connect lobby")
+        irssi.wait_for(joined_room("irssi", "dana", "#lobby"))  # its own JOIN, as irssi shows it
+        irssi.wait_for(r"@?obs")  # the names it was sent
+        obs.never(r"JOIN")
+        laptop.send("PRIVMSG #lobby :said on the laptop")
+        obs.expect(r":dana!\S+ PRIVMSG #lobby :said on the laptop")
+        irssi.wait_for(says("irssi", "dana", "said on the laptop"))
+        irssi.type_line("typed in irssi")
+        laptop.expect(r":dana!\S+ PRIVMSG #lobby :typed in irssi")
+        obs.expect(r":dana!\S+ PRIVMSG #lobby :typed in irssi")
+        obs.never(r"typed in irssi")
+        irssi.type_line("/quit gone home")
+        wait_until(lambda: len(server.sessions()) == 2)
+        obs.never(r"QUIT")
+        obs.send("PRIVMSG dana :still here?")
+        laptop.expect(r":obs!\S+ PRIVMSG dana :still here\?")
+    finally:
+        terminals.stop_all()
