@@ -4,6 +4,10 @@ A Client holds the user's state (nick, caps, away, ...) and talks to its connect
 through a Link, which the network layer implements (net/connection.py) and tests fake
 with a recorder. How messages are turned into bytes is the Presenter's job: IRC lines
 by default, sentences for a person at nc/telnet (net/textuser.py).
+
+Who the user is (UserState) is apart from how one connection talks, so that several
+connections of one account can be one user (multiclient, core/multiclient.py): the hub
+then holds a SharedUser, which delivers to each of them.
 """
 
 from __future__ import annotations
