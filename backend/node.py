@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cluster.accounts import RedisAccounts, RedisAccountsError
 from .cluster.backplane import Backplane, BackplaneError, Timers
 from .core.chat import Chat
 from .core.client import Client
@@ -70,7 +71,8 @@ class ChatServer:
         self.hub = self.chat.hub
         self.history: History | None = None
         self.rooms: RoomSettings | None = None
-        self.accounts: Accounts | None = None
+        # Accounts: in the SQLite file beside the history, or in Redis when the node is in a cluster.
+        self.accounts: Accounts | RedisAccounts | None = None
         self.backplane: Backplane | None = None
         self.tcp = TcpServer(self.chat, self.config)
         self._stopped = False
@@ -120,6 +122,7 @@ class ChatServer:
             self.rooms = rooms
             self.hub.remember_rooms(rooms.load())
             self.chat.rooms_store = rooms
+        if self.config.db_path is not None and self.config.redis_url is None and self.accounts is None:
             accounts = Accounts(self.config.db_path)
             try:
                 accounts.open()
@@ -138,6 +141,16 @@ class ChatServer:
                 raise
             self.backplane = backplane
             self.chat.cluster = backplane
+        if self.config.redis_url is not None and self.accounts is None:
+            # Shared by every node: an account made on one signs in on all, and its nick is protected on all.
+            shared = RedisAccounts(self.config.redis_url)
+            try:
+                shared.open()
+            except RedisAccountsError as err:
+                self.stop()
+                raise BackplaneError(str(err)) from err
+            self.accounts = shared
+            self.chat.accounts = shared
         try:
             return self.tcp.start()
         except OSError:

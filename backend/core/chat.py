@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from .client import Client, Link
+from .client import Client, Link, SharedUser
 from .config import ChatConfig
 from .envelope import Envelope
 from .events import Event
@@ -69,11 +69,12 @@ class Chat:
             self._connections += 1
         return Client(link, host, self.config.server_name)
 
-    def gone(self, client: Client) -> None:
-        """A client's connection ended (counted for LUSERS; its MONITOR list forgotten)."""
+    def gone(self, client: Client, user_left: bool = True) -> None:
+        """A client's connection ended (counted for LUSERS; its MONITOR list forgotten). user_left:
+        False for one connection of several of a user (multiclient), who is still here."""
         with self._count_lock:
             self._connections -= 1
-            if client.registered:
+            if client.registered and user_left:
                 self._registered -= 1
                 self._invisible -= "i" in client.modes
         self.monitors.clear(client)
@@ -104,9 +105,14 @@ class Chat:
         envelope: Envelope | None = getattr(event, "envelope", None)
         if envelope is None:
             return
+        # exclude is the connection that acted (it gets its own echo); its user's other
+        # connections (multiclient) still get the event, as it happened to their user.
+        owner = exclude.member if isinstance(exclude, Client) else exclude
         for member in recipients:
-            if member is not exclude:
+            if member is not owner:
                 member.deliver(envelope)
+            elif isinstance(member, SharedUser) and isinstance(exclude, Client):
+                member.deliver(envelope, skip=exclude)
 
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published); room may

@@ -105,6 +105,8 @@ def send_message(
         chat.store_private(client, user, envelope)
     # A user of another node is reached through the cluster; delivering to its mirror does nothing.
     chat.publish(PrivateMessage(user, envelope), () if user is client else (user,))
+    if user is not client.member:
+        client.echo_others(envelope)  # multiclient: the sender's other connections show it too
     if echo or user is client:
         client.echo(envelope)
     if key is not None:

@@ -15,6 +15,7 @@ from .client import Client
 from .events import Registered
 from .isupport import send_isupport
 from .klines import check_klined
+from .multiclient import attachable, rejoin
 from .rooms import enter_room
 from .server_info import VERSION, send_lusers
 
@@ -128,6 +129,13 @@ def try_register(chat: Chat, client: Client) -> None:
     if chat.config.require_accounts and client.account is None:
         client.send_from_server("FAIL", "*", "ACCOUNT_REQUIRED", "Sign in to your account (SASL) to use this server")
         client.kill("An account is required")
+        return
+    lead = attachable(chat, client)
+    if lead is not None and chat.hub.attach(lead, client) is not None:
+        # Multiclient: one more connection of a user who is online (core/multiclient.py).
+        client.registered = True
+        welcome(chat, client)
+        rejoin(chat, client)
         return
     try:
         check_nick_owner(chat, client, client.nick)
