@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import hosts, pages, relay, web
+from . import hosts, pages, relay, session, web
 
 if TYPE_CHECKING:
     from backend.node import ChatServer
@@ -51,6 +51,12 @@ DEFAULTS: dict[str, Any] = {
     "LOBBY_WEBIRC_PASSWORD": None,
     "LOBBY_HUB": None,
     "LOBBY_NETWORK": "Lobby",
+    # Staying signed in (session.py): the accounts, the sign-in tokens and the chat's
+    # password-failure guard; without them the page offers guests only.
+    "LOBBY_ACCOUNTS": None,
+    "LOBBY_TOKENS": None,
+    "LOBBY_GUARD": None,
+    "LOBBY_REGISTRATION_OPEN": False,
     # Origins besides the page's own that may open /ws (e.g. "https://chat.example").
     "LOBBY_ALLOWED_ORIGINS": (),
     # Host names besides loopback and the machine's own that requests may name
@@ -92,6 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(check_host)
     app.register_blueprint(pages.bp)
     app.register_blueprint(relay.bp)
+    app.register_blueprint(session.bp)
     app.extensions["lobby.relays"] = relay.RelayRegistry()
     app.after_request(add_security_headers)
     proxies = int(app.config["LOBBY_TRUSTED_PROXIES"])
@@ -143,4 +150,8 @@ def config_for(server: ChatServer) -> dict[str, Any]:
         "LOBBY_WEBIRC_PASSWORD": server.config.webirc_password,
         "LOBBY_HUB": server.hub,
         "LOBBY_NETWORK": server.config.network,
+        "LOBBY_ACCOUNTS": server.accounts,
+        "LOBBY_TOKENS": server.tokens,
+        "LOBBY_GUARD": server.chat.guard if server.accounts is not None else None,
+        "LOBBY_REGISTRATION_OPEN": server.config.registration_open,
     }
