@@ -23,6 +23,7 @@ from .irc import is_valid_channel, is_valid_nick
 from .net.transport import server_context
 from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format_address
 from .store.accounts import Accounts, AccountsError
+from .store.tokens import Tokens
 
 # Seconds a thread may hold the GIL before a waiting thread asks for it (Python's default: 0.005).
 SWITCH_INTERVAL = 0.02
@@ -197,6 +198,7 @@ def _passwd(store: Accounts, args: argparse.Namespace) -> int:
         print(f"lobby: there is no account {args.name}", file=sys.stderr)
         return 1
     print(f"{args.name}\t{password}" if args.generate else f"new password for {args.name}")
+    _sign_out_everywhere(args.db, args.name)
     return 0
 
 
@@ -205,7 +207,18 @@ def _remove(store: Accounts, args: argparse.Namespace) -> int:
         print(f"lobby: there is no account {args.name}", file=sys.stderr)
         return 1
     print(f"removed the account {args.name}")
+    _sign_out_everywhere(args.db, args.name)
     return 0
+
+
+def _sign_out_everywhere(db: str, name: str) -> None:
+    """A new password (or no account) ends every browser's stay-signed-in token for it."""
+    tokens = Tokens(db)
+    try:
+        tokens.open()
+        tokens.revoke_account(name)
+    finally:
+        tokens.close()
 
 
 def _import(store: Accounts, args: argparse.Namespace) -> int:

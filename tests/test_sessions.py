@@ -7,7 +7,10 @@ websocket-client for /ws. Password delays are long (30 s) so that "throttled" is
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from bridge.web import WebServer
 
 pytest_plugins = ["tests.webfixtures"]
 
+ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 JSON = {"Content-Type": "application/json"}
 WsFactory = Callable[..., Any]  # webfixtures' ws_connect
@@ -88,9 +92,9 @@ def test_behind_an_https_proxy_the_cookie_is_secure(chat_server: ChatServer) -> 
     server = WebServer(app, "127.0.0.1", 0)
     server.start()
     try:
+        proxied = {"X-Forwarded-Proto": "https", "Origin": server.url.replace("http:", "https:")}
         response = requests.post(f"{server.url}/api/session", json={"account": "alice", "password": PASSWORD},
-                                 headers={"X-Forwarded-Proto": "https", "Origin": server.url.replace("http:", "https:")},
-                                 timeout=10)
+                                 headers=proxied, timeout=10)
         assert response.status_code == 200
         assert "secure" in [part.strip().lower() for part in set_cookie_header(response).split(";")]
     finally:
@@ -207,3 +211,15 @@ def test_without_accounts_the_api_says_so(make_server: Callable[..., ChatServer]
         assert post.status_code == 404
     finally:
         web.stop()
+
+
+def test_a_new_password_from_lobby_accounts_signs_every_browser_out(
+    web: WebServer, http: requests.Session, db: str
+) -> None:
+    sign_in(http, web)
+    assert http.get(f"{web.url}/api/session", timeout=10).status_code == 200
+    done = subprocess.run([sys.executable, "-m", "backend.cli", "accounts", "--db", db, "passwd", "alice"],
+                          input="another password\n", capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert http.get(f"{web.url}/api/session", timeout=10).status_code == 401
