@@ -47,6 +47,8 @@ def build_parser(serve_defaults: dict[str, Any] | None = None) -> argparse.Argum
     connect.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
     connect.add_argument("--port", type=int, default=14900, help="server chat port (default 14900)")
     connect.add_argument("--name", default=None, help="your nickname (asked for when not given)")
+    connect.add_argument("--account", default=None,
+                         help="sign in to this account (its password: LOBBY_ACCOUNT_PASSWORD, or asked for)")
     connect.add_argument("--password", default=os.environ.get("LOBBY_PASSWORD"),
                          help="the server's password, if it has one (or set LOBBY_PASSWORD, which ps does not show)")
 
@@ -388,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return accounts_command(args)
     from client.app import run_client
 
-    return run_client(args.host, args.port, args.name, args.password or None)
+    return run_client(args.host, args.port, args.name, args.password or None, args.account)
 
 
 if __name__ == "__main__":
