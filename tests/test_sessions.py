@@ -22,6 +22,7 @@ from backend.core.passwords import hash_password
 from backend.node import ChatServer
 from bridge import config_for, create_app
 from bridge.web import WebServer
+from tests.ircclient import IrcClient
 
 pytest_plugins = ["tests.webfixtures"]
 
@@ -223,3 +224,25 @@ def test_a_new_password_from_lobby_accounts_signs_every_browser_out(
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert http.get(f"{web.url}/api/session", timeout=10).status_code == 401
+
+
+def test_webirc_account_option_signs_in_only_to_an_existing_account(
+    chat_server: ChatServer, make_server: Callable[..., ChatServer]
+) -> None:
+    secret = chat_server.config.webirc_password
+
+    def bridged(option: str, nick: str) -> IrcClient:
+        c = IrcClient(chat_server.address)
+        make_server.clients.append(c)  # type: ignore[attr-defined]
+        c.send(f"WEBIRC {secret} lobby-web 198.51.100.7 198.51.100.7 :{option}")
+        c.send(f"NICK {nick}")
+        c.send(f"USER {nick} 0 * :{nick}")
+        return c
+
+    alice = bridged("secure account=alice", "alice")
+    alice.expect(r" 900 \* \S+ Alice :You are now logged in as Alice")
+    alice.expect(r" 001 alice ")
+    nobody = bridged("account=nobody", "guest1")
+    lines = [*nobody.sync()]
+    assert any(" 001 guest1 " in line for line in lines)
+    assert not any(" 900 " in line for line in lines)

@@ -87,12 +87,3 @@ class Tokens(SideTable):
             if self._db is None:
                 return 0
             return int(self._db.execute("DELETE FROM session_tokens WHERE account = ?", (fold(account),)).rowcount)
-
-    def listed(self, account: str) -> list[tuple[str, float, float]]:
-        """An account's live tokens as (label, created, last used), newest first; never the tokens."""
-        with self._lock:
-            if self._db is None:
-                return []
-            rows = self._db.execute("SELECT label, created, last_used FROM session_tokens WHERE account = ? "
-                                    "ORDER BY created DESC", (fold(account),))
-            return [(str(label), float(created), float(used)) for label, created, used in rows]

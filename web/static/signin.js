@@ -126,6 +126,8 @@ export class SignIn {
     this.chat = null;
     this.guests = new Set(); // folded nicks known to be guests (no account tag)
     this.noticed = new Set(); // folded conversations that already show the guest notice
+    this.asked = new Set(); // folded conversations whose history was asked for, not yet come
+    this.collecting = new Map(); // batch id -> {target, lines}: a restored conversation's lines
 
     this.ways = $("ways");
     this.wayButtons = { guest: $("way-guest"), signin: $("way-signin"), create: $("way-create") };
@@ -236,6 +238,12 @@ export class SignIn {
     this.settingsState.textContent = `Signed in as ${account}. This browser stays signed in until you sign out.`;
   }
 
+  /** A new connection: what was asked of the old one will not be answered. */
+  reset() {
+    this.asked.clear();
+    this.collecting.clear();
+  }
+
   async signOut() {
     await api("DELETE");
     this.tab.set(JOINED_KEY, null);
@@ -261,6 +269,7 @@ export class SignIn {
       if (event.detail.state === "closed" && conn.quitting) this.tab.set(JOINED_KEY, null);
     });
     conn.addEventListener("registered", () => {
+      this.reset();
       if (!this.account) this.tab.set(JOINED_KEY, "1");
       // After the rejoin's JOINs (sent right after this event): rooms come first in the list.
       if (this.account) queueMicrotask(() => this.askConversations());
@@ -279,7 +288,7 @@ export class SignIn {
    * A guest's reload may beat the old connection's goodbye: the same name again, a little later.
    */
   nickRefused(detail) {
-    if (this.creating) return true; // FAIL REGISTER says why
+    if (this.creating || this.conn?.quitting) return true; // FAIL REGISTER says why
     if (detail.code !== "433") return false;
     if (this.account && this.variants < VARIANTS) {
       this.variants += 1;
@@ -352,14 +361,12 @@ export class SignIn {
 
   askConversations() {
     const future = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
-    this.pending = new Map(); // batch id -> conversation, for the unread counts
     this.conn.send("CHATHISTORY", "TARGETS", "timestamp=1970-01-01T00:00:00.000Z", `timestamp=${future}`,
       String(TARGETS_MAX));
   }
 
   restoreConversation(nick) {
     if (!this.chat || this.chat.isSelf(nick)) return;
-    this.asked ??= new Set();
     this.asked.add(fold(nick));
     this.chat.buffer(nick, "query");
     this.conn.send("CHATHISTORY", "LATEST", nick, "*", String(DM_PAGE));
@@ -370,14 +377,13 @@ export class SignIn {
     const ref = msg.params[0] ?? "";
     if (ref.startsWith("+")) {
       const target = msg.params[2] ?? "";
-      if ((msg.params[1] ?? "").toLowerCase() === "chathistory" && this.asked?.has(fold(target))) {
+      if ((msg.params[1] ?? "").toLowerCase() === "chathistory" && this.asked.has(fold(target))) {
         this.asked.delete(fold(target));
-        this.collecting ??= new Map();
         this.collecting.set(ref.slice(1), { target, lines: [] });
       }
       return;
     }
-    const done = this.collecting?.get(ref.slice(1));
+    const done = this.collecting.get(ref.slice(1));
     if (!done) return;
     this.collecting.delete(ref.slice(1));
     const buffer = this.chat?.buffers.get(fold(done.target));
@@ -394,7 +400,7 @@ export class SignIn {
   /** A private line: collected for an unread count, and a guest's conversation says it isn't kept. */
   privateLine(msg) {
     const batch = msg.tags?.batch;
-    const collecting = batch ? this.collecting?.get(batch) : null;
+    const collecting = batch ? this.collecting.get(batch) : null;
     if (collecting) {
       collecting.lines.push(msg);
       return;
