@@ -234,3 +234,18 @@ def test_a_guest_reload_rejoins_under_the_same_name(new_page: PageFactory, irc_u
     fresh.goto(page.url)
     expect(fresh.locator("#name")).to_have_value("carol")
     expect(fresh.locator("#chat")).to_be_hidden()
+
+
+def test_a_guest_whose_name_was_taken_meanwhile_gets_the_form_back(
+    new_page: PageFactory, irc_user: IrcFactory, web: WebServer
+) -> None:
+    watcher = irc_user("watcher")
+    page = new_page()
+    joined(page, "erin")
+    page.goto("about:blank")  # away: the name is free
+    watcher.expect(r"^:erin!\S+ QUIT ")
+    irc_user("erin")  # and someone takes it
+    page.goto(web.url)
+    expect(page.locator("#name-error")).to_contain_text("taken")
+    expect(page.locator("#name")).to_have_value("erin")
+    expect(page.locator("#chat")).to_be_hidden()
