@@ -114,6 +114,7 @@ def test_sign_up_then_a_reload_is_still_signed_in_with_rooms_and_conversations_b
     conversation(page, "bob").click()
     expect(page.locator("#messages")).to_contain_text("are you coming to the study group?")
     expect(page.locator("#messages")).to_contain_text("room 4")
+    expect(page.locator("#messages")).to_contain_text("beginning of the conversation")  # all of it is here
     expect(page.locator("#messages")).not_to_contain_text(GUEST_NOTICE)  # bob has an account: kept
     # A second tab of the same browser is signed in too (its name a variant while the first holds it).
     second = page.context.new_page()

@@ -12,8 +12,8 @@
 //
 // A guest's reload (same tab) rejoins under the same name when it is free.
 //
-// This module listens to the Connection's events; of Chat it uses buffers, buffer(),
-// addLine(), refreshBuffers() and readMarks.
+// This module listens to the Connection's events; of Chat it uses buffers, buffer(), isSelf(),
+// addLine(), refreshBuffers(), refreshTitle(), setMarker(), history.state() and readMarks.
 
 import { fold, isChannel, nickOf } from "./irc.js";
 
@@ -387,7 +387,13 @@ export class SignIn {
     if (!done) return;
     this.collecting.delete(ref.slice(1));
     const buffer = this.chat?.buffers.get(fold(done.target));
-    if (!buffer || buffer.key === this.chat.activeKey) return;
+    if (!buffer) return;
+    if (done.lines.length < DM_PAGE) {
+      // Less than a page: this is the whole conversation, nothing older to offer.
+      this.chat.history.state(buffer.key).atBeginning = true;
+      this.chat.setMarker(buffer);
+    }
+    if (buffer.key === this.chat.activeKey) return;
     const mark = this.chat.readMarks?.get(buffer.key) ?? null;
     const unread = done.lines.filter((line) => !this.chat.isSelf(nickOf(line.source)) &&
       (!mark || (Date.parse(line.tags?.time ?? "") > mark.time && line.tags?.msgid !== mark.msgid))).length;
