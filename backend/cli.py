@@ -25,6 +25,7 @@ from .irc import is_valid_channel, is_valid_nick
 from .net.transport import server_context
 from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format_address
 from .store.accounts import Accounts, AccountsError
+from .store.tokens import Tokens
 
 # Where `lobby accounts` keeps accounts: the SQLite file, or a cluster's Redis.
 AccountBook = Accounts | RedisAccounts
@@ -51,6 +52,8 @@ def build_parser(serve_defaults: dict[str, Any] | None = None) -> argparse.Argum
     connect.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
     connect.add_argument("--port", type=int, default=14900, help="server chat port (default 14900)")
     connect.add_argument("--name", default=None, help="your nickname (asked for when not given)")
+    connect.add_argument("--account", default=None,
+                         help="sign in to this account (its password: LOBBY_ACCOUNT_PASSWORD, or asked for)")
     connect.add_argument("--password", default=os.environ.get("LOBBY_PASSWORD"),
                          help="the server's password, if it has one (or set LOBBY_PASSWORD, which ps does not show)")
 
@@ -223,6 +226,7 @@ def _passwd(store: AccountBook, args: argparse.Namespace) -> int:
         print(f"lobby: there is no account {args.name}", file=sys.stderr)
         return 1
     print(f"{args.name}\t{password}" if args.generate else f"new password for {args.name}")
+    _sign_out_everywhere(args.db, args.name)
     return 0
 
 
@@ -231,7 +235,18 @@ def _remove(store: AccountBook, args: argparse.Namespace) -> int:
         print(f"lobby: there is no account {args.name}", file=sys.stderr)
         return 1
     print(f"removed the account {args.name}")
+    _sign_out_everywhere(args.db, args.name)
     return 0
+
+
+def _sign_out_everywhere(db: str, name: str) -> None:
+    """A new password (or no account) ends every browser's stay-signed-in token for it."""
+    tokens = Tokens(db)
+    try:
+        tokens.open()
+        tokens.revoke_account(name)
+    finally:
+        tokens.close()
 
 
 def _import(store: AccountBook, args: argparse.Namespace) -> int:
@@ -426,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return accounts_command(args)
     from client.app import run_client
 
-    return run_client(args.host, args.port, args.name, args.password or None)
+    return run_client(args.host, args.port, args.name, args.password or None, args.account)
 
 
 if __name__ == "__main__":

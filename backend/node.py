@@ -21,6 +21,7 @@ from .net.server import TcpServer, format_address
 from .store.accounts import Accounts, AccountsError
 from .store.rooms import RoomSettings, RoomSettingsError
 from .store.sqlite import History, HistoryError
+from .store.tokens import Tokens, TokensError
 
 __all__ = ["BackplaneError", "ChatServer", "HistoryError", "ServerConfig", "format_address"]
 
@@ -73,6 +74,8 @@ class ChatServer:
         self.rooms: RoomSettings | None = None
         # Accounts: in the SQLite file beside the history, or in Redis when the node is in a cluster.
         self.accounts: Accounts | RedisAccounts | None = None
+        # Sign-in tokens that keep a browser signed in (the bridge's, bridge/session.py).
+        self.tokens: Tokens | None = None
         self.backplane: Backplane | None = None
         self.tcp = TcpServer(self.chat, self.config)
         self._stopped = False
@@ -131,6 +134,13 @@ class ChatServer:
                 raise HistoryError(str(err)) from err
             self.accounts = accounts
             self.chat.accounts = accounts
+            tokens = Tokens(self.config.db_path)
+            try:
+                tokens.open()
+            except TokensError as err:
+                self.stop()
+                raise HistoryError(str(err)) from err
+            self.tokens = tokens
         if self.config.redis_url is not None and self.backplane is None:
             timers = Timers(self.config.cluster_heartbeat, self.config.cluster_ttl, self.config.cluster_check)
             backplane = Backplane(self.config.redis_url, self.chat, self.history, timers)
@@ -174,6 +184,8 @@ class ChatServer:
             self.rooms.close()
         if self.accounts is not None:
             self.accounts.close()
+        if self.tokens is not None:
+            self.tokens.close()
 
     def sessions(self) -> list[Client]:
         """Every connected client, registered or not."""

@@ -27,6 +27,7 @@ in the current room.
 
 from __future__ import annotations
 
+import base64
 import logging
 import queue
 import threading
@@ -73,6 +74,10 @@ PACE_BURST = 10
 PACE_PER_SECOND = 3.0
 NAME_ERRORS = frozenset({"431", "432", "433", "436", "437"})
 ERR_PASSWDMISMATCH = "464"
+# SASL (IRCv3 sasl 3.1): the payload goes in 400-byte pieces; these numerics end an attempt.
+SASL_CHUNK = 400
+RPL_SASLSUCCESS = "903"
+SASL_FAILURES = frozenset({"902", "904", "905", "906", "908"})
 END_OF_WELCOME = frozenset({"376", "422"})
 # What servers replay as history on join.
 _REPLAYED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
@@ -143,6 +148,9 @@ class ChatClient:
         self.default_room = default_room
         # Sent as PASS before NICK/USER on every connection, reconnects included.
         self.password = password or None
+        # (account, password) to sign in to with SASL PLAIN on every connection; never shown.
+        self.account: tuple[str, str] | None = None
+        self.account_refused = False
         self.nick = ""
         self.rooms: list[str] = []
         self.room: str | None = None
@@ -216,6 +224,8 @@ class ChatClient:
 
     def refusal(self) -> str:
         """Why the server would not let us in, in words (no password shown, ever)."""
+        if self.account_refused:
+            return "wrong account name or password"
         return "wrong password" if self.password else "this server needs a password"
 
     def quit(self, reason: str = "") -> None:
@@ -369,6 +379,10 @@ class ChatClient:
             return
         self.send(Message("INVITE", (nick, room)))
 
+    def register(self, password: str) -> None:
+        """Make an account of our nick (draft/account-registration) and sign in to it; the password is never shown."""
+        self.send(Message("REGISTER", ("*", "*", password)))
+
     def oper(self, name: str, password: str) -> None:
         """Become a server operator; the password goes to the server only, never to the screen or a log."""
         self.send(Message("OPER", (name, password)))
@@ -445,6 +459,7 @@ class ChatClient:
         self.caps = set()
         self._last_error = ""
         self._password_refused = False
+        self.account_refused = False
         self.conn.send(Message("CAP", ("LS", "302")))
         if self.password:
             self.conn.send(Message("PASS", (self.password,)))
@@ -484,6 +499,12 @@ class ChatClient:
             return
         if command == "FAIL" and msg.param(0).upper() == "SEARCH":
             self._search_failed(msg)
+            return
+        if command == "AUTHENTICATE" or command == RPL_SASLSUCCESS or command in SASL_FAILURES:
+            self._on_sasl(msg)
+            return
+        if command == "REGISTER" or (command == "FAIL" and msg.param(0).upper() == "REGISTER"):
+            self._on_register(msg)
             return
         if command == "005":
             for token in msg.params[1:-1]:
@@ -658,6 +679,8 @@ class ChatClient:
             if len(msg.params) >= 4 and msg.params[2] == "*":
                 return  # CAP LS 302 continues on the next line
             wanted = [cap for cap in WANTED_CAPS if cap in self._offered]
+            if self.account is not None and "sasl" in self._offered:
+                wanted.append("sasl")
             if wanted:
                 self.conn.send(Message("CAP", ("REQ", " ".join(wanted))))
             else:
@@ -669,8 +692,40 @@ class ChatClient:
                         self.caps.discard(item[1:])
                     else:
                         self.caps.add(item)
+            if not self.registered and self.account is not None and "sasl" in self.caps:
+                self.conn.send(Message("AUTHENTICATE", ("PLAIN",)))  # CAP END once it is answered
+            elif not self.registered:
+                self.conn.send(Message("CAP", ("END",)))
+
+    def _on_sasl(self, msg: Message) -> None:
+        """SASL PLAIN: the payload after "AUTHENTICATE +", then CAP END; a refusal hangs up like a 464."""
+        if msg.command == "AUTHENTICATE":
+            if msg.param(0) == "+" and self.account is not None:
+                name, password = self.account
+                payload = base64.b64encode(f"{name}\0{name}\0{password}".encode()).decode("ascii")
+                pieces = [payload[i:i + SASL_CHUNK] for i in range(0, len(payload), SASL_CHUNK)]
+                if len(pieces[-1]) == SASL_CHUNK:
+                    pieces.append("+")  # a payload of whole pieces ends with an empty one
+                for piece in pieces:
+                    self.conn.send(Message("AUTHENTICATE", (piece,)))
+            return
+        if msg.command == RPL_SASLSUCCESS:
             if not self.registered:
                 self.conn.send(Message("CAP", ("END",)))
+            return
+        with self._lock:
+            if not self.registered:
+                self.account_refused = True
+                self._password_refused = True
+                self.conn.close()
+
+    def _on_register(self, msg: Message) -> None:
+        """REGISTER SUCCESS or FAIL REGISTER, in words."""
+        if msg.command == "REGISTER":
+            name = visible(msg.param(1))
+            self.note(f"made the account {name}, and signed in to it; next time: lobby connect --account {name}")
+        else:
+            self.note(f"no account made: {visible(msg.params[-1])}", Kind.ERROR)
 
     def _on_name_refused(self, msg: Message) -> None:
         line = describe(msg, time.time())
