@@ -116,12 +116,18 @@ def test_sign_up_then_a_reload_is_still_signed_in_with_rooms_and_conversations_b
     expect(page.locator("#messages")).to_contain_text("room 4")
     expect(page.locator("#messages")).to_contain_text("beginning of the conversation")  # all of it is here
     expect(page.locator("#messages")).not_to_contain_text(GUEST_NOTICE)  # bob has an account: kept
-    # A second tab of the same browser is signed in too (its name a variant while the first holds it).
+    # A second tab of the same browser is signed in too, as the same user (multiclient): one
+    # "alice" in the room, and what one tab says shows in the other.
     second = page.context.new_page()
     second.goto(page.url)
     expect(second.locator("#status")).to_have_text("online")
     expect(second.locator("#join")).to_be_hidden()
     expect(conversation(second, "bob")).to_be_visible()
+    conversation(second, "bob").click()
+    expect(second.locator("#users")).not_to_contain_text("alice_")
+    say(second, "said from the second tab")
+    expect(page.locator("#messages")).to_contain_text("said from the second tab")
+    bob.expect(r":alice!\S+ PRIVMSG bob :said from the second tab")
     assert page.errors == []
 
 
