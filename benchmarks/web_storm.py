@@ -29,8 +29,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from loadgen import ClientSpec, Target, worker_main  # noqa: E402
-from servers import HOST, Lobby, proc_stats  # noqa: E402
+from loadgen import ClientSpec, Target, worker_main
+from servers import HOST, Lobby
 
 TICK = 0.1
 

@@ -27,9 +27,11 @@ import logging
 import socket
 import struct
 import threading
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from werkzeug.datastructures import Headers
@@ -57,9 +59,10 @@ CLOSE_TRY_AGAIN_LATER = 1013
 
 RECV_BYTES = 16384
 # How often the request thread looks up from ws.receive() to see whether the
-# relay was closed from elsewhere. It is a safety net only: closing normally
-# wakes it at once through the WebSocket's own event.
-POLL_SECONDS = 1.0
+# relay was closed from elsewhere. It is a safety net only: data and a normal
+# close wake it at once through the WebSocket's own event, so this can be long
+# (a 1 s poll cost 2,000 idle browsers a tenth of a core).
+POLL_SECONDS = 60.0
 # How long a closing relay waits for the browser to answer its close frame
 # before it shuts the socket under it (a vanished peer never answers).
 CLOSE_GRACE_SECONDS = 0.5
@@ -79,10 +82,80 @@ UPSTREAM_SEND_TIMEOUT_SECONDS = 10
 FRAME_FLOOD_BURST = 20
 FRAME_FLOOD_RATE = 4.0
 FRAME_FLOOD_MAX_LAG = 15.0
+# Admission: at most this many browsers register at once (from the WebSocket
+# handshake until their first end of NAMES, or ADMIT_HOLD_SECONDS at most); the
+# others wait before their handshake, up to ADMIT_WAIT_SECONDS, then get a 503
+# with Retry-After (the page retries with backoff). A storm of browsers thus
+# runs a few at a time, and users of the IRC port keep their share of the
+# server. App config LOBBY_WS_ADMIT, LOBBY_WS_ADMIT_WAIT and LOBBY_WS_ADMIT_HOLD override.
+ADMIT_AT_ONCE = 16
+ADMIT_WAIT_SECONDS = 30.0
+ADMIT_HOLD_SECONDS = 10.0
+RETRY_AFTER_SECONDS = 5
+END_OF_NAMES = b" 366 "
 
 bp = Blueprint("relay", __name__)
 sock = Sock()
 _relay_ids = itertools.count(1)
+
+
+class Admission:
+    """How many browsers may be registering at once; the rest wait their turn or are turned away.
+
+    A slot is taken before the WebSocket handshake and given back when the
+    browser has joined (its first end of NAMES), when its relay ends, or after
+    `hold` seconds, whichever is first, so that a browser that never registers
+    can't keep a slot. Waiters are served as slots free up; one that has waited
+    `wait` seconds is refused (the caller answers 503 with Retry-After).
+    """
+
+    def __init__(self, limit: int = ADMIT_AT_ONCE, wait: float = ADMIT_WAIT_SECONDS,
+                 hold: float = ADMIT_HOLD_SECONDS) -> None:
+        self.limit = max(1, limit)
+        self.wait = wait
+        self.hold = hold
+        self._cond = threading.Condition()
+        self._held: dict[int, float] = {}  # ticket -> when its slot lapses
+        self._tickets = itertools.count(1)
+        self._closed = False
+        self.waiting = 0
+
+    def enter(self) -> Callable[[], None] | None:
+        """Wait for a slot; return the function that gives it back, or None if refused."""
+        deadline = time.monotonic() + self.wait
+        with self._cond:
+            self.waiting += 1
+            try:
+                while not self._closed:
+                    now = time.monotonic()
+                    for ticket in [t for t, lapse in self._held.items() if lapse <= now]:
+                        del self._held[ticket]
+                    if len(self._held) < self.limit:
+                        ticket = next(self._tickets)
+                        self._held[ticket] = now + self.hold
+                        return lambda: self._leave(ticket)
+                    if now >= deadline:
+                        return None
+                    self._cond.wait(min(deadline, *self._held.values()) - now)
+                return None
+            finally:
+                self.waiting -= 1
+
+    def _leave(self, ticket: int) -> None:
+        with self._cond:
+            if self._held.pop(ticket, None) is not None:
+                self._cond.notify()
+
+    def busy(self) -> int:
+        """How many slots are taken now."""
+        with self._cond:
+            return len(self._held)
+
+    def close(self) -> None:
+        """Refuse everyone from now on, those waiting included: the web server is stopping."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
 
 class RelayRegistry:
@@ -152,8 +225,11 @@ class Relay:
     """One browser's WebSocket and its TCP connection to the chat server."""
 
     def __init__(self, ws: WebSocket, upstream: socket.socket, binary: bool,
-                 max_frame_bytes: int = MAX_FRAME_BYTES, registry: RelayRegistry | None = None) -> None:
+                 max_frame_bytes: int = MAX_FRAME_BYTES, registry: RelayRegistry | None = None,
+                 admitted: Callable[[], None] | None = None) -> None:
         self.ws = WsAdapter(ws)
+        # Gives back this browser's admission slot once it has joined (or the relay ends).
+        self._admitted = admitted
         self.upstream = upstream
         self.binary = binary
         self.max_frame_bytes = max_frame_bytes
@@ -220,16 +296,18 @@ class Relay:
                 data = self.upstream.recv(RECV_BYTES)
                 if not data:
                     break
-                for line in self.buffer.feed(data):
-                    if self._silenced.is_set():
-                        break
-                    if isinstance(line, LineTooLong):
-                        continue  # the server never sends these; don't pass on what it didn't mean
-                    if self.binary:
-                        self.ws.send(line)
-                    else:
-                        # A text frame must be valid UTF-8: replace what isn't.
-                        self.ws.send(line.decode("utf-8", errors="replace"))
+                if self._admitted is not None and END_OF_NAMES in data:
+                    self._admit_done()
+                # The server never sends an over-long line; don't pass on what it didn't mean.
+                lines = [line for line in self.buffer.feed(data) if not isinstance(line, LineTooLong)]
+                if not lines or self._silenced.is_set():
+                    continue
+                # One frame per line, as the transport says, but all of them in one write.
+                if self.binary:
+                    self.ws.send_many(lines)
+                else:
+                    # A text frame must be valid UTF-8: replace what isn't.
+                    self.ws.send_many([line.decode("utf-8", errors="replace") for line in lines])
         except (ConnectionClosed, OSError):
             pass
         except Exception:
@@ -237,6 +315,11 @@ class Relay:
             log.debug("relay pump ended", exc_info=True)
         finally:
             self.close(code, reason)
+
+    def _admit_done(self) -> None:
+        admitted, self._admitted = self._admitted, None
+        if admitted is not None:
+            admitted()
 
     # -- closing -----------------------------------------------------------------
 
@@ -275,6 +358,7 @@ class Relay:
         self.pump.join()
         self.ws.join_reader(CLOSE_GRACE_SECONDS)
         self.upstream.close()
+        self._admit_done()
         if self.registry is not None:
             self.registry.discard(self)
 
@@ -325,6 +409,30 @@ def check_origin() -> Response | None:
                     headers=Headers({"Cache-Control": "no-store"}))
 
 
+@bp.before_request
+def admit() -> Response | None:
+    """Wait for an admission slot before the handshake; 503 with Retry-After if none comes in time."""
+    admission = current_app.extensions.get("lobby.admission")
+    if not isinstance(admission, Admission):
+        return None
+    leave = admission.enter()
+    if leave is not None:
+        g.lobby_admitted = leave
+        return None
+    log.info("asked a browser at %s to come back later: %d registering, %d waiting",
+             request.remote_addr, admission.busy(), admission.waiting)
+    return Response("Too many browsers arriving at once; try again shortly.\n", status=503, mimetype="text/plain",
+                    headers=Headers({"Cache-Control": "no-store", "Retry-After": str(RETRY_AFTER_SECONDS)}))
+
+
+@bp.teardown_request
+def give_back_admission(_: BaseException | None) -> None:
+    """A request that never became a relay (refused, failed) gives its slot back here."""
+    leave = g.pop("lobby_admitted", None)
+    if leave is not None:
+        leave()
+
+
 @sock.route("/ws", bp=bp)  # type: ignore[untyped-decorator]  # flask-sock has no type hints
 def relay(ws: WebSocket) -> None:
     """Bridge one browser to the chat server until either side leaves."""
@@ -353,4 +461,5 @@ def relay(ws: WebSocket) -> None:
         return
     binary = adapter.subprotocol() == BINARY_SUBPROTOCOL
     registry = current_app.extensions.get("lobby.relays")
-    Relay(ws, upstream, binary, int(config.get("LOBBY_MAX_FRAME_BYTES", MAX_FRAME_BYTES)), registry).run()
+    Relay(ws, upstream, binary, int(config.get("LOBBY_MAX_FRAME_BYTES", MAX_FRAME_BYTES)), registry,
+          g.pop("lobby_admitted", None)).run()

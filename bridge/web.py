@@ -29,7 +29,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from backend.core.addresses import is_loopback
 
-from .relay import RelayRegistry
+from .relay import Admission, RelayRegistry
 
 log = logging.getLogger("lobby.web")
 
@@ -211,6 +211,9 @@ class WebServer:
             return
         self._server = self._thread = None
         deadline = time.monotonic() + timeout
+        admission = self.app.extensions.get("lobby.admission")
+        if isinstance(admission, Admission):
+            admission.close()  # browsers waiting for a turn get their 503 now
         server.shutdown()  # returns once serve_forever has left its loop
         serve_thread.join(max(0.0, deadline - time.monotonic()))
         registry = self.app.extensions.get("lobby.relays")

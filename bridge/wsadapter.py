@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from wsproto.events import Event, Message, Ping, Pong
+from simple_websocket import ConnectionClosed
+from wsproto.events import Event, Message, Ping, Pong, TextMessage
 
 
 class WebSocket(Protocol):
@@ -76,6 +77,26 @@ class WsAdapter:
     def send(self, data: str | bytes) -> None:
         """Send one message: str as a text frame, bytes as a binary one."""
         self.ws.send(data)
+
+    def send_many(self, messages: list[str] | list[bytes]) -> None:
+        """Send several messages, one frame each, in one sendall.
+
+        simple-websocket's send() makes one frame and one system call per
+        message; a browser owed a burst of lines gets them all in one write here.
+        Without the internals (a test double), each goes through send().
+        """
+        connection = getattr(self.ws, "ws", None)
+        raw = self.raw_socket()
+        if connection is None or raw is None or not callable(getattr(connection, "send", None)):
+            for message in messages:
+                self.ws.send(message)
+            return
+        if not getattr(self.ws, "connected", True):
+            raise ConnectionClosed(getattr(self.ws, "close_reason", None), getattr(self.ws, "close_message", None))
+        frames = b"".join(connection.send(Message(data=m) if isinstance(m, bytes) else TextMessage(data=m))
+                          for m in messages)
+        # sendall, not simple-websocket's bare send: a partial write would splice frames.
+        raw.sendall(frames)
 
     def close(self, code: int, reason: str) -> None:
         """Send a close frame with this code and reason."""
