@@ -23,9 +23,11 @@ import multiprocessing as mp
 import os
 import selectors
 import socket
+import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,6 +35,7 @@ from loadgen import ClientSpec, Target, worker_main
 from servers import HOST, Lobby
 
 TICK = 0.1
+PROFILE_OUT = "/tmp/web_storm.pyspy.txt"
 
 
 def read_until(sock: socket.socket, needle: bytes, deadline: float) -> bytes:
@@ -114,7 +117,24 @@ class Honest(threading.Thread):
                 "p99_ms": pick(0.99), "max_ms": round(values[-1], 1) if values else None}
 
 
-def run(browsers: int, procs: int, deadline_s: float, extra_args: tuple[str, ...]) -> dict:
+def top_functions(path: str, n: int = 25) -> list[tuple[str, float, float]]:
+    """From py-spy's raw (collapsed) output: (function, % of samples anywhere on the stack, % on top)."""
+    total, inclusive, own = 0, Counter[str](), Counter[str]()
+    with open(path) as f:
+        for line in f:
+            stack, _, count = line.rstrip().rpartition(" ")
+            frames = [fr.split(" (")[0] + " (" + fr.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                      if " (" in fr else fr for fr in stack.split(";")[1:]]
+            k = int(count)
+            total += k
+            for fr in set(frames):
+                inclusive[fr] += k
+            if frames:
+                own[frames[-1]] += k
+    return [(fr, round(100 * c / total, 1), round(100 * own[fr] / total, 1)) for fr, c in inclusive.most_common(n)]
+
+
+def run(browsers: int, procs: int, deadline_s: float, extra_args: tuple[str, ...], profile: float = 0) -> dict:
     server = Lobby(extra_args)
     server.start()
     workers: list[mp.Process] = []
@@ -140,6 +160,12 @@ def run(browsers: int, procs: int, deadline_s: float, extra_args: tuple[str, ...
         peak = dict(base)
         t0 = time.monotonic()
         t0_ns = time.monotonic_ns()
+        spy = None
+        if profile:
+            # --gil: only the thread holding the GIL, i.e. what keeps the honest users waiting.
+            spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.pid), "--gil", "--nonblocking",
+                                    "--rate", "50", "--duration", str(int(profile)), "--format", "raw",
+                                    "--output", PROFILE_OUT], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for pipe in pipes:
             pipe.send(("connect", {"deadline_in": deadline_s, "max_pending": 1 << 30}))
         answers = []
@@ -162,6 +188,8 @@ def run(browsers: int, procs: int, deadline_s: float, extra_args: tuple[str, ...
         time.sleep(1.0)  # let the honest users' last lines come in
         honest.stop.set()
         honest.join(5)
+        if spy is not None:
+            spy.wait(profile + 30)
         with open(os.path.join(server.tmp, "server.log"), errors="replace") as f:
             log = f.read()
         joined = sum(a["joined"] for a in answers)
@@ -173,6 +201,7 @@ def run(browsers: int, procs: int, deadline_s: float, extra_args: tuple[str, ...
             "all_joined_s": round((max(joined_at) - t0_ns) / 1e9, 2) if joined == browsers else None,
             "last_joined_s": round((max(joined_at) - t0_ns) / 1e9, 2) if joined_at else None,
             "elapsed_s": round(elapsed, 2),
+            "retries": sum(a.get("retries", 0) for a in answers),
             "errors": [e for a in answers for e in a["errors"]][:5],
             "honest": honest.summary(),
             "rss_mb_peak": round(peak.get("VmRSS", 0) / 1024),
@@ -203,15 +232,19 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds the browsers have to join")
     parser.add_argument("--label", default="")
+    parser.add_argument("--profile", type=float, default=0, help="py-spy the server (--gil) for this many seconds")
     parser.add_argument("server_args", nargs="*", help="extra `lobby serve` arguments (after --)")
     args = parser.parse_args()
-    r = run(args.browsers, args.procs, args.deadline, tuple(args.server_args))
+    r = run(args.browsers, args.procs, args.deadline, tuple(args.server_args), args.profile)
     r["label"] = args.label
     h = r["honest"]
     print(f"{r['joined']}/{r['browsers']} browsers joined ({r['dropped']} dropped), last after {r['last_joined_s']} s; "
           f"honest IRC p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms, max {h['max_ms']} ms "
           f"({h['unanswered']} unanswered of {h['samples']}); server peak {r['rss_mb_peak']} MB, "
-          f"{r['threads_peak']} threads; {r['tracebacks']} tracebacks")
+          f"{r['threads_peak']} threads; {r['tracebacks']} tracebacks; {r['retries']} handshakes told to retry")
+    if args.profile:
+        for fr, incl, own in top_functions(PROFILE_OUT):
+            print(f"{incl:5.1f}% {own:5.1f}%  {fr}")
     print(json.dumps(r))
 
 
