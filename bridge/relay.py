@@ -39,6 +39,7 @@ from werkzeug.datastructures import Headers
 from backend.irc import LineBuffer, LineTooLong
 from backend.net.flood import FloodGate, Flooding
 
+from .pump import Pump
 from .wsadapter import WebSocket, WsAdapter
 
 log = logging.getLogger("lobby.bridge")
@@ -164,6 +165,7 @@ class RelayRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._relays: set[Relay] = set()
+        self.pump = Pump()
 
     def add(self, relay: Relay) -> None:
         """Track a relay that has started."""
@@ -180,7 +182,7 @@ class RelayRegistry:
             return len(self._relays)
 
     def close_all(self, reason: str = "Server shutting down") -> list[threading.Thread]:
-        """Close every relay (going away); return their pump threads for the caller to join."""
+        """Close every relay (going away), stop the Pump; return its thread for the caller to join."""
         with self._lock:
             relays = list(self._relays)
         # First silence every pump, then close: otherwise each closing relay's
@@ -189,7 +191,8 @@ class RelayRegistry:
             relay.silence()
         for relay in relays:
             relay.close(CLOSE_GOING_AWAY, reason)
-        return [relay.pump for relay in relays]
+        thread = self.pump.stop()
+        return [thread] if thread is not None else []
 
 
 def webirc_line(secret: str, ip: str) -> str:
@@ -239,7 +242,12 @@ class Relay:
         self._closing = threading.Event()
         self._silenced = threading.Event()
         self.frame_budget = FloodGate(FRAME_FLOOD_BURST, FRAME_FLOOD_RATE, FRAME_FLOOD_MAX_LAG)
-        self.pump = threading.Thread(target=self._pump_loop, name=f"relay-pump-{next(_relay_ids)}", daemon=True)
+        # Server -> browser goes through the app's one Pump; a relay on its own gets a Pump of its own.
+        self._own_pump = registry is None
+        self._pump = registry.pump if registry is not None else Pump(f"relay-pump-{next(_relay_ids)}")
+        self._pump_done = threading.Event()
+        self._out = bytearray()
+        self._out_lock = threading.Lock()
 
     # -- the request thread: browser -> server ----------------------------------
 
@@ -248,8 +256,11 @@ class Relay:
         if self.registry is not None:
             self.registry.add(self)
         self.ws.watch_frames(self._charge_frame)
+        self.ws.route_writes(self._write_from_elsewhere)
         try:
-            self.pump.start()
+            if not self._pump.attach(self):
+                self._pump_done.set()  # the web server is stopping
+                return
             while not self._closing.is_set():
                 data = self.ws.receive(timeout=POLL_SECONDS)
                 if data is None:
@@ -287,34 +298,81 @@ class Relay:
             # Let the flooder's last frames in, so that it gets our close frame, not a reset.
             self.ws.discard_input(quiet=0.1, limit=CLOSE_GRACE_SECONDS)
 
-    # -- the pump thread: server -> browser --------------------------------------
+    # -- on the Pump's thread: server -> browser ---------------------------------
 
-    def _pump_loop(self) -> None:
-        code, reason = CLOSE_NORMAL, "The chat server closed the connection"
+    def pump_readable(self) -> bool:
+        """Pass on what the chat server sent; False once it has closed (or we have)."""
+        if self._closing.is_set():
+            return False
         try:
-            while not self._closing.is_set():
-                data = self.upstream.recv(RECV_BYTES)
-                if not data:
-                    break
-                if self._admitted is not None and END_OF_NAMES in data:
-                    self._admit_done()
-                # The server never sends an over-long line; don't pass on what it didn't mean.
-                lines = [line for line in self.buffer.feed(data) if not isinstance(line, LineTooLong)]
-                if not lines or self._silenced.is_set():
-                    continue
-                # One frame per line, as the transport says, but all of them in one write.
-                if self.binary:
-                    self.ws.send_many(lines)
-                else:
-                    # A text frame must be valid UTF-8: replace what isn't.
-                    self.ws.send_many([line.decode("utf-8", errors="replace") for line in lines])
-        except (ConnectionClosed, OSError):
-            pass
-        except Exception:
-            # wsproto refuses to send after a close (LocalProtocolError) and the like.
-            log.debug("relay pump ended", exc_info=True)
-        finally:
-            self.close(code, reason)
+            data = self.upstream.recv(RECV_BYTES, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        if self._admitted is not None and END_OF_NAMES in data:
+            self._admit_done()
+        # The server never sends an over-long line; don't pass on what it didn't mean.
+        lines = [line for line in self.buffer.feed(data) if not isinstance(line, LineTooLong)]
+        if not lines or self._silenced.is_set():
+            return True
+        # A text frame must be valid UTF-8: replace what isn't.
+        messages = lines if self.binary else [line.decode("utf-8", errors="replace") for line in lines]
+        # One frame per line, as the transport says, but all of them in one write.
+        frames = self.ws.encode(messages)
+        if frames is None:
+            self.ws.send_many(messages)  # a WebSocket without the internals (a test double)
+        else:
+            self._write(frames)
+        return True
+
+    def pump_flush(self) -> bool:
+        """Write what waits for the browser, without blocking; True once nothing is left."""
+        raw = self.ws.raw_socket()
+        with self._out_lock:
+            if self._out and raw is not None:
+                with contextlib.suppress(BlockingIOError):
+                    del self._out[:raw.send(self._out, socket.MSG_DONTWAIT)]
+            return not self._out
+
+    def pump_backlog(self) -> bool:
+        """Whether output waits for room in the browser's socket."""
+        with self._out_lock:
+            return bool(self._out)
+
+    def pump_browser_fd(self) -> int | None:
+        """The browser's socket, for the Pump to watch for room."""
+        raw = self.ws.raw_socket()
+        return raw.fileno() if raw is not None and raw.fileno() >= 0 else None
+
+    def pump_ended(self) -> None:
+        """The Pump has let go of our sockets: close (if not already) and let _finish go on."""
+        self._pump_done.set()
+        self.close(CLOSE_NORMAL, "The chat server closed the connection")
+
+    # -- every write to the browser, whichever thread ---------------------------------
+
+    def _write(self, data: bytes) -> bool:
+        """Write to the browser in order without ever blocking; True if all of it went now.
+
+        What doesn't fit waits in _out for the Pump. simple-websocket's own writes
+        (pongs, close frames) come here too (WsAdapter.route_writes), so nothing
+        can be written into the middle of a frame that only partly went out.
+        """
+        raw = self.ws.raw_socket()
+        with self._out_lock:
+            if not self._out and raw is not None:
+                with contextlib.suppress(BlockingIOError):
+                    data = data[raw.send(data, socket.MSG_DONTWAIT):]
+            if data:
+                self._out += data
+            return not self._out
+
+    def _write_from_elsewhere(self, data: bytes) -> int:
+        """simple-websocket's writes (its reader thread, close()): the Pump finishes what doesn't fit."""
+        if not self._write(data):
+            self._pump.want_write(self)
+        return len(data)
 
     def _admit_done(self) -> None:
         admitted, self._admitted = self._admitted, None
@@ -350,15 +408,19 @@ class Relay:
     def _finish(self) -> None:
         """After close(): let the close handshake finish, then make sure every thread ends."""
         self.ws.join_reader(CLOSE_GRACE_SECONDS)
-        self.pump.join(CLOSE_GRACE_SECONDS)
+        self._pump_done.wait(CLOSE_GRACE_SECONDS)
         # Whatever is still running is waiting on a browser that doesn't answer;
         # shutting the socket also keeps werkzeug from writing an HTTP response
-        # after the WebSocket's close frame.
+        # after the WebSocket's close frame (and ends the Pump's wait for room).
         self.abort()
-        self.pump.join()
+        self._pump_done.wait()
         self.ws.join_reader(CLOSE_GRACE_SECONDS)
         self.upstream.close()
         self._admit_done()
+        if self._own_pump:
+            thread = self._pump.stop()
+            if thread is not None:
+                thread.join()
         if self.registry is not None:
             self.registry.discard(self)
 

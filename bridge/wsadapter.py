@@ -62,6 +62,23 @@ class _WatchedConnection:
         return getattr(self._connection, name)
 
 
+class _RoutedSocket:
+    """The browser's socket as simple-websocket sees it once the relay takes over its writes."""
+
+    def __init__(self, sock: socket.socket, write: Callable[[bytes], int]) -> None:
+        self.wrapped = sock
+        self._write = write
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        return self._write(bytes(data))
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
+        self._write(bytes(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
 class WsAdapter:
     """A simple_websocket.Server (or a double of one), with the internals the relay needs named."""
 
@@ -85,16 +102,12 @@ class WsAdapter:
         message; a browser owed a burst of lines gets them all in one write here.
         Without the internals (a test double), each goes through send().
         """
-        connection = getattr(self.ws, "ws", None)
+        frames = self.encode(messages)
         raw = self.raw_socket()
-        if connection is None or raw is None or not callable(getattr(connection, "send", None)):
+        if frames is None or raw is None:
             for message in messages:
                 self.ws.send(message)
             return
-        if not getattr(self.ws, "connected", True):
-            raise ConnectionClosed(getattr(self.ws, "close_reason", None), getattr(self.ws, "close_message", None))
-        frames = b"".join(connection.send(Message(data=m) if isinstance(m, bytes) else TextMessage(data=m))
-                          for m in messages)
         # sendall, not simple-websocket's bare send: a partial write would splice frames.
         raw.sendall(frames)
 
@@ -112,7 +125,32 @@ class WsAdapter:
     def raw_socket(self) -> socket.socket | None:
         """The browser's TCP socket under the WebSocket, if there is one."""
         raw = getattr(self.ws, "sock", None)
+        raw = getattr(raw, "wrapped", raw)
         return raw if isinstance(raw, socket.socket) else None
+
+    def route_writes(self, write: Callable[[bytes], int]) -> bool:
+        """From now on simple-websocket writes (pongs, close frames) through write, not the socket.
+
+        So that one writer keeps the browser's byte stream in order: the relay
+        writes without blocking and finishes partial writes later, and a pong
+        written straight to the socket meanwhile would land inside a frame.
+        """
+        raw = self.raw_socket()
+        if raw is None:
+            return False
+        holder: Any = self.ws
+        holder.sock = _RoutedSocket(raw, write)
+        return True
+
+    def encode(self, messages: list[str] | list[bytes]) -> bytes | None:
+        """The frames for these messages (str: text, bytes: binary), one each; None without the internals."""
+        connection = getattr(self.ws, "ws", None)
+        if connection is None or self.raw_socket() is None or not callable(getattr(connection, "send", None)):
+            return None
+        if not getattr(self.ws, "connected", True):
+            raise ConnectionClosed(getattr(self.ws, "close_reason", None), getattr(self.ws, "close_message", None))
+        return b"".join(connection.send(Message(data=m) if isinstance(m, bytes) else TextMessage(data=m))
+                        for m in messages)
 
     def make_blocking(self) -> None:
         """Clear any timeout the HTTP handler left on the socket.
