@@ -22,7 +22,7 @@ from wsproto.events import AcceptConnection, Message, Request
 from backend.node import ChatServer
 from bridge import config_for, create_app, relay
 from bridge.web import WebServer
-from bridge.wsadapter import WsAdapter
+from bridge.wsadapter import OPCODE_BINARY, OPCODE_TEXT, WsAdapter, server_frame
 from tests.ircclient import IrcClient, wait_until
 
 pytest_plugins = ["tests.webfixtures"]
@@ -263,3 +263,25 @@ def test_a_relay_wakes_on_data_not_on_a_poll(
     browser.send("QUIT :bye")  # the server ends the connection: the relay must notice at once
     assert browser.expect_close() in (1000, None)
     talker.expect(r"waker!\S+ QUIT")
+
+
+def test_frames_of_every_length_decode_as_sent() -> None:
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    server.receive_data(client.send(Request(host="x", target="/ws")))
+    next(server.events())
+    client.receive_data(server.send(AcceptConnection()))
+    next(client.events())
+    sent: list[str | bytes] = ["é" * 2, "x" * 125, "y" * 126, "z" * 70000, b"\x00\xff" * 40000]
+    for message in sent:
+        opcode = OPCODE_BINARY if isinstance(message, bytes) else OPCODE_TEXT
+        client.receive_data(server_frame(message if isinstance(message, bytes) else message.encode(), opcode))
+    got = [e.data for e in client.events() if isinstance(e, Message)]
+    assert got == sent
+
+
+def test_the_bridge_offers_no_compression(web: WebServer, ws_connect: WsFactory) -> None:
+    browser = ws_connect(ws_url(web), "plain", header=["Sec-WebSocket-Extensions: permessage-deflate"])
+    headers = {k.lower(): v for k, v in browser.ws.getheaders().items()}
+    assert "sec-websocket-extensions" not in headers
+    browser.send("PING :uncompressed")
+    browser.expect(r"PONG .*uncompressed")
