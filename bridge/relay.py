@@ -60,10 +60,11 @@ CLOSE_TRY_AGAIN_LATER = 1013
 
 RECV_BYTES = 16384
 # How often the request thread looks up from ws.receive() to see whether the
-# relay was closed from elsewhere. It is a safety net only: data and a normal
-# close wake it at once through the WebSocket's own event, so this can be long
-# (a 1 s poll cost 2,000 idle browsers a tenth of a core).
-POLL_SECONDS = 60.0
+# relay was closed from elsewhere. It is a safety net only: data, a close and
+# the end of simple-websocket's reader thread wake it at once through the
+# WebSocket's own event, so this can be long (a 1 s poll cost 2,000 idle
+# browsers a tenth of a core).
+POLL_SECONDS = 10.0
 # How long a closing relay waits for the browser to answer its close frame
 # before it shuts the socket under it (a vanished peer never answers).
 CLOSE_GRACE_SECONDS = 0.5

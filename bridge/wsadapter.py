@@ -93,9 +93,16 @@ class _WatchedConnection:
 class _RoutedSocket:
     """The browser's socket as simple-websocket sees it once the relay takes over its writes."""
 
-    def __init__(self, sock: socket.socket, write: Callable[[bytes], int]) -> None:
+    def __init__(self, sock: socket.socket, write: Callable[[bytes], int], closed: Callable[[], None]) -> None:
         self.wrapped = sock
         self._write = write
+        self._closed = closed
+
+    def close(self) -> None:
+        # The reader thread's last act, after it has marked the WebSocket closed: whoever
+        # waits in receive() must hear of it (simple-websocket sets its event earlier, or not at all).
+        self.wrapped.close()
+        self._closed()
 
     def send(self, data: bytes, flags: int = 0) -> int:
         return self._write(bytes(data))
@@ -167,7 +174,7 @@ class WsAdapter:
         if raw is None:
             return False
         holder: Any = self.ws
-        holder.sock = _RoutedSocket(raw, write)
+        holder.sock = _RoutedSocket(raw, write, self.wake_reader)
         return True
 
     def encode(self, messages: list[str] | list[bytes]) -> bytes | None:

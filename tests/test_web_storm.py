@@ -263,6 +263,12 @@ def test_a_relay_wakes_on_data_not_on_a_poll(
     browser.send("QUIT :bye")  # the server ends the connection: the relay must notice at once
     assert browser.expect_close() in (1000, None)
     talker.expect(r"waker!\S+ QUIT")
+    # simple-websocket's reader thread ends on its own (a frame over the limit): the relay must hear of it.
+    big = ws_client("big")
+    talker.expect(r"big!\S+ JOIN")
+    big.send("PRIVMSG #lobby :" + "x" * 9000)
+    assert big.expect_close() == 1009
+    talker.expect(r"big!\S+ QUIT")
 
 
 def test_frames_of_every_length_decode_as_sent() -> None:
