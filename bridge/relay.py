@@ -90,7 +90,7 @@ FRAME_FLOOD_MAX_LAG = 15.0
 # with Retry-After (the page retries with backoff). A storm of browsers thus
 # runs a few at a time, and users of the IRC port keep their share of the
 # server. App config LOBBY_WS_ADMIT, LOBBY_WS_ADMIT_WAIT and LOBBY_WS_ADMIT_HOLD override.
-ADMIT_AT_ONCE = 16
+ADMIT_AT_ONCE = 64
 ADMIT_WAIT_SECONDS = 30.0
 ADMIT_HOLD_SECONDS = 10.0
 RETRY_AFTER_SECONDS = 5
