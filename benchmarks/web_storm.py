@@ -36,6 +36,7 @@ from servers import HOST, Lobby
 
 TICK = 0.1
 PROFILE_OUT = "/tmp/web_storm.pyspy.txt"
+IDLE_SECONDS = 5.0
 
 
 def read_until(sock: socket.socket, needle: bytes, deadline: float) -> bytes:
@@ -188,6 +189,10 @@ def run(browsers: int, procs: int, deadline_s: float, extra_args: tuple[str, ...
         time.sleep(1.0)  # let the honest users' last lines come in
         honest.stop.set()
         honest.join(5)
+        # What the browsers cost while nobody says anything (the old relays polled every second).
+        before_idle = server.stats().get("cpu", 0)
+        time.sleep(IDLE_SECONDS)
+        idle_cores = (server.stats().get("cpu", 0) - before_idle) / IDLE_SECONDS
         if spy is not None:
             spy.wait(profile + 30)
         with open(os.path.join(server.tmp, "server.log"), errors="replace") as f:
@@ -209,6 +214,7 @@ def run(browsers: int, procs: int, deadline_s: float, extra_args: tuple[str, ...
             "threads_peak": int(peak.get("threads", 0)),
             "threads_end": int(end.get("threads", 0)),
             "server_cpu_s": round(end.get("cpu", 0) - base.get("cpu", 0), 1),
+            "idle_cores": round(idle_cores, 3),
             "tracebacks": log.count("Traceback"),
             "log_lines": log.count("\n"),
         }
@@ -241,7 +247,8 @@ def main() -> None:
     print(f"{r['joined']}/{r['browsers']} browsers joined ({r['dropped']} dropped), last after {r['last_joined_s']} s; "
           f"honest IRC p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms, max {h['max_ms']} ms "
           f"({h['unanswered']} unanswered of {h['samples']}); server peak {r['rss_mb_peak']} MB, "
-          f"{r['threads_peak']} threads; {r['tracebacks']} tracebacks; {r['retries']} handshakes told to retry")
+          f"{r['threads_peak']} threads, {r['idle_cores']} cores idle; "
+          f"{r['tracebacks']} tracebacks; {r['retries']} handshakes told to retry")
     if args.profile:
         for fr, incl, own in top_functions(PROFILE_OUT):
             print(f"{incl:5.1f}% {own:5.1f}%  {fr}")
