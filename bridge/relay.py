@@ -7,12 +7,21 @@ The bridge does not interpret IRC beyond that: the chat server is the one source
 of truth, and a browser is an ordinary client to it. The bridge's own first line
 is `WEBIRC`, which tells the server the browser's real address.
 
-Threads, per WebSocket: the request thread (the flask-sock handler) relays
-browser -> server; a pump thread relays server -> browser and is the only one
-that calls `ws.send`. Whichever side ends first closes the other at once, so a
-closed tab is a QUIT for everyone else right away, not a ghost until a ping
-timeout. Every Relay is registered in a RelayRegistry so that the web server can
-end them all when it stops. What the relay needs of simple-websocket beyond its
+Threads: per WebSocket, the request thread (the flask-sock handler) relays
+browser -> server, and simple-websocket's reader thread reads the browser's
+socket; server -> browser goes through the app's one Pump thread (pump.py),
+which watches every relay's chat-server socket and writes each browser what it
+is owed, one frame per line but all of them in one non-blocking write. Every
+write to a browser, simple-websocket's pongs and close frames included, goes
+through Relay._write, so bytes never interleave mid-frame. Whichever side ends
+first closes the other at once, so a closed tab is a QUIT for everyone else
+right away, not a ghost until a ping timeout. Every Relay is registered in a
+RelayRegistry so that the web server can end them all when it stops.
+
+Admission: a storm of browsers must not starve users of the IRC port, so only
+ADMIT_AT_ONCE browsers register at a time; the rest wait before their handshake
+and, past ADMIT_WAIT_SECONDS, get a 503 with Retry-After (the page reconnects
+with backoff after any failed connection). What the relay needs of simple-websocket beyond its
 public API goes through wsadapter.WsAdapter, never straight to the ws object.
 Frames that never become lines (pings, pongs, empty ones) are answered inside
 simple-websocket, out of the chat server's sight, so the relay gives them a flood

@@ -1,8 +1,8 @@
 """Running the web app: a threaded WSGI server that our own code starts and stops.
 
 werkzeug's ThreadedWSGIServer gives every HTTP connection a thread; a WebSocket
-keeps its thread (and a pump thread, and simple-websocket's reader thread) for
-as long as it is open. WebServer adds what a long-running process needs around
+keeps its thread (and simple-websocket's reader thread) for as long as it is
+open, and shares the relays' one Pump thread. WebServer adds what a long-running process needs around
 it: binding that reports errors instead of exiting, the bound address (port 0
 picks a free one), and a stop() that really ends every thread it started:
 relays are closed, lingering connections are shut, and threads are joined.
@@ -74,7 +74,7 @@ _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConte
 class _TrackingServer(ThreadedWSGIServer):
     """A ThreadedWSGIServer that remembers each connection's thread and socket.
 
-    It also bounds them: every connection costs a thread (a WebSocket, three), so
+    It also bounds them: every connection costs a thread (a WebSocket, two), so
     past max_connections in all, or max_per_ip from one non-loopback address, a new
     connection gets a 503 at once instead of a thread.
     """
