@@ -78,6 +78,12 @@ class Pump:
         """Start serving a channel; False if the Pump has stopped (the caller must end it itself)."""
         return self._request("attach", channel)
 
+    @property
+    def stopped(self) -> bool:
+        """Whether stop() was called: the Pump serves no one any more."""
+        with self._lock:
+            return self._stopping
+
     def want_write(self, channel: Channel) -> None:
         """Another thread queued output for the channel's browser: watch for room."""
         self._request("write", channel)

@@ -168,6 +168,11 @@ class Admission:
             self._closed = True
             self._cond.notify_all()
 
+    def reopen(self) -> None:
+        """Admit again: the web server has started (again)."""
+        with self._cond:
+            self._closed = False
+
 
 class RelayRegistry:
     """The live relays of one app, so that a stopping web server can end them all."""
@@ -176,6 +181,12 @@ class RelayRegistry:
         self._lock = threading.Lock()
         self._relays: set[Relay] = set()
         self.pump = Pump()
+
+    def reopen(self) -> None:
+        """A web server starts serving this app (again): a stopped Pump is replaced by a fresh one."""
+        with self._lock:
+            if self.pump.stopped:
+                self.pump = Pump()
 
     def add(self, relay: Relay) -> None:
         """Track a relay that has started."""

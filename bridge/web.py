@@ -195,6 +195,12 @@ class WebServer:
                                      head_timeout=head_timeout)
         finally:
             listener.close()  # werkzeug holds its own duplicate of the descriptor
+        registry = self.app.extensions.get("lobby.relays")
+        if isinstance(registry, RelayRegistry):
+            registry.reopen()
+        admission = self.app.extensions.get("lobby.admission")
+        if isinstance(admission, Admission):
+            admission.reopen()
         bound = server.socket.getsockname()
         self.address = (bound[0], bound[1])
         self.app.config["LOBBY_LISTEN_HOST"] = bound[0]  # for the app's Host check

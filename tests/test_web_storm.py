@@ -291,3 +291,18 @@ def test_the_bridge_offers_no_compression(web: WebServer, ws_connect: WsFactory)
     assert "sec-websocket-extensions" not in headers
     browser.send("PING :uncompressed")
     browser.expect(r"PONG .*uncompressed")
+
+
+def test_an_app_served_again_after_a_stop_admits_and_relays_again(
+    chat_server: ChatServer, ws_connect: WsFactory
+) -> None:
+    app = create_app({"TESTING": True, **config_for(chat_server)})
+    for round_ in range(2):
+        web = WebServer(app)
+        web.start()
+        try:
+            browser = ws_connect(ws_url(web), f"again{round_}")
+            browser.send(f"PING :round-{round_}")
+            browser.expect(rf"PONG .*round-{round_}")
+        finally:
+            web.stop()
