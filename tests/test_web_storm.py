@@ -306,3 +306,23 @@ def test_an_app_served_again_after_a_stop_admits_and_relays_again(
             browser.expect(rf"PONG .*round-{round_}")
         finally:
             web.stop()
+
+
+def test_a_browser_that_gave_up_while_waiting_costs_no_traceback_and_no_turn(
+    make_web: Callable[..., WebServer], ws_connect: WsFactory, bridge_log: pytest.LogCaptureFixture
+) -> None:
+    bridge_log.set_level(logging.DEBUG)  # Flask's "Exception on /ws" goes to the app's own logger
+    web = make_web(LOBBY_WS_ADMIT=1, LOBBY_WS_ADMIT_WAIT=60, LOBBY_WS_ADMIT_HOLD=3600)
+    url = ws_url(web)
+    admission = web.app.extensions["lobby.admission"]
+    holder = ws_connect(url)
+    quitter = socket.create_connection(web.address)
+    host = f"{web.address[0]}:{web.address[1]}"
+    quitter.sendall((f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    wait_until(lambda: admission.waiting == 1)
+    quitter.close()  # the tab was closed while it waited its turn
+    holder.close()
+    wait_until(lambda: admission.waiting == 0 and admission.busy() == 0)
+    ws_connect(url, "next")  # the quitter's turn came back
+    no_tracebacks(bridge_log)
