@@ -21,6 +21,7 @@ from wsproto.events import AcceptConnection, Message, Request
 
 from backend.node import ChatServer
 from bridge import config_for, create_app, relay
+from bridge.pump import Pump
 from bridge.web import WebServer
 from bridge.wsadapter import OPCODE_BINARY, OPCODE_TEXT, WsAdapter, server_frame
 from tests.ircclient import IrcClient, wait_until
@@ -326,3 +327,35 @@ def test_a_browser_that_gave_up_while_waiting_costs_no_traceback_and_no_turn(
     wait_until(lambda: admission.waiting == 0 and admission.busy() == 0)
     ws_connect(url, "next")  # the quitter's turn came back
     no_tracebacks(bridge_log)
+
+
+def test_a_browser_that_stops_reading_holds_up_no_one_else(
+    make_server: Callable[..., ChatServer], ws_connect: WsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waited: list[object] = []
+    write_mode = Pump._write_mode
+
+    def counting(self: Pump, channel: Any) -> None:
+        waited.append(channel)
+        write_mode(self, channel)
+
+    monkeypatch.setattr(Pump, "_write_mode", counting)
+    chat = make_server(webirc_password="s3cret-for-the-bridge", flood=False)
+    web = serve(chat)
+    try:
+        url = ws_url(web)
+        # A tiny receive buffer, never read: the bridge's writes to it soon find no room.
+        stuck = ws_connect(url, "stuck", sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+        live = ws_connect(url, "live")
+        talker = IrcClient(chat.address)
+        talker.register("talker")
+        pad = "x" * 400
+        talker.send_raw(b"".join(f"PRIVMSG #lobby :{i} {pad}\r\n".encode() for i in range(20000)))
+        talker.send("PRIVMSG #lobby :the last word")
+        live.expect(r"PRIVMSG #lobby :the last word", timeout=30)
+        assert sum(" PRIVMSG #lobby :" in f for f in live.seen) == 20001
+        assert waited  # the Pump did find the stuck browser's socket full, and went on with the others
+        talker.close()
+        stuck.close()
+    finally:
+        web.stop()
