@@ -25,6 +25,7 @@ from bridge.pump import Pump
 from bridge.web import WebServer
 from bridge.wsadapter import OPCODE_BINARY, OPCODE_TEXT, WsAdapter, server_frame
 from tests.ircclient import IrcClient, wait_until
+from tests.pagehelpers import expect, join
 
 pytest_plugins = ["tests.webfixtures"]
 
@@ -359,3 +360,18 @@ def test_a_browser_that_stops_reading_holds_up_no_one_else(
         stuck.close()
     finally:
         web.stop()
+
+
+def test_the_page_told_to_come_back_later_gets_in_once_a_turn_frees(
+    web: WebServer, new_page: Callable[..., Any], ws_client: WsFactory
+) -> None:
+    admission = web.app.extensions["lobby.admission"]
+    admission.limit, admission.wait = 1, 0  # one turn, and no waiting for it: refused at once
+    holder = ws_client()  # handshaken but not registered: it holds the only turn
+    page = new_page()
+    join(page, "patient")
+    expect(page.locator("#status")).to_contain_text("reconnecting")  # the 503 is a failed connection
+    holder.register("holder")  # joined: the turn is free again
+    expect(page.locator("#status")).to_have_text("online")
+    expect(page.locator("#users")).to_contain_text("patient")
+    assert not page.errors
