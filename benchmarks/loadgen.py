@@ -98,7 +98,7 @@ def count_boundary(tail: bytes, data: bytes, needle: bytes = PRIV) -> int:
 
 class Client:
     __slots__ = ("count", "error", "events", "idx", "inbuf", "joined_at", "kind", "lat_sid", "lat_us", "node", "out",
-                 "phase", "probe", "seen", "sender", "seq", "sock", "state", "tail", "wsbuf")
+                 "phase", "probe", "retries", "seen", "sender", "seq", "sock", "state", "tail", "wsbuf")
 
     def __init__(self, spec: ClientSpec) -> None:
         self.idx = spec.idx
@@ -118,6 +118,7 @@ class Client:
         self.count = 0
         self.seq = 0
         self.joined_at = 0
+        self.retries = 0  # WebSocket handshakes answered 503 and tried again, as the page does
         self.error = ""
         self.lat_sid = array("i")
         self.lat_us = array("q")
@@ -136,6 +137,7 @@ class Worker:
         self.sel.register(pipe.fileno(), READ, None)
         self.pipe_ready = False
         self.queue: list[Client] = []
+        self.retry_at: list[tuple[float, Client]] = []
         self.max_pending = 1 << 30
         self.pending = 0
         self.last_rx = 0.0
@@ -250,7 +252,11 @@ class Worker:
                     return
                 head, data = c.inbuf[:end], c.inbuf[end + 4:]
                 c.inbuf = b""
-                if b" 101 " not in head.split(b"\r\n", 1)[0]:
+                status = head.split(b"\r\n", 1)[0]
+                if b" 503 " in status:
+                    self.retry(c, head)
+                    return
+                if b" 101 " not in status:
                     self.close(c, f"handshake refused: {head[:100]!r}")
                     return
                 c.state = REGISTERING
@@ -284,6 +290,15 @@ class Worker:
                 self.close(c, c.inbuf[c.inbuf.find(b"ERROR :"):][:120].decode(errors="replace"))
             elif len(c.inbuf) > 4 << 20:
                 self.close(c, "no end of NAMES within 4 MiB")
+
+    def retry(self, c: Client, head: bytes) -> None:
+        """A 503 to the handshake: connect again after its Retry-After (with jitter), as the page would."""
+        found = re.search(rb"(?im)^retry-after:\s*(\d+)", head)
+        delay = float(found[1]) if found else 1.0
+        self.close(c, "503")
+        c.state, c.error, c.inbuf, c.wsbuf, c.out = NEW, "", b"", b"", bytearray()
+        c.retries += 1
+        self.retry_at.append((time.monotonic() + delay * (0.75 + 0.5 * (c.idx % 100) / 100), c))
 
     def pong(self, c: Client, data: bytes) -> None:
         for line in data.split(b"\n"):
@@ -382,6 +397,9 @@ class Worker:
             now = time.monotonic()
             if now >= deadline:
                 return
+            if self.retry_at and min(t for t, _ in self.retry_at) <= now:
+                self.queue += [c for t, c in self.retry_at if t <= now]
+                self.retry_at = [(t, c) for t, c in self.retry_at if t > now]
             while self.queue and self.pending < self.max_pending:
                 self.start_connect(self.queue.pop())
             timeout = min(deadline - now, 0.05)
@@ -421,13 +439,14 @@ class Worker:
         deadline = time.monotonic() + deadline_in
 
         def settled() -> bool:
-            return not self.queue and all(c.state in (JOINED, CLOSED) for c in self.clients)
+            return not self.queue and not self.retry_at and all(c.state in (JOINED, CLOSED) for c in self.clients)
 
         self.spin(deadline, settled)
         return {
             "joined_at": [c.joined_at for c in self.clients if c.state == JOINED],
             "joined": sum(c.state == JOINED for c in self.clients),
             "closed": sum(c.state == CLOSED for c in self.clients),
+            "retries": sum(c.retries for c in self.clients),
             "errors": [c.error for c in self.clients if c.error][:5],
         }
 

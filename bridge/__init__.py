@@ -82,6 +82,11 @@ DEFAULTS: dict[str, Any] = {
     "LOBBY_UPLOAD_RATE_SECONDS": uploads.RATE_SECONDS,
     "LOBBY_UPLOAD_DAILY_BYTES": uploads.DAILY_BYTES,
     "LOBBY_UPLOAD_SECONDS": uploads.UPLOAD_SECONDS,
+    # Browsers registering at once, how long the others wait for a turn before a 503,
+    # and how long one may keep its turn (relay.Admission).
+    "LOBBY_WS_ADMIT": relay.ADMIT_AT_ONCE,
+    "LOBBY_WS_ADMIT_WAIT": relay.ADMIT_WAIT_SECONDS,
+    "LOBBY_WS_ADMIT_HOLD": relay.ADMIT_HOLD_SECONDS,
     # flask-sock hands these to simple_websocket.Server: subprotocols are picked
     # in the client's order of preference; pings keep idle connections alive
     # through proxies and find vanished peers; big messages close with 1009.
@@ -112,6 +117,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     uploads.setup(app)
     app.register_blueprint(session.bp)
     app.extensions["lobby.relays"] = relay.RelayRegistry()
+    app.extensions["lobby.admission"] = relay.Admission(int(app.config["LOBBY_WS_ADMIT"]),
+                                                        float(app.config["LOBBY_WS_ADMIT_WAIT"]),
+                                                        float(app.config["LOBBY_WS_ADMIT_HOLD"]))
     app.after_request(add_security_headers)
     proxies = int(app.config["LOBBY_TRUSTED_PROXIES"])
     if proxies:

@@ -1,8 +1,8 @@
 """Running the web app: a threaded WSGI server that our own code starts and stops.
 
 werkzeug's ThreadedWSGIServer gives every HTTP connection a thread; a WebSocket
-keeps its thread (and a pump thread, and simple-websocket's reader thread) for
-as long as it is open. WebServer adds what a long-running process needs around
+keeps its thread (and simple-websocket's reader thread) for as long as it is
+open, and shares the relays' one Pump thread. WebServer adds what a long-running process needs around
 it: binding that reports errors instead of exiting, the bound address (port 0
 picks a free one), and a stop() that really ends every thread it started:
 relays are closed, lingering connections are shut, and threads are joined.
@@ -29,7 +29,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from backend.core.addresses import is_loopback
 
-from .relay import RelayRegistry
+from .relay import Admission, RelayRegistry
 
 log = logging.getLogger("lobby.web")
 
@@ -74,7 +74,7 @@ _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConte
 class _TrackingServer(ThreadedWSGIServer):
     """A ThreadedWSGIServer that remembers each connection's thread and socket.
 
-    It also bounds them: every connection costs a thread (a WebSocket, three), so
+    It also bounds them: every connection costs a thread (a WebSocket, two), so
     past max_connections in all, or max_per_ip from one non-loopback address, a new
     connection gets a 503 at once instead of a thread.
     """
@@ -195,6 +195,12 @@ class WebServer:
                                      head_timeout=head_timeout)
         finally:
             listener.close()  # werkzeug holds its own duplicate of the descriptor
+        registry = self.app.extensions.get("lobby.relays")
+        if isinstance(registry, RelayRegistry):
+            registry.reopen()
+        admission = self.app.extensions.get("lobby.admission")
+        if isinstance(admission, Admission):
+            admission.reopen()
         bound = server.socket.getsockname()
         self.address = (bound[0], bound[1])
         self.app.config["LOBBY_LISTEN_HOST"] = bound[0]  # for the app's Host check
@@ -211,6 +217,9 @@ class WebServer:
             return
         self._server = self._thread = None
         deadline = time.monotonic() + timeout
+        admission = self.app.extensions.get("lobby.admission")
+        if isinstance(admission, Admission):
+            admission.close()  # browsers waiting for a turn get their 503 now
         server.shutdown()  # returns once serve_forever has left its loop
         serve_thread.join(max(0.0, deadline - time.monotonic()))
         registry = self.app.extensions.get("lobby.relays")

@@ -23,7 +23,36 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from wsproto.events import Event, Message, Ping, Pong
+from simple_websocket import ConnectionClosed
+from wsproto.connection import ConnectionState
+from wsproto.events import Event, Message, Ping, Pong, TextMessage
+
+OPCODE_TEXT = 0x1
+OPCODE_BINARY = 0x2
+
+
+def server_frame(payload: bytes, opcode: int) -> bytes:
+    """One whole, unmasked frame (RFC 6455 5.2), as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x80 | opcode, size))
+    elif size < 65536:
+        head = bytes((0x80 | opcode, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + size.to_bytes(8, "big")
+    return head + payload
+
+
+def _plain(connection: Any) -> bool:
+    """Whether frames may be written without wsproto: the connection is open and no extension is on.
+
+    wsproto frames a message in Python, a few times slower than server_frame;
+    with compression negotiated (permessage-deflate) only wsproto can do it.
+    """
+    proto = getattr(getattr(connection, "connection", None), "_proto", None)
+    extensions = getattr(proto, "extensions", None)
+    return (getattr(connection, "state", None) is ConnectionState.OPEN and isinstance(extensions, list)
+            and not any(extension.enabled() for extension in extensions))
 
 
 class WebSocket(Protocol):
@@ -61,6 +90,30 @@ class _WatchedConnection:
         return getattr(self._connection, name)
 
 
+class _RoutedSocket:
+    """The browser's socket as simple-websocket sees it once the relay takes over its writes."""
+
+    def __init__(self, sock: socket.socket, write: Callable[[bytes], int], closed: Callable[[], None]) -> None:
+        self.wrapped = sock
+        self._write = write
+        self._closed = closed
+
+    def close(self) -> None:
+        # The reader thread's last act, after it has marked the WebSocket closed: whoever
+        # waits in receive() must hear of it (simple-websocket sets its event earlier, or not at all).
+        self.wrapped.close()
+        self._closed()
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        return self._write(bytes(data))
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
+        self._write(bytes(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
 class WsAdapter:
     """A simple_websocket.Server (or a double of one), with the internals the relay needs named."""
 
@@ -77,6 +130,22 @@ class WsAdapter:
         """Send one message: str as a text frame, bytes as a binary one."""
         self.ws.send(data)
 
+    def send_many(self, messages: list[str] | list[bytes]) -> None:
+        """Send several messages, one frame each, in one sendall.
+
+        simple-websocket's send() makes one frame and one system call per
+        message; a browser owed a burst of lines gets them all in one write here.
+        Without the internals (a test double), each goes through send().
+        """
+        frames = self.encode(messages)
+        raw = self.raw_socket()
+        if frames is None or raw is None:
+            for message in messages:
+                self.ws.send(message)
+            return
+        # sendall, not simple-websocket's bare send: a partial write would splice frames.
+        raw.sendall(frames)
+
     def close(self, code: int, reason: str) -> None:
         """Send a close frame with this code and reason."""
         self.ws.close(reason=code, message=reason)
@@ -91,7 +160,35 @@ class WsAdapter:
     def raw_socket(self) -> socket.socket | None:
         """The browser's TCP socket under the WebSocket, if there is one."""
         raw = getattr(self.ws, "sock", None)
+        raw = getattr(raw, "wrapped", raw)
         return raw if isinstance(raw, socket.socket) else None
+
+    def route_writes(self, write: Callable[[bytes], int]) -> bool:
+        """From now on simple-websocket writes (pongs, close frames) through write, not the socket.
+
+        So that one writer keeps the browser's byte stream in order: the relay
+        writes without blocking and finishes partial writes later, and a pong
+        written straight to the socket meanwhile would land inside a frame.
+        """
+        raw = self.raw_socket()
+        if raw is None:
+            return False
+        holder: Any = self.ws
+        holder.sock = _RoutedSocket(raw, write, self.wake_reader)
+        return True
+
+    def encode(self, messages: list[str] | list[bytes]) -> bytes | None:
+        """The frames for these messages (str: text, bytes: binary), one each; None without the internals."""
+        connection = getattr(self.ws, "ws", None)
+        if connection is None or self.raw_socket() is None or not callable(getattr(connection, "send", None)):
+            return None
+        if not getattr(self.ws, "connected", True):
+            raise ConnectionClosed(getattr(self.ws, "close_reason", None), getattr(self.ws, "close_message", None))
+        if _plain(connection):
+            return b"".join(server_frame(m, OPCODE_BINARY) if isinstance(m, bytes)
+                            else server_frame(m.encode("utf-8"), OPCODE_TEXT) for m in messages)
+        return b"".join(connection.send(Message(data=m) if isinstance(m, bytes) else TextMessage(data=m))
+                        for m in messages)
 
     def make_blocking(self) -> None:
         """Clear any timeout the HTTP handler left on the socket.
