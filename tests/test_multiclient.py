@@ -360,3 +360,27 @@ def test_irssi_attaches_to_its_users_other_connection(make_server: Factory, tmp_
         laptop.expect(r":obs!\S+ PRIVMSG dana :still here\?")
     finally:
         terminals.stop_all()
+
+
+def test_invite_notify_and_redact_reach_each_connection_by_its_own_caps(
+    server: ChatServer, make_server: Factory
+) -> None:
+    phone = device(make_server, server, "invite-notify draft/message-redaction")
+    laptop = device(make_server, server)  # neither capability
+    carol = guest(make_server, server, "carol", "message-tags echo-message draft/message-redaction")
+    dave = guest(make_server, server, "dave")
+    carol.send("JOIN #club")
+    carol.expect(r" 366 carol #club ")
+    phone.send("JOIN #club")
+    laptop.expect(r":alice!\S+ JOIN #club")
+    carol.expect(r":alice!\S+ JOIN #club")
+    carol.send("INVITE dave #club")
+    dave.expect(r":carol!\S+ INVITE dave #club")
+    phone.expect(r":carol!\S+ INVITE dave #club")
+    carol.send("PRIVMSG #club :oops")
+    msgid = carol.expect(r"PRIVMSG #club :oops").tags["msgid"]
+    carol.send(f"REDACT #club {msgid}")
+    carol.expect(rf"REDACT #club {msgid}")
+    phone.expect(rf":carol!\S+ REDACT #club {msgid}")
+    laptop.expect(r"PRIVMSG #club :oops")
+    laptop.never(r" INVITE | REDACT ")

@@ -12,7 +12,7 @@ import logging
 from ..irc import IrcError, Message
 from ..irc import numerics as n
 from .chat import Chat
-from .client import Client
+from .client import Client, connections_with
 from .envelope import Envelope
 from .events import Kicked
 from .modes import is_oper
@@ -50,9 +50,9 @@ def handle_invite(chat: Chat, client: Client, msg: Message) -> None:
     client.send_numeric(n.RPL_INVITING, target.nick, name)
     envelope = Envelope(Message("INVITE", (target.nick, name), client.prefix))
     target.deliver(envelope)
-    for member in chat.hub.members_of(name):
-        if member is not client and isinstance(member, Client) and member.has("invite-notify"):
-            member.deliver(envelope)
+    for conn in connections_with(chat.hub.members_of(name), "invite-notify"):
+        if conn is not client:
+            conn.deliver(envelope)
 
 
 def handle_oper(chat: Chat, client: Client, msg: Message) -> None:

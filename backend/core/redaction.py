@@ -58,8 +58,11 @@ def handle_redact(chat: Chat, client: Client, msg: Message) -> None:
 def tell(members: list[Member], envelope: Envelope, redactor: Client | None = None) -> None:
     """Deliver a REDACT to those of members here who negotiated draft/message-redaction (and its sender)."""
     for member in members:
-        if isinstance(member, Client) and (member.has(CAP) or member is redactor):
-            member.deliver(envelope)
+        if isinstance(member, Client):
+            # Each connection of a user with several (multiclient) by its own capabilities.
+            for conn in member.connections():
+                if conn.has(CAP) or conn is redactor:
+                    conn.deliver(envelope)
 
 
 def _delete(chat: Chat, key: str, msgid: str) -> tuple[str, ...] | None:
