@@ -21,10 +21,11 @@ from .cluster.accounts import RedisAccounts, RedisAccountsError
 from .configfile import ConfigError, ConfigFile, Flag, load, render
 from .core.accounts import PASSWORD_MAX, PASSWORD_MIN
 from .core.passwords import hash_password
-from .irc import is_valid_channel, is_valid_nick
+from .irc import fold, is_valid_channel, is_valid_nick
 from .net.transport import server_context
 from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format_address
 from .store.accounts import Accounts, AccountsError
+from .store.rooms import RoomSettings
 from .store.tokens import Tokens
 
 # Where `lobby accounts` keeps accounts: the SQLite file, or a cluster's Redis.
@@ -236,7 +237,21 @@ def _remove(store: AccountBook, args: argparse.Namespace) -> int:
         return 1
     print(f"removed the account {args.name}")
     _sign_out_everywhere(args.db, args.name)
+    _disown_rooms(args.db, args.name)
     return 0
+
+
+def _disown_rooms(db: str, name: str) -> None:
+    """A removed account founds no room any more: someone making an account of that name later
+    must not find themselves operator of its rooms."""
+    rooms = RoomSettings(db)
+    try:
+        rooms.open()
+        for settings in rooms.load():
+            if settings.get("founder") == fold(name):
+                rooms.save({**settings, "founder": ""})
+    finally:
+        rooms.close()
 
 
 def _sign_out_everywhere(db: str, name: str) -> None:

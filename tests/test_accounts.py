@@ -291,3 +291,31 @@ def test_the_account_that_founds_a_room_runs_it_across_restarts(make_server: Fac
     carol.expect(r"MODE #club \+o alice")  # the founder is back: its operator again
     alice.send("MODE #club +m")
     carol.expect(r":alice!\S+ MODE #club \+m")
+
+
+@pytest.mark.parametrize("server_running", [True, False], ids=["while-running", "while-stopped"])
+def test_a_removed_account_founds_nothing_for_a_newcomer_of_the_same_name(
+    make_server: Factory, tmp_path: Path, server_running: bool
+) -> None:
+    db = str(tmp_path / "lobby.db")
+    server = make_server(db_path=db, **FAST)
+    alice = opened(make_server, server)()
+    register_account(alice, "alice")
+    alice.send("JOIN #club")
+    assert "@alice" in alice.expect(r" 353 alice \S #club ").params[-1].split()
+    alice.send("QUIT")
+    alice.expect_closed()
+    if not server_running:
+        server.stop()
+    assert lobby_accounts(db, "remove", "alice").returncode == 0
+    if not server_running:
+        server = make_server(db_path=db, **FAST)
+    keeper = connect(server.address, "keeper")  # someone in the room, so that it is not new to whoever joins
+    make_server.clients.append(keeper)  # type: ignore[attr-defined]
+    keeper.send("JOIN #club")
+    keeper.expect(r" 366 keeper #club ")
+    newcomer = opened(make_server, server)()
+    register_account(newcomer, "alice")
+    newcomer.send("JOIN #club")
+    assert "alice" in newcomer.expect(r" 353 alice \S #club ").params[-1].split()  # in, but no @
+    keeper.never(r"MODE #club \+o alice")

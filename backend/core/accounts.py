@@ -147,6 +147,9 @@ def handle_register(chat: Chat, client: Client, msg: Message) -> None:
         _fail(client, "ACCOUNT_EXISTS", name, "That account already exists")
         return
     log.info("account %r made by %s", name, client.host)
+    # Rooms founded by a removed account of this name are not the newcomer's.
+    for room in chat.hub.disown(name):
+        chat.save_room(room)
     client.send_from_server("REGISTER", "SUCCESS", name, "Account created")
     logged_in(chat, client, name)
 

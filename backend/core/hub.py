@@ -358,6 +358,15 @@ class Hub:
             member = _user(member)
             return self._member_room(member, name).name
 
+    def disown(self, account: str) -> list[str]:
+        """Forget account as the founder of any room (the account is new, so those marks were a
+        removed account's of the same name); the names of the rooms changed."""
+        with self._lock:
+            changed = [r for r in self._rooms.values() if r.founder and r.founder == fold(account)]
+            for room in changed:
+                room.founder = ""
+            return [r.name for r in changed]
+
     def rooms(self) -> list[RoomView]:
         """Snapshots of every room."""
         with self._lock:
