@@ -18,6 +18,23 @@ const MARKER_TEXT = {
 export class LogView {
   constructor(list) {
     this.list = list;
+    this.context = { selfNick: "" }; // what a line's drawing needs beyond the line: our nick (our reactions)
+    this.onAction = () => {}; // onAction(action, msgid, button): a line's Reply, React, reply quote or reaction chip
+    // One listener for every line's buttons: each says what it does (data-action) and the line its msgid.
+    list.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-action]");
+      const li = event.target.closest("li.line");
+      if (!li || li.parentNode !== list) return;
+      if (button) {
+        this.onAction(button.dataset.action, li.dataset.msgid ?? null, button);
+        return;
+      }
+      // A tap on a message shows its Reply and React buttons (a touch screen has no hover).
+      if (event.target.closest("a, button, summary") || !li.querySelector(".line-actions")) return;
+      const selected = list.querySelector(":scope > li.selected");
+      if (selected && selected !== li) selected.classList.remove("selected");
+      li.classList.toggle("selected");
+    });
     this.nodes = new WeakMap(); // model line -> its <li>
     this.marker = renderMarker();
     this.divider = renderNewDivider();
@@ -27,7 +44,7 @@ export class LogView {
   node(line) {
     let li = this.nodes.get(line);
     if (!li) {
-      li = renderItem(line);
+      li = renderItem(line, this.context);
       this.nodes.set(line, li);
     }
     return li;
