@@ -31,7 +31,7 @@ export function emojiFor(name) {
   return BY_NAME.get(name.toLowerCase());
 }
 
-/** Shortcodes matching what was typed: names starting with it first, then names containing it. */
+/** Shortcodes matching what was typed: names starting with it first (shortest first), then names containing it. */
 export function matchShortcodes(typed, limit = SUGGESTIONS) {
   const query = typed.toLowerCase();
   const starts = [];
@@ -44,6 +44,8 @@ export function matchShortcodes(typed, limit = SUGGESTIONS) {
     else continue;
     seen.add(emoji);
   }
+  // The shortest names first: what was typed exactly ("smile") before its longer kin ("smiley").
+  starts.sort((a, b) => a[0].length - b[0].length);
   return [...starts, ...contains].slice(0, limit);
 }
 

@@ -149,9 +149,9 @@ export function renderLine({
   if (kind === "message" || kind === "notice") {
     const who = nickElement(nick);
     if (kind === "notice") who.append(el("span", "visually-hidden", " (notice)"));
-    body.append(who, el("span", "sep", kind === "notice" ? " – " : ": "), linkify(text));
+    body.append(who, el("span", "sep", kind === "notice" ? " – " : ": "), textElement(text));
   } else if (kind === "action") {
-    body.append(el("span", "star", "* "), nickElement(nick), " ", linkify(text));
+    body.append(el("span", "star", "* "), nickElement(nick), " ", textElement(text));
   } else {
     body.append(linkify(text));
   }
@@ -170,6 +170,13 @@ export function renderLine({
   // A message the server gave an id can be replied to and reacted to.
   if (msgid && (kind === "message" || kind === "action" || kind === "notice")) li.append(lineActions(nick));
   return li;
+}
+
+/** What someone said, with its links (a span of its own, apart from a reply's quote and reactions). */
+function textElement(text) {
+  const span = el("span", "text");
+  span.append(linkify(text));
+  return span;
 }
 
 /** A reply's quote of its parent (+draft/reply): who said what, a button that goes to it. */

@@ -62,6 +62,12 @@ export class SearchPanel {
       event.preventDefault();
       this.search(this.input.value);
     });
+    // Escape closes the panel at once (a search box would first only clear its text).
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || event.isComposing) return;
+      event.preventDefault();
+      this.dialog.close();
+    });
     this.list.addEventListener("click", (event) => {
       const button = event.target.closest("[data-index]");
       if (!button) return;
