@@ -43,6 +43,20 @@ def message(page: Any, text: str) -> Any:
     return page.locator("#messages li.line").filter(has=page.locator(":scope > .body > .text", has_text=text))
 
 
+def platform_fonts(page: Any, selector: str) -> list[dict[str, Any]]:
+    """The fonts Chromium drew an element's text with (over the DevTools protocol)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts: list[dict[str, Any]] = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        return fonts
+    finally:
+        cdp.detach()
+
+
 def untouched(page: Any) -> None:
     """No markup from user text ran or was made: no images, no script effects, no page errors."""
     assert page.evaluate("window.hacked") is None
@@ -287,6 +301,7 @@ def test_emoji_completion_and_picker_insert_emoji_in_a_bundled_colour_font(
     expect(box).to_be_focused()
     box.press("Enter")
     watcher.expect(r"PRIVMSG #lobby :well 👍 🎉 and 😄 😂$")
+    expect(page.locator("#messages li.line.self .text")).to_have_text("well 👍 🎉 and 😄 😂")
 
     # No emoji font on this machine's list is needed: the page's own draws them in colour.
     colours = page.evaluate("""async () => {
@@ -309,4 +324,9 @@ def test_emoji_completion_and_picker_insert_emoji_in_a_bundled_colour_font(
     assert colours["coloured"] > 50, colours
     family = page.locator(".emoji-button").evaluate("el => getComputedStyle(el).fontFamily")
     assert "Lobby Emoji" in family
+    # What Chromium drew the sent line and the buttons with: an emoji font (this machine's or
+    # the bundled one), never only a text font's empty box.
+    for selector in ["#messages li.line.self .text", "#attach", "#emoji-button"]:
+        fonts = platform_fonts(page, selector)
+        assert any("Emoji" in font["familyName"] for font in fonts), (selector, fonts)
     assert page.errors == []

@@ -60,7 +60,18 @@ export class LogView {
   redraw(line) {
     const old = this.nodes.get(line);
     this.nodes.delete(line);
-    if (old && old.parentNode === this.list) old.replaceWith(this.node(line));
+    if (!old || old.parentNode !== this.list) return;
+    const li = this.node(line);
+    const focused = old.contains(document.activeElement) ? document.activeElement : null;
+    if (old.classList.contains("selected")) li.classList.add("selected");
+    if (old.classList.contains("flash")) li.classList.add("flash");
+    old.replaceWith(li);
+    if (!focused) return;
+    // Focus stays where it was: on the same button of the new drawing (a chip, Reply, React), or on the line.
+    const same = focused === old ? null : [...li.querySelectorAll("[data-action]")].find((b) =>
+      b.dataset.action === focused.dataset.action && b.dataset.emoji === focused.dataset.emoji);
+    if (!same) li.tabIndex = -1;
+    (same ?? li).focus({ preventScroll: true });
   }
 
   /** The whole of a conversation: its history divider, its lines, and the "new" divider. */

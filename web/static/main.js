@@ -172,6 +172,9 @@ view.joinForm.addEventListener("submit", (event) => {
 
 // Rich messages (#18): ":shortcode:" completion, the emoji picker, the reply chip, typing
 // notices and search; the logic is in emoji.js, replies.js, typing.js, search.js and chat.js.
+// The bundled emoji font is fetched now, before any emoji is drawn: text drawn while it is
+// still loading may keep an empty box in Chromium (its unicode-range alone would fetch it late).
+document.fonts?.load('1em "Lobby Emoji"', "😀").catch(() => {});
 const emojiCompleter = new EmojiCompleter(view.input, document.getElementById("emoji-complete"));
 const emojiButton = document.getElementById("emoji-button");
 emojiButton.addEventListener("click", () => {
