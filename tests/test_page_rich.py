@@ -172,8 +172,17 @@ def test_reactions_show_with_counts_in_both_browsers_toggle_and_come_back_from_h
     chip(bob, "react to me", "👍").click()
     for page in (alice, bob):
         expect(chip(page, "react to me", "👍")).to_have_attribute("aria-label", "👍 1: alice")
-    # With the keyboard: the picker opens on Enter, arrows move, Enter picks.
-    bob.get_by_role("button", name="React to alice’s message").focus()
+    # With the keyboard: ↑ in the log reaches the line, Tab its buttons; the picker opens on
+    # Enter, arrows move, Enter picks.
+    bob.locator("#messages").focus()
+    bob.keyboard.press("ArrowUp")
+    expect(message(bob, "react to me")).to_be_focused()
+    react = bob.get_by_role("button", name="React to alice’s message")
+    for _ in range(4):
+        if react.evaluate("el => el === document.activeElement"):
+            break
+        bob.keyboard.press("Tab")
+    expect(react).to_be_focused()
     bob.keyboard.press("Enter")
     expect(picker).to_be_visible()
     bob.keyboard.press("ArrowRight")

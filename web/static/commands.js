@@ -56,7 +56,7 @@ const HELP_TIPS = [
   "Start a message with // to send a line that begins with /.",
   "Alt+↑ and Alt+↓ go to the previous and next room or conversation; Escape closes a dialog or menu.",
   "Ctrl+K (or / outside the message box) searches messages; filters: from:NAME in:#ROOM before:DATE after:DATE.",
-  "Type :smi for emoji (↑/↓ and Tab or Enter to pick); point at a message, or Tab to it, to reply or react.",
+  "Type :smi for emoji (↑/↓ and Tab or Enter to pick); point at a message (or ↑/↓ in the log, then Tab) to reply or react.",
 ];
 
 export const COMMANDS = {
