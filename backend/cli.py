@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .cluster.accounts import RedisAccounts, RedisAccountsError
 from .configfile import ConfigError, ConfigFile, Flag, load, render
 from .core.accounts import PASSWORD_MAX, PASSWORD_MIN
 from .core.passwords import hash_password
@@ -24,6 +25,10 @@ from .irc import is_valid_channel, is_valid_nick
 from .net.transport import server_context
 from .node import BackplaneError, ChatServer, HistoryError, ServerConfig, format_address
 from .store.accounts import Accounts, AccountsError
+from .store.tokens import Tokens
+
+# Where `lobby accounts` keeps accounts: the SQLite file, or a cluster's Redis.
+AccountBook = Accounts | RedisAccounts
 
 # Seconds a thread may hold the GIL before a waiting thread asks for it (Python's default: 0.005).
 SWITCH_INTERVAL = 0.02
@@ -47,6 +52,8 @@ def build_parser(serve_defaults: dict[str, Any] | None = None) -> argparse.Argum
     connect.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
     connect.add_argument("--port", type=int, default=14900, help="server chat port (default 14900)")
     connect.add_argument("--name", default=None, help="your nickname (asked for when not given)")
+    connect.add_argument("--account", default=None,
+                         help="sign in to this account (its password: LOBBY_ACCOUNT_PASSWORD, or asked for)")
     connect.add_argument("--password", default=os.environ.get("LOBBY_PASSWORD"),
                          help="the server's password, if it has one (or set LOBBY_PASSWORD, which ps does not show)")
 
@@ -54,6 +61,9 @@ def build_parser(serve_defaults: dict[str, Any] | None = None) -> argparse.Argum
 
     accounts = sub.add_parser("accounts", help="make and manage accounts (for a class: import a CSV)")
     accounts.add_argument("--db", default="lobby.db", help="the database lobby serve uses (default lobby.db)")
+    accounts.add_argument("--redis", default=os.environ.get("LOBBY_REDIS"), metavar="URL",
+                          help="the cluster's Redis, where nodes started with --redis keep accounts "
+                               "(or set LOBBY_REDIS); instead of --db")
     action = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = action.add_parser("add", help="make an account; its password is asked, or made up and printed once")
     add.add_argument("name")
@@ -107,6 +117,9 @@ def serve_options(serve: argparse.ArgumentParser) -> None:
                             "(default open)")
     guard.add_argument("--require-accounts", action="store_true",
                        help="everyone must sign in to an account (a closed class)")
+    guard.add_argument("--multiclient", action=argparse.BooleanOptionalAction, default=True,
+                       help="one account signed in from several connections at once (a phone and a laptop) "
+                            "is one user with one nick; --no-multiclient refuses the second the nick (default on)")
     guard.add_argument("--flood", choices=("on", "off"), default="on",
                        help="flood control: 20 lines at once, then 4 a second (default on)")
     guard.add_argument("--max-clients", type=int, default=4096, help="connections in all (default 4096)")
@@ -144,7 +157,7 @@ def serve_flags() -> dict[str, Flag]:
         names = [o for o in action.option_strings if o.startswith("--")]
         if not names:
             continue
-        if isinstance(action, argparse._StoreTrueAction):
+        if isinstance(action, argparse._StoreTrueAction | argparse.BooleanOptionalAction):
             flags[names[0][2:]] = Flag(action.dest, bool)
             continue
         convert = action.type if callable(action.type) else str
@@ -154,11 +167,12 @@ def serve_flags() -> dict[str, Flag]:
 
 
 def accounts_command(args: argparse.Namespace) -> int:
-    """`lobby accounts add|list|passwd|remove|import`: accounts in the database lobby serve uses."""
-    store = Accounts(args.db)
+    """`lobby accounts add|list|passwd|remove|import`: accounts in the database lobby serve uses,
+    or in the cluster's Redis with --redis."""
+    store: AccountBook = RedisAccounts(args.redis) if args.redis else Accounts(args.db)
     try:
         store.open()
-    except AccountsError as err:
+    except (AccountsError, RedisAccountsError) as err:
         print(f"lobby: {err}", file=sys.stderr)
         return 1
     try:
@@ -184,7 +198,7 @@ def _new_password(generate: bool) -> str | None:
     return password
 
 
-def _add(store: Accounts, args: argparse.Namespace) -> int:
+def _add(store: AccountBook, args: argparse.Namespace) -> int:
     if not is_valid_nick(args.name):
         print(f"lobby: {args.name!r} can't be an account name: it must be a valid nick", file=sys.stderr)
         return 2
@@ -198,13 +212,13 @@ def _add(store: Accounts, args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(store: Accounts, args: argparse.Namespace) -> int:
+def _list(store: AccountBook, args: argparse.Namespace) -> int:
     for name, created in store.names():
         print(f"{name}\t{time.strftime('%Y-%m-%d', time.localtime(created))}")
     return 0
 
 
-def _passwd(store: Accounts, args: argparse.Namespace) -> int:
+def _passwd(store: AccountBook, args: argparse.Namespace) -> int:
     password = _new_password(args.generate)
     if password is None:
         return 2
@@ -212,18 +226,30 @@ def _passwd(store: Accounts, args: argparse.Namespace) -> int:
         print(f"lobby: there is no account {args.name}", file=sys.stderr)
         return 1
     print(f"{args.name}\t{password}" if args.generate else f"new password for {args.name}")
+    _sign_out_everywhere(args.db, args.name)
     return 0
 
 
-def _remove(store: Accounts, args: argparse.Namespace) -> int:
+def _remove(store: AccountBook, args: argparse.Namespace) -> int:
     if not store.remove(args.name):
         print(f"lobby: there is no account {args.name}", file=sys.stderr)
         return 1
     print(f"removed the account {args.name}")
+    _sign_out_everywhere(args.db, args.name)
     return 0
 
 
-def _import(store: Accounts, args: argparse.Namespace) -> int:
+def _sign_out_everywhere(db: str, name: str) -> None:
+    """A new password (or no account) ends every browser's stay-signed-in token for it."""
+    tokens = Tokens(db)
+    try:
+        tokens.open()
+        tokens.revoke_account(name)
+    finally:
+        tokens.close()
+
+
+def _import(store: AccountBook, args: argparse.Namespace) -> int:
     """A CSV of name[,password]: each account made; a made-up password printed once; bad rows said by line."""
     try:
         with open(args.file, newline="", encoding="utf-8") as f:
@@ -299,6 +325,7 @@ def serve(args: argparse.Namespace, file: ConfigFile | None = None) -> int:
         max_upload_bytes=max(1, args.max_upload_mb) * 1024 * 1024,
         upload_quota_bytes=max(1, args.upload_quota_mb) * 1024 * 1024,
         upload_daily_bytes=max(1, args.upload_daily_mb) * 1024 * 1024,
+        multiclient=args.multiclient,
     )
     if args.tls_port is not None:
         if not (args.tls_cert and args.tls_key):
@@ -414,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return accounts_command(args)
     from client.app import run_client
 
-    return run_client(args.host, args.port, args.name, args.password or None)
+    return run_client(args.host, args.port, args.name, args.password or None, args.account)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cluster.accounts import RedisAccounts, RedisAccountsError
 from .cluster.backplane import Backplane, BackplaneError, Timers
 from .core.chat import Chat
 from .core.client import Client
@@ -20,6 +21,7 @@ from .net.server import TcpServer, format_address
 from .store.accounts import Accounts, AccountsError
 from .store.rooms import RoomSettings, RoomSettingsError
 from .store.sqlite import History, HistoryError
+from .store.tokens import Tokens, TokensError
 
 __all__ = ["BackplaneError", "ChatServer", "HistoryError", "ServerConfig", "format_address"]
 
@@ -70,7 +72,10 @@ class ChatServer:
         self.hub = self.chat.hub
         self.history: History | None = None
         self.rooms: RoomSettings | None = None
-        self.accounts: Accounts | None = None
+        # Accounts: in the SQLite file beside the history, or in Redis when the node is in a cluster.
+        self.accounts: Accounts | RedisAccounts | None = None
+        # Sign-in tokens that keep a browser signed in (the bridge's, bridge/session.py).
+        self.tokens: Tokens | None = None
         self.backplane: Backplane | None = None
         self.tcp = TcpServer(self.chat, self.config)
         self._stopped = False
@@ -120,6 +125,7 @@ class ChatServer:
             self.rooms = rooms
             self.hub.remember_rooms(rooms.load())
             self.chat.rooms_store = rooms
+        if self.config.db_path is not None and self.config.redis_url is None and self.accounts is None:
             accounts = Accounts(self.config.db_path)
             try:
                 accounts.open()
@@ -128,6 +134,13 @@ class ChatServer:
                 raise HistoryError(str(err)) from err
             self.accounts = accounts
             self.chat.accounts = accounts
+            tokens = Tokens(self.config.db_path)
+            try:
+                tokens.open()
+            except TokensError as err:
+                self.stop()
+                raise HistoryError(str(err)) from err
+            self.tokens = tokens
         if self.config.redis_url is not None and self.backplane is None:
             timers = Timers(self.config.cluster_heartbeat, self.config.cluster_ttl, self.config.cluster_check)
             backplane = Backplane(self.config.redis_url, self.chat, self.history, timers)
@@ -138,6 +151,16 @@ class ChatServer:
                 raise
             self.backplane = backplane
             self.chat.cluster = backplane
+        if self.config.redis_url is not None and self.accounts is None:
+            # Shared by every node: an account made on one signs in on all, and its nick is protected on all.
+            shared = RedisAccounts(self.config.redis_url)
+            try:
+                shared.open()
+            except RedisAccountsError as err:
+                self.stop()
+                raise BackplaneError(str(err)) from err
+            self.accounts = shared
+            self.chat.accounts = shared
         try:
             return self.tcp.start()
         except OSError:
@@ -161,6 +184,8 @@ class ChatServer:
             self.rooms.close()
         if self.accounts is not None:
             self.accounts.close()
+        if self.tokens is not None:
+            self.tokens.close()
 
     def sessions(self) -> list[Client]:
         """Every connected client, registered or not."""

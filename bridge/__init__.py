@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import hosts, pages, relay, uploads, web
+from . import hosts, pages, relay, session, uploads, web
 
 if TYPE_CHECKING:
     from backend.node import ChatServer
@@ -51,6 +51,12 @@ DEFAULTS: dict[str, Any] = {
     "LOBBY_WEBIRC_PASSWORD": None,
     "LOBBY_HUB": None,
     "LOBBY_NETWORK": "Lobby",
+    # Staying signed in (session.py): the accounts, the sign-in tokens and the chat's
+    # password-failure guard; without them the page offers guests only.
+    "LOBBY_ACCOUNTS": None,
+    "LOBBY_TOKENS": None,
+    "LOBBY_GUARD": None,
+    "LOBBY_REGISTRATION_OPEN": False,
     # Origins besides the page's own that may open /ws (e.g. "https://chat.example").
     "LOBBY_ALLOWED_ORIGINS": (),
     # Host names besides loopback and the machine's own that requests may name
@@ -76,7 +82,6 @@ DEFAULTS: dict[str, Any] = {
     "LOBBY_UPLOAD_RATE_SECONDS": uploads.RATE_SECONDS,
     "LOBBY_UPLOAD_DAILY_BYTES": uploads.DAILY_BYTES,
     "LOBBY_UPLOAD_SECONDS": uploads.UPLOAD_SECONDS,
-    "LOBBY_ACCOUNTS": None,
     # flask-sock hands these to simple_websocket.Server: subprotocols are picked
     # in the client's order of preference; pings keep idle connections alive
     # through proxies and find vanished peers; big messages close with 1009.
@@ -105,6 +110,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(relay.bp)
     uploads.setup(app)
+    app.register_blueprint(session.bp)
     app.extensions["lobby.relays"] = relay.RelayRegistry()
     app.after_request(add_security_headers)
     proxies = int(app.config["LOBBY_TRUSTED_PROXIES"])
@@ -161,4 +167,7 @@ def config_for(server: ChatServer) -> dict[str, Any]:
         "LOBBY_UPLOAD_QUOTA_BYTES": server.config.upload_quota_bytes,
         "LOBBY_UPLOAD_DAILY_BYTES": server.config.upload_daily_bytes,
         "LOBBY_ACCOUNTS": server.accounts,
+        "LOBBY_TOKENS": server.tokens,
+        "LOBBY_GUARD": server.chat.guard if server.accounts is not None else None,
+        "LOBBY_REGISTRATION_OPEN": server.config.registration_open,
     }

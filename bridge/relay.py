@@ -37,7 +37,7 @@ from werkzeug.datastructures import Headers
 from backend.irc import LineBuffer, LineTooLong
 from backend.net.flood import FloodGate, Flooding
 
-from . import uploads
+from . import session, uploads
 from .wsadapter import WebSocket, WsAdapter
 
 log = logging.getLogger("lobby.bridge")
@@ -120,14 +120,17 @@ class RelayRegistry:
         return [relay.pump for relay in relays]
 
 
-def webirc_line(secret: str, ip: str) -> str:
+def webirc_line(secret: str, ip: str, account: str | None = None) -> str:
     """The WEBIRC line naming a browser at ip; no reverse DNS, so the host is the address.
 
     The webirc spec: an IPv6 address that starts with ':' is prefixed with '0',
-    or it would read as the trailing parameter.
+    or it would read as the trailing parameter. A browser signed in on the page
+    (session.py) is named by the `account=` option, which the server trusts
+    because only the bridge knows the secret.
     """
     address = "0" + ip if ip.startswith(":") else ip
-    return f"WEBIRC {secret} {GATEWAY_NAME} {address} {address}"
+    options = f" :account={account}" if account else ""
+    return f"WEBIRC {secret} {GATEWAY_NAME} {address} {address}{options}"
 
 
 def split_frame(data: str | bytes) -> list[bytes]:
@@ -353,7 +356,8 @@ def relay(ws: WebSocket) -> None:
     secret = config.get("LOBBY_WEBIRC_PASSWORD")
     try:
         if secret:
-            upstream.sendall(webirc_line(secret, request.remote_addr or "0.0.0.0").encode() + b"\r\n")
+            line = webirc_line(secret, request.remote_addr or "0.0.0.0", session.signed_in_account())
+            upstream.sendall(line.encode() + b"\r\n")
     except OSError:
         upstream.close()
         close_alone(adapter, CLOSE_TRY_AGAIN_LATER, "The chat server is not reachable")

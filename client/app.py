@@ -9,7 +9,9 @@ Two ways to run, chosen by whether stdin and stdout are a terminal:
   plain, end of input sends QUIT and exits 0; a refused name or password exits 2.
 
 The password (--password, or LOBBY_PASSWORD) is sent as PASS on every connection,
-reconnects included; it is never shown or logged.
+reconnects included; it is never shown or logged. With --account, the client signs in
+to that account (SASL PLAIN) on every connection, with the account's password from
+LOBBY_ACCOUNT_PASSWORD or typed hidden at the terminal; the name defaults to the account.
 
 Exit codes: 0 after quitting, 1 when the server can't be reached at start (or
 hangs up before sign-in), 2 when the name or password is refused in piped mode
@@ -18,6 +20,7 @@ hangs up before sign-in), 2 when the name or password is refused in piped mode
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 
@@ -39,16 +42,26 @@ EXIT_REFUSED = EXIT_BAD_NAME  # a refused password ends like a refused name
 PROMPT = "Enter your name: "
 PASSWORD_PROMPT = "Password: "
 PASSWORD_HINT = "use --password or set LOBBY_PASSWORD"
+ACCOUNT_PROMPT = "Account password: "
+ACCOUNT_HINT = "set LOBBY_ACCOUNT_PASSWORD"
 # How long piped mode waits to be put in a room before it starts sending lines.
 READY_WAIT = 15.0
 
 
-def run_client(host: str, port: int, name: str | None, password: str | None = None) -> int:
+def run_client(host: str, port: int, name: str | None, password: str | None = None,
+               account: str | None = None) -> int:
     """Run `lobby connect` against host:port as name (asked for when None); return the exit code.
 
-    password, when given, is sent (PASS) before signing in, on every connection.
+    password, when given, is sent (PASS) before signing in, on every connection; account,
+    when given, is signed in to (SASL) with LOBBY_ACCOUNT_PASSWORD or a password typed hidden.
     """
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    account_password = os.environ.get("LOBBY_ACCOUNT_PASSWORD") or None
+    if account and account_password is None:
+        account_password = _ask_password(PromptSession(), ACCOUNT_PROMPT) if interactive else None
+        if account_password is None:
+            print(f"lobby: the password of the account {account} is needed ({ACCOUNT_HINT})", file=sys.stderr)
+            return EXIT_REFUSED
     if not interactive:
         # Chat text is UTF-8 whatever the locale says; never die on a character.
         for stream in (sys.stdout, sys.stderr):
@@ -57,6 +70,9 @@ def run_client(host: str, port: int, name: str | None, password: str | None = No
                 reconfigure(encoding="utf-8", errors="replace")
     view = TerminalView() if interactive else PlainView()
     client = ChatClient(Connection(host, port), view, password=password)
+    if account and account_password:
+        client.account = (account, account_password)
+        name = name or account
     try:
         client.start()
     except OSError as err:
@@ -123,10 +139,13 @@ def _sign_in_terminal(client: ChatClient, session: PromptSession[str], name: str
         if result.outcome is Outcome.PASSWORD_REFUSED:
             # The server hung up (464): ask, hidden, and come back on a new connection.
             client.note(result.text.capitalize(), Kind.ERROR)
-            password = _ask_password(session)
+            password = _ask_password(session, ACCOUNT_PROMPT if client.account_refused else PASSWORD_PROMPT)
             if password is None:
                 return EXIT_REFUSED
-            client.password = password
+            if client.account_refused and client.account is not None:
+                client.account = (client.account[0], password)
+            else:
+                client.password = password
             reopened = False
             try:
                 client.start()
@@ -145,10 +164,10 @@ def _sign_in_terminal(client: ChatClient, session: PromptSession[str], name: str
             return _unreachable(client, err)
 
 
-def _ask_password(session: PromptSession[str]) -> str | None:
+def _ask_password(session: PromptSession[str], prompt: str = PASSWORD_PROMPT) -> str | None:
     """The password, typed hidden (shown as *); None if the user gives up (Ctrl-D, Ctrl-C, empty)."""
     try:
-        password = session.prompt(PASSWORD_PROMPT, is_password=True)
+        password = session.prompt(prompt, is_password=True)
     except (EOFError, KeyboardInterrupt):
         return None
     return password or None
@@ -178,7 +197,8 @@ def _run_piped(client: ChatClient, name: str | None) -> int:
         client.quit()
         return EXIT_BAD_NAME
     if result.outcome is Outcome.PASSWORD_REFUSED:
-        print(f"lobby: {client.address}: {result.text} ({PASSWORD_HINT})", file=sys.stderr)
+        hint = ACCOUNT_HINT if client.account_refused else PASSWORD_HINT
+        print(f"lobby: {client.address}: {result.text} ({hint})", file=sys.stderr)
         client.quit()
         return EXIT_REFUSED
     if result.outcome is Outcome.CLOSED:

@@ -17,10 +17,17 @@ whatever is already on screen (after a reconnect the server replays it again).
 /search asks a server that advertises SEARCH (ISUPPORT) for matching lines of the
 user's rooms; its `draft/search` batch is shown between "── search: words ──" and
 "── end of search ──", each line led by its date and room, newest first.
+
+Rich messages (IRCv3 client tags, with message-tags): a reply (+draft/reply) is led by a line
+"↪ replying to bob: the start of bob's line" when that line is in the scrollback; a reaction
+(a TAGMSG with +draft/react) is one short line, "• alice reacted 👍 to "the start of the line"";
+typing notices (+typing) are not shown. /react and /reply answer the last line someone else said
+in the current room.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import queue
 import threading
@@ -41,6 +48,8 @@ from backend.irc.describe import (
     message_time,
     mode_changes,
     nick_of,
+    safe,
+    stamp_at,
     visible,
 )
 
@@ -65,6 +74,10 @@ PACE_BURST = 10
 PACE_PER_SECOND = 3.0
 NAME_ERRORS = frozenset({"431", "432", "433", "436", "437"})
 ERR_PASSWDMISMATCH = "464"
+# SASL (IRCv3 sasl 3.1): the payload goes in 400-byte pieces; these numerics end an attempt.
+SASL_CHUNK = 400
+RPL_SASLSUCCESS = "903"
+SASL_FAILURES = frozenset({"902", "904", "905", "906", "908"})
 END_OF_WELCOME = frozenset({"376", "422"})
 # What servers replay as history on join.
 _REPLAYED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
@@ -72,6 +85,10 @@ _REPLAYED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
 HISTORY_MAX = 1000
 # How many msgids of shown lines are remembered to skip their replay after a reconnect.
 SEEN_MAX = 5000
+# Lines remembered (msgid -> nick, text) to show what a reply or a reaction is about.
+SCROLLBACK_MAX = 2000
+# How much of a line a reply or a reaction quotes.
+SNIPPET = 40
 # NAMES prefixes that make a member someone who runs the room: owner, admin, operator (PREFIX in 005).
 OPERATOR_PREFIXES = "~&@"
 STATUS_PREFIXES = "~&@%+"
@@ -131,6 +148,9 @@ class ChatClient:
         self.default_room = default_room
         # Sent as PASS before NICK/USER on every connection, reconnects included.
         self.password = password or None
+        # (account, password) to sign in to with SASL PLAIN on every connection; never shown.
+        self.account: tuple[str, str] | None = None
+        self.account_refused = False
         self.nick = ""
         self.rooms: list[str] = []
         self.room: str | None = None
@@ -168,6 +188,10 @@ class ChatClient:
         self._password_refused = False
         self._thread: threading.Thread | None = None
         self._pacer = Pacer()
+        # Lines said (msgid -> nick, text), and the last line someone else said in each room or
+        # private conversation (folded): what /react and /reply answer.
+        self._said: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._last_said: dict[str, str] = {}
 
     # -- lifecycle (main thread) --------------------------------------------------
 
@@ -200,6 +224,8 @@ class ChatClient:
 
     def refusal(self) -> str:
         """Why the server would not let us in, in words (no password shown, ever)."""
+        if self.account_refused:
+            return "wrong account name or password"
         return "wrong password" if self.password else "this server needs a password"
 
     def quit(self, reason: str = "") -> None:
@@ -238,18 +264,47 @@ class ChatClient:
             return
         self.message(self.room, text, action)
 
-    def message(self, target: str, text: str, action: bool = False) -> None:
+    def message(self, target: str, text: str, action: bool = False, tags: dict[str, str] | None = None) -> None:
         """Send text to a room or a nick, split to fit IRC lines; show it if the server won't echo it."""
         budget = LINE_BUDGET - len(target.encode("utf-8")) - (len("\x01ACTION \x01") if action else 0)
         for piece in split_text(text, budget):
             body = f"\x01ACTION {piece}\x01" if action else piece
-            message = Message("PRIVMSG", (target, body))
+            message = Message("PRIVMSG", (target, body), None, tags or {})
             if self._quitting.wait(self._pacer.delay()):
                 return
             if not self.send(message):
                 return
             if "echo-message" not in self.caps:
                 self._show(Message("PRIVMSG", (target, body), self.nick))
+
+    def _answered(self) -> str | None:
+        """The msgid of the last line someone else said in the current room; None (and why) if none."""
+        if self.room is None:
+            self.note("you are not in a room", Kind.ERROR)
+            return None
+        if "message-tags" not in self.caps:
+            self.note("this server does not relay replies and reactions", Kind.ERROR)
+            return None
+        with self._lock:
+            msgid = self._last_said.get(fold(self.room))
+        if msgid is None:
+            self.note("nothing said here yet to answer", Kind.ERROR)
+        return msgid
+
+    def react(self, emoji: str) -> None:
+        """React (+draft/react) to the last line someone else said in the current room."""
+        msgid = self._answered()
+        if msgid is None or self.room is None:
+            return
+        message = Message("TAGMSG", (self.room,), None, {"+draft/reply": msgid, "+draft/react": emoji})
+        if self.send(message) and "echo-message" not in self.caps:
+            self._show(replace(message, source=self.nick))
+
+    def reply(self, text: str) -> None:
+        """Say text in the current room as a reply (+draft/reply) to the last line someone else said there."""
+        msgid = self._answered()
+        if msgid is not None and self.room is not None:
+            self.message(self.room, text, tags={"+draft/reply": msgid})
 
     def join(self, room: str) -> None:
         """Join a room (or switch to it if already there); the room becomes the current one."""
@@ -323,6 +378,10 @@ class ChatClient:
             self.note("you are not in a room", Kind.ERROR)
             return
         self.send(Message("INVITE", (nick, room)))
+
+    def register(self, password: str) -> None:
+        """Make an account of our nick (draft/account-registration) and sign in to it; the password is never shown."""
+        self.send(Message("REGISTER", ("*", "*", password)))
 
     def oper(self, name: str, password: str) -> None:
         """Become a server operator; the password goes to the server only, never to the screen or a log."""
@@ -400,6 +459,7 @@ class ChatClient:
         self.caps = set()
         self._last_error = ""
         self._password_refused = False
+        self.account_refused = False
         self.conn.send(Message("CAP", ("LS", "302")))
         if self.password:
             self.conn.send(Message("PASS", (self.password,)))
@@ -440,6 +500,12 @@ class ChatClient:
         if command == "FAIL" and msg.param(0).upper() == "SEARCH":
             self._search_failed(msg)
             return
+        if command == "AUTHENTICATE" or command == RPL_SASLSUCCESS or command in SASL_FAILURES:
+            self._on_sasl(msg)
+            return
+        if command == "REGISTER" or (command == "FAIL" and msg.param(0).upper() == "REGISTER"):
+            self._on_register(msg)
+            return
         if command == "005":
             for token in msg.params[1:-1]:
                 key, _, value = token.partition("=")
@@ -474,18 +540,57 @@ class ChatClient:
             self._sign_ins.put(SignIn(Outcome.WELCOME))
 
     def _show(self, msg: Message) -> None:
-        line = self._line(msg)
-        if line is not None:
+        for line in self._lines(msg):
             self.view.show(line, self.room, self.nick)
 
-    def _line(self, msg: Message, history: bool = False) -> Line | None:
-        """The line to show for msg, or None when it is machinery or already on screen."""
+    def _lines(self, msg: Message, history: bool = False) -> list[Line]:
+        """The lines to show for msg (a reply is led by what it answers); none for machinery or what is
+        already on screen."""
+        if msg.command == "TAGMSG" and "+draft/react" not in msg.tags and "+draft/unreact" not in msg.tags:
+            return []  # typing notices and other tags alone: nothing to read
         if self._already_shown(msg):
-            return None
-        line = describe(msg, time.time(), self.nick)
-        if line is not None and history:
+            return []
+        now = time.time()
+        line = self._reaction(msg, now) if msg.command == "TAGMSG" else describe(msg, now, self.nick)
+        if line is None:
+            return []
+        if history:
             line = replace(line, history=True)
-        return line
+        lines = [line]
+        parent = self._said.get(msg.tags.get("+draft/reply", "")) if msg.command != "TAGMSG" else None
+        if parent is not None:
+            lead = Line(line.stamp, Kind.EVENT, f"↪ replying to {parent[0]}: {_snippet(parent[1])}", room=line.room,
+                        history=history)
+            lines.insert(0, safe(lead))
+        if msg.command in ("PRIVMSG", "NOTICE") and line.nick:
+            self._remember(msg, line)
+        return lines
+
+    def _reaction(self, msg: Message, now: float) -> Line | None:
+        """ "alice reacted 👍 to "hello"" (or took it back) for a TAGMSG carrying a reaction."""
+        nick = nick_of(msg.source)
+        target = msg.param(0)
+        parent = self._said.get(msg.tags.get("+draft/reply", ""))
+        about = f'"{_snippet(parent[1])}"' if parent is not None else "a message"
+        if "+draft/react" in msg.tags:
+            text = f"reacted {msg.tags['+draft/react']} to {about}"
+        else:
+            text = f"took back {msg.tags['+draft/unreact']} from {about}"
+        line = Line(stamp_at(message_time(msg, now), now), Kind.EVENT, text, nick, target if is_channel(target) else "")
+        return safe(replace(line, own=bool(self.nick) and fold(nick) == fold(self.nick)))
+
+    def _remember(self, msg: Message, line: Line) -> None:
+        """Keep a line said, for the replies and reactions to it; the last one of others, for /react."""
+        msgid = msg.tags.get("msgid")
+        if not msgid:
+            return
+        with self._lock:
+            self._said[msgid] = (line.nick, line.text)
+            if len(self._said) > SCROLLBACK_MAX:
+                self._said.popitem(last=False)
+            if not line.own:
+                target = msg.param(0)
+                self._last_said[fold(target if is_channel(target) else line.nick)] = msgid
 
     def _already_shown(self, msg: Message) -> bool:
         """Whether msg repeats a line shown before (history replayed on rejoin); remember it if not.
@@ -558,7 +663,7 @@ class ChatClient:
 
     def _show_history(self, target: str, messages: list[Message]) -> None:
         """History lines between "── earlier in #room ──" and "── now ──"; nothing if all were shown."""
-        lines = [line for line in (self._line(m, history=True) for m in messages) if line is not None]
+        lines = [line for m in messages for line in self._lines(m, history=True)]
         if not lines:
             return
         where = f" in {target}" if target else ""
@@ -574,6 +679,8 @@ class ChatClient:
             if len(msg.params) >= 4 and msg.params[2] == "*":
                 return  # CAP LS 302 continues on the next line
             wanted = [cap for cap in WANTED_CAPS if cap in self._offered]
+            if self.account is not None and "sasl" in self._offered:
+                wanted.append("sasl")
             if wanted:
                 self.conn.send(Message("CAP", ("REQ", " ".join(wanted))))
             else:
@@ -585,8 +692,40 @@ class ChatClient:
                         self.caps.discard(item[1:])
                     else:
                         self.caps.add(item)
+            if not self.registered and self.account is not None and "sasl" in self.caps:
+                self.conn.send(Message("AUTHENTICATE", ("PLAIN",)))  # CAP END once it is answered
+            elif not self.registered:
+                self.conn.send(Message("CAP", ("END",)))
+
+    def _on_sasl(self, msg: Message) -> None:
+        """SASL PLAIN: the payload after "AUTHENTICATE +", then CAP END; a refusal hangs up like a 464."""
+        if msg.command == "AUTHENTICATE":
+            if msg.param(0) == "+" and self.account is not None:
+                name, password = self.account
+                payload = base64.b64encode(f"{name}\0{name}\0{password}".encode()).decode("ascii")
+                pieces = [payload[i:i + SASL_CHUNK] for i in range(0, len(payload), SASL_CHUNK)]
+                if len(pieces[-1]) == SASL_CHUNK:
+                    pieces.append("+")  # a payload of whole pieces ends with an empty one
+                for piece in pieces:
+                    self.conn.send(Message("AUTHENTICATE", (piece,)))
+            return
+        if msg.command == RPL_SASLSUCCESS:
             if not self.registered:
                 self.conn.send(Message("CAP", ("END",)))
+            return
+        with self._lock:
+            if not self.registered:
+                self.account_refused = True
+                self._password_refused = True
+                self.conn.close()
+
+    def _on_register(self, msg: Message) -> None:
+        """REGISTER SUCCESS or FAIL REGISTER, in words."""
+        if msg.command == "REGISTER":
+            name = visible(msg.param(1))
+            self.note(f"made the account {name}, and signed in to it; next time: lobby connect --account {name}")
+        else:
+            self.note(f"no account made: {visible(msg.params[-1])}", Kind.ERROR)
 
     def _on_name_refused(self, msg: Message) -> None:
         line = describe(msg, time.time())
@@ -670,3 +809,9 @@ class ChatClient:
             self.room = room
         if is_channel(room):
             self.ready.set()
+
+
+def _snippet(text: str) -> str:
+    """The start of a line, to quote it in a reply or a reaction."""
+    text = " ".join(text.split())
+    return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"

@@ -184,11 +184,35 @@ def do_oper(client: ChatClient, arg: str) -> bool:
     return True
 
 
+def do_register(client: ChatClient, arg: str) -> bool:
+    """/register PASSWORD: make an account of your name; the password is sent, never shown."""
+    if not arg:
+        return _usage(client, "register")
+    client.register(arg)
+    return True
+
+
 def do_search(client: ChatClient, arg: str) -> bool:
     """/search WORDS [from:nick] [in:#room] [after:YYYY-MM-DD] [before:YYYY-MM-DD]."""
     if not arg:
         return _usage(client, "search")
     client.search(arg)
+    return True
+
+
+def do_react(client: ChatClient, arg: str) -> bool:
+    """/react EMOJI: react to the last line someone else said in the current room."""
+    if not arg or " " in arg:
+        return _usage(client, "react")
+    client.react(arg)
+    return True
+
+
+def do_reply(client: ChatClient, arg: str) -> bool:
+    """/reply TEXT: say TEXT as a reply to the last line someone else said in the current room."""
+    if not arg:
+        return _usage(client, "reply")
+    client.reply(arg)
     return True
 
 
@@ -210,6 +234,9 @@ COMMANDS: dict[str, Command] = {
     "invite": Command(do_invite, "/invite NICK [#room]", "invite someone to this room (or the one named)"),
     "search": Command(do_search, "/search WORDS [from:NICK] [in:#room]",
                       "find past lines of your rooms (also after:/before:YYYY-MM-DD)"),
+    "react": Command(do_react, "/react EMOJI", "react to the last line someone else said here"),
+    "reply": Command(do_reply, "/reply TEXT", "answer the last line someone else said here"),
+    "register": Command(do_register, "/register PASSWORD", "make an account of your name (kept for you alone)"),
     "quit": Command(do_quit, "/quit [MESSAGE]", "leave the chat"),
     # Running the current room (the server refuses them to non-operators: 482).
     "op": Command(_nick_mode("op", "+o"), "/op NICK", "make someone an operator", "room"),

@@ -36,6 +36,13 @@ def joined(page: Any, name: str) -> None:
     expect(page.locator("#users")).to_contain_text(name)
 
 
+def back_in(page: Any, name: str) -> None:
+    """After a reload (same tab): a guest is back in by itself under the same name, no form (signin.js)."""
+    expect(page.locator("#status")).to_have_text("online")
+    expect(page.locator("#join")).to_be_hidden()
+    expect(page.locator("#users")).to_contain_text(name)
+
+
 def say(page: Any, text: str) -> None:
     """Type a line in the composer and send it."""
     page.locator("#message").fill(text)

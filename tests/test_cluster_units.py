@@ -65,7 +65,8 @@ class StoredLines:
     def __init__(self) -> None:
         self.rows: list[tuple[str, str, str]] = []
 
-    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
+    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str,
+            tags: dict[str, str] | None = None) -> None:
         self.rows.append((room, msgid, text))
 
 

@@ -127,11 +127,13 @@ def test_bot_mode_shows_in_whois_and_who_and_tags_its_messages(client: ClientFac
 def test_client_only_tags_reach_only_clients_that_negotiated_message_tags(client: ClientFactory) -> None:
     plain, timed, tagged = client("plain"), client("timed", caps="server-time"), client("tagged", caps="message-tags")
     sender = client("sender", caps="message-tags")
-    sender.send("@+draft/reply=abc;+baz=bat PRIVMSG #lobby :hi")
+    sender.send("PRIVMSG #lobby :first")
+    first = tagged.expect(r"PRIVMSG #lobby :first").tags["msgid"]  # a reply must name a kept message
+    sender.send(f"@+draft/reply={first};+baz=bat PRIVMSG #lobby :hi")
     assert not plain.expect(r"PRIVMSG #lobby :hi").tags
     assert set(timed.expect(r"PRIVMSG #lobby :hi").tags) == {"time"}
     got = tagged.expect(r"PRIVMSG #lobby :hi").tags
-    assert got["+draft/reply"] == "abc" and got["+baz"] == "bat" and "msgid" in got
+    assert got["+draft/reply"] == first and got["+baz"] == "bat" and "msgid" in got
 
 
 def test_tagmsg_reaches_message_tags_clients_only_and_is_not_stored(client: ClientFactory) -> None:

@@ -81,8 +81,9 @@ class MemoryHistory:
     def __init__(self) -> None:
         self.rows: list[tuple[str, Stored]] = []
 
-    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
-        self.rows.append((room.casefold(), Stored(msgid, round(when * 1000), source, command, room, text)))
+    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str,
+            tags: dict[str, str] | None = None) -> None:
+        self.rows.append((room.casefold(), Stored(msgid, round(when * 1000), source, command, room, text, tags or {})))
 
     def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
         return [row for key, row in self.rows if key == room.casefold()][-limit:]
@@ -94,7 +95,7 @@ class MemoryHistory:
         return []
 
     def around(self, room: str, ref: Ref, limit: int) -> list[Stored]:
-        return []
+        return [row for key, row in self.rows if key == room.casefold() and row.msgid == ref.msgid][:limit]
 
     def between(self, room: str, start: Ref, end: Ref, limit: int) -> list[Stored]:
         return []
@@ -404,12 +405,16 @@ def test_motd_lines() -> None:
 def test_a_room_message_is_stored_then_delivered_to_the_others(chat: Chat) -> None:
     alice, alice_link = register(chat, "alice")
     _bob, bob_link = register(chat, "bob")
+    say(chat, alice, "PRIVMSG #lobby :first")
+    assert chat.history is not None
+    first = chat.history.latest("#lobby", 1)[0].msgid
     alice_link.sent.clear()
-    say(chat, alice, "@+draft/reply=x PRIVMSG #lobby :hello")
+    bob_link.sent.clear()
+    say(chat, alice, f"@+draft/reply={first} PRIVMSG #lobby :hello")
     assert alice_link.sent == []  # no echo-message
     assert [(m.command, m.params) for m in bob_link.sent] == [("PRIVMSG", ("#lobby", "hello"))]
     event = cluster_of(chat).events[-1]
-    assert isinstance(event, RoomMessage) and event.envelope.message.tags == {"+draft/reply": "x"}
+    assert isinstance(event, RoomMessage) and event.envelope.message.tags == {"+draft/reply": first}
     assert chat.history is not None and chat.history.latest("#lobby", 1)[0].msgid == event.envelope.msgid
 
 

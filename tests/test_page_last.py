@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.pagehelpers import IrcFactory, PageFactory, expect, joined, name_button, say
+from tests.pagehelpers import IrcFactory, PageFactory, back_in, expect, joined, name_button, say
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
@@ -42,7 +42,7 @@ def test_a_divider_shows_above_exactly_the_lines_said_since_the_room_was_last_re
     bob.send("PRIVMSG #lobby :new one")
     bob.send("PRIVMSG #lobby :new two")
     page.goto(web.url)
-    joined(page, "alice")
+    back_in(page, "alice")
     expect(log(page)).to_contain_text("new two")
     expect(divider).to_have_count(1)
     order = page.locator("#messages > li").evaluate_all(
@@ -54,7 +54,7 @@ def test_a_divider_shows_above_exactly_the_lines_said_since_the_room_was_last_re
 
     # Read now: after another reload nothing is new, and a line said while reading gets no divider.
     page.reload()
-    joined(page, "alice")
+    back_in(page, "alice")
     expect(log(page)).to_contain_text("new two")
     bob.send("PRIVMSG #lobby :said while you read")
     expect(log(page)).to_contain_text("said while you read")

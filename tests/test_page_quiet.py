@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.pagehelpers import PHONE, IrcFactory, PageFactory, expect, joined
+from tests.pagehelpers import PHONE, IrcFactory, PageFactory, back_in, expect, joined
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
@@ -147,7 +147,7 @@ def test_a_burst_of_comings_and_goings_is_one_quiet_line_that_opens_and_can_be_h
     expect(dialog).to_be_hidden()
 
     page.reload()
-    joined(page, "alice")
+    back_in(page, "alice")
     irc_user("gina")
     expect(page.locator("#users")).to_contain_text("gina")
     expect(page.locator(".line.churn")).to_have_count(1)
@@ -219,7 +219,7 @@ def test_more_name_colours_tell_bob_from_bot4_and_stay_readable_in_both_themes(
         assert worst >= 4.5, (theme, worst, painted)
 
     page.reload()
-    joined(page, "alice")
+    back_in(page, "alice")
     expect(page.locator("html")).to_have_attribute("data-wide-colors", "")
     assert colour("bob") != colour("bot4")
     assert page.errors == []
@@ -263,7 +263,7 @@ def test_settings_change_theme_clock_and_density_at_once_and_after_a_reload(
     expect(button).to_be_focused()
 
     page.reload()
-    joined(page, "alice")
+    back_in(page, "alice")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == dark_bg
     bob.send("PRIVMSG #lobby :and now")
     expect(log(page).locator(".line.message").last.locator(".time")).to_have_text(re.compile(r"[AP]M$"))
@@ -304,7 +304,7 @@ def test_notifications_ask_only_on_a_click_and_follow_the_per_room_switch(
 
     # The switch is kept, and a mention in that room stays quiet; a private message does not.
     page.reload()
-    joined(page, "alice")
+    back_in(page, "alice")
     assert page.evaluate("window.__asked") == 0
     dialog = open_settings(page)
     expect(dialog.get_by_role("checkbox", name="Notify me of mentions in #lobby")).not_to_be_checked()

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from ..store.sqlite import History
-from .streams import STREAM_MAX, stored_args
+from .streams import STREAM_MAX, entry_tags, stored_args
 from .wire import HISTORY, ROOMS
 
 log = logging.getLogger("lobby.cluster")
@@ -44,7 +44,7 @@ def copy_streams(r: Any, history: History | None) -> None:
     for folded_room in r.hkeys(ROOMS):
         for _, fields in r.xrange(HISTORY.stream(folded_room)):
             history.add(fields["room"], fields["msgid"], float(fields["time"]), fields["source"],
-                        fields["command"], fields["text"])
+                        fields["command"], fields["text"], entry_tags(fields))
             count += 1
     if count:
         log.info("copied %d room messages from the cluster's history", count)

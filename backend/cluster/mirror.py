@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.chat import Chat
+from ..core.client import Client
 from ..core.envelope import Envelope
 from ..core.hub import Member
 from ..core.modes import parse_changes
 from ..core.notify import told_of_change
+from ..core.redaction import tell
 from ..irc import IrcError, Message, fold
 from .wire import envelope_of
 
@@ -77,6 +79,9 @@ class Mirror:
         state = _STATE.get(kind)
         if state is not None:
             state(self, event)
+            return
+        if kind == "redact":
+            self._redact(event, envelope)
             return
         said = _SAID.get(kind)
         if said is None or envelope is None:
@@ -249,6 +254,21 @@ class Mirror:
         if member is not None:
             member.realname = event["realname"]
             _tell(list(told_of_change(self.chat, member, "setname")), envelope)
+
+    def _redact(self, event: dict[str, Any], envelope: Envelope | None) -> None:
+        """Another node took back kept lines (a REDACT, an unreact): out of this node's copy too, and
+        the REDACT told to the members here who see it (for a private message: its other end)."""
+        key, msgids = str(event["key"]), [str(m) for m in event.get("msgids", [])]
+        if self.chat.history is not None and msgids:
+            self.chat.history.forget(key, msgids)
+        if envelope is None:
+            return
+        if "to_node" in event:
+            target = self.hub.find(event["target"]) if event["to_node"] == self.node else None
+            if isinstance(target, Client):
+                tell([target], envelope)
+            return
+        tell(self.hub.members_of(key), envelope)
 
     def _private(self, event: dict[str, Any], envelope: Envelope) -> None:
         if event.get("to_node") != self.node:

@@ -23,18 +23,20 @@ from ..core.events import (
     PrivateMessage,
     Quit,
     RealnameChanged,
+    Redacted,
     Registered,
     Renamed,
     RoomMessage,
     TopicChanged,
 )
+from ..core.history import DM_PREFIX, kept, kept_tags, kept_text
 from ..core.hub import Member
 from ..irc import fold
 from .mirror import RemoteUser
 from .scripts import Scripts
 from .sender import Held
-from .streams import entry_args
-from .wire import ROOMS, TOPICS, nick_key, payload, room_key, user_info, users_key
+from .streams import FORGET, entry_args
+from .wire import HISTORY, ROOMS, TOPICS, nick_key, payload, room_key, user_info, users_key
 
 
 class Outbound:
@@ -75,9 +77,27 @@ class Outbound:
                 self._user(user, "away", envelope, nick=user.nick, text=user.away or "")
             case RealnameChanged(user, envelope):
                 self._user(user, "setname", envelope, nick=user.nick, realname=user.realname)
+            case Redacted(key, msgids, envelope, target):
+                self._redacted(key, msgids, envelope, target)
             case PrivateMessage(RemoteUser() as target, envelope):
                 self._submit(Held(payload=self._payload("private", envelope, target=target.nick,
                                                         to_node=target.node)))
+
+    def _redacted(self, key: str, msgids: tuple[str, ...], envelope: Envelope | None, target: Member | None) -> None:
+        """Kept lines taken back: out of a room's stream, and out of every node's copy (the others are told).
+        A private conversation has no stream (it is kept by its users' node); its REDACT goes to the other
+        end's node."""
+        ids = list(msgids)
+        if key.startswith(DM_PREFIX):
+            if isinstance(target, RemoteUser):
+                self._submit(Held(payload=self._payload("redact", envelope, key=key, msgids=ids,
+                                                        target=target.nick, to_node=target.node)))
+            return
+
+        def writes(p: Any) -> None:
+            p.eval(FORGET, 2, HISTORY.stream(key), HISTORY.index(key), *ids)
+
+        self._submit(Held(writes=writes, payload=self._payload("redact", envelope, key=key, msgids=ids)))
 
     def release(self, nick: str) -> None:
         """Give up this node's claim on nick (queued, in order with the events before it)."""
@@ -147,10 +167,10 @@ class Outbound:
         """A room message or topic: kept in the room's stream (stored: what is kept, when not the
         envelope itself), then told to the other nodes."""
         entry = None
-        if envelope.message.command != "TAGMSG":  # tags alone are relayed, never kept
+        if kept(envelope.message):  # tags alone (typing, unreact) are relayed, never kept; reactions are
             entry = self._entry(room, stored or envelope)
         return Held(writes=writes, room=room, entry=entry, payload=self._payload("room", envelope, room=room))
 
     def _entry(self, room: str, envelope: Envelope) -> list[str]:
         m = envelope.message
-        return entry_args(envelope.msgid, envelope.time, m.source or "", m.command, room, m.params[-1])
+        return entry_args(envelope.msgid, envelope.time, m.source or "", m.command, room, kept_text(m), kept_tags(m))

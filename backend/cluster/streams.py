@@ -16,6 +16,7 @@ from its own copy (SEED), so the old lines come before the new ones.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +32,14 @@ from ..irc import fold
 STREAM_MAX = 1000
 STREAM_SLACK = 100
 # The values of one entry as the scripts take them (see entry_args).
-_ENTRY_LEN = 7
+_ENTRY_LEN = 8
 
-# add(stream, index, a, i): XADD the entry a[i .. i+6] with an id from its time (or,
+# add(stream, index, a, i): XADD the entry a[i .. i+7] with an id from its time (or,
 # if the stream is already past that time, an id from now) and index its msgid.
 _ADD = """
 local function add(stream, index, a, i)
   local fields = {'msgid', a[i], 'time', a[i + 2], 'source', a[i + 3], 'command', a[i + 4],
-                  'room', a[i + 5], 'text', a[i + 6]}
+                  'room', a[i + 5], 'text', a[i + 6], 'tags', a[i + 7]}
   local id = redis.pcall('XADD', stream, a[i + 1] .. '-*', unpack(fields))
   if type(id) ~= 'string' then id = redis.call('XADD', stream, '*', unpack(fields)) end
   redis.call('HSET', index, a[i], id)
@@ -71,8 +72,21 @@ return 1
 SEED = _ADD + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[2])
-for i = 1, #ARGV, 7 do add(KEYS[1], KEYS[2], ARGV, i) end
-return #ARGV / 7
+for i = 1, #ARGV, 8 do add(KEYS[1], KEYS[2], ARGV, i) end
+return #ARGV / 8
+"""
+
+# KEYS: stream, index. ARGV: msgids. Deletes those entries (a REDACT, an unreact); returns how many.
+FORGET = """
+local n = 0
+for i = 1, #ARGV do
+  local id = redis.call('HGET', KEYS[2], ARGV[i])
+  if id then
+    n = n + redis.call('XDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  end
+end
+return n
 """
 
 
@@ -96,14 +110,25 @@ class Keys:
         return self.prefix + "history-ready"
 
 
-def entry_args(msgid: str, when: float, source: str, command: str, room: str, text: str) -> list[str]:
-    """One message as the STORE and SEED scripts take it."""
-    return [msgid, str(epoch_ms(when)), repr(when), source, command, room, text]
+def entry_args(msgid: str, when: float, source: str, command: str, room: str, text: str,
+               tags: dict[str, str] | None = None) -> list[str]:
+    """One message as the STORE and SEED scripts take it (its client-only tags as JSON, or "")."""
+    return [msgid, str(epoch_ms(when)), repr(when), source, command, room, text, json.dumps(tags) if tags else ""]
 
 
 def stored_args(row: Stored) -> list[str]:
     """A row of a node's own copy as the SEED script takes it."""
-    return [row.msgid, str(row.ts_ms), repr(row.ts_ms / 1000), row.source, row.command, row.target, row.text]
+    return [row.msgid, str(row.ts_ms), repr(row.ts_ms / 1000), row.source, row.command, row.target, row.text,
+            json.dumps(row.tags) if row.tags else ""]
+
+
+def entry_tags(fields: dict[str, str]) -> dict[str, str]:
+    """The client-only tags of a stream entry (none for an entry from before they were kept)."""
+    try:
+        tags = json.loads(fields.get("tags") or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
 
 
 # A position in a stream: (ms, seq) of an entry, or (ms, -1) for a timestamp, which
@@ -140,7 +165,7 @@ def _rows(entries: list[tuple[str, dict[str, str]]]) -> list[Stored]:
     for _, fields in entries:
         try:
             rows.append(Stored(fields["msgid"], epoch_ms(float(fields["time"])), fields["source"],
-                               fields["command"], fields["room"], fields["text"]))
+                               fields["command"], fields["room"], fields["text"], entry_tags(fields)))
         except (KeyError, ValueError):
             continue  # not an entry of ours: skip it rather than fail the reader
     return rows

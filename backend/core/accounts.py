@@ -118,7 +118,7 @@ def logged_in(chat: Chat, client: Client, account: str) -> None:
     client.send_numeric(n.RPL_LOGGEDIN, client.prefix, account, f"You are now logged in as {account}")
     if client.registered:
         envelope = Envelope(Message("ACCOUNT", (account,), client.prefix))
-        chat.publish(AccountChanged(client, envelope), peers_with(chat, client, "account-notify"))
+        chat.publish(AccountChanged(client.member, envelope), peers_with(chat, client, "account-notify"))
 
 
 def handle_register(chat: Chat, client: Client, msg: Message) -> None:
@@ -140,7 +140,7 @@ def handle_register(chat: Chat, client: Client, msg: Message) -> None:
         _fail(client, "WEAK_PASSWORD", name, f"A password has {PASSWORD_MIN} to {PASSWORD_MAX} characters")
         return
     holder = chat.hub.find(name)
-    if holder is not None and holder is not client:
+    if holder is not None and holder is not client.member:
         _fail(client, "ACCOUNT_EXISTS", name, "Someone is using that name right now")
         return
     if not chat.accounts.create(name, hash_password(password)):

@@ -15,21 +15,18 @@ import threading
 import time
 from collections.abc import Iterable
 
-from .client import Client, Link
+from .client import Client, Link, SharedUser
 from .config import ChatConfig
 from .envelope import Envelope
 from .events import Event
 from .guard import FailureGuard
-from .history import HistoryStore, Stored, conversation_key
+from .history import HistoryStore, Stored, conversation_key, kept, kept_tags, kept_text
 from .hub import Hub, Member
 from .monitor import Monitors
 from .ports import AccountStore, Cluster, NullCluster, RoomStore
 from .serverbans import KLines
 
 log = logging.getLogger("lobby.chat")
-
-# What history keeps: what was said, and topic changes. TAGMSG (typing, reactions) is relayed only.
-STORED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
 
 
 class Chat:
@@ -72,11 +69,12 @@ class Chat:
             self._connections += 1
         return Client(link, host, self.config.server_name)
 
-    def gone(self, client: Client) -> None:
-        """A client's connection ended (counted for LUSERS; its MONITOR list forgotten)."""
+    def gone(self, client: Client, user_left: bool = True) -> None:
+        """A client's connection ended (counted for LUSERS; its MONITOR list forgotten). user_left:
+        False for one connection of several of a user (multiclient), who is still here."""
         with self._count_lock:
             self._connections -= 1
-            if client.registered:
+            if client.registered and user_left:
                 self._registered -= 1
                 self._invisible -= "i" in client.modes
         self.monitors.clear(client)
@@ -107,25 +105,30 @@ class Chat:
         envelope: Envelope | None = getattr(event, "envelope", None)
         if envelope is None:
             return
+        # exclude is the connection that acted (it gets its own echo); its user's other
+        # connections (multiclient) still get the event, as it happened to their user.
+        owner = exclude.member if isinstance(exclude, Client) else exclude
         for member in recipients:
-            if member is not exclude:
+            if member is not owner:
                 member.deliver(envelope)
+            elif isinstance(member, SharedUser) and isinstance(exclude, Client):
+                member.deliver(envelope, skip=exclude)
 
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published); room may
         also be a private conversation's key (store_private)."""
-        if self.history is None or envelope.message.command not in STORED:
+        if self.history is None or not kept(envelope.message):
             return
         # A multiline message is kept line by line, as clients without multiline read it.
         for part in envelope.parts():
             m = part.message
-            self.history.add(room, part.msgid, part.time, m.source or "", m.command, m.params[-1])
+            self.history.add(room, part.msgid, part.time, m.source or "", m.command, kept_text(m), kept_tags(m))
 
     def store_private(self, sender: Client, target: Member, envelope: Envelope) -> None:
         """Keep a private message when both ends are signed in to accounts (guests' are never kept)."""
         if self.history is None or sender.account is None or not isinstance(target, Client):
             return
-        if target.account is None or envelope.message.command not in STORED:
+        if target.account is None or not kept(envelope.message):
             return
         self.store(conversation_key(sender.account, target.account), envelope)
 

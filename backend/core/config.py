@@ -21,6 +21,9 @@ class ChatConfig:
     # everyone must sign in.
     registration_open: bool = True
     require_accounts: bool = False
+    # Multiclient: a connection signing in to an account whose user is online joins that user
+    # (same nick, same rooms) instead of being refused the nick.
+    multiclient: bool = True
     # Server operators: name -> password hash (`lobby hash-password`); OPER name password.
     operators: dict[str, str] = field(default_factory=dict)
     password: str | None = None

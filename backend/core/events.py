@@ -123,7 +123,18 @@ class PrivateMessage:
     envelope: Envelope
 
 
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    """Stored lines taken back (a REDACT, or an unreact): deleted from the history kept under key (a room,
+    or a private conversation's key) on every node, and the REDACT, if any, told to those who may see it."""
+
+    key: str
+    msgids: tuple[str, ...]
+    envelope: Envelope | None = None
+    target: Member | None = None  # the other end of a private conversation
+
+
 Event = (
     Registered | Joined | Parted | Quit | Renamed | RoomMessage | TopicChanged | ModeChanged | Kicked | AwayChanged
-    | AccountChanged | RealnameChanged | PrivateMessage
+    | AccountChanged | RealnameChanged | PrivateMessage | Redacted
 )

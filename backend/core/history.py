@@ -6,10 +6,10 @@ implement them, and `backend/node.py` chooses which. Every read answers oldest f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..irc import fold
+from ..irc import Message, fold
 
 # A private conversation between two accounts is kept like a room whose key is made of both
 # accounts (folded, sorted): "~dm~alice~bob". "~" can't begin a room name, so no room collides.
@@ -23,13 +23,37 @@ def conversation_key(one: str, other: str) -> str:
     return f"{DM_PREFIX}{first}{DM_SEPARATOR}{second}"
 
 
+# What history keeps: what was said, topic changes, and reactions (a TAGMSG with +draft/react);
+# other tags alone (+typing, +draft/unreact) are relayed only.
+STORED = frozenset({"PRIVMSG", "NOTICE", "TOPIC"})
+REACT = "+draft/react"
+UNREACT = "+draft/unreact"
+REPLY = "+draft/reply"
+TYPING = "+typing"
+
+
+def kept(message: Message) -> bool:
+    """Whether history keeps this message: said, a topic, or a reaction."""
+    return message.command in STORED or (message.command == "TAGMSG" and REACT in message.tags)
+
+
+def kept_tags(message: Message) -> dict[str, str]:
+    """The client-only tags kept (and replayed) with a message: all but typing notices."""
+    return {k: v for k, v in message.tags.items() if k.startswith("+") and k != TYPING}
+
+
+def kept_text(message: Message) -> str:
+    """The text kept for a message: its last parameter, none for a TAGMSG (its only one is the target)."""
+    return message.params[-1] if len(message.params) > 1 else ""
+
+
 class Unavailable(Exception):
     """A history source can't answer right now (e.g. Redis is unreachable); ask another."""
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """One stored room message."""
+    """One stored room message (or a reaction: a TAGMSG, with an empty text)."""
 
     msgid: str
     ts_ms: int
@@ -37,6 +61,8 @@ class Stored:
     command: str
     target: str
     text: str
+    # The client-only tags it was sent with (+draft/reply, +draft/react, ...), replayed with it.
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +108,18 @@ class HistoryStore(HistorySource, Protocol):
         """The private conversations of account: (the other account, ms of the last line), newest first."""
         ...
 
-    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
-        """Queue one room message or topic change for storage; waits (briefly) only while the writer is behind."""
+    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str,
+            tags: dict[str, str] | None = None) -> None:
+        """Queue one room message, reaction or topic change for storage; waits (briefly) only while the
+        writer is behind."""
+        ...
+
+    def forget(self, room: str, msgids: list[str]) -> None:
+        """Delete these messages of a room (or conversation) if they are there."""
+        ...
+
+    def reactions(self, room: str, parent: str, nick: str | None = None, value: str | None = None) -> list[str]:
+        """The msgids of the reactions kept to message parent (only nick's, only with value, when given)."""
         ...
 
 

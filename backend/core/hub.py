@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..irc import IrcError, fold
 from ..irc import numerics as n
+from .client import Client, SharedUser
 from .room import Change, ListEntry, Member, Room
 
 # A status as NAMES shows it: "ov" -> "@+".
@@ -49,8 +50,14 @@ class RoomView:
         return [(status if multi_prefix else status[:1]) + who for status, who in zip(self.status, shown, strict=True)]
 
     def has(self, member: Member) -> bool:
-        """Whether member is in the room."""
+        """Whether member (or, for a connection, its user) is in the room."""
+        member = _user(member)
         return any(m is member for m in self.members)
+
+
+def _user(member: Member) -> Member:
+    """The hub's member for a connection: its user's SharedUser when it shares it (multiclient)."""
+    return member.member if isinstance(member, Client) else member
 
 
 def _view(room: Room, show_key: bool = False) -> RoomView:
@@ -118,6 +125,7 @@ class Hub:
         """Change member's nick; return everyone who must see the NICK (member included)."""
         new_key = fold(new_nick)
         with self._lock:
+            member = _user(member)
             holder = self._users.get(new_key)
             if holder is not None and holder is not member:
                 raise IrcError(n.ERR_NICKNAMEINUSE, new_nick, "Nickname is already in use")
@@ -136,17 +144,49 @@ class Hub:
     def remove(self, member: Member) -> list[Member]:
         """Take member off the network; return the peers who shared a room with it."""
         with self._lock:
-            peers = self._peers(member)
-            key = fold(member.nick)
-            if self._users.get(key) is member:
-                del self._users[key]
-            for room_key in self._rooms_of.pop(member, set()):
-                self._leave(room_key, member)
-            return peers
+            return self._remove(_user(member))
+
+    def attach(self, holder: Member, conn: Client) -> SharedUser | None:
+        """Make conn one more connection of holder's user (multiclient); None if holder is gone meanwhile.
+
+        A user's first extra connection turns its hub member into a SharedUser of both, in the
+        users, the rooms and their lists at once, so nobody sees a change of member.
+        """
+        with self._lock:
+            key = fold(holder.nick)
+            if self._users.get(key) is not holder or not isinstance(holder, Client):
+                return None
+            if isinstance(holder, SharedUser) and not holder.connections():
+                return None  # its last connection is leaving: the nick is about to be free
+            shared = holder if isinstance(holder, SharedUser) else None
+            if shared is None:
+                shared = SharedUser(holder)
+                holder.shared = shared
+                self._users[key] = shared
+                rooms = self._rooms_of.pop(holder, set())
+                self._rooms_of[shared] = rooms
+                for room_key in rooms:
+                    self._rooms[room_key].members[key] = shared
+            conn.state = shared.state
+            conn.shared = shared
+            shared.add(conn)
+            return shared
+
+    def leave(self, conn: Client) -> tuple[Member, list[str], list[Member]] | None:
+        """A registered connection ended: None if its user stays (multiclient: another connection
+        remains, and nobody sees this one go); else the user, now off the network, the rooms it
+        was in and the peers who shared one with it."""
+        with self._lock:
+            user = _user(conn)
+            if isinstance(user, SharedUser) and user.drop(conn) > 0:
+                return None
+            rooms = [self._rooms[k].name for k in self._rooms_of.get(user, ())]
+            return user, rooms, self._remove(user)
 
     def peers(self, member: Member) -> list[Member]:
         """Everyone who shares a room with member (member excluded)."""
         with self._lock:
+            member = _user(member)
             return self._peers(member)
 
     def find(self, nick: str) -> Member | None:
@@ -180,6 +220,7 @@ class Hub:
         unless privileged (a server operator, or another node's say-so)."""
         key_ = fold(name)
         with self._lock:
+            member = _user(member)
             room = self._rooms.get(key_)
             new = room is None
             room = self._room(key_, name)
@@ -203,6 +244,7 @@ class Hub:
         """Remove member from a room; return its name and who was in it (member included)."""
         key = fold(name)
         with self._lock:
+            member = _user(member)
             room = self._member_room(member, name)
             told = list(room.members.values())
             self._rooms_of.get(member, set()).discard(key)
@@ -214,6 +256,7 @@ class Hub:
     ) -> tuple[str, list[Member]]:
         """Set a room's topic; return its name and members. Members may, only operators when +t."""
         with self._lock:
+            member = _user(member)
             room = self._member_room(member, name) if not privileged else self._existing(name)
             if "t" in room.modes and not privileged and not room.is_op(member):
                 raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator (the topic is locked)")
@@ -228,6 +271,7 @@ class Hub:
         Once per message said in a room: no snapshot of the members is made.
         """
         with self._lock:
+            member = _user(member)
             room = self._existing(name)
             room.check_speak(member, room.members.get(fold(member.nick)) is member)
             return room.name
@@ -239,6 +283,7 @@ class Hub:
 
         Raises 482 when member isn't an operator there (nor privileged)."""
         with self._lock:
+            member = _user(member)
             room = self._existing(name)
             if not privileged and not room.is_op(member):
                 raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator")
@@ -265,6 +310,7 @@ class Hub:
     ) -> tuple[str, Member, list[Member]]:
         """Remove nick from a room as member: (room name, who was kicked, who must be told, them included)."""
         with self._lock:
+            member = _user(member)
             room = self._existing(name)
             if not privileged:
                 if room.members.get(fold(member.nick)) is not member:
@@ -282,6 +328,7 @@ class Hub:
     def invite(self, member: Member, name: str, target: Member, privileged: bool = False) -> str:
         """Let target into a room past +i (and a ban); return its name. 442/443/482 refuse it."""
         with self._lock:
+            member, target = _user(member), _user(target)
             room = self._existing(name)
             if not privileged:
                 if room.members.get(fold(member.nick)) is not member:
@@ -299,7 +346,7 @@ class Hub:
             room = self._rooms.get(fold(name))
             if room is None:
                 return None
-            show_key = asker is not None and room.members.get(fold(asker.nick)) is asker
+            show_key = asker is not None and room.members.get(fold(asker.nick)) is _user(asker)
             return _view(room, show_key)
 
     def require_member(self, member: Member, name: str) -> str:
@@ -308,6 +355,7 @@ class Hub:
         Once per message said in a room: no snapshot of the members is made.
         """
         with self._lock:
+            member = _user(member)
             return self._member_room(member, name).name
 
     def rooms(self) -> list[RoomView]:
@@ -318,6 +366,7 @@ class Hub:
     def rooms_of(self, member: Member) -> list[str]:
         """Names of the rooms member is in."""
         with self._lock:
+            member = _user(member)
             return [self._rooms[k].name for k in self._rooms_of.get(member, ())]
 
     def members_of(self, name: str) -> list[Member]:
@@ -362,6 +411,15 @@ class Hub:
             del self._rooms[key]
             if not room.is_default():
                 self._saved[key] = room.settings()
+
+    def _remove(self, member: Member) -> list[Member]:
+        peers = self._peers(member)
+        key = fold(member.nick)
+        if self._users.get(key) is member:
+            del self._users[key]
+        for room_key in self._rooms_of.pop(member, set()):
+            self._leave(room_key, member)
+        return peers
 
     def _peers(self, member: Member) -> list[Member]:
         seen: dict[int, Member] = {}

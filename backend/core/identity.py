@@ -9,6 +9,7 @@ from .chat import Chat
 from .client import Client
 from .envelope import Envelope
 from .events import AwayChanged, Quit, RealnameChanged, Renamed
+from .multiclient import shows_in_use
 from .notify import told_of_change
 from .registration import try_register, validate_nick
 
@@ -23,7 +24,8 @@ def handle_nick(chat: Chat, client: Client, msg: Message) -> None:
     validate_nick(nick)
     hub = chat.hub
     if not client.registered:
-        if hub.find(nick) is not None:
+        # A signed-in user's nick is decided at registration: this connection may yet sign in and attach.
+        if shows_in_use(chat, client, nick):
             raise IrcError(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
         client.nick = nick
         try_register(chat, client)
@@ -42,11 +44,11 @@ def handle_nick(chat: Chat, client: Client, msg: Message) -> None:
             chat.cluster.release(nick)
         raise
     envelope = Envelope(Message("NICK", (nick,), old_prefix))
-    chat.publish(Renamed(old_nick, client, tuple(hub.rooms_of(client)), envelope), told, exclude=client)
+    chat.publish(Renamed(old_nick, client.member, tuple(hub.rooms_of(client)), envelope), told, exclude=client)
     client.echo(envelope)
     if fold(nick) != fold(old_nick):
         chat.monitors.went(old_nick)
-        chat.monitors.came(client)
+        chat.monitors.came(client.member)
 
 
 def handle_setname(chat: Chat, client: Client, msg: Message) -> None:
@@ -58,7 +60,7 @@ def handle_setname(chat: Chat, client: Client, msg: Message) -> None:
         return
     client.realname = realname
     envelope = Envelope(Message("SETNAME", (realname,), client.prefix))
-    chat.publish(RealnameChanged(client, envelope), told_of_change(chat, client, "setname"))
+    chat.publish(RealnameChanged(client.member, envelope), told_of_change(chat, client, "setname"))
 
 
 def handle_quit(chat: Chat, client: Client, msg: Message) -> None:
@@ -84,7 +86,7 @@ def handle_away(chat: Chat, client: Client, msg: Message) -> None:
     client.away = text or None
     params = (text,) if text else ()
     envelope = Envelope(Message("AWAY", params, client.prefix))
-    chat.publish(AwayChanged(client, envelope), told_of_change(chat, client, "away-notify"))
+    chat.publish(AwayChanged(client.member, envelope), told_of_change(chat, client, "away-notify"))
     if text:
         client.send_numeric(n.RPL_NOWAWAY, "You have been marked as being away")
     else:
@@ -93,13 +95,18 @@ def handle_away(chat: Chat, client: Client, msg: Message) -> None:
 
 def disconnect(chat: Chat, client: Client, reason: str) -> None:
     """A connection ended: everyone who shared a room sees it QUIT, at once."""
-    chat.gone(client)
     if not client.registered:
+        chat.gone(client)
         return
-    rooms = tuple(chat.hub.rooms_of(client))
-    peers = chat.hub.remove(client)
+    # Decided under the hub's lock, so that a connection attaching meanwhile either joins a user
+    # that stays or finds the nick free.
+    left = chat.hub.leave(client)
+    chat.gone(client, user_left=left is not None)
+    if left is None:
+        return  # one connection of several (multiclient): nobody sees it go while another remains
+    user, rooms, peers = left
     if chat.stopping:
         return  # everyone is being told "shutting down": N² QUITs would only slow the stop
-    envelope = Envelope(Message("QUIT", (reason,), client.prefix))
-    chat.publish(Quit(client, rooms, envelope), peers)
-    chat.monitors.went(client.nick)
+    envelope = Envelope(Message("QUIT", (reason,), user.prefix))
+    chat.publish(Quit(user, tuple(rooms), envelope), peers)
+    chat.monitors.went(user.nick)

@@ -9,7 +9,9 @@ from ..irc import numerics as n
 from .chat import Chat
 from .client import Client
 from .envelope import Envelope, Part
-from .events import PrivateMessage, RoomMessage
+from .events import PrivateMessage, Redacted, RoomMessage
+from .history import conversation_key
+from .reactions import Refused, check
 
 MAX_TARGETS = 4
 
@@ -50,7 +52,10 @@ def handle_tagmsg(chat: Chat, client: Client, msg: Message) -> None:
         raise IrcError(n.ERR_TOOMANYTARGETS, msg.params[0], f"Too many targets (at most {MAX_TARGETS})")
     client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
     for target in targets:
-        send_message(chat, client, "TAGMSG", target, None, client_tags)
+        try:
+            send_message(chat, client, "TAGMSG", target, None, client_tags)
+        except Refused as refused:
+            client.send_from_server("FAIL", "TAGMSG", refused.code, *refused.params)
 
 
 def send_lines(
@@ -76,28 +81,45 @@ def send_message(
         extra["account"] = client.account  # account-tag
     if target.startswith("#"):
         room = chat.hub.speaker_room(client, target)
-        envelope = _envelope(client, command, room, text, tags, extra, lines)
-        if text is not None or lines is not None:
+        checked = check(chat, client, command, room, room, tags)
+        envelope = _envelope(client, command, room, text, checked.tags, extra, lines)
+        if checked.keep:
             # Stored first: someone joining meanwhile either is among those it is delivered to
             # or reads it in the replay (the history thread takes the store before their read).
             chat.store(room, envelope)
         chat.publish(RoomMessage(room, envelope), chat.hub.members_of(room), exclude=client)
         if echo:
             client.echo(envelope)
+        _forget(chat, room, checked.forget)
         return
     user = chat.hub.find(target)
     if user is None:
         raise IrcError(n.ERR_NOSUCHNICK, target, "No such nick")
-    envelope = _envelope(client, command, user.nick, text, tags, extra, lines)
+    key = None
+    if client.account is not None and isinstance(user, Client) and user.account is not None:
+        key = conversation_key(client.account, user.account)  # kept between two accounts (core/chat.py)
+    checked = check(chat, client, command, user.nick, key, tags)
+    envelope = _envelope(client, command, user.nick, text, checked.tags, extra, lines)
     # Kept between two accounts (and read back with CHATHISTORY); before it is delivered, as in rooms.
-    if text is not None or lines is not None:
+    if checked.keep:
         chat.store_private(client, user, envelope)
     # A user of another node is reached through the cluster; delivering to its mirror does nothing.
     chat.publish(PrivateMessage(user, envelope), () if user is client else (user,))
+    if user is not client.member:
+        client.echo_others(envelope)  # multiclient: the sender's other connections show it too
     if echo or user is client:
         client.echo(envelope)
+    if key is not None:
+        _forget(chat, key, checked.forget)
     if user.away and command == "PRIVMSG":
         client.send_numeric(n.RPL_AWAY, user.nick, user.away)
+
+
+def _forget(chat: Chat, key: str, msgids: list[str]) -> None:
+    """Take back kept reactions (an unreact): from this node's history, and the cluster's."""
+    if msgids and chat.history is not None:
+        chat.history.forget(key, msgids)
+        chat.publish(Redacted(key, tuple(msgids)))
 
 
 def _envelope(

@@ -67,3 +67,19 @@ class AccountStore(Protocol):
     def create(self, name: str, password_hash: str) -> bool:
         """Make an account; False when the name is taken."""
         ...
+
+
+class TokenStore(Protocol):
+    """Where sign-in tokens live (what keeps a browser signed in): hashes only, never a token in clear."""
+
+    def issue(self, account: str, label: str) -> str:
+        """A new random token signing in to account (label: which browser); only its hash is kept."""
+        ...
+
+    def account(self, token: str) -> str | None:
+        """The account a live token signs in to, or None (unknown or revoked)."""
+        ...
+
+    def revoke(self, token: str) -> bool:
+        """Forget a token (signing out); False if it was not live."""
+        ...

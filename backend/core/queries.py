@@ -47,7 +47,7 @@ def handle_who(chat: Chat, client: Client, msg: Message) -> None:
 
 def _visible(chat: Chat, asker: Client, user: Member) -> bool:
     """An invisible (+i) user shows in WHO masks only to those who share a room with them."""
-    if user is asker or not isinstance(user, Client) or "i" not in user.modes:
+    if user is asker.member or not isinstance(user, Client) or "i" not in user.modes:
         return True
     return user in chat.hub.peers(asker)
 
@@ -129,7 +129,7 @@ def _whois(chat: Chat, client: Client, user: Member) -> None:
             client.send_numeric(n.RPL_WHOISBOT, user.nick, f"is a bot on {cfg.network}")
         if user.secure:
             client.send_numeric(n.RPL_WHOISSECURE, user.nick, "is using a secure connection")
-        if user is client:
+        if user is client.member:
             client.send_numeric(n.RPL_WHOISHOST, user.nick, f"is connecting from {user.prefix} {user.host}")
         client.send_numeric(n.RPL_WHOISIDLE, user.nick, str(_idle(user)), str(int(user.connected_at)),
                             "seconds idle, signon time")

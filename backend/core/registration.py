@@ -8,13 +8,14 @@ import logging
 from ..irc import NICK_MAX, IrcError, Message, is_valid_nick
 from ..irc import numerics as n
 from ..irc.caps import ACCOUNT_CAPS, CAPABILITIES
-from .accounts import check_nick_owner, pause
+from .accounts import check_nick_owner, logged_in, pause
 from .addresses import is_loopback
 from .chat import Chat
 from .client import Client
 from .events import Registered
 from .isupport import send_isupport
 from .klines import check_klined
+from .multiclient import attachable, rejoin
 from .rooms import enter_room
 from .server_info import VERSION, send_lusers
 
@@ -90,7 +91,9 @@ def handle_webirc(chat: Chat, client: Client, msg: Message) -> None:
     Accepted only before registration, only from this machine (a loopback peer, or
     our own address when the server listens on one LAN address, which is where the
     bridge then dials) and only with the secret the bridge was given at start-up
-    (ircv3.net/specs/extensions/webirc).
+    (ircv3.net/specs/extensions/webirc). The option `account=NAME` says the browser
+    is signed in on the page (bridge/session.py checked its token): the connection
+    is then signed in to NAME, exactly as after SASL (900, account-tag, its nick).
     """
     secret = chat.config.webirc_password
     trusted = is_loopback(client.host) or client.host == client.link.local_host()
@@ -103,6 +106,15 @@ def handle_webirc(chat: Chat, client: Client, msg: Message) -> None:
         client.kill("Too many connections from your address")
         return
     client.gateway = msg.params[1]
+    account = webirc_options(msg).get("account")
+    if account and chat.accounts is not None and (name := chat.accounts.display_name(account)) is not None:
+        logged_in(chat, client, name)
+
+
+def webirc_options(msg: Message) -> dict[str, str]:
+    """WEBIRC's optional fifth parameter: space-separated `key` or `key=value` flags."""
+    flags = msg.params[4].split() if len(msg.params) > 4 else []
+    return {key: value for key, _, value in (flag.partition("=") for flag in flags)}
 
 
 def handle_user(chat: Chat, client: Client, msg: Message) -> None:
@@ -128,6 +140,13 @@ def try_register(chat: Chat, client: Client) -> None:
     if chat.config.require_accounts and client.account is None:
         client.send_from_server("FAIL", "*", "ACCOUNT_REQUIRED", "Sign in to your account (SASL) to use this server")
         client.kill("An account is required")
+        return
+    lead = attachable(chat, client)
+    if lead is not None and chat.hub.attach(lead, client) is not None:
+        # Multiclient: one more connection of a user who is online (core/multiclient.py).
+        client.registered = True
+        welcome(chat, client)
+        rejoin(chat, client)
         return
     try:
         check_nick_owner(chat, client, client.nick)

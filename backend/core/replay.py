@@ -21,8 +21,21 @@ _batch_ids = itertools.count(1)
 
 
 def to_envelope(row: Stored, room: str) -> Envelope:
-    """A stored row as an Envelope carrying its original time and msgid."""
-    return Envelope(Message(row.command, (room, row.text), row.source), time=row.ts_ms / 1000, msgid=row.msgid)
+    """A stored row as an Envelope carrying its original time, msgid and client-only tags."""
+    return Envelope(_message(row, room, row.tags), time=row.ts_ms / 1000, msgid=row.msgid)
+
+
+def _message(row: Stored, to: str, tags: dict[str, str]) -> Message:
+    """A stored row as a message to `to` (a reaction, TAGMSG, has no text)."""
+    params = (to,) if row.command == "TAGMSG" else (to, row.text)
+    return Message(row.command, params, row.source, tags)
+
+
+def visible(client: Client, rows: list[Stored]) -> list[Stored]:
+    """rows less the reactions (TAGMSG) for a client that did not negotiate message-tags: it never sees TAGMSG."""
+    if "message-tags" in client.caps:
+        return rows
+    return [row for row in rows if row.command != "TAGMSG"]
 
 
 def send_batch(client: Client, target: str, rows: list[Stored], room: str, partner: str | None = None) -> None:
@@ -34,21 +47,23 @@ def send_batch(client: Client, target: str, rows: list[Stored], room: str, partn
     batch_id = f"h{next(_batch_ids)}"
     client.send_from_server("BATCH", f"+{batch_id}", "chathistory", target)
     mine = {fold(client.nick), fold(client.account or client.nick)}
-    for row in rows:
+    for row in visible(client, rows):
         tags = {"batch": batch_id}
         if client.render_key != TAGS_NONE:
             tags["time"] = format_time(row.ts_ms / 1000)
         if "message-tags" in client.caps:
             tags["msgid"] = row.msgid
+            tags.update(row.tags)  # +draft/reply, +draft/react: client-only tags, for message-tags clients
         to = room
         if partner is not None:
             to = partner if fold(row.source.split("!", 1)[0]) in mine else client.nick
-        client.send(Message(row.command, (to, row.text), row.source, tags))
+        client.send(_message(row, to, tags))
     client.send_from_server("BATCH", f"-{batch_id}")
 
 
 def replay_on_join(client: Client, room: str, rows: list[Stored]) -> None:
     """The recent history of a room, for a user who just joined it."""
+    rows = visible(client, rows)
     if not rows:
         return
     if client.presenter is not None:
@@ -85,6 +100,9 @@ def _stamped(client: Client, row: Stored, room: str) -> Message:
         tags["time"] = format_time(row.ts_ms / 1000)
     if "message-tags" in client.caps:
         tags["msgid"] = row.msgid
+        tags.update(row.tags)
+        if row.command == "TAGMSG":
+            return _message(row, room, tags)
     text = row.text
     if row.command == "TOPIC":
         setter = row.source.split("!", 1)[0]

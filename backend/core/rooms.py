@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..irc import MAX_LINE_BYTES, IrcError, Message, fold, is_valid_channel
 from ..irc import numerics as n
 from .chat import Chat
-from .client import Client
+from .client import Client, connections_with
 from .envelope import Envelope
 from .events import Joined, ModeChanged, Parted, TopicChanged
 from .hub import RoomView
@@ -51,35 +51,39 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
         view, members = result
         if client.account is not None and len(members) == 1:
             chat.save_room(view.name)  # a room just founded by an account: kept, founder and all
+        user = client.member
         envelope = Envelope(Message("JOIN", (view.name,), client.prefix))
         # extended-join: those who asked see the joiner's account and real name in the JOIN.
-        extended: list[Client] = [m for m in members if isinstance(m, Client) and m.has("extended-join")]
-        chat.publish(Joined(client, view.name, envelope), [m for m in members if m not in extended],
-                     exclude=client)
-        long = envelope
-        if extended:
-            long = Envelope(Message("JOIN", (view.name, client.account or "*", client.realname), client.prefix),
-                            envelope.time, envelope.msgid)
-            for other in extended:
-                if other is not client:
-                    other.deliver(long)
+        long = Envelope(Message("JOIN", (view.name, client.account or "*", client.realname), client.prefix),
+                        envelope.time, envelope.msgid)
+        chat.publish(Joined(user, view.name, envelope))
+        # Each connection of each member (a multiclient user's one by one, the joiner's others too).
+        for member in members:
+            for conn in member.connections() if isinstance(member, Client) else ():
+                if conn is not client:
+                    conn.deliver(long if "extended-join" in conn.caps else envelope)
         client.echo(long if client.has("extended-join") else envelope)
-        if client.account is not None and len(members) > 1 and view.status[view.members.index(client)][:1] == "@":
+        if client.account is not None and len(members) > 1 and view.status[view.members.index(user)][:1] == "@":
             # The founder came back to a room with people in it: they see the server make them its operator.
             mode = Envelope(Message("MODE", (view.name, "+o", client.nick), chat.config.server_name))
             chat.publish(ModeChanged(view.name, mode), members)
         if client.away:
             # away-notify: "servers SHOULD send an AWAY message ... when a user joins a channel".
             away = Envelope(Message("AWAY", (client.away,), client.prefix))
-            for member in members:
-                if member is not client and isinstance(member, Client) and member.has("away-notify"):
-                    member.deliver(away)
+            for conn in connections_with((m for m in members if m is not user), "away-notify"):
+                conn.deliver(away)
         # Modern: "If the channel has no topic, the server SHOULD NOT send" 331 on JOIN.
         if view.topic:
             send_topic(client, view.name, view.topic, view.topic_setter, view.topic_time)
         if not client.has("no-implicit-names"):
             send_names(client, view)
         replay_on_join(client, view.name, chat.recent(client, view.name))
+        for other in client.others():
+            # The user's other connections (multiclient) joined too: they get the room as the joiner does.
+            if view.topic:
+                send_topic(other, view.name, view.topic, view.topic_setter, view.topic_time)
+            if not other.has("no-implicit-names"):
+                send_names(other, view)
     finally:
         client.joining = None
 
@@ -133,7 +137,7 @@ def leave_room(chat: Chat, client: Client, name: str, reason: str) -> None:
     room, told = chat.hub.part(client, name)
     params = (room, reason) if reason else (room,)
     envelope = Envelope(Message("PART", params, client.prefix))
-    chat.publish(Parted(client, room, envelope), told, exclude=client)
+    chat.publish(Parted(client.member, room, envelope), told, exclude=client)
     client.echo(envelope)
 
 

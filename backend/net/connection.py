@@ -257,8 +257,13 @@ class Connection:
         if flush:
             # Sent from this thread without blocking; a writer is left (or started) only for
             # what a live socket would not take at once. TLS writes all go through its writer.
-            if not self.outbox.close(error, self._send_now if self.tls is None else None):
-                self._shutdown()  # all sent: end it now (the reader wakes from its recv)
+            if not self.outbox.close(error, self._send_now if self.tls is None else None) and (
+                threading.current_thread() is not self._reader
+            ):
+                # All sent: end it now (the reader wakes from its recv). From the reader itself
+                # (QUIT), its own ending closes the socket, after the user has left the hub: a
+                # client that sees the close may count on its nick being free.
+                self._shutdown()
             return
         with contextlib.suppress(OSError):
             if self.tls is None:  # a plaintext line would only corrupt a TLS stream
@@ -294,6 +299,8 @@ class Connection:
                 if data:
                     self.client.last_seen = time.monotonic()
                     self._receive(data)
+                    if self._killed.is_set():
+                        break  # a QUIT (or any end decided by a line) read just now
                 try:
                     data = self.transport.recv(RECV_BYTES)
                 except OSError:

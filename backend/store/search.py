@@ -2,7 +2,7 @@
 
 `messages_search` is a contentless FTS5 table (content=''): it keeps only the index,
 its rowid is the message's id in `messages`, and the writer thread adds a row for
-every message it stores (never for a topic change). Two columns:
+every message it stores (never for a topic change or a reaction). Two columns:
 
 - `text`, the words of the message (unicode61: case and diacritics folded, so `cafe`
   finds `Café` and `привет` finds `Привет`);
@@ -36,8 +36,9 @@ log = logging.getLogger("lobby.history")
 FTS_TABLE = "messages_search"
 FTS_SCHEMA = (f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(text, meta, content='', "
               "tokenize='unicode61 remove_diacritics 2')")
-# Topic changes are kept in the history but are not conversation: search leaves them out.
-UNSEARCHED = "TOPIC"
+# Topic changes and reactions (TAGMSG, no text) are kept in the history but are not conversation:
+# search leaves them out.
+SEARCHED_ONLY = "command NOT IN ('TOPIC', 'TAGMSG')"
 FTS_INSERT = f"INSERT INTO {FTS_TABLE} (rowid, text, meta) VALUES (?, ?, ?)"
 
 
@@ -130,7 +131,7 @@ def ensure_index(db: sqlite3.Connection) -> None:
     with db:
         db.execute("BEGIN IMMEDIATE")
         db.execute(FTS_SCHEMA)
-        cursor = db.execute("SELECT id, room, source, ts_ms, text FROM messages WHERE command != ?", (UNSEARCHED,))
+        cursor = db.execute(f"SELECT id, room, source, ts_ms, text FROM messages WHERE {SEARCHED_ONLY}")
         while batch := cursor.fetchmany(10_000):
             index_rows(db, batch)
             rows += len(batch)
@@ -146,7 +147,7 @@ def index_rows(db: sqlite3.Connection, rows: list[tuple[int, str, str, int, str]
 def search(db: sqlite3.Connection, query: SearchQuery) -> list[Stored]:
     """The newest matches of query (in the order they were stored), newest first."""
     sql = (f"SELECT m.msgid, m.ts_ms, m.source, m.command, m.target, m.text FROM {FTS_TABLE} s"
-           f" JOIN messages m ON m.id = s.rowid WHERE {FTS_TABLE} MATCH ?")
+           f" JOIN messages m ON m.id = s.rowid WHERE {FTS_TABLE} MATCH ? AND m.{SEARCHED_ONLY}")
     args: list[object] = [match_expression(query)]
     if query.after_ms is not None:
         sql += " AND m.ts_ms >= ?"

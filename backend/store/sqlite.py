@@ -8,7 +8,7 @@ blocks its sender for a moment (back-pressure): what a `kill -9` can lose is bou
 by the queue plus the batch being written, never by how far the writer fell behind.
 Reads run on the same thread, after committing what is pending, so a query always
 sees every message accepted before it and the connection is never shared between
-threads. Private messages are never stored.
+threads. Private messages are kept only between two accounts (core/chat.py).
 
 Readers (replay on join, CHATHISTORY) see a HistorySource. History is one, and with
 `--redis` it reads the cluster's shared source first (the rooms' Redis streams),
@@ -17,6 +17,7 @@ falling back to this node's SQLite copy, which it keeps writing either way.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import sqlite3
@@ -54,7 +55,8 @@ CREATE TABLE IF NOT EXISTS messages (
     source  TEXT NOT NULL,      -- nick!user@host
     command TEXT NOT NULL,      -- PRIVMSG, NOTICE or TOPIC
     target  TEXT NOT NULL,      -- the room as written when the message was sent
-    text    TEXT NOT NULL
+    text    TEXT NOT NULL,
+    tags    TEXT NOT NULL DEFAULT ''  -- the client-only tags (+draft/reply, +draft/react) as JSON, or ''
 );
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, ts_ms, id);
 """
@@ -75,7 +77,17 @@ class _Task:
 
 
 _STOP = object()
-_COLUMNS = "msgid, ts_ms, source, command, target, text"
+_COLUMNS = "msgid, ts_ms, source, command, target, text, tags"
+
+
+def _stored(row: tuple[Any, ...]) -> Stored:
+    """A row of _COLUMNS as a Stored, its tags decoded."""
+    msgid, ts_ms, source, command, target, text, tags = row
+    try:
+        decoded = json.loads(tags) if tags else {}
+    except ValueError:
+        decoded = {}
+    return Stored(msgid, ts_ms, source, command, target, text, decoded if isinstance(decoded, dict) else {})
 
 
 class SqliteReader:
@@ -137,7 +149,7 @@ class SqliteReader:
         sql = f"SELECT {_COLUMNS} FROM messages WHERE room = ? {where} ORDER BY ts_ms {order}, id {order} LIMIT ?"
 
         def query(db: sqlite3.Connection) -> list[Stored]:
-            rows = [Stored(*row) for row in db.execute(sql, (fold(room), *args, limit))]
+            rows = [_stored(row) for row in db.execute(sql, (fold(room), *args, limit))]
             return rows[::-1] if order == "DESC" else rows
 
         page: list[Stored] = self._call(query)
@@ -206,10 +218,12 @@ class History:
 
     # -- writing (any thread; waits only while the writer is behind) ------------------
 
-    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str) -> None:
+    def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str,
+            tags: dict[str, str] | None = None) -> None:
         """Queue one room message for storage; while the queue is full, wait for room (back-pressure)."""
+        row = (fold(room), msgid, epoch_ms(when), source, command, room, text, json.dumps(tags) if tags else "")
         try:
-            self._queue.put((fold(room), msgid, epoch_ms(when), source, command, room, text), timeout=self.add_wait)
+            self._queue.put(row, timeout=self.add_wait)
         except queue.Full:
             # The disk has stalled: the chat goes on without storing, and says so.
             with self._dropped_lock:
@@ -262,9 +276,41 @@ class History:
             if row is None:
                 return None
             db.execute("DELETE FROM messages WHERE room = ? AND msgid = ?", (key, msgid))
-            return Stored(*row)
+            return _stored(row)
 
         found: Stored | None = self._call(query)
+        return found
+
+    def forget(self, room: str, msgids: list[str]) -> None:
+        """Delete these messages of a room (or conversation) if they are there (after what is queued)."""
+        key = fold(room)
+
+        def query(db: sqlite3.Connection) -> None:
+            db.executemany("DELETE FROM messages WHERE room = ? AND msgid = ?", [(key, m) for m in msgids])
+
+        if msgids:
+            self._call(query)
+
+    def reactions(self, room: str, parent: str, nick: str | None = None, value: str | None = None) -> list[str]:
+        """The msgids of the reactions kept to message parent, oldest first; only those nick sent with
+        value, when given (an unreact removes those)."""
+        key = fold(room)
+
+        def query(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute(
+                "SELECT msgid, source, tags FROM messages WHERE room = ? AND command = 'TAGMSG'"
+                " AND json_extract(tags, '$.\"+draft/reply\"') = ? ORDER BY ts_ms, id", (key, parent)).fetchall()
+            out = []
+            for msgid, source, tags in rows:
+                react = _stored(("", 0, source, "TAGMSG", "", "", tags)).tags.get("+draft/react")
+                if nick is not None and fold(source.split("!", 1)[0]) != fold(nick):
+                    continue
+                if value is not None and react != value:
+                    continue
+                out.append(msgid)
+            return out
+
+        found: list[str] = self._call(query)
         return found
 
     def topics(self) -> dict[str, tuple[str, str, int]]:
@@ -377,6 +423,8 @@ class History:
                     raise sqlite3.OperationalError(f"cannot use WAL mode (got {mode})")
                 db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            if "tags" not in {row[1] for row in db.execute("PRAGMA table_info(messages)")}:
+                db.execute("ALTER TABLE messages ADD COLUMN tags TEXT NOT NULL DEFAULT ''")  # a file from before
             db.execute("SELECT count(*) FROM messages").fetchone()
         except sqlite3.DatabaseError as err:
             raise HistoryError(f"cannot open history database {self.path!r}: {err}") from err
@@ -424,14 +472,14 @@ class History:
                 # (a msgid stored already is ignored), and goes into the search index too.
                 last = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
                 db.executemany(
-                    "INSERT OR IGNORE INTO messages (room, msgid, ts_ms, source, command, target, text)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO messages (room, msgid, ts_ms, source, command, target, text, tags)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 if self._indexed:
                     fts.index_rows(db, db.execute(
-                        "SELECT id, room, source, ts_ms, text FROM messages WHERE id > ? AND command != ?",
-                        (last, fts.UNSEARCHED)).fetchall())
+                        f"SELECT id, room, source, ts_ms, text FROM messages WHERE id > ? AND {fts.SEARCHED_ONLY}",
+                        (last,)).fetchall())
         except sqlite3.Error as err:
             # The chat goes on without storage; say so, every time it happens.
             self._failed_writes += len(rows)

@@ -169,7 +169,8 @@ export class Chat {
 
   /** While the room is read, its newest line is its last-read mark (kept for the next visit). */
   markRead(buffer) {
-    if (!buffer || buffer.kind !== "room" || !this.isReading(buffer)) return;
+    // Private conversations have marks too: their unread counts after a reload (signin.js).
+    if (!buffer || (buffer.kind !== "room" && buffer.kind !== "query") || !this.isReading(buffer)) return;
     this.placeNewDivider(buffer);
     const newest = newestMark(buffer.lines);
     if (!isAfter(newest, buffer.readMark)) return;
@@ -708,7 +709,7 @@ export class Chat {
     }
     const room = batch.params[0] ?? "";
     const buffer = this.buffers.get(fold(room));
-    if (!isChannel(room) || !buffer) return; // private conversations are never stored
+    if (!buffer) return; // a private conversation's only when asked for (signin.js): guests' are never kept
     this.applyHistory(this.history.batch(buffer.key, buffer.name, batch.messages));
   }
 
@@ -806,7 +807,7 @@ export class Chat {
 
   /** Ask for the page before the oldest line of a room, if there may be one. */
   loadOlder(buffer = this.active) {
-    if (!buffer || buffer.kind !== "room") return;
+    if (!buffer) return; // a room, or a private conversation whose history was asked for
     if (this.history.loadOlder(buffer.key, buffer.name, buffer.edgeMsgid(false))) this.setMarker(buffer);
   }
 

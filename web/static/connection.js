@@ -21,9 +21,10 @@ const AUTO_JOIN_TOKEN = "lobby-auto-join";
 // multi-prefix: NAMES shows every rank (@+alice), so taking one away leaves the other known.
 // draft/multiline: a message of several lines goes, and comes, as one (multiline.js).
 // draft/message-redaction: a message taken back shows as "message deleted" (chat.js REDACT).
+// account-tag: a private line without one is from a guest, whose messages are not kept (signin.js).
 export const WANTED_CAPS = [
   "server-time", "message-tags", "echo-message", "batch", "draft/chathistory", "away-notify",
-  "multi-prefix", "draft/multiline", "draft/message-redaction",
+  "multi-prefix", "draft/multiline", "draft/message-redaction", "account-tag",
 ];
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;

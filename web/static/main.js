@@ -6,12 +6,13 @@ import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
 import { EmojiCompleter, PICKER_EMOJI, insertAtCaret } from "./emoji.js";
 import { Connection, bridgeUrl } from "./connection.js";
-import { isValidNick } from "./irc.js";
+import { fold, isValidNick } from "./irc.js";
 import { ReadMarks } from "./lastread.js";
 import { Notifier } from "./notify.js";
 import { applySettings, loadSettings, saveSettings } from "./settings.js";
 import { SettingsDialog } from "./settingsdialog.js";
 import { installShortcuts } from "./shortcuts.js";
+import { SignIn } from "./signin.js";
 import { Uploader } from "./upload.js";
 import { View } from "./view.js";
 
@@ -99,9 +100,10 @@ function onState({ state, delay }) {
   view.setStatus(state, STATUS_TEXT[state] ?? state);
 }
 
-function connect(name, password) {
+function connect(name, password, rooms = []) {
   conn = new Connection(bridgeUrl(window.location), name);
   conn.password = password;
+  for (const room of rooms) conn.rooms.set(fold(room), room); // rejoined once in (signin.js)
   chat = new Chat(conn, view, document);
   chat.settings = settings;
   chat.notifier = notifier;
@@ -134,6 +136,7 @@ function connect(name, password) {
       conn.setNick(`${event.detail.nick}_`.slice(0, 30));
       return;
     }
+    if (signin.nickRefused(event.detail)) return;
     view.showJoin();
     view.showNameError(explainNickError(event.detail));
     // Not "joining…" any more: the server waits for another name.
@@ -145,10 +148,38 @@ function connect(name, password) {
       "This chat needs a password.");
   });
   conn.start();
+  signin.setChat(chat);
 }
+
+/** Connect afresh as name (signin.js): the WebSocket's handshake carries the sign-in cookie. */
+function start(name, rooms) {
+  view.setJoining(true);
+  if (conn === null) {
+    connect(name, view.password, rooms);
+    return conn;
+  }
+  conn.nick = name;
+  conn.password = view.password;
+  for (const room of rooms) conn.rooms.set(fold(room), room);
+  conn.restart();
+  return conn;
+}
+
+function tabStorage() {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
+const signin = new SignIn(document, {
+  storage: storage(), tabStorage: tabStorage(), server: location.host, start, remembered,
+});
 
 view.nameInput.value = remembered();
 view.nameInput.focus();
+signin.begin(); // signed in: straight into the chat; a guest's reload: back in under the same name
 
 view.joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -159,7 +190,10 @@ view.joinForm.addEventListener("submit", (event) => {
   }
   view.showNameError("");
   view.setJoining(true);
-  if (conn === null) connect(name, view.password);
+  if (conn === null) {
+    connect(name, view.password);
+    signin.attach(conn);
+  }
   else if (conn.state === "closed" || conn.needsPassword) {
     conn.nick = name;
     conn.password = view.password;
