@@ -18,7 +18,7 @@ import pytest
 
 from backend.node import ChatServer
 from tests.ircclient import IrcClient
-from tests.pagehelpers import IrcFactory, PageFactory, expect, joined, say
+from tests.pagehelpers import IrcFactory, PageFactory, back_in, expect, joined, say
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
@@ -103,6 +103,11 @@ def test_a_reply_quotes_its_parent_in_the_other_browser_and_jumps_to_it(
     assert not line.startswith("@"), line
     got = tagged.expect(r"PRIVMSG #lobby :the answer")
     assert got.tags.get("+draft/reply") == parent_id
+
+    # After a reload the reply still quotes its parent (the tag is kept in history).
+    alice.reload()
+    back_in(alice, "alice")
+    expect(quote).to_contain_text("<script>window.hacked=2</script> the origin")
 
     # The quote goes to the parent: scrolled to, focused, highlighted.
     alice.locator("#messages").evaluate("el => { el.scrollTop = el.scrollHeight; }")
@@ -189,11 +194,16 @@ def test_reactions_show_with_counts_in_both_browsers_toggle_and_come_back_from_h
     bob.keyboard.press("Enter")
     expect(chip(alice, "react to me", "❤️")).to_have_attribute("aria-label", "❤️ 1: bob")
 
-    # A page opened later gets them from history, counted as they stand.
+    # A page opened later, and one reloaded, get them from history, counted as they stand.
     carol = new_page()
     joined(carol, "carol")
     expect(chip(carol, "react to me", "👍")).to_have_attribute("aria-label", "👍 1: alice")
     expect(chip(carol, "react to me", "❤️")).to_have_attribute("aria-label", "❤️ 1: bob")
+    alice.reload()
+    back_in(alice, "alice")
+    expect(chip(alice, "react to me", "👍")).to_have_attribute("aria-label", "👍 1: alice")
+    expect(chip(alice, "react to me", "👍")).to_have_attribute("aria-pressed", "true")
+    expect(chip(alice, "react to me", "❤️")).to_have_attribute("aria-label", "❤️ 1: bob")
     for page in (alice, bob, carol):
         assert page.errors == []
 
@@ -213,7 +223,8 @@ def test_typing_shows_in_the_other_browser_ends_on_send_and_can_be_switched_off(
     expect(alice.locator("#typing")).to_have_text("bob is typing…")
     alice.locator("#message").press("Enter")
     expect(bob.locator("#typing")).to_have_text("")
-    typing = [line for line in watcher.lines_until(r"PRIVMSG #lobby :hello th") if "+typing" in line and "alice!" in line]
+    said = watcher.lines_until(r"PRIVMSG #lobby :hello th")
+    typing = [line for line in said if "+typing" in line and "alice!" in line]
     assert typing and "+typing=active" in typing[0], typing
     assert len([line for line in typing if "+typing=active" in line]) == 1  # at most one per 3 s
     watcher.expect(r"\+typing=done\S* :?alice!\S+ TAGMSG #lobby")
