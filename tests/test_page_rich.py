@@ -194,6 +194,13 @@ def test_reactions_show_with_counts_in_both_browsers_toggle_and_come_back_from_h
     bob.keyboard.press("Enter")
     expect(chip(alice, "react to me", "❤️")).to_have_attribute("aria-label", "❤️ 1: bob")
 
+    # A hostile reaction is text on its chip.
+    target = message(alice, "react to me").get_attribute("data-msgid")
+    tagged.send(f"@+draft/react=<img\\ssrc=x\\sonerror=window.hacked=1>;+draft/reply={target} TAGMSG #lobby")
+    hostile = chip(alice, "react to me", "<img src=x")
+    expect(hostile).to_have_attribute("aria-label", re.compile(r"^<img src=x .* 1: tagged$"))
+    untouched(alice)
+
     # A page opened later, and one reloaded, get them from history, counted as they stand.
     carol = new_page()
     joined(carol, "carol")
@@ -240,6 +247,39 @@ def test_typing_shows_in_the_other_browser_ends_on_send_and_can_be_switched_off(
     assert not [line for line in before if "+typing" in line and "alice!" in line], before
     watcher.never(r"alice!\S+ TAGMSG")
     expect(bob.locator("#typing")).to_have_text("")
+    assert alice.errors == [] and bob.errors == []
+
+
+def set_typing_times(page: Any, **times: int) -> None:
+    """Shorten the page's typing timers (typing.js TYPING), so that a test waits on events, not seconds."""
+    page.evaluate("async (times) => Object.assign((await import('/static/typing.js')).TYPING, times)", times)
+
+
+def test_typing_pauses_and_expires_as_the_spec_says(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    watcher = irc_user("watcher", caps="message-tags")
+    alice = new_page()
+    joined(alice, "alice")
+    bob = new_page()
+    joined(bob, "bob")
+    set_typing_times(alice, pauseMs=200)
+    alice.locator("#message").press_sequentially("thinking")
+    watcher.expect(r"\+typing=active\S* :alice!\S+ TAGMSG #lobby")
+    expect(bob.locator("#typing")).to_have_text("alice is typing…")
+    # No key for a while, text still there: "paused" (still shown, for longer).
+    watcher.expect(r"\+typing=paused\S* :alice!\S+ TAGMSG #lobby")
+    expect(bob.locator("#typing")).to_have_text("alice is typing…")
+    # A notice not renewed expires; clearing the box says "done".
+    set_typing_times(bob, activeExpiryMs=2000, pausedExpiryMs=2000)
+    watcher.send("@+typing=active TAGMSG #lobby")
+    expect(bob.locator("#typing")).to_have_text("alice and watcher are typing…")
+    expect(bob.locator("#typing")).to_have_text("alice is typing…")
+    alice.locator("#message").fill("")
+    watcher.expect(r"\+typing=done\S* :alice!\S+ TAGMSG #lobby")
+    expect(bob.locator("#typing")).to_have_text("")
+    # A /command being typed is not a message: no notice for it.
+    alice.locator("#message").press_sequentially("/join #elsewhere")
+    alice.locator("#message").fill("")
+    watcher.never(r"alice!\S+ TAGMSG")
     assert alice.errors == [] and bob.errors == []
 
 
