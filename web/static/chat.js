@@ -636,10 +636,11 @@ export class Chat {
     // Long text goes as several PRIVMSGs, each within the line limit, split on
     // UTF-8 character boundaries (and at spaces where possible).
     // A reply (the chip above the message box) tags the first piece: +draft/reply=<msgid>.
-    const reply = this.takeReply(target);
+    let reply = this.takeReply(target);
     for (const piece of splitText(text, action ? TEXT_BYTES - ACTION_OVERHEAD : TEXT_BYTES)) {
       const body = action ? `\x01ACTION ${piece}\x01` : piece;
-      const tags = reply && piece === text.slice(0, piece.length) ? { "+draft/reply": reply } : {};
+      const tags = reply ? { "+draft/reply": reply } : {};
+      reply = null;
       this.conn.sendTagged(tags, "PRIVMSG", target, body);
       if (!this.conn.caps.has("echo-message")) {
         // Without echo-message the server won't send our own line back: show it now.
@@ -1018,7 +1019,7 @@ export class Chat {
       this.view.focusLine(line, true);
       return;
     }
-    if (buffer.kind === "room" && this.history.loadAround(buffer.key, buffer.name, msgid)) {
+    if (this.history.loadAround(buffer.key, buffer.name, msgid)) {
       this.pendingJump = { key: buffer.key, msgid };
       this.view.setTyping("Loading the original message…");
       return;
