@@ -106,7 +106,6 @@ export class LogView {
     const li = this.node(line);
     const focused = old.contains(document.activeElement) ? document.activeElement : null;
     if (old.classList.contains("selected")) li.classList.add("selected");
-    if (old.classList.contains("flash")) li.classList.add("flash");
     old.replaceWith(li);
     if (!focused) return;
     // Focus stays where it was: on the same button of the new drawing (a chip, Reply, React), or on the line.

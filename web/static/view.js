@@ -229,6 +229,7 @@ export class View {
     li.classList.remove("flash");
     void li.offsetWidth; // restart the animation when the same line is jumped to again
     li.classList.add("flash");
+    li.addEventListener("animationend", () => li.classList.remove("flash"), { once: true });
   }
 
   showBuffer(buffer, ownNick, away) {
