@@ -9,6 +9,7 @@ dialog, must land only on visible elements that show a focus indicator.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -173,6 +174,30 @@ def test_every_control_is_named_and_focus_is_always_visible(
         check_names(page, f"{layout} {dialog}")
         tab_through(page, f"{layout} {dialog}", presses=15)
         close_with_escape(page, dialog)
+
+    # The search panel (with a result), and the emoji picker of the message box.
+    page.locator("#search-button").click()
+    expect(page.locator("#search")).to_be_visible()
+    page.locator("#search-input").fill("details")
+    page.locator("#search-input").press("Enter")
+    expect(page.locator("#search-status")).to_contain_text(re.compile(r"found|Nothing"))
+    check_names(page, f"{layout} #search")
+    tab_through(page, f"{layout} #search", presses=8)
+    page.locator("#search-input").focus()
+    close_with_escape(page, "#search")
+    page.get_by_role("button", name="Insert emoji").click()
+    expect(page.locator("#emoji-grid")).to_be_visible()
+    check_names(page, f"{layout} emoji picker")
+    close_with_escape(page, "#emoji-popup")
+    expect(page.get_by_role("button", name="Insert emoji")).to_be_focused()
+    # A line's Reply and React are reached with Tab, shown while focus is in them, and named.
+    react = page.get_by_role("button", name="React to carol’s message").first
+    react.focus()
+    expect(react).to_be_visible()
+    react.press("Enter")
+    expect(page.locator("#emoji-grid")).to_be_visible()
+    check_names(page, f"{layout} reaction picker")
+    close_with_escape(page, "#emoji-popup")
 
     # The people panel (a drawer on a phone), the name menu, and the reason dialog it leads to.
     if layout.startswith("phone"):

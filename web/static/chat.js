@@ -26,6 +26,9 @@ import { joinMultiline, multilineBatches, parseMultilineCap } from "./multiline.
 import { shouldNotify } from "./notify.js";
 import { continues } from "./quiet.js";
 import { DEFAULTS } from "./settings.js";
+import { QUICK_REACTIONS, applyReaction, reactedBy, reactionOf, reactionTags } from "./reactions.js";
+import { parentQuote } from "./replies.js";
+import { TypingSender, TypingTracker } from "./typing.js";
 import { detailLines, emptyWhois, whoisReply } from "./whois.js";
 import { firstNewLine, isAfter, markOf, newestMark } from "./lastread.js";
 
@@ -62,7 +65,16 @@ export class Chat {
     this.settingsKey = null; // the room whose settings panel is open
     this.settings = DEFAULTS; // the page's settings (settings.js), set by main.js
     this.notifier = null; // desktop notifications (notify.js), set by main.js
+    // Typing notices: ours go out as TAGMSG (unless the settings say not to), others' show under the log.
+    this.typingSender = new TypingSender((target, state) => {
+      if (this.conn.caps.has("message-tags")) this.conn.sendTagged({ "+typing": state }, "TAGMSG", target);
+    }, { enabled: () => this.settings.sendTyping !== false && this.conn.caps.has("message-tags") });
+    this.typing = new TypingTracker((key) => {
+      if (key === this.activeKey) this.view.setTyping(this.typing.text(key));
+    });
+    this.pendingJump = null; // {key, msgid}: the message to show once the history around it arrives
     view.onUserPick = (nick, anchor) => this.openNameMenu(nick, anchor);
+    view.log.onAction = (action, msgid, button) => this.lineAction(action, msgid, button);
     view.roomSettings.onMode = (room, ...params) => this.commandContext().send("MODE", room, ...params);
     view.roomSettings.onClose = () => {
       this.settingsKey = null;
@@ -107,10 +119,15 @@ export class Chat {
     const buffer = this.buffers.get(key);
     if (!buffer) return;
     if (this.active && this.activeKey !== key) this.leaveRead(this.active);
+    if (this.activeKey !== key) {
+      this.typingSender.stop();
+      this.view.replyChip.clear();
+    }
     this.activeKey = key;
     buffer.unread = 0;
     buffer.mentions = 0;
     this.view.showBuffer(buffer, this.nick, this.away);
+    this.view.setTyping(this.typing.text(buffer.key));
     this.showUsers(buffer); // with its ranks, and the operator tools of this room
     this.setNewBelow(0);
     this.refreshBuffers();
@@ -431,6 +448,7 @@ export class Chat {
   addElement(buffer, line, { countsAsUnread = false, mention = false } = {}) {
     buffer = buffer ?? this.active;
     if (!buffer) return;
+    if (line.msgid) this.linkLines(buffer, [line], []);
     const old = buffer.push(line);
     if (old) {
       if (buffer.key === this.activeKey) this.view.removeLine(old);
@@ -529,6 +547,7 @@ export class Chat {
         if (!this.conn.send("MODE", room, mode)) this.error("Not connected: that wasn't sent.");
       },
       help: (groups, tips) => this.addElement(null, makeLine({ kind: "help", groups, tips })),
+      search: (query) => this.openSearch(query),
       info: (text) => this.info(text),
       error: (text) => this.error(text),
     };
@@ -590,16 +609,19 @@ export class Chat {
     for (const batch of multilineBatches(kept, parseMultilineCap(this.conn.capValues.get("draft/multiline")))) {
       this.batchCount += 1;
       const ref = `lobby${this.batchCount}`;
-      this.conn.send("BATCH", `+${ref}`, "draft/multiline", target);
+      const reply = this.takeReply(target);
+      this.conn.sendTagged(reply ? { "+draft/reply": reply } : {}, "BATCH", `+${ref}`, "draft/multiline", target);
       for (const { text, concat } of batch) {
         const tags = concat ? { batch: ref, "draft/multiline-concat": "" } : { batch: ref };
         this.conn.sendTagged(tags, "PRIVMSG", target, text);
       }
       this.conn.send("BATCH", `-${ref}`);
       if (!caps.has("echo-message")) {
-        this.showMessage(this.buffer(target), this.nick, joinMultiline(batch), new Date(), "message", true);
+        this.showMessage(this.buffer(target), this.nick, joinMultiline(batch), new Date(), "message", true, undefined,
+          reply ? { "+draft/reply": reply } : {});
       }
     }
+    this.typingSender.stop();
   }
 
   sendText(target, text, action) {
@@ -613,14 +635,26 @@ export class Chat {
     }
     // Long text goes as several PRIVMSGs, each within the line limit, split on
     // UTF-8 character boundaries (and at spaces where possible).
+    // A reply (the chip above the message box) tags the first piece: +draft/reply=<msgid>.
+    let reply = this.takeReply(target);
     for (const piece of splitText(text, action ? TEXT_BYTES - ACTION_OVERHEAD : TEXT_BYTES)) {
       const body = action ? `\x01ACTION ${piece}\x01` : piece;
-      this.conn.send("PRIVMSG", target, body);
+      const tags = reply ? { "+draft/reply": reply } : {};
+      reply = null;
+      this.conn.sendTagged(tags, "PRIVMSG", target, body);
       if (!this.conn.caps.has("echo-message")) {
         // Without echo-message the server won't send our own line back: show it now.
-        this.showMessage(this.buffer(target), this.nick, body, new Date(), "message", true);
+        this.showMessage(this.buffer(target), this.nick, body, new Date(), "message", true, undefined, tags);
       }
     }
+    this.typingSender.stop();
+  }
+
+  /** The msgid the chip above the message box replies to, if it is for target (the chip goes). */
+  takeReply(target) {
+    const msgid = this.conn.caps.has("message-tags") ? this.view.replyChip.msgidFor(fold(target)) : null;
+    if (msgid) this.view.replyChip.clear();
+    return msgid;
   }
 
   // -- what the server says ---------------------------------------------------------
@@ -639,6 +673,14 @@ export class Chat {
       if (!this.view.canScroll() || this.view.isNearTop()) this.loadOlder();
       return;
     }
+    if (msg.command === "FAIL" && msg.params[0] === "SEARCH") {
+      this.view.searchPanel.error(msg.params.at(-1));
+      return;
+    }
+    if (msg.command === "FAIL" && msg.params[0] === "TAGMSG") {
+      this.error(`Your reaction wasn't taken: ${msg.params.at(-1)}`);
+      return;
+    }
     if (msg.command === "FAIL" && msg.params[0] === "CHATHISTORY") {
       this.applyHistory(this.history.failed());
       return;
@@ -655,6 +697,10 @@ export class Chat {
   finishBatch(batch) {
     if (batch.type === "draft/multiline") {
       this.showMultiline(batch);
+      return;
+    }
+    if (batch.type === "draft/search") {
+      this.showSearchResults(batch.messages);
       return;
     }
     if (batch.type !== "chathistory" && batch.type !== "draft/chathistory") {
@@ -688,9 +734,20 @@ export class Chat {
     const buffer = this.buffers.get(fold(action.room));
     if (!buffer) return;
     const lines = [];
+    const reactions = [];
+    let overlap = false; // an "around" page that meets lines already shown (no gap between them)
     for (const msg of action.messages) {
+      if (msg.command === "TAGMSG") {
+        reactions.push(msg); // replayed reactions go on their lines once those are in place
+        continue;
+      }
+      if (msg.tags?.msgid && buffer.seen.has(msg.tags.msgid)) overlap = true;
       const line = this.historyLine(buffer, msg);
       if (line) lines.push(line);
+    }
+    if (action.kind === "around") {
+      this.placeAround(buffer, action, lines, reactions, overlap);
+      return;
     }
     // Older pages go on top; a join's replay and what a reconnect missed go just
     // above that join's "You joined" line, so everything reads in the order said.
@@ -698,6 +755,7 @@ export class Chat {
     if (index < 0) index = buffer.lines.length;
     const before = buffer.lines[index] ?? null;
     buffer.insert(index, lines);
+    this.linkLines(buffer, lines, reactions);
     if (lines.length || action.kind !== "missed") this.setMarker(buffer);
     if (buffer.key !== this.activeKey) this.placeNewDivider(buffer);
     if (buffer.key !== this.activeKey) return;
@@ -720,7 +778,10 @@ export class Chat {
     }
     const nick = nickOf(msg.source);
     const time = messageTime(msg);
-    const base = { time, nick, msgid, tags: msg.tags ?? {}, history: true, self: isUserSource(msg.source) && this.isSelf(nick) };
+    const base = {
+      time, nick, msgid, tags: msg.tags ?? {}, history: true, self: isUserSource(msg.source) && this.isSelf(nick),
+      replyTo: msg.tags?.["+draft/reply"] ?? null, parent: null,
+    };
     const text = msg.params[1] ?? "";
     if (msg.command === "TOPIC") {
       // An old topic change is told, not applied: the room's topic is what 332 said.
@@ -782,9 +843,14 @@ export class Chat {
       this.view.scrollToBottom();
       this.setNewBelow(0);
     }
+    // Their line is here: they are not typing it any more.
+    this.typing.clear(buffer.key, fold(nick));
+    const replyTo = tags["+draft/reply"] ?? null;
+    const parent = replyTo ? parentQuote(buffer.findLine(replyTo)) : null;
     this.addLine(
       buffer,
-      { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid, tags, multiline: text.includes("\n") },
+      { kind: action !== null ? "action" : kind, time, nick, text, self, mention, msgid, tags, multiline: text.includes("\n"),
+        replyTo, parent },
       { countsAsUnread: !self },
     );
     if (!self && this.notifier && shouldNotify({ settings: this.settings, hidden: this.doc.hidden, buffer, mention })) {
@@ -803,6 +869,7 @@ export class Chat {
     const caps = this.conn.caps;
     this.history.reset(["batch", "draft/chathistory", "message-tags", "server-time"].every((c) => caps.has(c)));
     this.asked = newAsked();
+    this.typingSender.stop();
     this.serverOper = false;
     this.roomList = null; // a LIST in flight died with the old connection
     this.away.clear();
@@ -840,6 +907,201 @@ export class Chat {
       this.view.setTopic(query);
       this.showUsers(query);
     }
+  }
+
+  // -- replies, reactions, typing and search -------------------------------------
+
+  /**
+   * New lines of buffer (in place in the model, not drawn yet) meet what points at them:
+   * replies among them find their parents, replies already shown find them among the
+   * new lines, reactions waiting for them (and those in reactions, TAGMSGs) attach.
+   */
+  linkLines(buffer, lines, reactions) {
+    const added = new Map(lines.filter((line) => line.msgid).map((line) => [line.msgid, line]));
+    for (const line of lines) {
+      if (line.replyTo && !line.parent) line.parent = parentQuote(added.get(line.replyTo) ?? buffer.findLine(line.replyTo));
+      const waiting = line.msgid ? buffer.pendingReactions.get(line.msgid) : null;
+      if (waiting) {
+        buffer.pendingReactions.delete(line.msgid);
+        for (const r of waiting) applyReaction(line, r.emoji, r.nick, r.remove);
+      }
+    }
+    if (added.size) {
+      for (const line of buffer.lines) {
+        if (line.replyTo && !line.parent && added.has(line.replyTo)) {
+          this.updateLine(buffer, line, { parent: parentQuote(added.get(line.replyTo)) });
+        }
+      }
+    }
+    for (const msg of reactions) this.reactionArrived(buffer, msg);
+  }
+
+  /** A TAGMSG with +draft/react (or +draft/unreact) for a line of buffer, live or from history. */
+  reactionArrived(buffer, msg) {
+    const reaction = reactionOf(msg.tags);
+    if (!reaction) return;
+    const msgid = msg.tags.msgid;
+    if (msgid) {
+      if (buffer.seen.has(msgid)) return; // a replay of one already counted
+      buffer.seen.add(msgid);
+    }
+    const nick = nickOf(msg.source);
+    const line = buffer.findLine(reaction.reply);
+    if (line) {
+      if (applyReaction(line, reaction.emoji, nick, reaction.remove)) this.redrawLine(buffer, line);
+      return;
+    }
+    // Its message is not loaded (yet): kept for when it is (older pages, a jump), within reason.
+    if (buffer.pendingReactions.size >= 2000) return;
+    const waiting = buffer.pendingReactions.get(reaction.reply) ?? [];
+    waiting.push({ emoji: reaction.emoji, nick, remove: reaction.remove });
+    buffer.pendingReactions.set(reaction.reply, waiting);
+  }
+
+  /** A line changed (redacted): the replies quoting it quote it afresh. */
+  requote(buffer, parent) {
+    for (const line of buffer.lines) {
+      if (line.replyTo && line.replyTo === parent.msgid) this.updateLine(buffer, line, { parent: parentQuote(parent) });
+    }
+  }
+
+  /** Send our reaction to the line msgid of buffer (or take it back). */
+  react(buffer, msgid, emoji, remove = false) {
+    if (!this.conn.caps.has("message-tags")) {
+      this.error("This server doesn't take reactions.");
+      return;
+    }
+    if (!this.conn.sendTagged(reactionTags(msgid, emoji, remove), "TAGMSG", buffer.name)) {
+      this.error("Not connected: that wasn't sent.");
+      return;
+    }
+    const line = buffer.findLine(msgid);
+    // Without echo-message our own TAGMSG won't come back: count it now.
+    if (line && !this.conn.caps.has("echo-message") && applyReaction(line, emoji, this.nick, remove)) {
+      this.redrawLine(buffer, line);
+    }
+  }
+
+  /** A button of a line of the open conversation: Reply, React, its reply quote, or a reaction chip. */
+  lineAction(action, msgid, button) {
+    const buffer = this.active;
+    if (!buffer) return;
+    if (action === "jump") {
+      this.jumpTo(buffer, button.dataset.target);
+      return;
+    }
+    const line = buffer.findLine(msgid);
+    if (!line) return;
+    if (action === "reply") {
+      this.view.replyChip.set(buffer.key, line);
+    } else if (action === "react") {
+      this.view.emojiPicker.open(button, QUICK_REACTIONS, (emoji) => {
+        const mine = (line.reactions ?? []).find((r) => r.emoji === emoji);
+        if (!mine || !reactedBy(mine, this.nick)) this.react(buffer, msgid, emoji);
+        this.view.focusLine(line);
+      }, `React to ${line.nick}’s message`);
+    } else if (action === "toggle-reaction") {
+      const emoji = button.dataset.emoji;
+      const entry = (line.reactions ?? []).find((r) => r.emoji === emoji);
+      this.react(buffer, msgid, emoji, Boolean(entry && reactedBy(entry, this.nick)));
+    }
+  }
+
+  /**
+   * Show the message msgid of buffer: scrolled to, highlighted and focused. One not
+   * loaded is fetched with the lines around it (CHATHISTORY AROUND) and shown then.
+   */
+  jumpTo(buffer, msgid) {
+    if (!msgid) return;
+    if (buffer.key !== this.activeKey) this.activate(buffer.key);
+    const line = buffer.findLine(msgid);
+    if (line) {
+      this.view.focusLine(line, true);
+      return;
+    }
+    if (this.history.loadAround(buffer.key, buffer.name, msgid)) {
+      this.pendingJump = { key: buffer.key, msgid };
+      this.view.setTyping("Loading the original message…");
+      return;
+    }
+    this.error("That message is not in the history this page can load.");
+  }
+
+  /** The lines around a message the user jumps to, placed by their time among those shown. */
+  placeAround(buffer, action, lines, reactions, overlap) {
+    const jump = this.pendingJump?.key === buffer.key && this.pendingJump.msgid === action.msgid;
+    if (jump) this.pendingJump = null;
+    if (buffer.key === this.activeKey) this.view.setTyping(this.typing.text(buffer.key));
+    if (lines.length) {
+      const first = lines[0].time.getTime();
+      let index = buffer.lines.findIndex((line) => line.time.getTime() > first);
+      if (index < 0) index = buffer.lines.length;
+      // Lines between this page and the next ones shown are not loaded: say so between them.
+      const gap = !overlap && index < buffer.lines.length
+        ? [makeLine({ kind: "event", time: lines.at(-1).time, text: "· · · messages in between not loaded · · ·" })] : [];
+      buffer.insert(index, [...lines, ...gap]);
+      this.linkLines(buffer, lines, reactions);
+      if (index === 0) this.setMarker(buffer);
+      if (buffer.key === this.activeKey) this.view.showBuffer(buffer, this.nick, this.away);
+    } else {
+      for (const msg of reactions) this.reactionArrived(buffer, msg);
+    }
+    if (!jump) return;
+    const line = buffer.findLine(action.msgid);
+    if (line && buffer.key === this.activeKey) this.view.focusLine(line, true);
+    else if (!line) this.tell(buffer.name, "error", "That message could not be loaded: it may have been deleted.");
+  }
+
+  /** The message box changed: a typing notice to the open conversation, as throttled. */
+  typingInput(text) {
+    const buffer = this.active;
+    this.typingSender.input(buffer && !buffer.removed ? buffer.name : null, text);
+  }
+
+  /** TAGMSG +typing from someone in buffer. */
+  typingArrived(buffer, nick, state) {
+    if (this.isSelf(nick)) return;
+    this.typing.set(buffer.key, fold(nick), nick, state);
+  }
+
+  /** Open the search panel, running query if given (/search words). */
+  openSearch(query = "", opener = null) {
+    this.view.searchPanel.open(query, opener);
+  }
+
+  /** Send a search (SEARCH <query>); false when offline. */
+  search(query) {
+    return this.conn.registered && this.conn.send("SEARCH", query);
+  }
+
+  /** A draft/search batch: its messages as results {room, nick, time, text, msgid, action}. */
+  showSearchResults(messages) {
+    const results = [];
+    for (const msg of messages) {
+      if (msg.command !== "PRIVMSG" && msg.command !== "NOTICE") continue;
+      const raw = msg.params[1] ?? "";
+      const action = actionText(raw);
+      if (action === null && isCtcp(raw)) continue;
+      results.push({
+        room: msg.params[0] ?? "", nick: nickOf(msg.source), time: messageTime(msg), msgid: msg.tags?.msgid ?? null,
+        text: stripFormatting(action ?? raw).replace(/\s+/g, " "), action: action !== null,
+      });
+    }
+    this.view.searchPanel.show(results);
+  }
+
+  /** A search result was chosen: its room opens at that message. */
+  openResult(result) {
+    const buffer = this.buffers.get(fold(result.room));
+    if (!buffer) {
+      this.error(`You are not in ${result.room} any more: /join ${result.room} first.`);
+      return;
+    }
+    if (!result.msgid) {
+      this.activate(buffer.key);
+      return;
+    }
+    this.jumpTo(buffer, result.msgid);
   }
 
   roomsWith(nick) {

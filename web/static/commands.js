@@ -5,7 +5,7 @@
 // ctx.send(command, ...params), ctx.say(target, text), ctx.act(target, text),
 // ctx.openQuery(nick), ctx.switchTo(name) (false if not open), ctx.join(room),
 // ctx.close(name), ctx.browseRooms(filter), ctx.askTopic(room), ctx.setAway(reason),
-// ctx.quit(reason), ctx.help(groups, tips), ctx.info(text) and ctx.error(text);
+// ctx.quit(reason), ctx.help(groups, tips), ctx.search(query), ctx.info(text) and ctx.error(text);
 // for running a room, ctx.isOperator (of the open room, or a server operator),
 // ctx.askModes(room) and ctx.askList(room, "b"|"q").
 // Its group says where /help lists it; "Operators" only to operators.
@@ -55,6 +55,8 @@ const HELP_TIPS = [
   "Tab completes a name, ↑ brings back what you sent, Shift+Enter starts a new line.",
   "Start a message with // to send a line that begins with /.",
   "Alt+↑ and Alt+↓ go to the previous and next room or conversation; Escape closes a dialog or menu.",
+  "Ctrl+K (or / outside the message box) searches messages; filters: from:NAME in:#ROOM before:DATE after:DATE.",
+  "Type :smi for emoji (↑/↓ and Tab or Enter to pick); point at a message (or ↑/↓ in the log, then Tab) to reply or react.",
 ];
 
 export const COMMANDS = {
@@ -82,6 +84,14 @@ export const COMMANDS = {
         return ctx.error(`“${nick}” can't be a name: use letters, digits or _-[]\\\`^{}|, not starting with a digit or -, at most 30.`);
       }
       ctx.send("NICK", nick);
+    },
+  },
+  search: {
+    usage: "/search WORDS",
+    summary: "search the messages of your rooms (Ctrl+K)",
+    group: "Talking",
+    run(ctx, args) {
+      ctx.search(args.trim());
     },
   },
   me: {

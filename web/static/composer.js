@@ -2,12 +2,14 @@
 // completes a name, and Up/Down walk back through what was sent (like a shell).
 // It knows nothing of IRC: it is given a send(text) that returns whether the
 // text went, a names() that lists who can be completed, and a remember(text)
-// that says whether a text may be kept for Up (a password must not).
+// that says whether a text may be kept for Up (a password must not), and a keys(event)
+// that sees each key first (the emoji list, Escape for a reply) and says whether it took it.
 
 const HISTORY_MAX = 50;
 
 export class Composer {
-  constructor(textarea, { send, names, remember = () => true }) {
+  constructor(textarea, { send, names, remember = () => true, keys = () => false }) {
+    this.keys = keys;
     this.input = textarea;
     this.send = send;
     this.names = names;
@@ -24,6 +26,7 @@ export class Composer {
 
   onKeyDown(event) {
     if (event.isComposing) return; // an IME is at work: its keys are its own
+    if (this.keys(event)) return;
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
       this.submit();
@@ -47,6 +50,8 @@ export class Composer {
     this.position = this.history.length;
     this.draft = "";
     this.input.value = "";
+    // Emptied by sending, not by typing: those listening to the text (typing notices) are told too.
+    this.input.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
   caretOnFirstLine() {

@@ -208,6 +208,22 @@ export const HANDLERS = {
     const line = buffer?.findLine(msgid);
     if (!line) return;
     chat.updateLine(buffer, line, { redacted: chat.isSelf(nickOf(msg.source)) ? "You deleted this message" : "message deleted" });
+    chat.requote(buffer, line);
+  },
+
+  // A message with tags and no text: a reaction (+draft/react, +draft/unreact) or a typing notice (+typing).
+  TAGMSG(chat, msg) {
+    const target = msg.params[0] ?? "";
+    const nick = nickOf(msg.source);
+    if (!isUserSource(msg.source)) return;
+    const self = chat.isSelf(nick);
+    // A room's, or a private conversation's: the other person's name (ours, when it is our own echo).
+    const key = fold(isChannel(target) ? target : self ? target : nick);
+    const buffer = chat.buffers.get(key);
+    if (!buffer) return; // a typing notice or a reaction doesn't open a conversation
+    const typing = msg.tags["+typing"];
+    if (typing) chat.typingArrived(buffer, nick, typing);
+    chat.reactionArrived(buffer, msg);
   },
 
   TOPIC(chat, msg) {

@@ -18,6 +18,8 @@ export const OLDER_PAGE = 50;
 // The lines shown on joining a room.
 export const JOIN_PAGE = 50;
 export const CATCH_UP_PAGE = 100;
+// The lines fetched around a message the user jumps to (a reply's parent, a search result).
+export const AROUND_PAGE = 50;
 // A reconnect after a very long absence stops catching up here (and keeps the
 // replay of the latest lines) rather than pulling a whole day into the page.
 export const MAX_CATCH_UP_PAGES = 20;
@@ -85,7 +87,8 @@ class RoomState {
  * {kind: "replay" | "older" | "missed", room, messages, beginning?}
  *  - replay: the join replay (show above our "You joined" line);
  *  - older: a page before the oldest line shown (show at the top);
- *  - missed: lines said while we were away (show above "You rejoined").
+ *  - missed: lines said while we were away (show above "You rejoined");
+ *  - around: the lines around a message the user wants to see (msgid), wherever they fall.
  */
 export class History {
   constructor(send) {
@@ -174,6 +177,14 @@ export class History {
     return true;
   }
 
+  /** Ask for the lines around msgid (a reply's parent, a search result); its answer is an "around" action. */
+  loadAround(key, room, msgid) {
+    if (!this.enabled || !msgid) return false;
+    this.request(key, room, "around", "AROUND", `msgid=${msgid}`, AROUND_PAGE);
+    this.pending.at(-1).msgid = msgid;
+    return true;
+  }
+
   isLoadingOlder(key) {
     return Boolean(this.rooms.get(key)?.loadingOlder);
   }
@@ -213,6 +224,7 @@ export class History {
   }
 
   answer(state, request, messages, failed) {
+    if (request.kind === "around") return { kind: "around", room: request.room, messages, msgid: request.msgid, failed };
     if (request.kind === "older") {
       state.loadingOlder = false;
       // Fewer lines than asked: there is nothing before them.

@@ -4,6 +4,7 @@
 
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
+import { EmojiCompleter, PICKER_EMOJI, insertAtCaret } from "./emoji.js";
 import { Connection, bridgeUrl } from "./connection.js";
 import { fold, isValidNick } from "./irc.js";
 import { ReadMarks } from "./lastread.js";
@@ -203,11 +204,32 @@ view.joinForm.addEventListener("submit", (event) => {
   }
 });
 
+// Rich messages (#18): ":shortcode:" completion, the emoji picker, the reply chip, typing
+// notices and search; the logic is in emoji.js, replies.js, typing.js, search.js and chat.js.
+// The bundled emoji font is fetched now, before any emoji is drawn: text drawn while it is
+// still loading may keep an empty box in Chromium (its unicode-range alone would fetch it late).
+document.fonts?.load('1em "Lobby Emoji"', "😀").catch(() => {});
+const emojiCompleter = new EmojiCompleter(view.input, document.getElementById("emoji-complete"));
+const emojiButton = document.getElementById("emoji-button");
+emojiButton.addEventListener("click", () => {
+  view.emojiPicker.open(emojiButton, PICKER_EMOJI, (emoji) => insertAtCaret(view.input, emoji), "Insert emoji");
+});
+view.input.addEventListener("input", () => chat?.typingInput(view.input.value));
+view.searchPanel.onSearch = (query) => chat !== null && chat.search(query);
+view.searchPanel.onPick = (result) => chat?.openResult(result);
+document.getElementById("search-button").addEventListener("click", (event) => chat?.openSearch("", event.currentTarget));
+
 const composer = new Composer(view.input, {
   send: (text) => chat !== null && chat.submit(text),
   names: () => chat?.completionNames() ?? [],
   // /oper carries a password: Up must never bring it back.
   remember: (text) => !/^\/oper\b/i.test(text.trim()),
+  keys: (event) => {
+    if (emojiCompleter.keyDown(event)) return true;
+    if (event.key !== "Escape" || view.replyChip.target === null) return false;
+    view.replyChip.clear();
+    return true;
+  },
 });
 view.composer.addEventListener("submit", (event) => {
   event.preventDefault(); // the Send button
@@ -229,7 +251,14 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && view.peopleOpen) view.setPeopleOpen(false);
 });
 document.addEventListener("visibilitychange", () => chat?.onVisibilityChange());
-installShortcuts(document, { step: (offset) => chat?.stepConversation(offset) ?? false });
+installShortcuts(document, {
+  step: (offset) => chat?.stepConversation(offset) ?? false,
+  search: () => {
+    if (chat === null || view.chat.hidden) return false;
+    chat.openSearch();
+    return true;
+  },
+});
 // Scrolling to the top of a room loads older lines; so does a wheel turned
 // upwards when there is nothing to scroll yet.
 view.messages.addEventListener("scroll", () => chat?.onScroll(), { passive: true });

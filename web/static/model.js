@@ -16,7 +16,8 @@ export const MAX_LINES = 1000;
  * One line of a conversation:
  * {kind, time (Date), nick, text, msgid, tags, self, mention, history, multiline, continued,
  *  churn, events (a burst of comings and goings), redacted (what a deleted message says now),
- *  groups/tips (the /help card)}.
+ *  replyTo (the msgid a reply answers) and parent ({nick, text} of that message, null if not loaded),
+ *  reactions ([{emoji, nicks}], reactions.js), groups/tips (the /help card)}.
  */
 export function makeLine(fields) {
   return { time: new Date(), nick: "", text: "", tags: {}, ...fields };
@@ -49,6 +50,7 @@ export class Conversation {
     this.newAbove = null; // the line the "new since you were last here" divider is above, or null
     this.online = null; // a private conversation's partner: true/false once MONITOR said, else null
     this.burst = null; // the latest comings-and-goings line (its events: [{kind, nick, text}])
+    this.pendingReactions = new Map(); // msgid of a line not loaded yet -> [{emoji, nick, remove}] for it
   }
 
   /** The msgid of the oldest (or newest) line that has one, or null. */

@@ -8,6 +8,7 @@
 import { nickColor, wideNickHue } from "./colors.js";
 import { churnSummary } from "./quiet.js";
 import { filePreview } from "./upload.js";
+import { reactedBy, reactionLabel } from "./reactions.js";
 
 let timeFormat = clockFormat("auto");
 
@@ -106,9 +107,9 @@ export function nickElement(nick, className = "nick") {
  * Any item of the log from its model line (model.js): the /help card, a burst of
  * comings and goings, or an ordinary line. Returns the <li>; the caller decides where it goes.
  */
-export function renderItem(line) {
+export function renderItem(line, context = {}) {
   if (line.kind === "help") return renderHelp(line.groups, line.tips);
-  const li = renderLine(line);
+  const li = renderLine(line, context);
   if (line.events && line.events.length > 1) {
     fillChurn(li, churnSummary(line.events), line.events.map((e) => e.text));
   }
@@ -123,8 +124,8 @@ export function renderItem(line) {
  */
 export function renderLine({
   kind, time, nick = "", text = "", self = false, mention = false, history = false, msgid, multiline = false,
-  churn = false, continued = false, redacted = null,
-}) {
+  churn = false, continued = false, redacted = null, replyTo = null, parent = null, reactions = [],
+}, { selfNick = "" } = {}) {
   const li = el("li", `line ${kind}`);
   // A join, part, quit or nick change: the settings may hide these, and a burst of them becomes one line.
   if (churn) li.classList.add("churn");
@@ -148,9 +149,9 @@ export function renderLine({
   if (kind === "message" || kind === "notice") {
     const who = nickElement(nick);
     if (kind === "notice") who.append(el("span", "visually-hidden", " (notice)"));
-    body.append(who, el("span", "sep", kind === "notice" ? " – " : ": "), linkify(text));
+    body.append(who, el("span", "sep", kind === "notice" ? " – " : ": "), textElement(text));
   } else if (kind === "action") {
-    body.append(el("span", "star", "* "), nickElement(nick), " ", linkify(text));
+    body.append(el("span", "star", "* "), nickElement(nick), " ", textElement(text));
   } else {
     body.append(linkify(text));
   }
@@ -162,8 +163,75 @@ export function renderLine({
   if (redacted !== null) {
     body.textContent = redacted;
     li.classList.add("redacted");
+    return li;
   }
+  if (replyTo) body.prepend(replyQuote(replyTo, parent));
+  if (reactions.length) body.append(reactionChips(reactions, selfNick));
+  // A message the server gave an id can be replied to and reacted to.
+  if (msgid && (kind === "message" || kind === "action" || kind === "notice")) li.append(lineActions(nick));
   return li;
+}
+
+/** What someone said, with its links (a span of its own, apart from a reply's quote and reactions). */
+function textElement(text) {
+  const span = el("span", "text");
+  span.append(linkify(text));
+  return span;
+}
+
+/** A reply's quote of its parent (+draft/reply): who said what, a button that goes to it. */
+function replyQuote(replyTo, parent) {
+  const quote = el("button", "reply-quote");
+  quote.type = "button";
+  quote.dataset.action = "jump";
+  quote.dataset.target = replyTo;
+  quote.append(el("span", "reply-arrow", "↪ "));
+  quote.lastChild.setAttribute("aria-hidden", "true");
+  if (parent) {
+    quote.append(nickElement(parent.nick, "nick reply-nick"), " ", el("span", "reply-text", parent.text));
+    quote.setAttribute("aria-label", `In reply to ${parent.nick}: ${parent.text} (go to that message)`);
+  } else {
+    quote.append(el("span", "reply-text", "original message not loaded"));
+    quote.setAttribute("aria-label", "In reply to a message not loaded here (load it and go to it)");
+  }
+  return quote;
+}
+
+/** Reaction chips under a message: "👍 2", pressed when one of them is ours; a press toggles ours. */
+function reactionChips(reactions, selfNick) {
+  const row = el("div", "reactions");
+  for (const entry of reactions) {
+    const mine = Boolean(selfNick) && reactedBy(entry, selfNick);
+    const chip = el("button", "reaction");
+    chip.type = "button";
+    chip.dataset.action = "toggle-reaction";
+    chip.dataset.emoji = entry.emoji;
+    chip.setAttribute("aria-pressed", String(mine));
+    chip.setAttribute("aria-label", reactionLabel(entry));
+    chip.title = `${reactionLabel(entry)} — ${mine ? "press to take yours back" : "press to react with it too"}`;
+    chip.append(el("span", "emoji", entry.emoji), el("span", "reaction-count", String(entry.nicks.length)));
+    row.append(chip);
+  }
+  return row;
+}
+
+/** Reply and React: shown when the pointer is over the line or focus is in it (always on a touch screen). */
+function lineActions(nick) {
+  const bar = el("span", "line-actions");
+  const reply = el("button", "line-action", "↩");
+  reply.type = "button";
+  reply.dataset.action = "reply";
+  reply.setAttribute("aria-label", `Reply to ${nick}`);
+  reply.title = "Reply";
+  const react = el("button", "line-action emoji", "☺");
+  react.type = "button";
+  react.dataset.action = "react";
+  react.setAttribute("aria-label", `React to ${nick}’s message`);
+  react.setAttribute("aria-haspopup", "menu");
+  react.setAttribute("aria-expanded", "false");
+  react.title = "React";
+  bar.append(reply, react);
+  return bar;
 }
 
 /**

@@ -12,6 +12,7 @@ export const DEFAULTS = Object.freeze({
   compact: false,
   showEvents: true, // joins, parts, quits and nick changes
   wideColors: false, // 18 hues instead of the terminal's 8
+  sendTyping: true, // tell others when we are typing (+typing TAGMSG)
   notify: false, // desktop notifications for mentions and private messages
   sound: false, // a short tone with each notification
   quietRooms: [], // folded room names whose notifications are off

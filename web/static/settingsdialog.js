@@ -19,6 +19,7 @@ export class SettingsDialog {
     this.compact = $("setting-compact");
     this.events = $("setting-events");
     this.colors = $("setting-colors");
+    this.typing = $("setting-typing");
     this.notify = $("setting-notify");
     this.sound = $("setting-sound");
     this.roomNotify = $("setting-room-notify");
@@ -36,6 +37,7 @@ export class SettingsDialog {
     this.compact.addEventListener("change", () => this.change({ compact: this.compact.checked }));
     this.events.addEventListener("change", () => this.change({ showEvents: this.events.checked }));
     this.colors.addEventListener("change", () => this.change({ wideColors: this.colors.checked }));
+    this.typing.addEventListener("change", () => this.change({ sendTyping: this.typing.checked }));
     this.notify.addEventListener("change", async () => {
       // Switching notifications on is a click too: ask then if nobody has yet.
       if (this.notify.checked) await this.notifier.ask();
@@ -73,6 +75,7 @@ export class SettingsDialog {
     this.compact.checked = s.compact;
     this.events.checked = s.showEvents;
     this.colors.checked = s.wideColors;
+    this.typing.checked = s.sendTyping;
     this.notify.checked = s.notify;
     this.sound.checked = s.sound;
     this.sound.disabled = !s.notify;

@@ -13,6 +13,9 @@ import { NameMenu, ReasonDialog } from "./namemenu.js";
 import { el, linkify, nickElement, retime, setClockFormat } from "./render.js";
 import { RoomBrowser } from "./roombrowser.js";
 import { RoomSettings } from "./roomsettings.js";
+import { EmojiPicker } from "./emoji.js";
+import { ReplyChip } from "./replies.js";
+import { SearchPanel } from "./search.js";
 
 // What a private conversation's header adds about the partner (MONITOR's 730/731).
 const PRESENCE = { true: " · online", false: " · offline", null: "" };
@@ -60,6 +63,10 @@ export class View {
     this.roomSettings = new RoomSettings(doc);
     this.roomSettingsButton = $("room-settings-button");
     this.nameMenu = new NameMenu(doc);
+    this.replyChip = new ReplyChip(doc, this.input);
+    this.searchPanel = new SearchPanel(doc);
+    this.emojiPicker = new EmojiPicker(doc);
+    this.typingNote = $("typing");
     this.reasonDialog = new ReasonDialog(doc);
     this.onUserPick = () => {}; // (nick, button): a name in the user list was chosen
     this.baseTitle = doc.title;
@@ -95,6 +102,7 @@ export class View {
   }
 
   showChat() {
+    this.doc.getElementById("search-button").hidden = false;
     this.joinSection.hidden = true;
     this.chat.hidden = false;
     this.input.focus();
@@ -102,6 +110,7 @@ export class View {
 
   showJoin(name) {
     if (name) this.nameInput.value = name;
+    this.doc.getElementById("search-button").hidden = true;
     this.chat.hidden = true;
     this.joinSection.hidden = false;
     this.setJoining(false);
@@ -204,7 +213,27 @@ export class View {
     retime(this.messages.querySelectorAll("time.time"));
   }
 
+  /** "alice is typing…" under the log of the open conversation ("" when nobody is). */
+  setTyping(text) {
+    if (this.typingNote.textContent !== text) this.typingNote.textContent = text;
+  }
+
+  /** Bring a line into view and give it focus (a screen reader reads it); flash: highlight it briefly. */
+  focusLine(line, flash = false) {
+    const li = this.log.shown(line);
+    if (!li) return;
+    li.tabIndex = -1;
+    li.scrollIntoView({ block: "center" });
+    li.focus({ preventScroll: true });
+    if (!flash) return;
+    li.classList.remove("flash");
+    void li.offsetWidth; // restart the animation when the same line is jumped to again
+    li.classList.add("flash");
+    li.addEventListener("animationend", () => li.classList.remove("flash"), { once: true });
+  }
+
   showBuffer(buffer, ownNick, away) {
+    this.log.context.selfNick = ownNick;
     // aria-busy keeps screen readers from reading the whole history out again.
     this.messages.setAttribute("aria-busy", "true");
     this.log.show(buffer);
