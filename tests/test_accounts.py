@@ -319,3 +319,40 @@ def test_a_removed_account_founds_nothing_for_a_newcomer_of_the_same_name(
     newcomer.send("JOIN #club")
     assert "alice" in newcomer.expect(r" 353 alice \S #club ").params[-1].split()  # in, but no @
     keeper.never(r"MODE #club \+o alice")
+
+
+def test_search_finds_your_own_private_conversations_and_nobody_elses(make_server: Factory, tmp_path: Path) -> None:
+    server = make_server(db_path=str(tmp_path / "lobby.db"), **FAST)
+    new = opened(make_server, server)
+    caps = "batch message-tags server-time"
+    users = {}
+    for name in ("alice", "bob", "carol"):
+        c = new()
+        c.send(f"CAP REQ :{caps}")
+        register_account(c, name)
+        users[name] = c
+    alice, bob, carol = users["alice"], users["bob"], users["carol"]
+    alice.send("PRIVMSG bob :the treasure map is under the sink")
+    bob.expect(r":alice!\S+ PRIVMSG bob :the treasure map")
+    bob.send("PRIVMSG alice :treasure noted, thanks")
+    alice.expect(r":bob!\S+ PRIVMSG alice :treasure noted")
+    alice.sync()
+
+    alice.send("SEARCH treasure")
+    found = [parse_line(x) for x in alice.lines_until(r"BATCH -") if " PRIVMSG " in x]
+    # As CHATHISTORY gives them: alice's line to bob, bob's to alice (newest first).
+    assert [(m.source.split("!")[0], m.params[0], m.params[1]) for m in found] == [
+        ("bob", "alice", "treasure noted, thanks"), ("alice", "bob", "the treasure map is under the sink")]
+    alice.send("SEARCH treasure in:BOB from:bob")
+    found = [x for x in alice.lines_until(r"BATCH -") if " PRIVMSG " in x]
+    assert len(found) == 1 and "treasure noted" in found[0]
+    carol.send("SEARCH treasure")
+    assert not any(" PRIVMSG " in x for x in carol.lines_until(r"BATCH -"))  # a third account: nothing
+    carol.send("SEARCH treasure in:bob")
+    carol.expect(r"FAIL SEARCH INVALID_TARGET bob ")
+    guest = new()
+    guest.send("NICK visitor")
+    guest.send("USER v 0 * :V")
+    guest.expect(r" 001 visitor ")
+    guest.send("SEARCH treasure")
+    guest.expect(r"NOTICE visitor :Search results \(0,")

@@ -256,3 +256,22 @@ def test_a_guest_whose_name_was_taken_meanwhile_gets_the_form_back(
     expect(page.locator("#name-error")).to_contain_text("taken")
     expect(page.locator("#name")).to_have_value("erin")
     expect(page.locator("#chat")).to_be_hidden()
+
+
+def test_search_finds_a_private_line_and_opens_its_conversation(
+    new_page: PageFactory, chat_server: ChatServer, make_server: Callable[..., ChatServer]
+) -> None:
+    page = new_page()
+    create_account(page, "alice")
+    bob = bob_signed_in(chat_server, make_server)
+    bob.send("PRIVMSG alice :the spare key is in the blue flowerpot")
+    expect(conversation(page, "bob")).to_be_visible()
+    say(page, "/search flowerpot")
+    result = page.locator("#search-results .search-result")
+    expect(result).to_have_count(1)
+    expect(result).to_contain_text("bob")
+    result.click()
+    expect(page.locator("#search")).to_be_hidden()
+    found = page.locator("#messages li", has_text="the spare key is in the blue flowerpot")
+    expect(found).to_be_focused()
+    assert page.errors == []

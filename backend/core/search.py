@@ -1,4 +1,5 @@
-"""SEARCH: full-text search over the history of the rooms the user is in.
+"""SEARCH: full-text search over the history of the rooms the user is in, and, signed in to an
+account, of its kept private conversations (`in:nick` for one of them).
 
     SEARCH <query> [<limit>]
 
@@ -31,9 +32,11 @@ from .chat import Chat
 from .chathistory import Fail, parse_ref
 from .client import Client
 from .envelope import TAGS_NONE, format_time
-from .history import HistorySearch, SearchQuery, Stored
+from .history import DM_PREFIX, DM_SEPARATOR, HistorySearch, SearchQuery, Stored, conversation_key
 
 SEARCH_MAX = 50
+# Private conversations searched at most (the newest ones).
+CONVERSATIONS_MAX = 500
 QUERY_MAX = 400  # characters
 WORDS_MAX = 16
 _DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)$")
@@ -74,11 +77,15 @@ def parse_date(raw: str) -> int:
     return ref.ts_ms
 
 
-def parse_query(text: str, my_rooms: dict[str, str], limit: int = SEARCH_MAX) -> SearchQuery:
-    """A SearchQuery from what the user typed; my_rooms maps folded names of their rooms to names.
+def parse_query(text: str, my_rooms: dict[str, str], limit: int = SEARCH_MAX,
+                my_conversations: dict[str, str] | None = None) -> SearchQuery:
+    """A SearchQuery from what the user typed; my_rooms maps folded names of their rooms to names,
+    my_conversations folded partners' names to the keys their private conversations are kept under.
 
-    Raises SearchFail: INVALID_TARGET for an `in:` room they are not in, INVALID_PARAMS for the rest.
+    Raises SearchFail: INVALID_TARGET for an `in:` room they are not in (or a conversation they
+    don't have), INVALID_PARAMS for the rest.
     """
+    conversations = my_conversations or {}
     if len(text) > QUERY_MAX:
         raise SearchFail("INVALID_PARAMS", "", f"The query is longer than {QUERY_MAX} characters")
     words: list[str] = []
@@ -99,12 +106,15 @@ def parse_query(text: str, my_rooms: dict[str, str], limit: int = SEARCH_MAX) ->
         raise SearchFail("INVALID_PARAMS", "", f"At most {WORDS_MAX} words")
     if not words and not filters:
         raise SearchFail("INVALID_PARAMS", "", "Nothing to search for: give words or a filter")
-    rooms = tuple(my_rooms)
+    rooms = (*my_rooms, *conversations.values())
     if "in" in filters:
         room = fold(filters["in"])
-        if room not in my_rooms:
+        if room in my_rooms:
+            rooms = (room,)
+        elif room in conversations:
+            rooms = (conversations[room],)
+        else:
             raise SearchFail("INVALID_TARGET", filters["in"], "You are not in that room")
-        rooms = (room,)
     after = parse_date(filters["after"]) if "after" in filters else None
     before = parse_date(filters["before"]) if "before" in filters else None
     nick = fold(filters["from"]) if "from" in filters else None
@@ -123,11 +133,14 @@ def split_params(params: list[str]) -> tuple[str, int]:
 
 
 def handle_search(chat: Chat, client: Client, msg: Message) -> None:
-    """SEARCH <query> [<limit>]: the newest matching messages of the user's rooms, newest first."""
+    """SEARCH <query> [<limit>]: the newest matching messages of the user's rooms (and, signed in,
+    private conversations), newest first."""
     my_rooms = {fold(name): name for name in chat.hub.rooms_of(client)}
+    partners = conversations_of(chat, client)
+    keys = {folded: conversation_key(client.account or "", other) for folded, other in partners.items()}
     try:
         text, limit = split_params(list(msg.params))
-        query = parse_query(text, my_rooms, limit)
+        query = parse_query(text, my_rooms, limit, keys)
     except SearchFail as fail:
         context = (fail.context,) if fail.context else ()
         client.send_from_server("FAIL", "SEARCH", fail.code, *context, fail.text)
@@ -140,11 +153,28 @@ def handle_search(chat: Chat, client: Client, msg: Message) -> None:
         except TimeoutError:
             client.send_from_server("FAIL", "SEARCH", "TEMPORARILY_UNAVAILABLE", "History is busy, try again")
             return
-    send_results(client, rows, my_rooms)
+    send_results(client, rows, my_rooms, partners)
 
 
-def send_results(client: Client, rows: list[Stored], my_rooms: dict[str, str]) -> None:
-    """The results as one draft/search batch, or as dated notices for a client without batch."""
+def conversations_of(chat: Chat, client: Client) -> dict[str, str]:
+    """The other accounts of client's account's kept private conversations, by folded name."""
+    if client.account is None or chat.history is None:
+        return {}
+    try:
+        found = chat.history.conversations(client.account, CONVERSATIONS_MAX)
+    except TimeoutError:
+        return {}
+    return {fold(other): other for other, _ in found}
+
+
+def send_results(client: Client, rows: list[Stored], my_rooms: dict[str, str],
+                 partners: dict[str, str] | None = None) -> None:
+    """The results as one draft/search batch, or as dated notices for a client without batch.
+
+    A private message comes as it did (to the partner from the user, or to the user from the
+    partner), as CHATHISTORY gives it: clients already know which conversation that is.
+    """
+    partners = partners or {}
     # As replay on join: a batch only where its lines also carry their original time.
     batched = "batch" in client.caps and client.render_key != TAGS_NONE and client.presenter is None
     if not batched:
@@ -154,12 +184,21 @@ def send_results(client: Client, rows: list[Stored], my_rooms: dict[str, str]) -
         client.send_from_server("BATCH", f"+{batch_id}", "draft/search")
     for row in rows:
         room = my_rooms.get(fold(row.target), row.target)
+        where = room
+        if row.target.startswith(DM_PREFIX):
+            # A kept private message: to the partner from the user, or to the user from the partner.
+            ends = row.target[len(DM_PREFIX):].split(DM_SEPARATOR)
+            other = next((end for end in ends if end != fold(client.account or "")), ends[0])
+            partner = partners.get(other, other)
+            sender = fold(row.source.split("!", 1)[0])
+            room = client.nick if sender == other else partner
+            where = f"{partner} (private)"
         if not batched:
             when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.ts_ms / 1000))
             said = row.text
             if said.startswith("\x01ACTION ") and said.endswith("\x01"):
                 said = "* " + said[len("\x01ACTION "):-1]
-            line = f"[{when}] {room} <{row.source.split('!', 1)[0]}> {said}"
+            line = f"[{when}] {where} <{row.source.split('!', 1)[0]}> {said}"
             client.send_from_server("NOTICE", client.nick, line)
             continue
         tags = {"batch": batch_id, "time": format_time(row.ts_ms / 1000)}

@@ -1082,8 +1082,10 @@ export class Chat {
       const raw = msg.params[1] ?? "";
       const action = actionText(raw);
       if (action === null && isCtcp(raw)) continue;
+      // A private message comes as it was said: to us from the partner, or by us to them.
+      const target = msg.params[0] ?? "";
       results.push({
-        room: msg.params[0] ?? "", nick: nickOf(msg.source), time: messageTime(msg), msgid: msg.tags?.msgid ?? null,
+        room: this.isSelf(target) ? nickOf(msg.source) : target, nick: nickOf(msg.source), time: messageTime(msg), msgid: msg.tags?.msgid ?? null,
         text: stripFormatting(action ?? raw).replace(/\s+/g, " "), action: action !== null,
       });
     }
@@ -1092,7 +1094,8 @@ export class Chat {
 
   /** A search result was chosen: its room opens at that message. */
   openResult(result) {
-    const buffer = this.buffers.get(fold(result.room));
+    // A private conversation opens again if it was closed; a room needs joining first.
+    const buffer = isChannel(result.room) ? this.buffers.get(fold(result.room)) : this.buffer(result.room, "query");
     if (!buffer) {
       this.error(`You are not in ${result.room} any more: /join ${result.room} first.`);
       return;
