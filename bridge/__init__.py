@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "LOBBY_TOKENS": None,
     "LOBBY_GUARD": None,
     "LOBBY_REGISTRATION_OPEN": False,
+    # --require-accounts: the page offers no way in as a guest.
+    "LOBBY_REQUIRE_ACCOUNTS": False,
     # Origins besides the page's own that may open /ws (e.g. "https://chat.example").
     "LOBBY_ALLOWED_ORIGINS": (),
     # Host names besides loopback and the machine's own that requests may name
@@ -178,4 +180,5 @@ def config_for(server: ChatServer) -> dict[str, Any]:
         "LOBBY_TOKENS": server.tokens,
         "LOBBY_GUARD": server.chat.guard if server.accounts is not None else None,
         "LOBBY_REGISTRATION_OPEN": server.config.registration_open,
+        "LOBBY_REQUIRE_ACCOUNTS": server.config.require_accounts,
     }

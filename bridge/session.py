@@ -82,7 +82,8 @@ def _stores() -> tuple[AccountStore, TokenStore, FailureGuard] | None:
 
 def _about() -> dict[str, Any]:
     """What the page needs to know to offer sign-in at all."""
-    return {"accounts": _stores() is not None, "registration": bool(_config("LOBBY_REGISTRATION_OPEN"))}
+    return {"accounts": _stores() is not None, "registration": bool(_config("LOBBY_REGISTRATION_OPEN")),
+            "guests": not _config("LOBBY_REQUIRE_ACCOUNTS")}
 
 
 def signed_in_account() -> str | None:

@@ -275,3 +275,26 @@ def test_search_finds_a_private_line_and_opens_its_conversation(
     found = page.locator("#messages li", has_text="the spare key is in the blue flowerpot")
     expect(found).to_be_focused()
     assert page.errors == []
+
+
+def test_with_accounts_required_the_page_offers_only_signing_in(
+    browser: Any, make_server: Callable[..., ChatServer], db_path: str
+) -> None:
+    server = make_server(webirc_password=secrets.token_urlsafe(18), db_path=db_path, require_accounts=True,
+                         password_delay=0.05, password_delay_max=0.4)
+    assert server.accounts is not None
+    assert server.accounts.create("student1", hash_password(PASSWORD))
+    web = WebServer(create_app({"TESTING": True, **config_for(server)}), "127.0.0.1", 0)
+    web.start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(web.url)
+        expect(page.locator("#account-form")).to_be_visible()  # straight to signing in
+        expect(page.locator("#way-guest")).to_be_hidden()
+        expect(page.locator("#join-form")).to_be_hidden()
+        sign_in(page, "student1")
+        online(page, "student1")
+    finally:
+        context.close()
+        web.stop()

@@ -161,13 +161,17 @@ export class SignIn {
     this.registration = Boolean(data.registration);
     this.ways.hidden = !this.accountsHere;
     this.wayButtons.create.hidden = !this.registration;
+    // --require-accounts: nobody gets in without signing in, so no guest form to fail on.
+    this.guestsWelcome = data.guests !== false;
+    this.wayButtons.guest.hidden = !this.guestsWelcome;
+    if (!this.guestsWelcome && this.accountsHere && !(status === 200 && data.account)) this.show("signin");
     if (status === 200 && data.account) {
       this.signedIn(data.account);
       this.connect(data.account);
       return;
     }
     const name = this.remembered();
-    if (this.tab.get(JOINED_KEY) && name) this.connect(name);
+    if (this.tab.get(JOINED_KEY) && name && this.guestsWelcome) this.connect(name);
   }
 
   /** Show one of the three ways in. */
