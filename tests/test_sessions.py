@@ -84,7 +84,7 @@ def test_signing_in_sets_a_strict_http_only_cookie_and_get_names_the_account(
     assert any(flag.startswith("max-age=") for flag in flags)
     who = http.get(f"{web.url}/api/session", timeout=10)
     assert who.status_code == 200
-    assert who.json() == {"account": "Alice", "accounts": True, "registration": True}
+    assert who.json() == {"account": "Alice", "accounts": True, "registration": True, "guests": True}
     assert who.headers["Cache-Control"] == "no-store"
 
 
