@@ -351,6 +351,7 @@ def test_a_browser_that_stops_reading_holds_up_no_one_else(
         stuck = ws_connect(url, "stuck", sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
         live = ws_connect(url, "live")
         talker = IrcClient(chat.address)
+        make_server.clients.append(talker)  # type: ignore[attr-defined]
         talker.register("talker")
         pad = "x" * 400
         talker.send_raw(b"".join(f"PRIVMSG #lobby :{i} {pad}\r\n".encode() for i in range(20000)))
