@@ -44,7 +44,7 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -568,4 +568,30 @@ def serve(name: str) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = FILE_CSP
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    _close_when_sent(response)
     return response
+
+
+def _close_when_sent(response: Response) -> None:
+    """Close a file's body as soon as it has been sent (or at once when none of it is).
+
+    werkzeug's server closes a response body only after reading what the client may still send,
+    and that read raises when the browser has already gone (an image it stopped wanting): the
+    file would stay open until the garbage collector finds it.
+    """
+    body = response.response
+    if response.status_code == 304 or request.method == "HEAD":
+        response.close()
+        response.response = []
+        return
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            for chunk in body:
+                yield chunk if isinstance(chunk, bytes) else chunk.encode()
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    response.response = chunks()

@@ -593,3 +593,16 @@ def test_the_relay_follows_its_users_nick() -> None:
     assert who.nick == "webby"
     follow(who, [b":other!u@h NICK :mallory", b":WEBBY!u@h NICK :renamed"])
     assert who.nick == "renamed" and who.names() == ["renamed", "acc"]
+
+
+def test_ranges_revalidation_and_head_still_work(files: Files) -> None:
+    ticket, _ = files.ticket()
+    data = os.urandom(5000)
+    _, _, body = files.upload(data, ticket, "r.bin")
+    path = urlsplit(body["url"]).path
+    status, headers, got = files.request("GET", path, headers={"Range": "bytes=100-199"})
+    assert status == 206 and got == data[100:200] and headers["content-range"] == "bytes 100-199/5000"
+    status, _, got = files.request("GET", path, headers={"If-None-Match": headers["etag"]})
+    assert status == 304 and got == b""
+    status, headers, got = files.request("HEAD", path)
+    assert status == 200 and got == b"" and headers["content-length"] == "5000"
