@@ -23,8 +23,15 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from backend.cluster.mirror import Mirror
+from backend.cluster.wire import payload
+from backend.core.chat import Chat
+from backend.core.envelope import Envelope
+from backend.core.history import Ref
 from backend.core.passwords import hash_password
+from backend.irc import Message
 from backend.node import ChatServer, ServerConfig
+from backend.store.sqlite import History
 from bridge import config_for, create_app
 from bridge.uploads import (
     NAME_PATTERN,
@@ -606,3 +613,35 @@ def test_ranges_revalidation_and_head_still_work(files: Files) -> None:
     assert status == 304 and got == b""
     status, headers, got = files.request("HEAD", path)
     assert status == 200 and got == b"" and headers["content-length"] == "5000"
+
+
+class Forgotten:
+    """Attachments that record what they were asked to forget."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def forget(self, text: str, author: str) -> None:
+        self.calls.append((text, author))
+
+
+def test_a_redact_from_another_node_forgets_the_files_of_this_nodes_copy(tmp_path: Path) -> None:
+    history = History(str(tmp_path / "node.db"))
+    history.open(index=False)
+    try:
+        chat = Chat(history=history)
+        attachments = Forgotten()
+        chat.attachments = attachments
+        mirror = Mirror(chat, "here", on_sync=lambda: None)
+        history.add("#lobby", "m1", time.time(), "bob!b@there", "PRIVMSG", "see http://h/files/x")
+        history.add("#lobby", "m2", time.time(), "bob!b@there", "PRIVMSG", "not this one")
+        redact = Envelope(Message("REDACT", ("#lobby", "m1"), "carol!c@there"))
+        mirror.apply(json.loads(payload("there", "redact", redact, key="#lobby", msgids=["m1"])))
+        assert attachments.calls == [("see http://h/files/x", "bob")]
+        assert [row.msgid for row in history.around("#lobby", Ref(msgid="m2"), 10)] == ["m2"]
+        # An unreact (no REDACT line) takes no file with it, and a msgid not kept here asks nothing.
+        mirror.apply(json.loads(payload("there", "redact", None, key="#lobby", msgids=["m2"])))
+        mirror.apply(json.loads(payload("there", "redact", redact, key="#lobby", msgids=["gone"])))
+        assert attachments.calls == [("see http://h/files/x", "bob")]
+    finally:
+        history.close()
