@@ -114,6 +114,7 @@ def test_deleting_your_own_message_with_the_mouse_and_the_keyboard(new_page: Pag
     expect(message(bob, "after it all")).to_be_visible()
     expect(message(bob, "before it all")).to_be_visible()
     expect(bob.locator("#messages")).not_to_contain_text("oops")
+    watcher.sync()
     assert alice.errors == [] and bob.errors == []
 
 
