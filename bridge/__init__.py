@@ -78,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     # a day, how
     # long one upload's body may take, and the accounts store for HTTP Basic.
     "LOBBY_FILES_DIR": None,
+    "LOBBY_CHAT": None,
     "LOBBY_MAX_UPLOAD_BYTES": uploads.MAX_UPLOAD_BYTES,
     "LOBBY_UPLOAD_QUOTA_BYTES": uploads.QUOTA_BYTES,
     "LOBBY_UPLOAD_BURST": uploads.RATE_BURST,
@@ -173,6 +174,8 @@ def config_for(server: ChatServer) -> dict[str, Any]:
         "LOBBY_HUB": server.hub,
         "LOBBY_NETWORK": server.config.network,
         "LOBBY_FILES_DIR": server.config.uploads_dir(),
+        # Uploads plug into the chat (Chat.attachments): a deleted message's files go with it.
+        "LOBBY_CHAT": server.chat,
         "LOBBY_MAX_UPLOAD_BYTES": server.config.max_upload_bytes,
         "LOBBY_UPLOAD_QUOTA_BYTES": server.config.upload_quota_bytes,
         "LOBBY_UPLOAD_DAILY_BYTES": server.config.upload_daily_bytes,

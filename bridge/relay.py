@@ -254,12 +254,15 @@ class Relay:
 
     def __init__(self, ws: WebSocket, upstream: socket.socket, binary: bool,
                  max_frame_bytes: int = MAX_FRAME_BYTES, registry: RelayRegistry | None = None,
-                 admitted: Callable[[], None] | None = None, greeting: str | None = None) -> None:
+                 admitted: Callable[[], None] | None = None, greeting: str | None = None,
+                 uploader: uploads.Uploader | None = None) -> None:
         self.ws = WsAdapter(ws)
         # Gives back this browser's admission slot once it has joined (or the relay ends).
         self._admitted = admitted
         # The bridge's own line for the browser once it is registered (its upload ticket).
         self.greeting = greeting
+        # Who this browser's uploads are from: its nick, followed from the server's lines (uploads.follow).
+        self.uploader = uploader
         self.upstream = upstream
         self.binary = binary
         self.max_frame_bytes = max_frame_bytes
@@ -341,6 +344,11 @@ class Relay:
             self._admit_done()
         # The server never sends an over-long line; don't pass on what it didn't mean.
         lines = [line for line in self.buffer.feed(data) if not isinstance(line, LineTooLong)]
+        # Only the welcome and NICK lines matter, so most chunks cost a substring search or two here (the
+        # first line may have begun in the previous chunk).
+        if self.uploader is not None and lines and (self.greeting is not None or b" NICK " in data
+                                                    or b" NICK " in lines[0]):
+            uploads.follow(self.uploader, lines)
         if self.greeting is not None and any(uploads.is_welcome(line) for line in lines):
             # Right after the welcome, so the page knows its upload ticket before anything else.
             at = next(i for i, line in enumerate(lines) if uploads.is_welcome(line)) + 1
@@ -557,9 +565,10 @@ def relay(ws: WebSocket) -> None:
     # Sends fail (OSError) instead of blocking forever on a server that stopped reading.
     upstream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", UPSTREAM_SEND_TIMEOUT_SECONDS, 0))
     secret = config.get("LOBBY_WEBIRC_PASSWORD")
+    account = session.signed_in_account() if secret else None
     try:
         if secret:
-            line = webirc_line(secret, request.remote_addr or "0.0.0.0", session.signed_in_account())
+            line = webirc_line(secret, request.remote_addr or "0.0.0.0", account)
             upstream.sendall(line.encode() + b"\r\n")
     except OSError:
         upstream.close()
@@ -569,11 +578,12 @@ def relay(ws: WebSocket) -> None:
     registry = current_app.extensions.get("lobby.relays")
     # With uploads on, this connection's ticket lives exactly as long as the relay.
     book = uploads.tickets()
-    ticket = book.issue() if book is not None else None
+    uploader = uploads.Uploader(account=account)
+    ticket = book.issue(uploader) if book is not None else None
     greeting = uploads.ticket_line(ticket, uploads.max_upload_bytes()) if ticket else None
     try:
         Relay(ws, upstream, binary, int(config.get("LOBBY_MAX_FRAME_BYTES", MAX_FRAME_BYTES)), registry,
-              g.pop("lobby_admitted", None), greeting).run()
+              g.pop("lobby_admitted", None), greeting, uploader if ticket else None).run()
     finally:
         if book is not None and ticket:
             book.revoke(ticket)

@@ -22,6 +22,12 @@ CSP that allows nothing (and sandboxes the document, should a browser render
 one), and are inline only for PNG, JPEG, GIF and WebP verified by magic bytes;
 everything else, SVG and HTML included, is an attachment of type
 application/octet-stream.
+
+Each file's side file records who uploaded it: the nick of the page's user (the relay keeps it
+current, see follow()) and the account, if any, or the account of HTTP Basic. When a message is
+deleted (REDACT), the chat calls FileStore.forget with its text and author: the files of ours it
+names that the same person uploaded are deleted, so re-posting someone else's URL and deleting
+that line takes nothing with it.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,7 +53,9 @@ from urllib.parse import quote
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
 from werkzeug.http import parse_options_header
 
+from backend.core.chat import Chat
 from backend.core.passwords import check_password, hash_password
+from backend.irc import fold
 
 log = logging.getLogger("lobby.uploads")
 
@@ -78,6 +86,8 @@ IMAGE_TYPES: dict[str, tuple[str, str]] = {  # extension -> (MIME type, descript
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}(?:\.(?:png|jpg|gif|webp))?$")
 FILE_CSP = "default-src 'none'; sandbox"
+# Our files named in a message's text: an http(s) URL whose path is /files/<name>.
+FILE_URL = re.compile(r"https?://[^\s/]+/files/([A-Za-z0-9_-]{22}(?:\.(?:png|jpg|gif|webp))?)(?![A-Za-z0-9_.-])")
 
 
 def sniff_image(head: bytes) -> str | None:
@@ -127,9 +137,42 @@ def is_welcome(line: bytes) -> bool:
     return bool(words) and words[0] == b"001"
 
 
+def follow(uploader: Uploader, lines: list[bytes]) -> None:
+    """Keep a page user's nick current from the lines the chat server sends them: the welcome (001)
+    names it, and their own NICK changes it (`:<current>!... NICK <new>`)."""
+    for line in lines:
+        words = line.split(b" ", 4)
+        while words and words[0][:1] == b"@":
+            words = words[1:]
+        source = words[0] if words and words[0][:1] == b":" else b""
+        if source:
+            words = words[1:]
+        if len(words) < 2:
+            continue
+        new = words[1].decode("utf-8", errors="replace").lstrip(":")
+        if words[0] == b"001":
+            uploader.nick = new
+        elif words[0] == b"NICK" and uploader.nick is not None and new:
+            nick = source[1:].split(b"!", 1)[0].decode("utf-8", errors="replace")
+            if fold(nick) == fold(uploader.nick):
+                uploader.nick = new
+
+
 def ticket_line(ticket: str, max_bytes: int) -> str:
     """The line that hands a browser its upload ticket (a standard-replies NOTE the page reads)."""
     return f":lobby-web NOTE * {TICKET_CODE} {ticket} {max_bytes} :You may upload files to POST /upload"
+
+
+@dataclass
+class Uploader:
+    """Who uploads: a page user's nick (kept current by their relay) and account, or an account."""
+
+    nick: str | None = None
+    account: str | None = None
+
+    def names(self) -> list[str]:
+        """The names a message's author may go by to be this uploader."""
+        return [name for name in (self.nick, self.account) if name]
 
 
 class TicketBook:
@@ -137,28 +180,32 @@ class TicketBook:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tickets: set[bytes] = set()
+        self._tickets: dict[bytes, Uploader] = {}
 
     @staticmethod
     def _key(ticket: str) -> bytes:
         return hashlib.sha256(ticket.encode("utf-8", errors="replace")).digest()
 
-    def issue(self) -> str:
-        """A new ticket, valid until revoked."""
+    def issue(self, uploader: Uploader | None = None) -> str:
+        """A new ticket for uploader (whom its relay keeps current), valid until revoked."""
         ticket = secrets.token_urlsafe(24)
         with self._lock:
-            self._tickets.add(self._key(ticket))
+            self._tickets[self._key(ticket)] = uploader or Uploader()
         return ticket
 
     def revoke(self, ticket: str) -> None:
         """The relay has ended: its ticket no longer works."""
         with self._lock:
-            self._tickets.discard(self._key(ticket))
+            self._tickets.pop(self._key(ticket), None)
 
     def valid(self, ticket: str) -> bool:
         """Whether ticket belongs to a live relay."""
+        return self.holder(ticket) is not None
+
+    def holder(self, ticket: str) -> Uploader | None:
+        """Who a live ticket belongs to, or None."""
         with self._lock:
-            return self._key(ticket) in self._tickets
+            return self._tickets.get(self._key(ticket))
 
 
 class RateLimiter:
@@ -250,8 +297,10 @@ class FileStore:
         with self._lock:
             self.used = max(0, self.used - size)
 
-    def save(self, stream: Any, length: int, filename: str, deadline: float) -> Stored:
-        """Copy length bytes of stream to a new file; TooBig, OverQuota or Incomplete leave nothing behind."""
+    def save(self, stream: Any, length: int, filename: str, deadline: float,
+             uploader: Uploader | None = None) -> Stored:
+        """Copy length bytes of stream to a new file, noting who uploaded it; TooBig, OverQuota or Incomplete
+        leave nothing behind."""
         if length > self.max_bytes:
             raise TooBig
         self._reserve(length)
@@ -274,7 +323,9 @@ class FileStore:
             image = sniff_image(head)
             name = f"{token}.{image}" if image else token
             stored = Stored(name, filename, length, image)
-            meta = json.dumps({"filename": filename, "size": length, "image": image, "at": time.time()}).encode()
+            who = uploader or Uploader()
+            meta = json.dumps({"filename": filename, "size": length, "image": image, "at": time.time(),
+                               "nick": who.nick, "account": who.account}).encode()
             self._reserve(len(meta))
             (self.root / f"{token}.json").write_bytes(meta)
             os.replace(part, self.root / name)
@@ -302,11 +353,51 @@ class FileStore:
                             image or None)
 
 
+    def delete(self, name: str) -> bool:
+        """Delete a stored file and its side file (their room back under the quota); False if none."""
+        if not NAME_PATTERN.fullmatch(name):
+            return False
+        token = name.partition(".")[0]
+        freed, found = 0, False
+        for path in (self.root / name, self.root / f"{token}.json"):
+            with contextlib.suppress(FileNotFoundError):
+                size = path.stat().st_size
+                path.unlink()
+                freed += size
+                found = True
+        self._release(freed)
+        return found
+
+    def uploader(self, name: str) -> Uploader | None:
+        """Who uploaded a stored file, as its side file says; None for no such file."""
+        if not NAME_PATTERN.fullmatch(name):
+            return None
+        try:
+            meta = json.loads((self.root / f"{name.partition('.')[0]}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        nick, account = meta.get("nick"), meta.get("account")
+        return Uploader(nick if isinstance(nick, str) else None, account if isinstance(account, str) else None)
+
+    def forget(self, text: str, author: str) -> None:
+        """A message by author was deleted: delete the files of ours its text names that author uploaded."""
+        for name in dict.fromkeys(FILE_URL.findall(text)):
+            who = self.uploader(name)
+            if who is None or fold(author) not in {fold(n) for n in who.names()}:
+                continue  # not ours, or someone else's file re-posted: it stays
+            if self.delete(name):
+                log.info("deleted %s with the message that named it", name)
+
+
 class AccountLookup(Protocol):
     """What Basic authentication needs of the accounts store."""
 
     def password_hash(self, name: str) -> str | None:
         """The account's password hash, or None."""
+        ...
+
+    def display_name(self, name: str) -> str | None:
+        """The account's name as it was created."""
         ...
 
 
@@ -320,6 +411,9 @@ def setup(app: Flask) -> None:
                       int(app.config["LOBBY_UPLOAD_QUOTA_BYTES"]))
     store.open()
     app.extensions["lobby.files"] = store
+    chat = app.config.get("LOBBY_CHAT")
+    if isinstance(chat, Chat):
+        chat.attachments = store  # a deleted message's files go with it (core/redaction.py)
     app.extensions["lobby.upload_tickets"] = TicketBook()
     app.extensions["lobby.upload_rate"] = RateLimiter(int(app.config["LOBBY_UPLOAD_BURST"]),
                                                       float(app.config["LOBBY_UPLOAD_RATE_SECONDS"]))
@@ -369,8 +463,9 @@ def _drain() -> None:
             pass
 
 
-def _authorised() -> Response | None:
-    """None when the request carries a live ticket or an account's name and password; else a refusal."""
+def _authorised() -> Response | Uploader:
+    """Who uploads, when the request carries a live ticket or an account's name and password; else a
+    refusal."""
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="lobby", Basic realm="lobby", charset="UTF-8"'}
@@ -378,8 +473,9 @@ def _authorised() -> Response | None:
         return _error(401, "Uploading needs a chat connection (the page's ticket) or an account.", challenge)
     if scheme.lower() == "bearer":
         book = tickets()
-        if book is not None and book.valid(credentials.strip()):
-            return None
+        holder = book.holder(credentials.strip()) if book is not None else None
+        if holder is not None:
+            return holder
         return _error(403, "That upload ticket is not valid (it ends with its chat connection).")
     if scheme.lower() == "basic":
         accounts: AccountLookup | None = current_app.config.get("LOBBY_ACCOUNTS")
@@ -390,7 +486,8 @@ def _authorised() -> Response | None:
         stored = accounts.password_hash(name) if accounts is not None and name else None
         # A name that has no account costs the same hash as one that has: timing tells nothing.
         if check_password(password, stored or _decoy_hash()) and stored is not None:
-            return None
+            assert accounts is not None
+            return Uploader(None, accounts.display_name(name) or name)
         return _error(403, "Wrong account name or password.")
     return _error(401, "Use Bearer (the page's ticket) or Basic (an account).", challenge)
 
@@ -421,9 +518,9 @@ def upload() -> Response:
     address = request.remote_addr or "?"
     if not limiter.allow(address):
         return _error(429, "Too many uploads from your address: wait a minute.", {"Retry-After": "60"})
-    refusal = _authorised()
-    if refusal is not None:
-        return refusal
+    uploader = _authorised()
+    if isinstance(uploader, Response):
+        return uploader
     length = request.content_length
     if request.headers.get("Transfer-Encoding") or length is None:
         return _error(411, "Send the file with a Content-Length.")
@@ -438,7 +535,7 @@ def upload() -> Response:
     filename = sanitise_filename(options.get("filename"))
     deadline = time.monotonic() + float(current_app.config["LOBBY_UPLOAD_SECONDS"])
     try:
-        stored = store.save(request.stream, length, filename, deadline)
+        stored = store.save(request.stream, length, filename, deadline, Uploader(uploader.nick, uploader.account))
     except OverQuota:
         return _error(507, "The server has no room for more files.")
     except TooBig:
@@ -471,4 +568,30 @@ def serve(name: str) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = FILE_CSP
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    _close_when_sent(response)
     return response
+
+
+def _close_when_sent(response: Response) -> None:
+    """Close a file's body as soon as it has been sent (or at once when none of it is).
+
+    werkzeug's server closes a response body only after reading what the client may still send,
+    and that read raises when the browser has already gone (an image it stopped wanting): the
+    file would stay open until the garbage collector finds it.
+    """
+    body = response.response
+    if response.status_code == 304 or request.method == "HEAD":
+        response.close()
+        response.response = []
+        return
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            for chunk in body:
+                yield chunk if isinstance(chunk, bytes) else chunk.encode()
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    response.response = chunks()

@@ -23,12 +23,28 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from backend.cluster.mirror import Mirror
+from backend.cluster.wire import payload
+from backend.core.chat import Chat
+from backend.core.envelope import Envelope
+from backend.core.history import Ref
 from backend.core.passwords import hash_password
+from backend.irc import Message
 from backend.node import ChatServer, ServerConfig
+from backend.store.sqlite import History
 from bridge import config_for, create_app
-from bridge.uploads import NAME_PATTERN, RateLimiter, content_disposition, is_welcome, sanitise_filename, sniff_image
+from bridge.uploads import (
+    NAME_PATTERN,
+    RateLimiter,
+    Uploader,
+    content_disposition,
+    follow,
+    is_welcome,
+    sanitise_filename,
+    sniff_image,
+)
 from bridge.web import WebServer
-from tests.ircclient import IrcClient, wait_until
+from tests.ircclient import IrcClient, connect, wait_until
 
 pytest_plugins = ["tests.webfixtures"]
 
@@ -447,3 +463,188 @@ def test_lobby_serve_puts_files_beside_the_database_and_advertises_them(tmp_path
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
+
+
+# -- deleting a message deletes its file -----------------------------------------------------------
+
+TAGS = "message-tags batch server-time echo-message draft/message-redaction"
+
+
+def in_room(files: Files, nick: str, room: str = "#dev") -> IrcClient:
+    """An IRC client with message tags and redaction, in room (the first one in is its operator)."""
+    c = connect(files.server.address, nick, TAGS)
+    c.send(f"JOIN {room}")
+    c.expect(rf" 366 {nick} {room} ")
+    return c
+
+
+def said(c: IrcClient, pattern: str) -> str:
+    """The msgid of the next line c sees matching pattern."""
+    return c.expect(pattern).tags["msgid"]
+
+
+def test_deleting_your_message_deletes_the_file_you_uploaded(files: Files) -> None:
+    watcher = in_room(files, "watcher")
+    ticket, ws = files.ticket("webby")
+    # The page's user changes nick before uploading: the relay follows, and the file is theirs.
+    ws.send("NICK author")
+    ws.expect(r"NICK :?author")
+    ws.send("JOIN #dev")
+    ws.expect(r" 366 author #dev ")
+    status, _, body = files.upload(PNG, ticket, "cat.png", "image/png")
+    assert status == 201 and files.fetch(body["url"])[0] == 200
+    ws.send(f"PRIVMSG #dev :look {body['url']} !")
+    msgid = said(watcher, r":author!\S+ PRIVMSG #dev :look ")
+    ws.send(f"REDACT #dev {msgid}")
+    watcher.expect(rf":author!\S+ REDACT #dev {msgid}")
+    wait_until(lambda: files.fetch(body["url"])[0] == 404)
+    assert files.disk() == []
+    assert files.server.chat.attachments is not None
+    watcher.sync()
+    watcher.close()
+
+
+def test_an_operator_deleting_the_message_deletes_the_authors_file(files: Files) -> None:
+    boss = in_room(files, "boss")
+    ticket, ws = files.ticket("webby")
+    ws.send("JOIN #dev")
+    ws.expect(r" 366 webby #dev ")
+    _, _, one = files.upload(b"first", ticket, "one.txt")
+    _, _, two = files.upload(b"second", ticket, "two.txt")
+    ws.send(f"PRIVMSG #dev :{one['url']} and {two['url']}")
+    msgid = said(boss, r":webby!\S+ PRIVMSG #dev :")
+    boss.send(f"REDACT #dev {msgid} :spam")
+    boss.expect(rf":boss!\S+ REDACT #dev {msgid} :?spam")
+    wait_until(lambda: files.disk() == [])
+    assert files.fetch(one["url"])[0] == 404 and files.fetch(two["url"])[0] == 404
+    boss.sync()
+    boss.close()
+
+
+def test_reposting_someone_elses_file_and_deleting_that_line_leaves_the_file(files: Files) -> None:
+    boss = in_room(files, "boss")
+    mallory = in_room(files, "mallory")
+    ticket, ws = files.ticket("webby")
+    ws.send("JOIN #dev")
+    ws.expect(r" 366 webby #dev ")
+    _, _, body = files.upload(PNG, ticket, "mine.png", "image/png")
+    on_disk = files.disk()
+    mallory.send(f"PRIVMSG #dev :{body['url']}")
+    mine = said(mallory, r":mallory!\S+ PRIVMSG #dev :")
+    mallory.send(f"REDACT #dev {mine}")
+    mallory.expect(rf"REDACT #dev {mine}")
+    mallory.send(f"PRIVMSG #dev :again {body['url']}")
+    again = said(boss, r":mallory!\S+ PRIVMSG #dev :again ")
+    boss.send(f"REDACT #dev {again}")  # an operator, but the line is still mallory's
+    boss.expect(rf"REDACT #dev {again}")
+    boss.sync()
+    mallory.sync()
+    assert files.fetch(body["url"])[0] == 200 and files.disk() == on_disk
+    boss.close()
+    mallory.close()
+
+
+def test_deleting_a_message_without_a_file_url_deletes_nothing(files: Files) -> None:
+    watcher = in_room(files, "watcher")
+    ticket, ws = files.ticket("webby")
+    ws.send("JOIN #dev")
+    ws.expect(r" 366 webby #dev ")
+    _, _, body = files.upload(b"kept", ticket, "kept.txt")
+    on_disk = files.disk()
+    ws.send("PRIVMSG #dev :just words, and /files/ on its own")
+    msgid = said(watcher, r":webby!\S+ PRIVMSG #dev :just words")
+    ws.send(f"REDACT #dev {msgid}")
+    watcher.expect(rf"REDACT #dev {msgid}")
+    watcher.sync()
+    assert files.disk() == on_disk and files.fetch(body["url"])[2] == b"kept"
+    watcher.close()
+
+
+def test_an_accounts_basic_upload_goes_with_its_private_message(make_files: Callable[..., Files],
+                                                                 tmp_path: Path) -> None:
+    files = make_files({"db_path": str(tmp_path / "lobby.db")})
+    assert files.server.accounts is not None
+    for name in ("alice", "bob"):
+        files.server.accounts.create(name, hash_password(f"{name} password"))
+    auth = "Basic " + base64.b64encode(b"alice:alice password").decode()
+    status, _, body = files.upload(b"for bob", None, extra={"Authorization": auth})
+    assert status == 201
+    alice, bob = (sasl_client(files, name) for name in ("alice", "bob"))
+    alice.send(f"PRIVMSG bob :{body['url']}")
+    msgid = said(bob, r":alice!\S+ PRIVMSG bob :")
+    alice.send(f"REDACT bob {msgid}")
+    bob.expect(rf":alice!\S+ REDACT bob {msgid}")
+    wait_until(lambda: files.fetch(body["url"])[0] == 404)
+    assert files.disk() == []
+    for c in (alice, bob):
+        c.sync()  # nothing left in flight to a client that hangs up (see the report on backend/net)
+        c.close()
+
+
+def sasl_client(files: Files, name: str) -> IrcClient:
+    """An IRC client signed in to account name (password `<name> password`) with SASL PLAIN."""
+    c = IrcClient(files.server.address)
+    c.send(f"CAP REQ :sasl {TAGS}")
+    c.expect(r"CAP \S+ ACK")
+    c.send("AUTHENTICATE PLAIN")
+    c.expect(r"AUTHENTICATE \+")
+    c.send("AUTHENTICATE " + base64.b64encode(f"\0{name}\0{name} password".encode()).decode())
+    c.expect(r" 903 ")
+    c.send(f"NICK {name}")
+    c.send(f"USER {name} 0 * :{name}")
+    c.send("CAP END")
+    c.expect(r" 001 ")
+    return c
+
+
+def test_the_relay_follows_its_users_nick() -> None:
+    who = Uploader(account="acc")
+    follow(who, [b"@time=x :lobby 001 webby :Welcome", b":webby!u@h PRIVMSG #a :NICK x"])
+    assert who.nick == "webby"
+    follow(who, [b":other!u@h NICK :mallory", b":WEBBY!u@h NICK :renamed"])
+    assert who.nick == "renamed" and who.names() == ["renamed", "acc"]
+
+
+def test_ranges_revalidation_and_head_still_work(files: Files) -> None:
+    ticket, _ = files.ticket()
+    data = os.urandom(5000)
+    _, _, body = files.upload(data, ticket, "r.bin")
+    path = urlsplit(body["url"]).path
+    status, headers, got = files.request("GET", path, headers={"Range": "bytes=100-199"})
+    assert status == 206 and got == data[100:200] and headers["content-range"] == "bytes 100-199/5000"
+    status, _, got = files.request("GET", path, headers={"If-None-Match": headers["etag"]})
+    assert status == 304 and got == b""
+    status, headers, got = files.request("HEAD", path)
+    assert status == 200 and got == b"" and headers["content-length"] == "5000"
+
+
+class Forgotten:
+    """Attachments that record what they were asked to forget."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def forget(self, text: str, author: str) -> None:
+        self.calls.append((text, author))
+
+
+def test_a_redact_from_another_node_forgets_the_files_of_this_nodes_copy(tmp_path: Path) -> None:
+    history = History(str(tmp_path / "node.db"))
+    history.open(index=False)
+    try:
+        chat = Chat(history=history)
+        attachments = Forgotten()
+        chat.attachments = attachments
+        mirror = Mirror(chat, "here", on_sync=lambda: None)
+        history.add("#lobby", "m1", time.time(), "bob!b@there", "PRIVMSG", "see http://h/files/x")
+        history.add("#lobby", "m2", time.time(), "bob!b@there", "PRIVMSG", "not this one")
+        redact = Envelope(Message("REDACT", ("#lobby", "m1"), "carol!c@there"))
+        mirror.apply(json.loads(payload("there", "redact", redact, key="#lobby", msgids=["m1"])))
+        assert attachments.calls == [("see http://h/files/x", "bob")]
+        assert [row.msgid for row in history.around("#lobby", Ref(msgid="m2"), 10)] == ["m2"]
+        # An unreact (no REDACT line) takes no file with it, and a msgid not kept here asks nothing.
+        mirror.apply(json.loads(payload("there", "redact", None, key="#lobby", msgids=["m2"])))
+        mirror.apply(json.loads(payload("there", "redact", redact, key="#lobby", msgids=["gone"])))
+        assert attachments.calls == [("see http://h/files/x", "bob")]
+    finally:
+        history.close()

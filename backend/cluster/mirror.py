@@ -20,10 +20,11 @@ from typing import Any
 from ..core.chat import Chat
 from ..core.client import Client
 from ..core.envelope import Envelope
+from ..core.history import Ref
 from ..core.hub import Member
 from ..core.modes import parse_changes
 from ..core.notify import told_of_change
-from ..core.redaction import tell
+from ..core.redaction import forget_files, tell
 from ..irc import IrcError, Message, fold
 from .wire import envelope_of
 
@@ -260,7 +261,13 @@ class Mirror:
         the REDACT told to the members here who see it (for a private message: its other end)."""
         key, msgids = str(event["key"]), [str(m) for m in event.get("msgids", [])]
         if self.chat.history is not None and msgids:
+            # The event names no text or author: this node's copy of the message does, and the files it
+            # names may be in this node's files directory. (A private message kept on another node only
+            # is not here: its files, if any were uploaded here, stay.)
+            said = [row for row in self.chat.history.around(key, Ref(msgid=msgids[0]), 1) if row.msgid == msgids[0]]
             self.chat.history.forget(key, msgids)
+            if said and envelope is not None:
+                forget_files(self.chat, said[0])
         if envelope is None:
             return
         if "to_node" in event:

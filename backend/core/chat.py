@@ -23,7 +23,7 @@ from .guard import FailureGuard
 from .history import HistoryStore, Stored, conversation_key, kept, kept_tags, kept_text
 from .hub import Hub, Member
 from .monitor import Monitors
-from .ports import AccountStore, Cluster, NullCluster, RoomStore
+from .ports import AccountStore, Attachments, Cluster, NullCluster, RoomStore
 from .serverbans import KLines
 
 log = logging.getLogger("lobby.chat")
@@ -47,6 +47,8 @@ class Chat:
         self.rooms_store: RoomStore | None = None
         # Accounts (store/accounts.py); None: no accounts, no SASL.
         self.accounts: AccountStore | None = None
+        # Uploaded files (the web app's files directory); None: a deleted message takes no file with it.
+        self.attachments: Attachments | None = None
         self.monitors = Monitors(self.hub)
         # Server-wide bans set by server operators (core/klines.py).
         self.klines = KLines()

@@ -83,3 +83,12 @@ class TokenStore(Protocol):
     def revoke(self, token: str) -> bool:
         """Forget a token (signing out); False if it was not live."""
         ...
+
+
+class Attachments(Protocol):
+    """The files a message names (uploads, kept by the web app): they go when the message goes."""
+
+    def forget(self, text: str, author: str) -> None:
+        """A message by author (a nick, compared folded) was deleted: delete the files of ours that its text
+        names and that author uploaded; files uploaded by someone else stay."""
+        ...

@@ -7,9 +7,12 @@ of a private message kept between two accounts takes it back (only the author: t
 operators of a conversation). The message and the reactions to it are deleted from the history,
 on every node, and clients that negotiated draft/message-redaction are told to hide it; the
 others simply never see it again after a reload. Refusals are standard replies (`FAIL REDACT ...`).
+Files the message names that its author uploaded are deleted with it (Chat.attachments).
 """
 
 from __future__ import annotations
+
+import logging
 
 from ..irc import Message, fold
 from .chat import Chat
@@ -21,6 +24,8 @@ from .hub import Member
 from .modes import is_oper
 
 CAP = "draft/message-redaction"
+
+log = logging.getLogger("lobby.redaction")
 
 
 def handle_redact(chat: Chat, client: Client, msg: Message) -> None:
@@ -53,6 +58,7 @@ def handle_redact(chat: Chat, client: Client, msg: Message) -> None:
     envelope = Envelope(Message("REDACT", params, client.prefix))
     chat.publish(Redacted(view.name, gone, envelope))
     tell(chat.hub.members_of(view.name), envelope, client)
+    forget_files(chat, found[0])
 
 
 def tell(members: list[Member], envelope: Envelope, redactor: Client | None = None) -> None:
@@ -104,6 +110,18 @@ def _redact_private(chat: Chat, client: Client, target: str, msgid: str, reason:
     envelope = Envelope(Message("REDACT", (to, msgid, reason) if reason else (to, msgid), client.prefix))
     chat.publish(Redacted(key, gone, envelope, user))
     tell([client] if user is None or user is client else [client, user], envelope, client)
+    forget_files(chat, found[0])
+
+
+def forget_files(chat: Chat, row: Stored) -> None:
+    """A message was deleted: so are the uploads its text names that its author made (never raises: the
+    message is gone whatever happens to its files)."""
+    if chat.attachments is None or not row.text:
+        return
+    try:
+        chat.attachments.forget(row.text, row.source.split("!", 1)[0])
+    except Exception:  # a files directory's trouble must not fail the REDACT that is already done
+        log.exception("could not delete the files of a deleted message")
 
 
 def _mine(client: Client, row: Stored) -> bool:

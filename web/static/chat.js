@@ -28,6 +28,7 @@ import { continues } from "./quiet.js";
 import { DEFAULTS } from "./settings.js";
 import { QUICK_REACTIONS, applyReaction, reactedBy, reactionOf, reactionTags } from "./reactions.js";
 import { parentQuote } from "./replies.js";
+import { askDelete, deletable } from "./deletion.js";
 import { TypingSender, TypingTracker } from "./typing.js";
 import { detailLines, emptyWhois, whoisReply } from "./whois.js";
 import { firstNewLine, isAfter, markOf, newestMark } from "./lastread.js";
@@ -60,6 +61,7 @@ export class Chat {
     this.prefix = DEFAULT_PREFIX; // PREFIX and CHANMODES from 005
     this.chanmodes = DEFAULT_CHANMODES;
     this.serverOper = false; // OPER succeeded (381, or user mode +o)
+    this.account = null; // the account we are signed in to (900): private messages can be deleted then
     this.selfSource = ""; // our nick!user@host, from our own JOIN: bans are matched against it
     this.batchCount = 0; // our own multiline batches, for their references
     this.settingsKey = null; // the room whose settings panel is open
@@ -251,6 +253,7 @@ export class Chat {
     const active = this.active;
     const allowed = Boolean(active && active.kind === "room" && !active.removed && this.isOperator(active));
     this.view.setRoomSettingsAvailable(allowed);
+    this.view.log.list.dataset.delete = deletable(this, active); // which lines offer Delete (deletion.js)
     if (this.settingsKey === null) return;
     const shown = this.buffers.get(this.settingsKey);
     if (!shown || !this.isOperator(shown) || shown.removed) this.view.roomSettings.close();
@@ -681,6 +684,10 @@ export class Chat {
       this.error(`Your reaction wasn't taken: ${msg.params.at(-1)}`);
       return;
     }
+    if (msg.command === "FAIL" && msg.params[0] === "REDACT") {
+      this.error(`The message wasn't deleted: ${msg.params.at(-1)}`);
+      return;
+    }
     if (msg.command === "FAIL" && msg.params[0] === "CHATHISTORY") {
       this.applyHistory(this.history.failed());
       return;
@@ -880,6 +887,7 @@ export class Chat {
   }
 
   onDisconnected() {
+    this.account = null; // said again (900) by the next connection
     for (const buffer of this.buffers.values()) {
       if (buffer.kind === "room") buffer.stale = true;
     }
@@ -1004,6 +1012,8 @@ export class Chat {
       const emoji = button.dataset.emoji;
       const entry = (line.reactions ?? []).find((r) => r.emoji === emoji);
       this.react(buffer, msgid, emoji, Boolean(entry && reactedBy(entry, this.nick)));
+    } else if (action === "delete") {
+      askDelete(this, buffer, line, button);
     }
   }
 

@@ -204,10 +204,12 @@ export const HANDLERS = {
   // and the conversation around it still read in order.
   REDACT(chat, msg) {
     const [target, msgid] = msg.params;
-    const buffer = chat.buffers.get(fold(isChannel(target) ? target : nickOf(msg.source)));
+    // A private one: the conversation with its author, or (our own, echoed back) with its target.
+    const self = chat.isSelf(nickOf(msg.source));
+    const buffer = chat.buffers.get(fold(isChannel(target) || self ? target : nickOf(msg.source)));
     const line = buffer?.findLine(msgid);
     if (!line) return;
-    chat.updateLine(buffer, line, { redacted: chat.isSelf(nickOf(msg.source)) ? "You deleted this message" : "message deleted" });
+    chat.updateLine(buffer, line, { redacted: self ? "You deleted this message" : "message deleted" });
     chat.requote(buffer, line);
   },
 
@@ -510,6 +512,12 @@ export const HANDLERS = {
   "341"(chat, msg) {
     const [, nick = "", room = ""] = msg.params;
     chat.tell(room, "info", `You invited ${nick} to ${room}.`);
+  },
+
+  // RPL_LOGGEDIN: signed in to an account (SASL, or the page's sign-in through the bridge).
+  "900"(chat, msg) {
+    chat.account = msg.params[2] || null;
+    chat.refreshOperatorTools();
   },
 
   "381"(chat) {

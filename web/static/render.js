@@ -168,7 +168,7 @@ export function renderLine({
   if (replyTo) body.prepend(replyQuote(replyTo, parent));
   if (reactions.length) body.append(reactionChips(reactions, selfNick));
   // A message the server gave an id can be replied to and reacted to.
-  if (msgid && (kind === "message" || kind === "action" || kind === "notice")) li.append(lineActions(nick));
+  if (msgid && (kind === "message" || kind === "action" || kind === "notice")) li.append(lineActions(nick, kind));
   return li;
 }
 
@@ -215,8 +215,12 @@ function reactionChips(reactions, selfNick) {
   return row;
 }
 
-/** Reply and React: shown when the pointer is over the line or focus is in it (always on a touch screen). */
-function lineActions(nick) {
+/**
+ * Reply, React and Delete: shown when the pointer is over the line or focus is in it (always on a
+ * touch screen). Delete is on every message; style.css shows it only where the log's data-delete
+ * allows (deletion.js).
+ */
+function lineActions(nick, kind) {
   const bar = el("span", "line-actions");
   const reply = el("button", "line-action", "↩");
   reply.type = "button";
@@ -231,6 +235,13 @@ function lineActions(nick) {
   react.setAttribute("aria-expanded", "false");
   react.title = "React";
   bar.append(reply, react);
+  if (kind === "notice") return bar;
+  const remove = el("button", "line-action delete", "✕");
+  remove.type = "button";
+  remove.dataset.action = "delete";
+  remove.setAttribute("aria-label", "Delete message");
+  remove.title = "Delete";
+  bar.append(remove);
   return bar;
 }
 
