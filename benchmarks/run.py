@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     # Thousands of sockets in this process's children (the servers and the load generator).
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     chosen = [s for s in scenarios(args.quick, tuple(args.scale_clients))
               if args.only is None or s.key in args.only or s.key.split("-")[0] in args.only]
