@@ -179,6 +179,9 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
         time.sleep(0.3)
         base = server.stats()
         run = Run(server, sc, procs)
+        # The scale scenario's join storm is what costs there: profile it too.
+        spy = (start_profile(server, sc, "join", sc.join_timeout)
+               if profile and server.family == "lobby" and sc.key.startswith("scale") else None)
         t_go = time.monotonic()
         joined = run.ask("connect", sc.join_timeout + 30, deadline_in=sc.join_timeout, max_pending=sc.max_pending)
         times = [t for j in joined for t in j["joined_at"]]
@@ -192,6 +195,9 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
             "join_errors": [e for j in joined for e in j["errors"]][:5],
         }
         after_join = server.stats()
+        if spy is not None:
+            spy[0].send_signal(signal.SIGINT)  # py-spy writes what it has so far
+            res["join_profile"] = finish_profile(*spy)
         res["server_rss_mb"] = after_join.get("VmRSS", 0) / 1024
         res["server_threads"] = after_join.get("threads", 0)
         res["rss_per_conn_kb"] = (after_join.get("VmRSS", 0) - base.get("VmRSS", 0)) / max(1, n_joined)
@@ -222,7 +228,8 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
 def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool, members: int) -> dict:
     per_sender = sc.rate / sc.senders if sc.mode == "rate" else 0.0
     t0 = time.monotonic() + 0.3
-    spy = start_profile(server, sc) if profile and server.family == "lobby" else None  # a cluster: its first node
+    # A cluster: its first node.
+    spy = start_profile(server, sc, "load", sc.seconds) if profile and server.family == "lobby" else None
     s0 = server.stats()
     answers = run.ask("load", sc.seconds + 60, t0=t0, seconds=sc.seconds, mode=sc.mode, rate=per_sender,
                       window=sc.window, size=sc.size, quiet=1.0, drain=20.0)
@@ -284,10 +291,10 @@ def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool, memb
 # -- profiling -----------------------------------------------------------------------
 
 
-def start_profile(server: Server, sc: Scenario):
+def start_profile(server: Server, sc: Scenario, phase: str, seconds: float):
     os.makedirs(RESULTS, exist_ok=True)
-    raw = os.path.join(RESULTS, f"profile-{server.name}-{sc.key}.txt")
-    argv = ["py-spy", "record", "--pid", str(server.pid), "--duration", str(int(sc.seconds)), "--rate", "200",
+    raw = os.path.join(RESULTS, f"profile-{server.name}-{sc.key}{'-join' if phase == 'join' else ''}.txt")
+    argv = ["py-spy", "record", "--pid", str(server.pid), "--duration", str(int(seconds)), "--rate", "200",
             "--gil", "--nonblocking", "--format", "raw", "-o", raw]
     try:
         with open(raw + ".log", "wb") as log:

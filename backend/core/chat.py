@@ -22,6 +22,7 @@ from .events import Event
 from .guard import FailureGuard
 from .history import HistoryStore, Stored, conversation_key
 from .hub import Hub, Member
+from .joinburst import JoinBurst
 from .monitor import Monitors
 from .ports import AccountStore, Cluster, NullCluster, RoomStore
 from .serverbans import KLines
@@ -51,6 +52,8 @@ class Chat:
         # Accounts (store/accounts.py); None: no accounts, no SASL.
         self.accounts: AccountStore | None = None
         self.monitors = Monitors(self.hub)
+        # JOINs told to rooms' members in batches (core/joinburst.py).
+        self.joins = JoinBurst(self.hub)
         # Server-wide bans set by server operators (core/klines.py).
         self.klines = KLines()
         # Wrong passwords per address, to slow guessing down (registration.check_server_password).
@@ -107,6 +110,8 @@ class Chat:
         envelope: Envelope | None = getattr(event, "envelope", None)
         if envelope is None:
             return
+        if self.joins.busy:  # JOINs still on their way to members go first
+            self.joins.drain()
         for member in recipients:
             if member is not exclude:
                 member.deliver(envelope)

@@ -45,24 +45,27 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
     # the replay must not show those again.
     client.joining = set()
     try:
-        result = hub.join(client, name, key, privileged="o" in client.modes, account=client.account)
+        made: list[Envelope] = []
+
+        def envelopes(room: str) -> tuple[Envelope, Envelope]:
+            short = Envelope(Message("JOIN", (room,), client.prefix))
+            # extended-join: those who asked see the joiner's account and real name in the JOIN.
+            long = Envelope(Message("JOIN", (room, client.account or "*", client.realname), client.prefix),
+                            short.time, short.msgid)
+            made.extend((short, long))
+            return short, long
+
+        # The other members are told in batches (core/joinburst.py): in a join storm, one
+        # delivery per member per batch rather than per join.
+        result = chat.joins.join(client, name, key, "o" in client.modes, client.account, envelopes)
         if result is None:
             return
         view, members = result
+        envelope, long = made
+        # Not through Chat.publish: its drain would deliver this JOIN from here at once.
+        chat.cluster.publish(Joined(client, view.name, envelope))
         if client.account is not None and len(members) == 1:
             chat.save_room(view.name)  # a room just founded by an account: kept, founder and all
-        envelope = Envelope(Message("JOIN", (view.name,), client.prefix))
-        # extended-join: those who asked see the joiner's account and real name in the JOIN.
-        extended: list[Client] = [m for m in members if isinstance(m, Client) and m.has("extended-join")]
-        chat.publish(Joined(client, view.name, envelope), [m for m in members if m not in extended],
-                     exclude=client)
-        long = envelope
-        if extended:
-            long = Envelope(Message("JOIN", (view.name, client.account or "*", client.realname), client.prefix),
-                            envelope.time, envelope.msgid)
-            for other in extended:
-                if other is not client:
-                    other.deliver(long)
         client.echo(long if client.has("extended-join") else envelope)
         if client.account is not None and len(members) > 1 and view.status[view.members.index(client)][:1] == "@":
             # The founder came back to a room with people in it: they see the server make them its operator.
@@ -71,6 +74,7 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
         if client.away:
             # away-notify: "servers SHOULD send an AWAY message ... when a user joins a channel".
             away = Envelope(Message("AWAY", (client.away,), client.prefix))
+            chat.joins.drain()  # after the JOIN
             for member in members:
                 if member is not client and isinstance(member, Client) and member.has("away-notify"):
                     member.deliver(away)

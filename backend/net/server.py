@@ -53,7 +53,7 @@ class TcpServer:
         self._per_host: Counter[str] = Counter()
         self.address: tuple[str, int] = (self.config.host, self.config.port)
         self.tls_address: tuple[str, int] | None = None
-        self.flusher = Flusher()
+        self.flusher = Flusher(before_pass=chat.joins.drain)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -63,6 +63,8 @@ class TcpServer:
         Raises OSError if a port can't be used.
         """
         self.flusher.start()
+        # From now on the flusher delivers batched JOINs (core/joinburst.py), once per pass.
+        self.chat.joins.wake = self.flusher.poke
         self._listen(self.config.port, None)
         bound = self._listeners[0][0].getsockname()
         self.address = (bound[0], bound[1])
@@ -108,6 +110,7 @@ class TcpServer:
         deadline = time.monotonic() + timeout
         for conn in sessions:
             conn.join_threads(max(0.05, deadline - time.monotonic()))
+        self.chat.joins.wake = None
         self.flusher.stop()
 
     def connections(self) -> list[Connection]:

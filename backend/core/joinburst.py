@@ -1,0 +1,113 @@
+"""Joins told to a room's members a batch at a time, instead of one delivery per member per join.
+
+When thousands join one room at once, telling every member of every JOIN as it happens costs
+N joins x N members deliveries, each a Python call down to the member's Outbox (issue 19).
+So a JOIN is queued here, and whoever drains the queue (the network layer's flusher thread,
+once per pass; or the joining thread itself when nobody drains) gives each member every
+JOIN queued since the last drain as one chunk: one delivery per member per batch.
+
+What each member is owed stays exact. Taking a member snapshot happens under the same lock as
+the joins themselves (join() holds it around Hub.join and the queuing), so a batch's snapshot holds exactly
+those who joined before or during it. A member that joined within the batch gets only the
+JOINs after its own (its NAMES listed everyone before it). And nothing overtakes a JOIN:
+Chat.publish drains first whenever a batch is waiting or being delivered (`busy`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from ..irc import fold
+from .client import Client
+from .envelope import Envelope, RenderKey
+from .hub import Hub, Member, RoomView
+
+# (the joiner, its JOIN, the same with account and real name for extended-join)
+Entry = tuple[Member, Envelope, Envelope]
+
+
+class JoinBurst:
+    """JOIN lines waiting to be told to rooms' members (see the module docstring)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        # Held around a Hub.join and its queuing, and to take a batch with its member snapshot.
+        self._lock = threading.Lock()
+        # One drain at a time, so batches reach members in order.
+        self._drain_lock = threading.Lock()
+        self._pending: dict[str, tuple[str, list[Entry]]] = {}
+        # Set while something is queued or being delivered: Chat.publish drains first then.
+        self.busy = False
+        # Called when a first JOIN is queued, to have someone drain soon (the flusher). None:
+        # nobody will, so the joining thread drains at once (socket-free tests, tools).
+        self.wake: Callable[[], None] | None = None
+
+    def join(
+        self,
+        member: Member,
+        name: str,
+        key: str,
+        privileged: bool,
+        account: str | None,
+        envelopes: Callable[[str], tuple[Envelope, Envelope]],
+    ) -> tuple[RoomView, list[Member]] | None:
+        """Hub.join, and queue the JOIN envelopes(room name) gives for the other members.
+
+        Both under one lock, so that a drain's member snapshot never holds a joiner whose JOIN
+        is not yet queued (it would be told of JOINs from before it, already in its NAMES).
+        """
+        with self._lock:
+            result = self.hub.join(member, name, key, privileged=privileged, account=account)
+            if result is None:
+                return None
+            room = result[0].name
+            first = not self._pending
+            batch = self._pending.get(fold(room))
+            if batch is None:
+                batch = self._pending[fold(room)] = (room, [])
+            batch[1].append((member, *envelopes(room)))
+            self.busy = True
+        if self.wake is None:
+            self.drain()
+        elif first:
+            self.wake()
+        return result
+
+    def drain(self) -> None:
+        """Tell members every JOIN queued so far, one chunk per member per room."""
+        if not self.busy:
+            return
+        with self._drain_lock:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+                snapshots = [(entries, self.hub.members_of(name)) for name, entries in pending.values()]
+            for entries, members in snapshots:
+                _tell(entries, members)
+            with self._lock:
+                self.busy = bool(self._pending)
+
+
+def _tell(entries: list[Entry], members: list[Member]) -> None:
+    # Where each joiner of this batch is in it (its last join, should it have joined twice).
+    position = {id(joiner): i for i, (joiner, _, _) in enumerate(entries)}
+    chunks: dict[tuple[RenderKey, bool, int], bytes] = {}
+    for member in members:
+        start = position.get(id(member), -1) + 1
+        if start >= len(entries):
+            continue
+        if not isinstance(member, Client):
+            for _, envelope, _ in entries[start:]:
+                member.deliver(envelope)
+            continue
+        extended = "extended-join" in member.caps
+        key = (member.render_key, extended, start)
+        data = chunks.get(key)
+        if data is None:
+            renderer = member.presenter.render_envelope if member.presenter is not None else None
+            data = chunks[key] = b"".join(
+                (long if extended else short).render(member.render_key, renderer)
+                for _, short, long in entries[start:]
+            )
+        if data:
+            member.link.deliver_bytes(data)
