@@ -109,6 +109,22 @@ def send_names(client: Client, view: RoomView | None, name: str = "") -> None:
         kind = "@" if view.secret else "="
     head = f":{client.server_name} {n.RPL_NAMREPLY} {client.nick} {kind} {room} :"
     room_budget = MAX_LINE_BYTES - 2 - len(head.encode("utf-8"))
+    text = " ".join(nicks)
+    if text.isascii():
+        # Every join sends the whole room: cut the joined text at spaces rather than adding up
+        # each nick's length (a character is a byte here). A line holds at most budget - 1.
+        start = 0
+        while len(text) - start > room_budget - 1:
+            cut = text.rfind(" ", start, start + room_budget)
+            if cut <= start:  # one entry longer than a line: it goes alone, as below
+                cut = text.find(" ", start + 1)
+                cut = len(text) if cut < 0 else cut
+            client.send_numeric(n.RPL_NAMREPLY, kind, room, text[start:cut])
+            start = cut + 1
+        if start < len(text):
+            client.send_numeric(n.RPL_NAMREPLY, kind, room, text[start:])
+        client.send_numeric(n.RPL_ENDOFNAMES, room, "End of /NAMES list")
+        return
     line: list[str] = []
     size = 0
     for nick in nicks:
