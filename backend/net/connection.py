@@ -154,6 +154,8 @@ class Connection:
         self._killed = threading.Event()
         # The client hung up while its lines were held in fake lag: the rest are dropped.
         self._hung_up = False
+        # The reader is waiting out this client's fake lag (flood control).
+        self._holding = False
         self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.port}", daemon=True)
         self._writer_started = False
         self._reader = threading.Thread(target=self._read_loop, name=f"reader-{self.port}", daemon=True)
@@ -266,6 +268,13 @@ class Connection:
         self.outbox.close(drop_rest=True)  # it isn't reading: what is queued would never arrive
         self._shutdown()
 
+    def behind(self) -> bool:
+        """Whether the client sent something the server has not read yet because it is busy.
+
+        Not while its reader holds it back in fake lag: then the client is the one too fast.
+        """
+        return not self._holding and unread_bytes(self.sock) > 0
+
     @property
     def killed(self) -> bool:
         """Whether the connection is ending."""
@@ -342,14 +351,18 @@ class Connection:
         poller = select.poll()
         poller.register(self.sock, HANGUP)
         deadline = time.monotonic() + wait
-        while not self._killed.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return True
-            if poller.poll(max(1, int(min(left, LAG_SLICE) * 1000))):
-                self._hung_up = True
-                return False
-        return False
+        self._holding = True
+        try:
+            while not self._killed.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                if poller.poll(max(1, int(min(left, LAG_SLICE) * 1000))):
+                    self._hung_up = True
+                    return False
+            return False
+        finally:
+            self._holding = False
 
     def _finish(self) -> None:
         if self._on_close is not None:

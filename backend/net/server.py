@@ -1,7 +1,9 @@
 """The TCP server: listening sockets, the accept threads and the keep-alive reaper.
 
-Threads: one accepts connections per listener; each connection has a reader and, when
-it needs one, a writer (connection.py); one reaper drops connections that never
+Threads: one accepts connections per listener and does nothing else, so that the listen
+queue never overflows while the server is busy (a client the kernel turns away is dropped
+for nothing it did); one starter sets up what was accepted; each connection has a reader
+and, when it needs one, a writer (connection.py); one reaper drops connections that never
 register and PINGs idle ones. The server keeps every live Connection so that it can
 reach them all, for timeouts and for telling them goodbye at shutdown.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import socket
 import ssl
 import threading
@@ -50,10 +53,14 @@ class TcpServer:
         self._stopping = threading.Event()
         self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         self._threads: list[threading.Thread] = []
+        self._starter: threading.Thread | None = None
         self._per_host: Counter[str] = Counter()
         self.address: tuple[str, int] = (self.config.host, self.config.port)
         self.tls_address: tuple[str, int] | None = None
         self.flusher = Flusher(before_pass=chat.joins.drain)
+        # Accepted sockets waiting for the starter thread; None tells it to stop.
+        self._arrivals: queue.SimpleQueue[tuple[socket.socket, tuple[str, int], ssl.SSLContext | None] | None] = (
+            queue.SimpleQueue())
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -76,7 +83,11 @@ class TcpServer:
         reaper.start()
         self._threads.append(reaper)
         return self.address
+
     def _listen(self, port: int, tls: ssl.SSLContext | None) -> None:
+        if self._starter is None:
+            self._starter = threading.Thread(target=self._start_loop, name="starter", daemon=True)
+            self._starter.start()
         info = socket.getaddrinfo(self.config.host, port, type=socket.SOCK_STREAM)
         family, _, _, _, sockaddr = info[0]
         listener = socket.socket(family, socket.SOCK_STREAM)
@@ -104,6 +115,9 @@ class TcpServer:
             thread.join(1.0)
         for listener, _ in self._listeners:
             listener.close()
+        if self._starter is not None:
+            self._arrivals.put(None)
+            self._starter.join(2.0)
         sessions = self.connections()
         for conn in sessions:
             conn.client.kill(reason)
@@ -132,6 +146,15 @@ class TcpServer:
                 # Out of file descriptors and the like: say so, back off, keep serving.
                 log.warning("accept failed: %s", err)
                 time.sleep(0.1)
+                continue
+            self._arrivals.put((conn, addr, tls))
+
+    def _start_loop(self) -> None:
+        """Admit each accepted socket and start its reader (a thread start can wait for the GIL)."""
+        while (item := self._arrivals.get()) is not None:
+            conn, addr, tls = item
+            if self._stopping.is_set():
+                conn.close()
                 continue
             refusal = self._admit(addr[0])
             if refusal:
@@ -191,12 +214,16 @@ class TcpServer:
             self.reap(time.monotonic())
 
     def reap(self, now: float) -> None:
-        """Drop connections that never registered or stopped answering; PING idle ones."""
+        """Drop connections that never registered or stopped answering; PING idle ones.
+
+        Not a client whose lines the server has yet to read: when it is too busy to keep up
+        (a join storm), the missing NICK/USER or PONG is waiting on our side, not theirs.
+        """
         cfg = self.config
         for conn in self.connections():
             s = conn.client
             if not s.registered:
-                if now - conn.connected_at > cfg.registration_timeout:
+                if now - conn.connected_at > cfg.registration_timeout and not conn.behind():
                     s.kill("Registration timed out")
                 continue
             if s.ping_sent is not None and s.last_seen > s.ping_sent:
@@ -205,5 +232,5 @@ class TcpServer:
                 if now - s.last_seen > cfg.ping_interval:
                     s.ping_sent = now
                     s.send(Message("PING", (cfg.server_name,)))
-            elif now - s.ping_sent > cfg.ping_timeout:
+            elif now - s.ping_sent > cfg.ping_timeout and not conn.behind():
                 s.kill(f"Ping timeout: {int(now - s.last_seen)} seconds")
