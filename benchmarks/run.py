@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, replace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import servers
 from loadgen import ClientSpec, Target, worker_main
 from servers import HOST, SERVERS, Server, stop_all
 
@@ -612,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="room sizes for the scale scenario (default 2000; 1000 with --quick)")
     parser.add_argument("--profile", action="store_true", help="py-spy record Lobby during each load phase")
     parser.add_argument("--label", default="", help="a note stored with the results")
+    parser.add_argument("--lobby-root", default=None,
+                        help="run Lobby from this checkout instead (e.g. `git archive OLD | tar -x -C DIR`)")
     parser.add_argument("--no-save", action="store_true", help="print only: write no results files")
     args = parser.parse_args(argv)
 
@@ -619,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    if args.lobby_root:
+        servers.LOBBY_ROOT = os.path.abspath(args.lobby_root)
     # Thousands of sockets in this process's children (the servers and the load generator).
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -669,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": stamp,
         "quick": args.quick,
         "label": args.label,
+        "lobby_root": args.lobby_root,
         "duration_s": round(time.time() - started, 1),
         "machine": machine(),
         "scenarios": {s.key: asdict(s) for s in chosen},

@@ -21,6 +21,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Which checkout's Lobby runs (run.py --lobby-root: e.g. an older commit, for before/after).
+LOBBY_ROOT = ROOT
 HOST = "127.0.0.1"
 NGIRCD = shutil.which("ngircd") or "/usr/sbin/ngircd"
 INSPIRCD = shutil.which("inspircd") or "/usr/sbin/inspircd"
@@ -126,7 +128,7 @@ class Lobby(Server):
         argv = [sys.executable, "-m", "backend.cli", "serve", "--host", HOST, "--irc-port", "0", "--web-port", "0",
                 "--db", ":memory:", "--flood", "off", "--max-per-ip", "100000", "--max-clients", "10000",
                 *self.extra_args]
-        self._spawn(argv, cwd=ROOT, stdout=subprocess.PIPE)
+        self._spawn(argv, cwd=LOBBY_ROOT, stdout=subprocess.PIPE)
         fd = self.proc.stdout.fileno()
         text = b""
         deadline = time.monotonic() + timeout
