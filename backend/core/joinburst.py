@@ -10,7 +10,9 @@ What each member is owed stays exact. Taking a member snapshot happens under the
 the joins themselves (join() holds it around Hub.join and the queuing), so a batch's snapshot holds exactly
 those who joined before or during it. A member that joined within the batch gets only the
 JOINs after its own (its NAMES listed everyone before it). And nothing overtakes a JOIN:
-Chat.publish drains first whenever a batch is waiting or being delivered (`busy`).
+Chat.publish drains first whenever a batch is waiting or being delivered (`busy`). A member
+who leaves before the drain is not told of JOINs in a room it is no longer in: to it, they
+came after it left.
 """
 
 from __future__ import annotations
