@@ -561,8 +561,7 @@ def plot_scale(results: dict, path: str, title: str) -> None:
                             ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(keys)), [f"{int(k.split('-')[1]):,} clients" for k in keys], fontsize=8)
         ax.set_title(label, fontsize=9)
-        if series:
-            ax.legend(fontsize=7)
+        ax.legend(fontsize=7)
     fig.suptitle(title + " (n/a: not all joined)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
