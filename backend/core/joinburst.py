@@ -52,23 +52,26 @@ class JoinBurst:
         key: str,
         privileged: bool,
         account: str | None,
-        envelopes: Callable[[str], tuple[Envelope, Envelope]],
+        welcome: Callable[[RoomView], tuple[Envelope, Envelope]],
     ) -> tuple[RoomView, list[Member]] | None:
-        """Hub.join, and queue the JOIN envelopes(room name) gives for the other members.
+        """Hub.join; then welcome(view) tells the joiner (its JOIN, topic, NAMES) and gives the
+        JOIN for the others (short, and extended-join's), which is queued for them.
 
-        Both under one lock, so that a drain's member snapshot never holds a joiner whose JOIN
-        is not yet queued (it would be told of JOINs from before it, already in its NAMES).
+        All under one lock: a drain's member snapshot never holds a joiner whose JOIN is not
+        queued yet (it would be told of JOINs from before it, already in its NAMES), and a
+        joiner is never told of a later JOIN before its own JOIN and NAMES.
         """
         with self._lock:
             result = self.hub.join(member, name, key, privileged=privileged, account=account)
             if result is None:
                 return None
-            room = result[0].name
+            view = result[0]
+            short, long = welcome(view)
             first = not self._pending
-            batch = self._pending.get(fold(room))
+            batch = self._pending.get(fold(view.name))
             if batch is None:
-                batch = self._pending[fold(room)] = (room, [])
-            batch[1].append((member, *envelopes(room)))
+                batch = self._pending[fold(view.name)] = (view.name, [])
+            batch[1].append((member, short, long))
             self.busy = True
         if self.wake is None:
             self.drain()

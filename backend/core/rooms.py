@@ -45,28 +45,33 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
     # the replay must not show those again.
     client.joining = set()
     try:
-        made: list[Envelope] = []
+        made: list[Envelope] = []  # the JOIN welcome() made, for the cluster
 
-        def envelopes(room: str) -> tuple[Envelope, Envelope]:
-            short = Envelope(Message("JOIN", (room,), client.prefix))
+        def welcome(view: RoomView) -> tuple[Envelope, Envelope]:
+            short = Envelope(Message("JOIN", (view.name,), client.prefix))
             # extended-join: those who asked see the joiner's account and real name in the JOIN.
-            long = Envelope(Message("JOIN", (room, client.account or "*", client.realname), client.prefix),
+            long = Envelope(Message("JOIN", (view.name, client.account or "*", client.realname), client.prefix),
                             short.time, short.msgid)
-            made.extend((short, long))
+            made.append(short)
+            client.echo(long if client.has("extended-join") else short)
+            # Modern: "If the channel has no topic, the server SHOULD NOT send" 331 on JOIN.
+            if view.topic:
+                send_topic(client, view.name, view.topic, view.topic_setter, view.topic_time)
+            if not client.has("no-implicit-names"):
+                send_names(client, view)
             return short, long
 
         # The other members are told in batches (core/joinburst.py): in a join storm, one
         # delivery per member per batch rather than per join.
-        result = chat.joins.join(client, name, key, "o" in client.modes, client.account, envelopes)
+        result = chat.joins.join(client, name, key, "o" in client.modes, client.account, welcome)
         if result is None:
             return
         view, members = result
-        envelope, long = made
+        envelope = made[0]
         # Not through Chat.publish: its drain would deliver this JOIN from here at once.
         chat.cluster.publish(Joined(client, view.name, envelope))
         if client.account is not None and len(members) == 1:
             chat.save_room(view.name)  # a room just founded by an account: kept, founder and all
-        client.echo(long if client.has("extended-join") else envelope)
         if client.account is not None and len(members) > 1 and view.status[view.members.index(client)][:1] == "@":
             # The founder came back to a room with people in it: they see the server make them its operator.
             mode = Envelope(Message("MODE", (view.name, "+o", client.nick), chat.config.server_name))
@@ -78,11 +83,6 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
             for member in members:
                 if member is not client and isinstance(member, Client) and member.has("away-notify"):
                     member.deliver(away)
-        # Modern: "If the channel has no topic, the server SHOULD NOT send" 331 on JOIN.
-        if view.topic:
-            send_topic(client, view.name, view.topic, view.topic_setter, view.topic_time)
-        if not client.has("no-implicit-names"):
-            send_names(client, view)
         replay_on_join(client, view.name, chat.recent(client, view.name))
     finally:
         client.joining = None
