@@ -72,6 +72,8 @@ def test_a_burst_of_joins_reaches_each_member_once_per_drain_with_only_the_joins
         # Its own JOIN came back at once; from the batch, only those who came after it.
         assert joins(link) == [(f"p{i}", "#big")] + [(f"p{j}", "#big") for j in range(i + 1, 4)]
         assert link.deliveries == (1 if i < 3 else 0)
+    first = people[0][1]
+    assert [m.command for m in first.sent] == ["JOIN", "353", "366", "JOIN", "JOIN", "JOIN"]  # its own first
     chat.joins.drain()  # nothing left: nobody is told twice
     assert len(joins(old_link)) == 4
 
