@@ -126,7 +126,7 @@ class Lobby(Server):
 
     def start(self, timeout: float = 20.0) -> None:
         argv = [sys.executable, "-m", "backend.cli", "serve", "--host", HOST, "--irc-port", "0", "--web-port", "0",
-                "--db", ":memory:", "--flood", "off", "--max-per-ip", "100000", "--max-clients", "10000",
+                "--db", ":memory:", "--flood", "off", "--max-per-ip", "100000", "--max-clients", "100000",
                 *self.extra_args]
         self._spawn(argv, cwd=LOBBY_ROOT, stdout=subprocess.PIPE)
         fd = self.proc.stdout.fileno()

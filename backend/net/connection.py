@@ -35,14 +35,12 @@ from ..irc import numerics as n
 from .config import NetConfig
 from .flood import FloodGate, Flooding
 from .flusher import Flusher
-from .outbox import Outbox, Queued
+from .outbox import Outbox
 from .transport import TlsTransport
 
 log = logging.getLogger("lobby.connection")
 
 RECV_BYTES = 16384
-# Bound once: deliver_bytes runs once per recipient of every message.
-_SCHEDULE, _FULL = Queued.SCHEDULE, Queued.FULL
 # How often a reader held back by fake lag looks whether its connection was killed meanwhile
 # (a hang-up by the client wakes it at once).
 LAG_SLICE = 0.1
@@ -121,6 +119,11 @@ Sniffer = Callable[["Connection"], bytes]
 class Connection:
     """A connected socket: threads, Outbox, flood gate; the Link of one core Client."""
 
+    # Queue fan-out bytes: for the flusher (Outbox.deliver), or on TLS for the writer thread.
+    # Never sent from the calling thread: one thread sending 500 lines would make 500
+    # syscalls, while the flusher sends each member its pile in one.
+    deliver_bytes: Callable[[bytes], None]
+
     def __init__(
         self,
         chat: Chat,
@@ -141,11 +144,17 @@ class Connection:
         self.tls = TlsTransport(sock, tls) if tls is not None else None
         self.transport: socket.socket | TlsTransport = self.tls or sock
         self.port = address[1]
+        self.outbox = Outbox(config.sendq_bytes, self._start_writer)
+        if tls is None:
+            # Fan-out goes straight to the Outbox (one Python call per recipient, not two); the
+            # Client binds deliver_bytes when made, so this comes first.
+            self.deliver_bytes = self.outbox.fan_out_to(self._schedule, self._sendq_exceeded)
+        else:
+            self.deliver_bytes = self._deliver_tls
         self.client = chat.client(self, address[0])
         self.client.secure = tls is not None
         self.codec: Codec = IrcCodec(self)
         self.connected_at = time.monotonic()
-        self.outbox = Outbox(config.sendq_bytes, self._start_writer)
         self.buffer = LineBuffer()
         self.flood = FloodGate(config.flood_burst, config.flood_rate, config.flood_max_lag) if config.flood else None
         self._sniff = sniff
@@ -194,21 +203,16 @@ class Connection:
 
     # -- the Link the core sees ------------------------------------------------------
 
-    def deliver_bytes(self, data: bytes) -> None:
-        """Queue fan-out bytes for the flusher.
+    def _deliver_tls(self, data: bytes) -> None:
+        """deliver_bytes on TLS: every write goes through the writer thread."""
+        if not self.outbox.put(data):
+            self._sendq_exceeded()
 
-        Never sent from the calling thread: one thread sending 500 lines would make 500
-        syscalls, while the flusher sends each member its pile in one.
-        """
-        if self.tls is not None:
-            ok = self.outbox.put(data)
-        else:
-            queued = self.outbox.defer(data)
-            if queued is _SCHEDULE:
-                self.flusher.schedule(self)
-            ok = queued is not _FULL
-        if not ok:
-            self.client.kill("SendQ exceeded", flush=False)
+    def _schedule(self) -> None:
+        self.flusher.schedule(self)
+
+    def _sendq_exceeded(self) -> None:
+        self.client.kill("SendQ exceeded", flush=False)
 
     def send_bytes(self, data: bytes) -> None:
         """Send or queue raw bytes; a client whose queue is full is disconnected.
