@@ -2,7 +2,7 @@
 
 Threads: one accepts connections per listener and does nothing else, so that the listen
 queue never overflows while the server is busy (a client the kernel turns away is dropped
-for nothing it did); one starter sets up what was accepted; each connection has a reader
+for nothing it did); a few starters set up what was accepted; each connection has a reader
 and, when it needs one, a writer (connection.py); one reaper drops connections that never
 register and PINGs idle ones. The server keeps every live Connection so that it can
 reach them all, for timeouts and for telling them goodbye at shutdown.
@@ -29,6 +29,11 @@ from .textuser import sniff
 
 log = logging.getLogger("lobby.server")
 
+# Threads setting up accepted connections. Thread.start() waits until the new thread has run,
+# which on a busy server means waiting for the GIL (a switch interval, 5 ms, or more): one
+# starter would take 50 s to start 10,000 readers. Several wait side by side.
+STARTERS = 16
+
 
 def _refuse(conn: socket.socket, reason: str) -> None:
     """Tell a connection we won't serve it, without ever blocking on it, and close it."""
@@ -53,7 +58,7 @@ class TcpServer:
         self._stopping = threading.Event()
         self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         self._threads: list[threading.Thread] = []
-        self._starter: threading.Thread | None = None
+        self._starters: list[threading.Thread] = []
         self._per_host: Counter[str] = Counter()
         self.address: tuple[str, int] = (self.config.host, self.config.port)
         self.tls_address: tuple[str, int] | None = None
@@ -85,9 +90,11 @@ class TcpServer:
         return self.address
 
     def _listen(self, port: int, tls: ssl.SSLContext | None) -> None:
-        if self._starter is None:
-            self._starter = threading.Thread(target=self._start_loop, name="starter", daemon=True)
-            self._starter.start()
+        if not self._starters:
+            for i in range(STARTERS):
+                starter = threading.Thread(target=self._start_loop, name=f"starter-{i}", daemon=True)
+                starter.start()
+                self._starters.append(starter)
         info = socket.getaddrinfo(self.config.host, port, type=socket.SOCK_STREAM)
         family, _, _, _, sockaddr = info[0]
         listener = socket.socket(family, socket.SOCK_STREAM)
@@ -115,9 +122,10 @@ class TcpServer:
             thread.join(1.0)
         for listener, _ in self._listeners:
             listener.close()
-        if self._starter is not None:
+        for _ in self._starters:
             self._arrivals.put(None)
-            self._starter.join(2.0)
+        for starter in self._starters:
+            starter.join(2.0)
         sessions = self.connections()
         for conn in sessions:
             conn.client.kill(reason)
@@ -156,17 +164,19 @@ class TcpServer:
             if self._stopping.is_set():
                 conn.close()
                 continue
-            refusal = self._admit(addr[0])
-            if refusal:
-                _refuse(conn, refusal)
-                continue
             conn.setblocking(True)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
-                                 sniff=sniff, rehost=self._rehost, on_close=self._forget)
+            # Admitted and counted in one go: the starters work side by side.
             with self._sessions_lock:
-                self._sessions.add(session)
-                self._per_host[session.client.host] += 1
+                refusal = self._refusal(addr[0])
+                if refusal is None:
+                    session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
+                                         sniff=sniff, rehost=self._rehost, on_close=self._forget)
+                    self._sessions.add(session)
+                    self._per_host[session.client.host] += 1
+            if refusal is not None:
+                _refuse(conn, refusal)
+                continue
             try:
                 session.start()
             except RuntimeError as err:  # can't start a thread: refuse this one politely
@@ -174,15 +184,14 @@ class TcpServer:
                 self._forget(session)
                 _refuse(conn, "Server is busy, try again later")
 
-    def _admit(self, host: str) -> str | None:
-        """Why a new connection from host must be refused, or None to accept it."""
-        with self._sessions_lock:
-            if len(self._sessions) >= self.config.max_clients:
-                log.warning("refused %s: server full (%d connections)", host, len(self._sessions))
-                return "Server is full, try again later"
-            if self._host_full(host):
-                log.warning("refused %s: %d connections from that address", host, self._per_host[host])
-                return "Too many connections from your address"
+    def _refusal(self, host: str) -> str | None:
+        """Why a new connection from host must be refused, or None to accept it (lock held)."""
+        if len(self._sessions) >= self.config.max_clients:
+            log.warning("refused %s: server full (%d connections)", host, len(self._sessions))
+            return "Server is full, try again later"
+        if self._host_full(host):
+            log.warning("refused %s: %d connections from that address", host, self._per_host[host])
+            return "Too many connections from your address"
         return None
 
     def _rehost(self, conn: Connection, host: str) -> bool:
