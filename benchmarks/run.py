@@ -543,8 +543,8 @@ def plot_scale(results: dict, path: str, title: str) -> None:
     import matplotlib.pyplot as plt
 
     keys = scale_keys(results)
-    servers = [n for n in ("lobby", "inspircd", "ngircd") if any(n in results[k] for k in keys)]
-    colors = {"lobby": "#3b7dd8", "inspircd": "#d8833b", "ngircd": "#999999"}
+    servers = list(dict.fromkeys(n for k in keys for n in results[k]))
+    colors = {"lobby": "#3b7dd8", "lobby before": "#a9c4ee", "inspircd": "#d8833b", "ngircd": "#999999"}
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     panels = [("time until all joined (s)", lambda r: r.get("join_s") if r.get("join_complete") else None),
               ("peak RSS (MB)", lambda r: r.get("server_peak_rss_mb")),
