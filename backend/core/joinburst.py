@@ -96,7 +96,9 @@ class JoinBurst:
 def _tell(entries: list[Entry], members: list[Member]) -> None:
     # Where each joiner of this batch is in it (its last join, should it have joined twice).
     position = {id(joiner): i for i, (joiner, _, _) in enumerate(entries)}
-    chunks: dict[tuple[RenderKey, bool, int], bytes] = {}
+    # Per render key and JOIN form: the batch as one chunk, and where each entry starts in it,
+    # so that a joiner's share (the JOINs after its own) is a slice, not another join.
+    chunks: dict[tuple[RenderKey, bool], tuple[bytes, list[int]]] = {}
     for member in members:
         start = position.get(id(member), -1) + 1
         if start >= len(entries):
@@ -106,13 +108,16 @@ def _tell(entries: list[Entry], members: list[Member]) -> None:
                 member.deliver(envelope)
             continue
         extended = "extended-join" in member.caps
-        key = (member.render_key, extended, start)
-        data = chunks.get(key)
-        if data is None:
+        key = (member.render_key, extended)
+        made = chunks.get(key)
+        if made is None:
             renderer = member.presenter.render_envelope if member.presenter is not None else None
-            data = chunks[key] = b"".join(
-                (long if extended else short).render(member.render_key, renderer)
-                for _, short, long in entries[start:]
-            )
+            lines = [(long if extended else short).render(member.render_key, renderer) for _, short, long in entries]
+            offsets = [0]
+            for line in lines:
+                offsets.append(offsets[-1] + len(line))
+            made = chunks[key] = (b"".join(lines), offsets)
+        blob, offsets = made
+        data = blob[offsets[start]:] if start else blob
         if data:
             member.link.deliver_bytes(data)
