@@ -61,7 +61,7 @@ def scale_scenario(clients: int, seconds: float) -> Scenario:
     """Issue 19: clients all connect, register and join one room at once, then 20 messages/s there."""
     return Scenario(f"scale-{clients}", f"{clients:,} join one room at once, then 20 messages/s", clients, 10,
                     "rate", rate=20, seconds=seconds, probe_every=max(25, clients // 100),
-                    servers=("lobby", "inspircd", "ngircd"), join_timeout=max(30.0, clients * 0.03),
+                    servers=("lobby", "inspircd", "ngircd"), join_timeout=max(30.0, clients * 0.018),
                     max_pending=1 << 30, hold=2.0)
 
 
