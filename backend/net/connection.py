@@ -136,6 +136,7 @@ class Connection:
         sniff: Sniffer | None = None,
         rehost: Callable[[Connection, str], bool] | None = None,
         on_close: Callable[[Connection], None] | None = None,
+        spawn: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.chat = chat
         self.config = config
@@ -158,6 +159,8 @@ class Connection:
         self.buffer = LineBuffer()
         self.flood = FloodGate(config.flood_burst, config.flood_rate, config.flood_max_lag) if config.flood else None
         self._sniff = sniff
+        # Runs a thread start elsewhere (the server's starters); None: here.
+        self._spawn = spawn
         self._rehost = rehost
         self._on_close = on_close
         self._killed = threading.Event()
@@ -187,6 +190,15 @@ class Connection:
         if self._writer_started:
             return
         self._writer_started = True
+        if self._spawn is not None:
+            # Thread.start() waits until the new thread has run, i.e. for the GIL: on a busy
+            # server 5 ms or more, which the flusher (or whoever found the socket full) must
+            # not spend. What is queued meanwhile waits in the Outbox for the writer.
+            self._spawn(self._launch_writer)
+        else:
+            self._launch_writer()
+
+    def _launch_writer(self) -> None:
         try:
             self._writer.start()
         except RuntimeError:

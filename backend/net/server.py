@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from ..core.addresses import is_loopback
 from ..core.chat import Chat
@@ -29,9 +30,13 @@ from .textuser import sniff
 
 log = logging.getLogger("lobby.server")
 
-# Threads setting up accepted connections. Thread.start() waits until the new thread has run,
-# which on a busy server means waiting for the GIL (a switch interval, 5 ms, or more): one
-# starter would take 50 s to start 10,000 readers. Several wait side by side.
+# An accepted socket, its peer's address, and the TLS context of the port it came in on.
+Arrival = tuple[socket.socket, tuple[str, int], ssl.SSLContext | None]
+
+# Threads setting up accepted connections (and starting writer threads). Thread.start()
+# waits until the new thread has run, which on a busy server means waiting for the GIL (a
+# switch interval, 5 ms, or more): one starter would take 50 s to start 10,000 readers.
+# Several wait side by side.
 STARTERS = 16
 
 
@@ -64,8 +69,8 @@ class TcpServer:
         self.tls_address: tuple[str, int] | None = None
         self.flusher = Flusher(before_pass=chat.joins.drain)
         # Accepted sockets waiting for the starter thread; None tells it to stop.
-        self._arrivals: queue.SimpleQueue[tuple[socket.socket, tuple[str, int], ssl.SSLContext | None] | None] = (
-            queue.SimpleQueue())
+        # Also writer threads to start (Connection's spawn): a start waits for the GIL.
+        self._arrivals: queue.SimpleQueue[Arrival | Callable[[], None] | None] = queue.SimpleQueue()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -160,6 +165,9 @@ class TcpServer:
     def _start_loop(self) -> None:
         """Admit each accepted socket and start its reader (a thread start can wait for the GIL)."""
         while (item := self._arrivals.get()) is not None:
+            if callable(item):
+                item()
+                continue
             conn, addr, tls = item
             if self._stopping.is_set():
                 conn.close()
@@ -171,7 +179,8 @@ class TcpServer:
                 refusal = self._refusal(addr[0])
                 if refusal is None:
                     session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
-                                         sniff=sniff, rehost=self._rehost, on_close=self._forget)
+                                         sniff=sniff, rehost=self._rehost, on_close=self._forget,
+                                         spawn=self._arrivals.put)
                     self._sessions.add(session)
                     self._per_host[session.client.host] += 1
             if refusal is not None:
