@@ -171,6 +171,9 @@ class Worker:
         self.window = 32
         self.size = 80
         self.closed_during_load = 0
+        # When a JOIN line last arrived: a server may send a member others' JOINs after the
+        # last joiner has its 366, and the room is settled only once they have all arrived.
+        self.last_join = 0.0
 
     # -- sockets ----------------------------------------------------------------
 
@@ -282,6 +285,8 @@ class Worker:
             data = self.ws_lines(c, data)
             if not data:
                 return
+        if b" JOIN " in data:
+            self.last_join = time.monotonic()
         if c.state == JOINED:
             if c.probe:
                 self.parse(c, data)
@@ -455,7 +460,10 @@ class Worker:
             return not self.queue and all(c.state in (JOINED, CLOSED) for c in self.clients)
 
         self.spin(deadline, settled)
+        # Then until no JOIN line has come for a second (or the deadline).
+        self.spin(deadline, lambda: time.monotonic() - self.last_join > 1.0)
         return {
+            "last_join": self.last_join,
             "joined_at": [c.joined_at for c in self.clients if c.state == JOINED],
             "joined": sum(c.state == JOINED for c in self.clients),
             "closed": sum(c.state == CLOSED for c in self.clients),
