@@ -6,9 +6,9 @@ So a JOIN is queued here, and whoever drains the queue (the network layer's flus
 once per pass; or the joining thread itself when nobody drains) gives each member every
 JOIN queued since the last drain as one chunk: one delivery per member per batch.
 
-What each member is owed stays exact. Taking a member snapshot happens under the same lock as
-the joins themselves (join() holds it around Hub.join and the queuing), so a batch's snapshot holds exactly
-those who joined before or during it. A member that joined within the batch gets only the
+What each member is owed stays exact. A drain takes its member snapshot under the same lock
+as the joins themselves (join() holds it around Hub.join and the queuing), so a batch's
+snapshot holds exactly those who joined before or during it. A member that joined within the batch gets only the
 JOINs after its own (its NAMES listed everyone before it). And nothing overtakes a JOIN:
 Chat.publish drains first whenever a batch is waiting or being delivered (`busy`). A member
 who leaves before the drain is not told of JOINs in a room it is no longer in: to it, they
@@ -17,6 +17,7 @@ came after it left.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -24,6 +25,8 @@ from ..irc import fold
 from .client import Client
 from .envelope import Envelope, RenderKey
 from .hub import Hub, Member, RoomView
+
+log = logging.getLogger("lobby.joins")
 
 # (the joiner, its JOIN, the same with account and real name for extended-join)
 Entry = tuple[Member, Envelope, Envelope]
@@ -87,10 +90,16 @@ class JoinBurst:
             with self._lock:
                 pending, self._pending = self._pending, {}
                 snapshots = [(entries, self.hub.members_of(name)) for name, entries in pending.values()]
-            for entries, members in snapshots:
-                _tell(entries, members)
-            with self._lock:
-                self.busy = bool(self._pending)
+            try:
+                for entries, members in snapshots:
+                    try:
+                        _tell(entries, members)
+                    except Exception:
+                        # A bug in one room's batch must not cost the other rooms theirs.
+                        log.exception("telling %d JOINs failed", len(entries))
+            finally:
+                with self._lock:
+                    self.busy = bool(self._pending)
 
 
 def _tell(entries: list[Entry], members: list[Member]) -> None:
