@@ -1,8 +1,9 @@
 """The load generator: one worker process drives a share of the clients with selectors.
 
 Every client is a non-blocking socket in one selector loop per process. A client
-connects, registers (NICK/USER, plus JOIN for servers that don't auto-join) and
-waits for the end of the room's NAMES (366). Then senders send room messages
+connects, registers (NICK/USER; for servers that don't auto-join, JOIN once 001 has
+come) and waits for the end of the room's NAMES (the numeric 366, nothing else that
+merely contains " 366 "). Then senders send room messages
 whose text is "<sender> <seq> <monotonic-ns> xxx..." padded to the message size.
 
 Receivers come in two sorts, so that the generator stays cheaper than the server:
@@ -88,6 +89,30 @@ def ws_frame(payload: bytes, opcode: int = 1) -> bytes:
     return head + b"\0\0\0\0" + payload
 
 
+def split_lines(buf: bytes) -> tuple[list[bytes], bytes]:
+    """The whole lines in buf (without CR/LF) and the unfinished rest."""
+    cut = buf.rfind(b"\n") + 1
+    if not cut:
+        return [], buf
+    return [line.rstrip(b"\r") for line in buf[:cut].split(b"\n")[:-1]], buf[cut:]
+
+
+def numeric(line: bytes) -> bytes | None:
+    """The command of a server line if it is a three-digit numeric ("366"), else None.
+
+    Only the command counts: a LUSERS line such as "Current local users: 366 Max: 366"
+    must not be taken for the end of NAMES.
+    """
+    parts = line.split(b" ", 3)
+    if line.startswith(b"@"):  # message tags come first
+        parts = parts[1:]
+    if parts and parts[0].startswith(b":"):  # then the source
+        parts = parts[1:]
+    if parts and len(parts[0]) == 3 and parts[0].isdigit():
+        return parts[0]
+    return None
+
+
 def count_boundary(tail: bytes, data: bytes, needle: bytes = PRIV) -> int:
     """Occurrences of needle in data plus those split across the previous chunk's tail and data."""
     n = data.count(needle)
@@ -148,6 +173,9 @@ class Worker:
         self.window = 32
         self.size = 80
         self.closed_during_load = 0
+        # When a JOIN line last arrived: a server may send a member others' JOINs after the
+        # last joiner has its 366, and the room is settled only once they have all arrived.
+        self.last_join = 0.0
 
     # -- sockets ----------------------------------------------------------------
 
@@ -156,8 +184,6 @@ class Worker:
         lines = [b"NICK " + nick, b"USER " + nick + b" 0 * :bench"]
         if c.sender:
             lines += [line.replace("{nick}", nick.decode()).encode() for line in self.target.sender_setup]
-        if self.target.send_join:
-            lines.append(b"JOIN " + self.target.room.encode())
         return lines
 
     def start_connect(self, c: Client) -> None:
@@ -265,6 +291,8 @@ class Worker:
             data = self.ws_lines(c, data)
             if not data:
                 return
+        if b" JOIN " in data:
+            self.last_join = time.monotonic()
         if c.state == JOINED:
             if c.probe:
                 self.parse(c, data)
@@ -277,18 +305,26 @@ class Worker:
             if b"PING " in data:
                 self.pong(c, data)
         elif c.state == REGISTERING:
-            start = max(0, len(c.inbuf) - 5)
             c.inbuf += data
             if b"PING " in data:
                 self.pong(c, data)
-            if c.inbuf.find(b" 366 ", start) >= 0:
-                c.state = JOINED
-                c.joined_at = time.monotonic_ns()
-                self.pending -= 1
-                c.inbuf = b""
-            elif c.inbuf.find(b"ERROR :", max(0, start - 2)) >= 0:
-                self.close(c, c.inbuf[c.inbuf.find(b"ERROR :"):][:120].decode(errors="replace"))
-            elif len(c.inbuf) > 4 << 20:
+            lines, c.inbuf = split_lines(c.inbuf)
+            for line in lines:
+                code = numeric(line)
+                # The JOIN waits for 001: InspIRCd answers one sent before registration with 451.
+                if code == b"001" and self.target.send_join:
+                    self.queue_lines(c, [b"JOIN " + self.target.room.encode()])
+                    self.flush(c)
+                elif code == b"366":
+                    c.state = JOINED
+                    c.joined_at = time.monotonic_ns()
+                    self.pending -= 1
+                    c.inbuf = b""
+                    return
+                elif line.startswith(b"ERROR "):
+                    self.close(c, line[:120].decode(errors="replace"))
+                    return
+            if len(c.inbuf) > 4 << 20:
                 self.close(c, "no end of NAMES within 4 MiB")
 
     def retry(self, c: Client, head: bytes) -> None:
@@ -442,7 +478,10 @@ class Worker:
             return not self.queue and not self.retry_at and all(c.state in (JOINED, CLOSED) for c in self.clients)
 
         self.spin(deadline, settled)
+        # Then until no JOIN line has come for a second (or the deadline).
+        self.spin(deadline, lambda: time.monotonic() - self.last_join > 1.0)
         return {
+            "last_join": self.last_join,
             "joined_at": [c.joined_at for c in self.clients if c.state == JOINED],
             "joined": sum(c.state == JOINED for c in self.clients),
             "closed": sum(c.state == CLOSED for c in self.clients),

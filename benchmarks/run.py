@@ -19,6 +19,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from dataclasses import asdict, dataclass, replace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import servers
 from loadgen import ClientSpec, Target, worker_main
 from servers import HOST, SERVERS, Server, stop_all
 
@@ -55,16 +57,24 @@ class Scenario:
     hold: float = 0.0  # seconds to keep everyone connected after joining, to see who drops
 
 
-def scenarios(quick: bool) -> list[Scenario]:
+def scale_scenario(clients: int, seconds: float) -> Scenario:
+    """Issue 19: clients all connect, register and join one room at once, then 20 messages/s there."""
+    return Scenario(f"scale-{clients}", f"{clients:,} join one room at once, then 20 messages/s", clients, 10,
+                    "rate", rate=20, seconds=seconds, probe_every=max(25, clients // 100),
+                    servers=("lobby", "inspircd", "ngircd"), join_timeout=max(30.0, clients * 0.018),
+                    max_pending=1 << 30, hold=2.0)
+
+
+def scenarios(quick: bool, scale_clients: tuple[int, ...] = ()) -> list[Scenario]:
     t = 3.0 if quick else 10.0
+    scale = [scale_scenario(n, t) for n in scale_clients or ((1000,) if quick else (2000,))]
     return [
         Scenario("fanout", "fan-out throughput", 100, 10, "window", window=32, seconds=t, join_timeout=30),
         # The same workload with the clients spread over two nodes sharing one Redis.
         Scenario("cluster", "fan-out, 1 node vs 2 nodes on one Redis", 100, 10, "window", window=32, seconds=t,
                  join_timeout=30, servers=("lobby", "lobby-2nodes")),
         Scenario("latency", "latency at a fixed rate", 500, 10, "rate", rate=200, seconds=t, probe_every=25),
-        Scenario("scale", "connection scale", 1000 if quick else 2000, join_timeout=10 if quick else 30,
-                 max_pending=1 << 30, hold=2.0),
+        *scale,
         Scenario("bridge", "bridge path (WebSocket vs TCP)", 100, 10, "rate", rate=100, seconds=t, probe_every=5,
                  mixed_ws=True, servers=("lobby",)),
     ]
@@ -170,6 +180,9 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
         time.sleep(0.3)
         base = server.stats()
         run = Run(server, sc, procs)
+        # The scale scenario's join storm is what costs there: profile it too.
+        spy = (start_profile(server, sc, "join", sc.join_timeout)
+               if profile and server.family == "lobby" and sc.key.startswith("scale") else None)
         t_go = time.monotonic()
         joined = run.ask("connect", sc.join_timeout + 30, deadline_in=sc.join_timeout, max_pending=sc.max_pending)
         times = [t for j in joined for t in j["joined_at"]]
@@ -180,9 +193,14 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
             "joined": n_joined,
             "join_s": (max(times) / 1e9 - t_go) if times else None,
             "join_complete": n_joined == sc.clients,
+            # Until the last JOIN line reached anyone: everyone has seen everyone come in.
+            "settled_s": max(j["last_join"] for j in joined) - t_go if n_joined else None,
             "join_errors": [e for j in joined for e in j["errors"]][:5],
         }
         after_join = server.stats()
+        if spy is not None:
+            spy[0].send_signal(signal.SIGINT)  # py-spy writes what it has so far
+            res["join_profile"] = finish_profile(*spy)
         res["server_rss_mb"] = after_join.get("VmRSS", 0) / 1024
         res["server_threads"] = after_join.get("threads", 0)
         res["rss_per_conn_kb"] = (after_join.get("VmRSS", 0) - base.get("VmRSS", 0)) / max(1, n_joined)
@@ -197,7 +215,8 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
         if server.settle:
             time.sleep(server.settle)
         if sc.mode:
-            res.update(load(server, run, sc, procs, profile))
+            members = res.get("connected_after_hold", n_joined)
+            res.update(load(server, run, sc, procs, profile, members))
         res["server_peak_rss_mb"] = server.stats().get("VmHWM", 0) / 1024
         return res
     finally:
@@ -209,10 +228,11 @@ def run_one(server_name: str, sc: Scenario, procs: int, profile: bool) -> dict:
             print(f"  (lobby log tail)\n{log}", file=sys.stderr)
 
 
-def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool) -> dict:
+def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool, members: int) -> dict:
     per_sender = sc.rate / sc.senders if sc.mode == "rate" else 0.0
     t0 = time.monotonic() + 0.3
-    spy = start_profile(server, sc) if profile and server.family == "lobby" else None  # a cluster: its first node
+    # A cluster: its first node.
+    spy = start_profile(server, sc, "load", sc.seconds) if profile and server.family == "lobby" else None
     s0 = server.stats()
     answers = run.ask("load", sc.seconds + 60, t0=t0, seconds=sc.seconds, mode=sc.mode, rate=per_sender,
                       window=sc.window, size=sc.size, quiet=1.0, drain=20.0)
@@ -223,7 +243,9 @@ def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool) -> d
     span = max(1e-9, last_rx - t0)
     # The server's CPU is measured from the start of sending to the end of the drain.
     wall = time.monotonic() - t0
-    expected = sent * (sc.clients - 1)  # nobody gets their own message back (no echo-message)
+    # Nobody gets their own message back (no echo-message); in the scale scenario the room is
+    # whoever is still connected when the load begins.
+    expected = sent * (members - 1)
     kinds = {c.idx: c.kind for shard in run.shards for c in shard}
     nodes = {c.idx: c.node for shard in run.shards for c in shard}
     by_node: dict[str, array] = defaultdict(lambda: array("q"))
@@ -272,10 +294,10 @@ def load(server: Server, run: Run, sc: Scenario, procs: int, profile: bool) -> d
 # -- profiling -----------------------------------------------------------------------
 
 
-def start_profile(server: Server, sc: Scenario):
+def start_profile(server: Server, sc: Scenario, phase: str, seconds: float):
     os.makedirs(RESULTS, exist_ok=True)
-    raw = os.path.join(RESULTS, f"profile-{server.name}-{sc.key}.txt")
-    argv = ["py-spy", "record", "--pid", str(server.pid), "--duration", str(int(sc.seconds)), "--rate", "200",
+    raw = os.path.join(RESULTS, f"profile-{server.name}-{sc.key}{'-join' if phase == 'join' else ''}.txt")
+    argv = ["py-spy", "record", "--pid", str(server.pid), "--duration", str(int(seconds)), "--rate", "200",
             "--gil", "--nonblocking", "--format", "raw", "-o", raw]
     try:
         with open(raw + ".log", "wb") as log:
@@ -340,12 +362,6 @@ ROWS = [
     ("latency", "join time s (500)", lambda r: r.get("join_s"), "{:.2f}", "low"),
     ("latency", "server CPU (cores)", lambda r: r.get("server_cpu_cores"), "{:.2f}", ""),
     ("latency", "generator CPU (cores)", lambda r: r.get("gen_cpu_cores"), "{:.2f}", ""),
-    ("scale", "joined", lambda r: r.get("joined"), "{:,}", "high"),
-    ("scale", "join time s", lambda r: r.get("join_s") if r.get("join_complete") else None, "{:.2f}", "low"),
-    ("scale", "dropped after join", lambda r: r.get("dropped"), "{:,}", ""),
-    ("scale", "server RSS MB", lambda r: r.get("server_rss_mb"), "{:.1f}", "low"),
-    ("scale", "RSS per connection KB", lambda r: r.get("rss_per_conn_kb"), "{:.1f}", "low"),
-    ("scale", "server threads", lambda r: r.get("server_threads"), "{:,}", ""),
 ]
 
 
@@ -381,7 +397,41 @@ def table(results: dict) -> str:
                          f"{add['browser_to_browser_p50_ms']:.2f} ms browser to browser (ws->ws minus tcp->tcp)")
     if "cluster" in results:
         lines += ["", *cluster_table(results["cluster"])] if lines else cluster_table(results["cluster"])
+    scale = scale_table(results)
+    if scale:
+        lines += ["", *scale] if lines else scale
     return "\n".join(lines)
+
+
+def scale_keys(results: dict) -> list[str]:
+    """The scale-N scenarios in results, smallest N first."""
+    return sorted((k for k in results if k.startswith("scale-")), key=lambda k: int(k.split("-")[1]))
+
+
+def scale_table(results: dict) -> list[str]:
+    """One line per room size and server: joining all at once, then 20 messages/s in the room."""
+    keys = scale_keys(results)
+    if not keys:
+        return []
+    head = (f"{'clients':>7} {'server':<9} {'joined':>7} {'dropped':>7} {'join s':>7} {'settled':>7} {'RSS MB':>7} "
+            f"{'threads':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'lost':>7} {'CPU':>5}")
+    lines = ["scale: N clients join one room all at once, then 20 messages/s there (join s: until the last "
+             "one joined; settled: until the last JOIN line reached anyone; -: not all did)", head, "-" * len(head)]
+    for key in keys:
+        for name, r in results[key].items():
+            if "error" in r:
+                lines.append(f"{key.split('-')[1]:>7} {name:<9} failed: {r['error'][:80]}")
+                continue
+            lat = r.get("latency", {})
+            lines.append(
+                f"{r['clients']:>7,} {name:<9} {fmt('{:,}', r.get('joined')):>7} {fmt('{:,}', r.get('dropped')):>7} "
+                f"{fmt('{:.1f}', r.get('join_s') if r.get('join_complete') else None):>7} "
+                f"{fmt('{:.1f}', r.get('settled_s') if r.get('join_complete') else None):>7} "
+                f"{fmt('{:.0f}', r.get('server_peak_rss_mb')):>7} {fmt('{:,}', r.get('server_threads')):>7} "
+                f"{fmt('{:.0f}', lat.get('p50_ms')):>7} {fmt('{:.0f}', lat.get('p99_ms')):>7} "
+                f"{fmt('{:.0f}', lat.get('max_ms')):>7} {fmt('{:,}', r.get('lost')):>7} "
+                f"{fmt('{:.2f}', r.get('server_cpu_cores')):>5}")
+    return lines
 
 
 CLUSTER_ROWS = [
@@ -457,7 +507,8 @@ def plot(results: dict, path: str, title: str) -> None:
         ax.set_title(heading, fontsize=9)
         if log:
             ax.set_yscale("log")
-        ax.legend(fontsize=7)
+        if series:
+            ax.legend(fontsize=7)
 
     names = [n for n in ("lobby", "ngircd")]
     f = results.get("fanout", {})
@@ -467,7 +518,8 @@ def plot(results: dict, path: str, title: str) -> None:
     bars(axes[1], ["p50", "p99", "max"],
          {n: [lat[n]["latency"][k] for k in ("p50_ms", "p99_ms", "max_ms")] for n in names if n in lat},
          "ms", "latency: 500 clients, 200 msgs/s offered", log=True)
-    s = results.get("scale", {})
+    keys = scale_keys(results)
+    s = results[keys[-1]] if keys else {}
     bars(axes[2], ["join time s", "RSS MB", "joined/100"],
          {n: [s[n].get("join_s") if s[n].get("join_complete") else None, s[n].get("server_rss_mb"),
               s[n].get("joined", 0) / 100] for n in names if n in s},
@@ -486,6 +538,40 @@ def plot(results: dict, path: str, title: str) -> None:
     plt.close(fig)
 
 
+def plot_scale(results: dict, path: str, title: str) -> None:
+    """Issue 19's figures by room size: time until all joined, RSS, p99 at 20 messages/s, per server."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = scale_keys(results)
+    servers = list(dict.fromkeys(n for k in keys for n in results[k]))
+    colors = {"lobby": "#3b7dd8", "lobby before": "#a9c4ee", "inspircd": "#d8833b", "ngircd": "#999999"}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    panels = [("until all joined and every JOIN delivered (s)",
+               lambda r: r.get("settled_s") if r.get("join_complete") else None),
+              ("peak RSS (MB)", lambda r: r.get("server_peak_rss_mb")),
+              ("p99 latency at 20 msgs/s (ms)", lambda r: r.get("latency", {}).get("p99_ms"))]
+    for ax, (label, get) in zip(axes, panels, strict=True):
+        width = 0.8 / max(1, len(servers))
+        for i, name in enumerate(servers):
+            xs = [x + (i - (len(servers) - 1) / 2) * width for x in range(len(keys))]
+            vals = [get(results[k][name]) if name in results[k] and "error" not in results[k][name] else None
+                    for k in keys]
+            ax.bar(xs, [v or 0 for v in vals], width, label=name, color=colors.get(name))
+            for x, v in zip(xs, vals, strict=True):
+                ax.annotate("n/a" if v is None else f"{v:,.1f}" if v < 100 else f"{v:,.0f}", (x, v or 0),
+                            ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(keys)), [f"{int(k.split('-')[1]):,} clients" for k in keys], fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title + " (n/a: not all joined)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def machine() -> dict:
     info = {"nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
@@ -498,6 +584,9 @@ def machine() -> dict:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         info["ngircd"] = subprocess.run(["ngircd", "--version"], capture_output=True, text=True,
                                         timeout=5).stdout.splitlines()[0]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        info["inspircd"] = subprocess.run(["inspircd", "--version"], capture_output=True, text=True,
+                                          timeout=5).stdout.strip()
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         info["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                      cwd=os.path.dirname(HERE), timeout=5).stdout.strip()
@@ -521,12 +610,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run (about a minute)")
     parser.add_argument("--only", nargs="*", default=None,
                         help="scenarios to run (fanout cluster latency scale bridge)")
-    parser.add_argument("--servers", nargs="*", default=["lobby", "ngircd"],
-                        help="servers to run (lobby ngircd; lobby includes its 2-node cluster)")
+    parser.add_argument("--servers", nargs="*", default=["lobby", "ngircd", "inspircd"],
+                        help="servers to run (lobby ngircd inspircd; lobby includes its 2-node cluster)")
     parser.add_argument("--procs", type=int, default=3, help="load-generator worker processes (default 3)")
     parser.add_argument("--seconds", type=float, default=None, help="override each load phase's length")
+    parser.add_argument("--scale-clients", type=int, nargs="*", default=[],
+                        help="room sizes for the scale scenario (default 2000; 1000 with --quick)")
     parser.add_argument("--profile", action="store_true", help="py-spy record Lobby during each load phase")
     parser.add_argument("--label", default="", help="a note stored with the results")
+    parser.add_argument("--lobby-root", default=None,
+                        help="run Lobby from this checkout instead (e.g. `git archive OLD | tar -x -C DIR`)")
     parser.add_argument("--no-save", action="store_true", help="print only: write no results files")
     args = parser.parse_args(argv)
 
@@ -534,7 +627,13 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    chosen = [s for s in scenarios(args.quick) if args.only is None or s.key in args.only]
+    if args.lobby_root:
+        servers.LOBBY_ROOT = os.path.abspath(args.lobby_root)
+    # Thousands of sockets in this process's children (the servers and the load generator).
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    chosen = [s for s in scenarios(args.quick, tuple(args.scale_clients))
+              if args.only is None or s.key in args.only or s.key.split("-")[0] in args.only]
     if args.seconds:
         chosen = [replace(s, seconds=args.seconds) for s in chosen]
     results: dict = {}
@@ -580,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": stamp,
         "quick": args.quick,
         "label": args.label,
+        "lobby_root": args.lobby_root,
         "duration_s": round(time.time() - started, 1),
         "machine": machine(),
         "scenarios": {s.key: asdict(s) for s in chosen},
@@ -593,6 +693,9 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(doc, f, indent=1)
     with contextlib.suppress(ImportError):
         m = doc["machine"]
+        if scale_keys(results):
+            plot_scale(results, os.path.join(RESULTS, "latest-scale.png"),
+                       f"One room, all joining at once, {stamp}, {m['nproc']} cores")
         plot(results, os.path.join(RESULTS, "latest.png"),
              f"Lobby vs ngircd, {stamp}, {m['nproc']} cores ({m.get('cpu', '?')}), Python {m['python']}"
              + (" [quick]" if args.quick else ""))

@@ -1,4 +1,4 @@
-"""The servers under test: Lobby (`lobby serve`), ngircd, and two Lobby nodes on one Redis.
+"""The servers under test: Lobby (`lobby serve`), ngircd, InspIRCd, and two Lobby nodes on one Redis.
 
 Each runs as a child process in its own process group, started on loopback and stopped
 for sure: stop() sends SIGTERM, waits, then SIGKILLs the group. /proc/PID/status and
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -20,8 +21,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Which checkout's Lobby runs (run.py --lobby-root: e.g. an older commit, for before/after).
+LOBBY_ROOT = ROOT
 HOST = "127.0.0.1"
 NGIRCD = shutil.which("ngircd") or "/usr/sbin/ngircd"
+INSPIRCD = shutil.which("inspircd") or "/usr/sbin/inspircd"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -122,9 +126,9 @@ class Lobby(Server):
 
     def start(self, timeout: float = 20.0) -> None:
         argv = [sys.executable, "-m", "backend.cli", "serve", "--host", HOST, "--irc-port", "0", "--web-port", "0",
-                "--db", ":memory:", "--flood", "off", "--max-per-ip", "100000", "--max-clients", "10000",
+                "--db", ":memory:", "--flood", "off", "--max-per-ip", "100000", "--max-clients", "100000",
                 *self.extra_args]
-        self._spawn(argv, cwd=ROOT, stdout=subprocess.PIPE)
+        self._spawn(argv, cwd=LOBBY_ROOT, stdout=subprocess.PIPE)
         fd = self.proc.stdout.fileno()
         text = b""
         deadline = time.monotonic() + timeout
@@ -204,6 +208,85 @@ class Ngircd(Server):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"ngircd did not listen:\n{self.log_tail()}") from None
                 time.sleep(0.05)
+
+
+INSPIRCD_CONF = """\
+<config format="xml">
+<server name="bench.inspircd" description="benchmark server" network="bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="{host}" port="{port}" type="clients">
+<pid file="{tmp}/inspircd.pid">
+<files motd="{tmp}/motd.txt">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{tmp}/inspircd.log">
+<performance netbuffersize="65536" somaxconn="{backlog}" softlimit="{softlimit}" clonesonconnect="no"
+             quietbursts="yes" timeskipwarn="0">
+<connect name="bench" allow="*" maxchans="20" timeout="600" pingfreq="600" hardsendq="64M" softsendq="1M"
+         recvq="1M" threshold="1000000" commandrate="1000000000" fakelag="no" localmax="1000000"
+         globalmax="1000000" maxconnwarn="no" resolvehostnames="no" useident="no" limit="1000000">
+<options defaultmodes="nt">
+<security announceinvites="dynamic" hideulines="no" flatlinks="no" hidebans="no" hidesplits="no"
+          maxtargets="20" customversion="" operspywhois="no" restrictbannedusers="yes" genericoper="no"
+          userstats="Pu">
+<limits maxnick="30" maxchan="64" maxmodes="20" maxident="11" maxhost="64" maxquit="255" maxtopic="307"
+        maxkick="255" maxreal="128" maxaway="200">
+<channels users="100" opers="100">
+<dns timeout="1">
+<whowas groupsize="0" maxgroups="0" maxkeep="0">
+"""
+
+
+class Inspircd(Server):
+    """Debian's InspIRCd 3 (C++, one thread, epoll), the server the scale scenario is measured against.
+
+    Its config (written to a temporary directory) listens on loopback only, raises every per-IP,
+    per-class and flood limit so that 10,000 clients from 127.0.0.1 get in at once and are
+    neither throttled nor dropped, and does no DNS or ident lookups.
+    """
+
+    name = "inspircd"
+    family = "inspircd"
+    send_join = True  # after 001: it answers a JOIN sent earlier with 451
+
+    def start(self, timeout: float = 10.0) -> None:
+        if not os.path.exists(INSPIRCD):
+            raise RuntimeError("inspircd is not installed: apt-get install -y inspircd")
+        self.port = free_port()
+        conf = os.path.join(self.tmp, "inspircd.conf")
+        with open(conf, "w") as f:
+            f.write(INSPIRCD_CONF.format(host=HOST, port=self.port, tmp=self.tmp, backlog=listen_backlog(),
+                                         softlimit=resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 64))
+        open(os.path.join(self.tmp, "motd.txt"), "w").close()
+        argv = [INSPIRCD, "--nofork", "--nopid", "--config", conf]
+        if os.geteuid() == 0:
+            argv.append("--runasroot")
+        self._spawn(argv, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"inspircd exited at start:\n{self.log_tail()}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=1) as s:
+                    s.sendall(b"QUIT\r\n")
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"inspircd did not listen:\n{self.log_tail()}") from None
+                time.sleep(0.05)
+
+    def log_tail(self, n: int = 15) -> str:
+        tail = super().log_tail(n)
+        with contextlib.suppress(OSError), open(os.path.join(self.tmp, "inspircd.log"), errors="replace") as f:
+            tail += "".join(f.readlines()[-n:])
+        return tail
+
+
+def listen_backlog() -> int:
+    """The kernel's cap on a listen queue (net.core.somaxconn)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 4096
 
 
 class Redis(Server):
@@ -295,7 +378,8 @@ class LobbyCluster(Server):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-SERVERS: dict[str, type[Server]] = {"lobby": Lobby, "ngircd": Ngircd, "lobby-2nodes": LobbyCluster}
+SERVERS: dict[str, type[Server]] = {"lobby": Lobby, "ngircd": Ngircd, "inspircd": Inspircd,
+                                    "lobby-2nodes": LobbyCluster}
 
 
 def stop_all() -> None:

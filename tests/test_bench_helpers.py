@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import socket
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 
-from loadgen import count_boundary, ws_frame
+from loadgen import ClientSpec, Target, Worker, count_boundary, numeric, split_lines, ws_frame
 from run import Scenario, lat_summary, plan
 
 
@@ -64,3 +67,52 @@ def test_plan_spreads_clients_over_nodes_with_a_watcher_on_each():
             assert {c.node for c in shard if c.probe and not c.sender} == {0, 1}
     # One node: everyone on node 0, as before.
     assert {c.node for shard in plan(sc, 3) for c in shard} == {0}
+
+
+def test_numeric_is_the_command_only_not_a_number_in_the_text():
+    assert numeric(b":irc.example 366 u1 #lobby :End of /NAMES list.") == b"366"
+    assert numeric(b"@time=2026-01-01T00:00:00Z :irc.example 366 u1 #lobby :End") == b"366"
+    assert numeric(b":irc.example 265 u1 366 366 :Current local users: 366 Max: 366") == b"265"
+    assert numeric(b":irc.example NOTICE u1 :see 366 ") is None
+    assert numeric(b"PING :irc.example") is None
+
+
+def test_split_lines_keeps_the_unfinished_rest():
+    assert split_lines(b"a\r\nb\nc") == ([b"a", b"b"], b"c")
+    assert split_lines(b"partial") == ([], b"partial")
+
+
+def test_a_client_joins_after_001_and_is_joined_only_at_the_numeric_366():
+    """Against a scripted server: LUSERS mentioning 366 doesn't count, JOIN goes only after 001."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    parent, child = mp.Pipe()
+    target = Target("127.0.0.1", listener.getsockname()[1], None, "#room", True, "u")
+    worker = Worker(0, [ClientSpec(0)], target, child)
+    answer: list[dict] = []
+    runner = threading.Thread(target=lambda: answer.append(worker.cmd_connect(deadline_in=10, max_pending=1)))
+    runner.start()
+    conn, _ = listener.accept()
+    try:
+        conn.settimeout(10)
+        got = b""
+        while b"USER" not in got:
+            got += conn.recv(4096)
+        conn.sendall(b":s 251 u0 :There are 366 users\r\n:s 265 u0 366 366 :Current local users: 366 Max: 366\r\n")
+        assert b"JOIN" not in got
+        conn.sendall(b":s 001 u0 :Welcome\r\n")
+        while b"JOIN #room\r\n" not in got:
+            got += conn.recv(4096)
+        assert worker.clients[0].joined_at == 0  # nothing so far was the end of NAMES
+        conn.sendall(b":s 353 u0 = #room :u0\r\n:s 366 u0 #room :End of /NAMES list.\r\n")
+        runner.join(10)
+        assert answer and answer[0]["joined"] == 1
+    finally:
+        runner.join(10)
+        conn.close()
+        listener.close()
+        for c in worker.clients:
+            if c.sock is not None:
+                c.sock.close()
+        worker.sel.close()
+        parent.close()
+        child.close()

@@ -169,3 +169,27 @@ def test_everything_arrives_once_and_in_order_under_contention() -> None:
     for name in "abc":
         mine = [int(line.split()[1]) for line in lines if line.startswith(name + " ")]
         assert mine == list(range(5000)), f"{name}'s lines were lost or reordered"
+
+
+def test_deliver_schedules_once_per_pile_and_refuses_past_the_limit() -> None:
+    """Outbox.deliver (the fan-out path): defer() and what its caller does with the answer."""
+    box = Outbox(limit=10)
+    calls: list[str] = []
+    deliver = box.fan_out_to(lambda: calls.append("schedule"), lambda: calls.append("full"))
+    deliver(b"abc")
+    deliver(b"def")  # already scheduled: queued behind the first, no second schedule
+    assert calls == ["schedule"]
+    deliver(b"too long!")  # 6 + 9 > 10
+    assert calls == ["schedule", "full"]
+    a, b = socket.socketpair()
+    try:
+        assert box.flush(a.send) is False
+        assert b.recv(100) == b"abcdef"  # the refused bytes were never queued
+        deliver(b"g")  # sent and idle again: the next delivery schedules again
+        assert calls == ["schedule", "full", "schedule"]
+        box.close()
+        deliver(b"h")  # closed: taken and dropped, nobody is called
+        assert calls == ["schedule", "full", "schedule"]
+    finally:
+        a.close()
+        b.close()

@@ -9,6 +9,10 @@ import time
 
 import pytest
 
+from backend.core.chat import Chat
+from backend.net.config import NetConfig
+from backend.net.connection import Connection
+from backend.net.server import TcpServer
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
 
@@ -389,3 +393,27 @@ def test_idle_clients_are_pinged_and_dropped_when_they_do_not_answer(make_server
     assert sleeper.expect(r"^PING ", timeout=5)
     watcher.send("PING still-here")
     watcher.expect(r"PONG \S+ :?still-here")
+
+
+def test_a_busy_server_does_not_time_out_a_client_whose_lines_it_has_not_read() -> None:
+    """Registration is late because the server is behind, not the client: no 'Registration timed out'."""
+    config = NetConfig(registration_timeout=1.0)
+    server = TcpServer(Chat(config), config)
+    ours, theirs = socket.socketpair()
+    # Never started: no reader reads what the client sends, as on a server too busy to get to it.
+    conn = Connection(server.chat, config, server.flusher, ours, ("127.0.0.1", 1))
+    server._sessions.add(conn)
+    try:
+        theirs.sendall(b"NICK late\r\nUSER late 0 * :late\r\n")
+        wait_until(conn.behind)
+        server.reap(time.monotonic() + 60)
+        assert not conn.killed
+        # Once what it sent has been read (the server caught up) the deadline applies again.
+        while conn.behind():
+            ours.recv(4096)
+        server.reap(time.monotonic() + 60)
+        assert conn.killed
+        assert b"Registration timed out" in theirs.recv(4096)
+    finally:
+        ours.close()
+        theirs.close()

@@ -22,6 +22,7 @@ from .events import Event
 from .guard import FailureGuard
 from .history import HistoryStore, Stored, conversation_key, kept, kept_tags, kept_text
 from .hub import Hub, Member
+from .joinburst import JoinBurst
 from .monitor import Monitors
 from .ports import AccountStore, Attachments, Cluster, NullCluster, RoomStore
 from .serverbans import KLines
@@ -50,6 +51,8 @@ class Chat:
         # Uploaded files (the web app's files directory); None: a deleted message takes no file with it.
         self.attachments: Attachments | None = None
         self.monitors = Monitors(self.hub)
+        # JOINs told to rooms' members in batches (core/joinburst.py).
+        self.joins = JoinBurst(self.hub)
         # Server-wide bans set by server operators (core/klines.py).
         self.klines = KLines()
         # Wrong passwords per address, to slow guessing down (registration.check_server_password).
@@ -107,6 +110,8 @@ class Chat:
         envelope: Envelope | None = getattr(event, "envelope", None)
         if envelope is None:
             return
+        if self.joins.busy:  # JOINs still on their way to members go first
+            self.joins.drain()
         # exclude is the connection that acted (it gets its own echo); its user's other
         # connections (multiclient) still get the event, as it happened to their user.
         owner = exclude.member if isinstance(exclude, Client) else exclude

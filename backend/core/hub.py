@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import add, attrgetter
 
 from ..irc import IrcError, fold
 from ..irc import numerics as n
@@ -20,6 +21,11 @@ from .room import Change, ListEntry, Member, Room
 
 # A status as NAMES shows it: "ov" -> "@+".
 PREFIX_OF = {"o": "@", "v": "+", "ov": "@+"}
+# The same with None (no status) -> "", and a NAMES prefix to its highest (without multi-prefix).
+_PREFIX_OR_NONE: dict[str | None, str] = {None: "", "o": "@", "v": "+", "ov": "@+"}
+_HIGHEST = {"": "", "@": "@", "+": "+", "@+": "@"}
+_NICK = attrgetter("nick")
+_PREFIX = attrgetter("prefix")
 
 __all__ = ["Change", "Hub", "ListEntry", "Member", "Room", "RoomView"]
 
@@ -42,12 +48,14 @@ class RoomView:
 
     def prefixes(self) -> list[str]:
         """nick!user@host of each member (userhost-in-names); made only when asked, outside the lock."""
-        return [m.prefix for m in self.members]
+        return list(map(_PREFIX, self.members))
 
     def names(self, multi_prefix: bool, userhost: bool) -> list[str]:
         """NAMES entries: status prefix (the highest, or all with multi-prefix) and nick or nick!user@host."""
+        # map() rather than a comprehension: made at every join, for every member of the room.
         shown = self.prefixes() if userhost else self.nicks
-        return [(status if multi_prefix else status[:1]) + who for status, who in zip(self.status, shown, strict=True)]
+        marks = self.status if multi_prefix else map(_HIGHEST.__getitem__, self.status)
+        return list(map(add, marks, shown))
 
     def has(self, member: Member) -> bool:
         """Whether member (or, for a connection, its user) is in the room."""
@@ -62,11 +70,11 @@ def _user(member: Member) -> Member:
 
 def _view(room: Room, show_key: bool = False) -> RoomView:
     members = tuple(room.members.values())
-    # Keyed by folded nick already: no casefold per member (a view is made at every join).
-    marks = room.status
-    status = tuple(PREFIX_OF[marks[key]] if key in marks else "" for key in room.members)
+    # Keyed by folded nick already: no casefold per member. A view is made at every join, so
+    # the per-member steps are map()s over C functions rather than Python loops.
+    status = tuple(map(_PREFIX_OR_NONE.__getitem__, map(room.status.get, room.members)))
     return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time,
-                    tuple(m.nick for m in members), members, status, room.mode_string(show_key), "s" in room.modes)
+                    tuple(map(_NICK, members)), members, status, room.mode_string(show_key), "s" in room.modes)
 
 
 class Hub:

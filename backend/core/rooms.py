@@ -45,24 +45,39 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
     # the replay must not show those again.
     client.joining = set()
     try:
-        result = hub.join(client, name, key, privileged="o" in client.modes, account=client.account)
+        made: list[Envelope] = []  # the JOIN welcome() made, for the cluster
+
+        def welcome(view: RoomView) -> tuple[Envelope, Envelope]:
+            short = Envelope(Message("JOIN", (view.name,), client.prefix))
+            # extended-join: those who asked see the joiner's account and real name in the JOIN.
+            long = Envelope(Message("JOIN", (view.name, client.account or "*", client.realname), client.prefix),
+                            short.time, short.msgid)
+            made.append(short)
+            client.echo(long if client.has("extended-join") else short)
+            for other in client.others():
+                # The user's other connections (multiclient) joined too: each gets the JOIN as the
+                # joiner does (the join burst leaves them out), then the room.
+                other.deliver(long if other.has("extended-join") else short)
+            for conn in (client, *client.others()):
+                # Modern: "If the channel has no topic, the server SHOULD NOT send" 331 on JOIN.
+                if view.topic:
+                    send_topic(conn, view.name, view.topic, view.topic_setter, view.topic_time)
+                if not conn.has("no-implicit-names"):
+                    send_names(conn, view)
+            return short, long
+
+        # The other members are told in batches (core/joinburst.py): in a join storm, one
+        # delivery per member per batch rather than per join.
+        result = chat.joins.join(client, name, key, "o" in client.modes, client.account, welcome)
         if result is None:
             return
         view, members = result
+        envelope = made[0]
+        # Not through Chat.publish: its drain would deliver this JOIN from here at once.
+        chat.cluster.publish(Joined(client.member, view.name, envelope))
         if client.account is not None and len(members) == 1:
             chat.save_room(view.name)  # a room just founded by an account: kept, founder and all
         user = client.member
-        envelope = Envelope(Message("JOIN", (view.name,), client.prefix))
-        # extended-join: those who asked see the joiner's account and real name in the JOIN.
-        long = Envelope(Message("JOIN", (view.name, client.account or "*", client.realname), client.prefix),
-                        envelope.time, envelope.msgid)
-        chat.publish(Joined(user, view.name, envelope))
-        # Each connection of each member (a multiclient user's one by one, the joiner's others too).
-        for member in members:
-            for conn in member.connections() if isinstance(member, Client) else ():
-                if conn is not client:
-                    conn.deliver(long if "extended-join" in conn.caps else envelope)
-        client.echo(long if client.has("extended-join") else envelope)
         if client.account is not None and len(members) > 1 and view.status[view.members.index(user)][:1] == "@":
             # The founder came back to a room with people in it: they see the server make them its operator.
             mode = Envelope(Message("MODE", (view.name, "+o", client.nick), chat.config.server_name))
@@ -70,20 +85,10 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
         if client.away:
             # away-notify: "servers SHOULD send an AWAY message ... when a user joins a channel".
             away = Envelope(Message("AWAY", (client.away,), client.prefix))
+            chat.joins.drain()  # after the JOIN
             for conn in connections_with((m for m in members if m is not user), "away-notify"):
                 conn.deliver(away)
-        # Modern: "If the channel has no topic, the server SHOULD NOT send" 331 on JOIN.
-        if view.topic:
-            send_topic(client, view.name, view.topic, view.topic_setter, view.topic_time)
-        if not client.has("no-implicit-names"):
-            send_names(client, view)
         replay_on_join(client, view.name, chat.recent(client, view.name))
-        for other in client.others():
-            # The user's other connections (multiclient) joined too: they get the room as the joiner does.
-            if view.topic:
-                send_topic(other, view.name, view.topic, view.topic_setter, view.topic_time)
-            if not other.has("no-implicit-names"):
-                send_names(other, view)
     finally:
         client.joining = None
 
@@ -109,6 +114,22 @@ def send_names(client: Client, view: RoomView | None, name: str = "") -> None:
         kind = "@" if view.secret else "="
     head = f":{client.server_name} {n.RPL_NAMREPLY} {client.nick} {kind} {room} :"
     room_budget = MAX_LINE_BYTES - 2 - len(head.encode("utf-8"))
+    text = " ".join(nicks)
+    if text.isascii():
+        # Every join sends the whole room: cut the joined text at spaces rather than adding up
+        # each nick's length (a character is a byte here). A line holds at most budget - 1.
+        start = 0
+        while len(text) - start > room_budget - 1:
+            cut = text.rfind(" ", start, start + room_budget)
+            if cut <= start:  # one entry longer than a line: it goes alone, as below
+                cut = text.find(" ", start + 1)
+                cut = len(text) if cut < 0 else cut
+            client.send_numeric(n.RPL_NAMREPLY, kind, room, text[start:cut])
+            start = cut + 1
+        if start < len(text):
+            client.send_numeric(n.RPL_NAMREPLY, kind, room, text[start:])
+        client.send_numeric(n.RPL_ENDOFNAMES, room, "End of /NAMES list")
+        return
     line: list[str] = []
     size = 0
     for nick in nicks:

@@ -22,7 +22,8 @@ class NetConfig(ChatConfig):
     text_silence: float = 1.0
     # How often an accept thread wakes to see whether the server is stopping; stop() waits up to this long.
     accept_poll: float = 0.5
-    backlog: int = 1024
+    # The listen queue; the kernel caps it at net.core.somaxconn (4096 by default since Linux 5.4).
+    backlog: int = 4096
     max_clients: int = 4096
     # Flood control: a burst of lines, then a steady rate; further ahead than max_lag: Excess Flood.
     flood: bool = True

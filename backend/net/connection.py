@@ -35,14 +35,12 @@ from ..irc import numerics as n
 from .config import NetConfig
 from .flood import FloodGate, Flooding
 from .flusher import Flusher
-from .outbox import Outbox, Queued
+from .outbox import Outbox
 from .transport import TlsTransport
 
 log = logging.getLogger("lobby.connection")
 
 RECV_BYTES = 16384
-# Bound once: deliver_bytes runs once per recipient of every message.
-_SCHEDULE, _FULL = Queued.SCHEDULE, Queued.FULL
 # How often a reader held back by fake lag looks whether its connection was killed meanwhile
 # (a hang-up by the client wakes it at once).
 LAG_SLICE = 0.1
@@ -121,6 +119,11 @@ Sniffer = Callable[["Connection"], bytes]
 class Connection:
     """A connected socket: threads, Outbox, flood gate; the Link of one core Client."""
 
+    # Queue fan-out bytes: for the flusher (Outbox.deliver), or on TLS for the writer thread.
+    # Never sent from the calling thread: one thread sending 500 lines would make 500
+    # syscalls, while the flusher sends each member its pile in one.
+    deliver_bytes: Callable[[bytes], None]
+
     def __init__(
         self,
         chat: Chat,
@@ -133,6 +136,7 @@ class Connection:
         sniff: Sniffer | None = None,
         rehost: Callable[[Connection, str], bool] | None = None,
         on_close: Callable[[Connection], None] | None = None,
+        spawn: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.chat = chat
         self.config = config
@@ -141,19 +145,29 @@ class Connection:
         self.tls = TlsTransport(sock, tls) if tls is not None else None
         self.transport: socket.socket | TlsTransport = self.tls or sock
         self.port = address[1]
+        self.outbox = Outbox(config.sendq_bytes, self._start_writer)
+        if tls is None:
+            # Fan-out goes straight to the Outbox (one Python call per recipient, not two); the
+            # Client binds deliver_bytes when made, so this comes first.
+            self.deliver_bytes = self.outbox.fan_out_to(self._schedule, self._sendq_exceeded)
+        else:
+            self.deliver_bytes = self._deliver_tls
         self.client = chat.client(self, address[0])
         self.client.secure = tls is not None
         self.codec: Codec = IrcCodec(self)
         self.connected_at = time.monotonic()
-        self.outbox = Outbox(config.sendq_bytes, self._start_writer)
         self.buffer = LineBuffer()
         self.flood = FloodGate(config.flood_burst, config.flood_rate, config.flood_max_lag) if config.flood else None
         self._sniff = sniff
+        # Runs a thread start elsewhere (the server's starters); None: here.
+        self._spawn = spawn
         self._rehost = rehost
         self._on_close = on_close
         self._killed = threading.Event()
         # The client hung up while its lines were held in fake lag: the rest are dropped.
         self._hung_up = False
+        # The reader is waiting out this client's fake lag (flood control).
+        self._holding = False
         self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.port}", daemon=True)
         self._writer_started = False
         self._reader = threading.Thread(target=self._read_loop, name=f"reader-{self.port}", daemon=True)
@@ -176,6 +190,15 @@ class Connection:
         if self._writer_started:
             return
         self._writer_started = True
+        if self._spawn is not None:
+            # Thread.start() waits until the new thread has run, i.e. for the GIL: on a busy
+            # server 5 ms or more, which the flusher (or whoever found the socket full) must
+            # not spend. What is queued meanwhile waits in the Outbox for the writer.
+            self._spawn(self._launch_writer)
+        else:
+            self._launch_writer()
+
+    def _launch_writer(self) -> None:
         try:
             self._writer.start()
         except RuntimeError:
@@ -192,21 +215,16 @@ class Connection:
 
     # -- the Link the core sees ------------------------------------------------------
 
-    def deliver_bytes(self, data: bytes) -> None:
-        """Queue fan-out bytes for the flusher.
+    def _deliver_tls(self, data: bytes) -> None:
+        """deliver_bytes on TLS: every write goes through the writer thread."""
+        if not self.outbox.put(data):
+            self._sendq_exceeded()
 
-        Never sent from the calling thread: one thread sending 500 lines would make 500
-        syscalls, while the flusher sends each member its pile in one.
-        """
-        if self.tls is not None:
-            ok = self.outbox.put(data)
-        else:
-            queued = self.outbox.defer(data)
-            if queued is _SCHEDULE:
-                self.flusher.schedule(self)
-            ok = queued is not _FULL
-        if not ok:
-            self.client.kill("SendQ exceeded", flush=False)
+    def _schedule(self) -> None:
+        self.flusher.schedule(self)
+
+    def _sendq_exceeded(self) -> None:
+        self.client.kill("SendQ exceeded", flush=False)
 
     def send_bytes(self, data: bytes) -> None:
         """Send or queue raw bytes; a client whose queue is full is disconnected.
@@ -270,6 +288,13 @@ class Connection:
                 self.sock.send(error, socket.MSG_DONTWAIT)
         self.outbox.close(drop_rest=True)  # it isn't reading: what is queued would never arrive
         self._shutdown()
+
+    def behind(self) -> bool:
+        """Whether the client sent something the server has not read yet because it is busy.
+
+        Not while its reader holds it back in fake lag: then the client is the one too fast.
+        """
+        return not self._holding and unread_bytes(self.sock) > 0
 
     @property
     def killed(self) -> bool:
@@ -349,14 +374,18 @@ class Connection:
         poller = select.poll()
         poller.register(self.sock, HANGUP)
         deadline = time.monotonic() + wait
-        while not self._killed.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return True
-            if poller.poll(max(1, int(min(left, LAG_SLICE) * 1000))):
-                self._hung_up = True
-                return False
-        return False
+        self._holding = True
+        try:
+            while not self._killed.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                if poller.poll(max(1, int(min(left, LAG_SLICE) * 1000))):
+                    self._hung_up = True
+                    return False
+            return False
+        finally:
+            self._holding = False
 
     def _finish(self) -> None:
         if self._on_close is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger("lobby.flusher")
@@ -32,7 +33,11 @@ class Flushable(Protocol):
 class Flusher:
     """Sends queued bytes for the connections put on its list (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, before_pass: Callable[[], None] | None = None) -> None:
+        # Run at the start of every pass: the chat's batched JOINs (core/joinburst.py) are
+        # delivered here, so a burst of joins reaches each member as one chunk per pass.
+        self._before_pass = before_pass
+        self._poked = False
         self._lock = threading.Lock()
         # Held while the list is empty; released once to wake the thread (as in Outbox).
         self._wake = threading.Lock()
@@ -64,18 +69,34 @@ class Flusher:
                 self._sleeping = False
                 self._wake.release()
 
+    def poke(self) -> None:
+        """Have the thread make a pass (and so run before_pass) soon, even with nothing listed."""
+        with self._lock:
+            self._poked = True
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.release()
+
     def _run(self) -> None:
         while True:
+            if self._before_pass is not None:
+                try:
+                    self._before_pass()
+                except Exception:
+                    log.exception("before_pass failed")
             with self._lock:
                 batch = self._pending
-                if not batch:
+                poked, self._poked = self._poked, False
+                sleep = False
+                if batch:
+                    self._pending = []
+                elif not poked:
                     if self._stopped:
                         return
-                    self._sleeping = True
-                else:
-                    self._pending = []
-            if not batch:
+                    self._sleeping = sleep = True
+            if sleep:
                 self._wake.acquire()
+            if not batch:
                 continue
             for conn in batch:
                 try:

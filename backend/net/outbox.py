@@ -64,6 +64,10 @@ def _send(send_now: SendNow, data: bytes) -> int | None:
 _QUEUED, _SCHEDULE, _FULL = Queued.QUEUED, Queued.SCHEDULE, Queued.FULL
 
 
+def _nothing() -> None:
+    pass
+
+
 class Outbox:
     """Bytes waiting to be sent to one client, at most limit bytes of them."""
 
@@ -83,6 +87,9 @@ class Outbox:
         self._chunks: list[bytes] = []
         self._size = 0
         self._closed = False
+        # What deliver() calls (fan_out_to): list us with the flusher; refuse over the limit.
+        self._schedule: Callable[[], None] = _nothing
+        self._full: Callable[[], None] = _nothing
         # The peer can no longer read: whatever is queued or put from now on is dropped.
         self._gone = False
 
@@ -176,6 +183,33 @@ class Outbox:
                 self._scheduled = True
                 return _SCHEDULE
             return _QUEUED
+
+    def fan_out_to(self, schedule: Callable[[], None], full: Callable[[], None]) -> Callable[[bytes], None]:
+        """deliver() bound to what defer()'s caller does with its answer: the fan-out path in one call."""
+        self._schedule = schedule
+        self._full = full
+        return self.deliver
+
+    def deliver(self, data: bytes) -> None:
+        """defer(), then schedule() if the flusher must be told, or full() if refused (see fan_out_to)."""
+        # Once per recipient of every message: defer() and its caller's branch, written out in one frame.
+        with self._lock:
+            if self._closed or self._gone:
+                return
+            if self._size + len(data) > self.limit:
+                refused = True
+            else:
+                refused = False
+                idle = not (self._chunks or self._busy or self._scheduled or self._stalled)
+                self._chunks.append(data)
+                self._size += len(data)
+                if not idle:
+                    return
+                self._scheduled = True
+        if refused:
+            self._full()
+        else:
+            self._schedule()
 
     def flush(self, send_now: SendNow) -> bool:
         """The flusher's turn: send everything queued without blocking.

@@ -1,7 +1,9 @@
 """The TCP server: listening sockets, the accept threads and the keep-alive reaper.
 
-Threads: one accepts connections per listener; each connection has a reader and, when
-it needs one, a writer (connection.py); one reaper drops connections that never
+Threads: one accepts connections per listener and does nothing else, so that the listen
+queue never overflows while the server is busy (a client the kernel turns away is dropped
+for nothing it did); a few starters set up what was accepted; each connection has a reader
+and, when it needs one, a writer (connection.py); one reaper drops connections that never
 register and PINGs idle ones. The server keeps every live Connection so that it can
 reach them all, for timeouts and for telling them goodbye at shutdown.
 """
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import socket
 import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from ..core.addresses import is_loopback
 from ..core.chat import Chat
@@ -25,6 +29,15 @@ from .flusher import Flusher
 from .textuser import sniff
 
 log = logging.getLogger("lobby.server")
+
+# An accepted socket, its peer's address, and the TLS context of the port it came in on.
+Arrival = tuple[socket.socket, tuple[str, int], ssl.SSLContext | None]
+
+# Threads setting up accepted connections (and starting writer threads). Thread.start()
+# waits until the new thread has run, which on a busy server means waiting for the GIL (a
+# switch interval, 5 ms, or more): one starter would take 50 s to start 10,000 readers.
+# Several wait side by side.
+STARTERS = 16
 
 
 def _refuse(conn: socket.socket, reason: str) -> None:
@@ -50,10 +63,14 @@ class TcpServer:
         self._stopping = threading.Event()
         self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         self._threads: list[threading.Thread] = []
+        self._starters: list[threading.Thread] = []
         self._per_host: Counter[str] = Counter()
         self.address: tuple[str, int] = (self.config.host, self.config.port)
         self.tls_address: tuple[str, int] | None = None
-        self.flusher = Flusher()
+        self.flusher = Flusher(before_pass=chat.joins.drain)
+        # Accepted sockets waiting for the starter thread; None tells it to stop.
+        # Also writer threads to start (Connection's spawn): a start waits for the GIL.
+        self._arrivals: queue.SimpleQueue[Arrival | Callable[[], None] | None] = queue.SimpleQueue()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -63,6 +80,8 @@ class TcpServer:
         Raises OSError if a port can't be used.
         """
         self.flusher.start()
+        # From now on the flusher delivers batched JOINs (core/joinburst.py), once per pass.
+        self.chat.joins.wake = self.flusher.poke
         self._listen(self.config.port, None)
         bound = self._listeners[0][0].getsockname()
         self.address = (bound[0], bound[1])
@@ -74,7 +93,13 @@ class TcpServer:
         reaper.start()
         self._threads.append(reaper)
         return self.address
+
     def _listen(self, port: int, tls: ssl.SSLContext | None) -> None:
+        if not self._starters:
+            for i in range(STARTERS):
+                starter = threading.Thread(target=self._start_loop, name=f"starter-{i}", daemon=True)
+                starter.start()
+                self._starters.append(starter)
         info = socket.getaddrinfo(self.config.host, port, type=socket.SOCK_STREAM)
         family, _, _, _, sockaddr = info[0]
         listener = socket.socket(family, socket.SOCK_STREAM)
@@ -102,12 +127,17 @@ class TcpServer:
             thread.join(1.0)
         for listener, _ in self._listeners:
             listener.close()
+        for _ in self._starters:
+            self._arrivals.put(None)
+        for starter in self._starters:
+            starter.join(2.0)
         sessions = self.connections()
         for conn in sessions:
             conn.client.kill(reason)
         deadline = time.monotonic() + timeout
         for conn in sessions:
             conn.join_threads(max(0.05, deadline - time.monotonic()))
+        self.chat.joins.wake = None
         self.flusher.stop()
 
     def connections(self) -> list[Connection]:
@@ -130,17 +160,32 @@ class TcpServer:
                 log.warning("accept failed: %s", err)
                 time.sleep(0.1)
                 continue
-            refusal = self._admit(addr[0])
-            if refusal:
-                _refuse(conn, refusal)
+            self._arrivals.put((conn, addr, tls))
+
+    def _start_loop(self) -> None:
+        """Admit each accepted socket and start its reader (a thread start can wait for the GIL)."""
+        while (item := self._arrivals.get()) is not None:
+            if callable(item):
+                item()
+                continue
+            conn, addr, tls = item
+            if self._stopping.is_set():
+                conn.close()
                 continue
             conn.setblocking(True)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
-                                 sniff=sniff, rehost=self._rehost, on_close=self._forget)
+            # Admitted and counted in one go: the starters work side by side.
             with self._sessions_lock:
-                self._sessions.add(session)
-                self._per_host[session.client.host] += 1
+                refusal = self._refusal(addr[0])
+                if refusal is None:
+                    session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
+                                         sniff=sniff, rehost=self._rehost, on_close=self._forget,
+                                         spawn=self._arrivals.put)
+                    self._sessions.add(session)
+                    self._per_host[session.client.host] += 1
+            if refusal is not None:
+                _refuse(conn, refusal)
+                continue
             try:
                 session.start()
             except RuntimeError as err:  # can't start a thread: refuse this one politely
@@ -148,15 +193,14 @@ class TcpServer:
                 self._forget(session)
                 _refuse(conn, "Server is busy, try again later")
 
-    def _admit(self, host: str) -> str | None:
-        """Why a new connection from host must be refused, or None to accept it."""
-        with self._sessions_lock:
-            if len(self._sessions) >= self.config.max_clients:
-                log.warning("refused %s: server full (%d connections)", host, len(self._sessions))
-                return "Server is full, try again later"
-            if self._host_full(host):
-                log.warning("refused %s: %d connections from that address", host, self._per_host[host])
-                return "Too many connections from your address"
+    def _refusal(self, host: str) -> str | None:
+        """Why a new connection from host must be refused, or None to accept it (lock held)."""
+        if len(self._sessions) >= self.config.max_clients:
+            log.warning("refused %s: server full (%d connections)", host, len(self._sessions))
+            return "Server is full, try again later"
+        if self._host_full(host):
+            log.warning("refused %s: %d connections from that address", host, self._per_host[host])
+            return "Too many connections from your address"
         return None
 
     def _rehost(self, conn: Connection, host: str) -> bool:
@@ -188,12 +232,16 @@ class TcpServer:
             self.reap(time.monotonic())
 
     def reap(self, now: float) -> None:
-        """Drop connections that never registered or stopped answering; PING idle ones."""
+        """Drop connections that never registered or stopped answering; PING idle ones.
+
+        Not a client whose lines the server has yet to read: when it is too busy to keep up
+        (a join storm), the missing NICK/USER or PONG is waiting on our side, not theirs.
+        """
         cfg = self.config
         for conn in self.connections():
             s = conn.client
             if not s.registered:
-                if now - conn.connected_at > cfg.registration_timeout:
+                if now - conn.connected_at > cfg.registration_timeout and not conn.behind():
                     s.kill("Registration timed out")
                 continue
             if s.ping_sent is not None and s.last_seen > s.ping_sent:
@@ -202,5 +250,5 @@ class TcpServer:
                 if now - s.last_seen > cfg.ping_interval:
                     s.ping_sent = now
                     s.send(Message("PING", (cfg.server_name,)))
-            elif now - s.ping_sent > cfg.ping_timeout:
+            elif now - s.ping_sent > cfg.ping_timeout and not conn.behind():
                 s.kill(f"Ping timeout: {int(now - s.last_seen)} seconds")

@@ -136,7 +136,9 @@ def sniff(conn: Connection) -> bytes:
     """
     poller = select.poll()
     poller.register(conn.sock, select.POLLIN)
-    deadline = conn.connected_at + conn.config.text_silence
+    # Silence is counted from when this reader could first look: on a busy server it may start
+    # well after the connection was accepted, with the client's NICK and USER long waiting.
+    deadline = time.monotonic() + conn.config.text_silence
     raw = b""
     while True:
         line = _first_line(raw)
@@ -147,7 +149,7 @@ def sniff(conn: Connection) -> bytes:
         if len(raw) > MAX_FRAME_BYTES:
             return raw  # no line ending in sight: IRC framing answers it with 417
         remaining = deadline - time.monotonic()
-        if remaining <= 0 and not strip_telnet(raw).strip():
+        if remaining <= 0 and not strip_telnet(raw).strip() and not poller.poll(0):
             become_text_user(conn, silent=True)
             return raw
         # Past the deadline with half a line read, wait for the rest of it without a limit.
