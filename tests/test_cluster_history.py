@@ -363,8 +363,14 @@ def test_past_its_bound_a_cut_off_node_drops_the_oldest_held_events_and_says_how
     wait_until(lambda: any("dropping the oldest" in r.getMessage() for r in caplog.records), timeout=SLOW)
     proxy.restore()
     wait_until(lambda: "held 7" in stream_texts(redis_url, "#lobby"), timeout=SLOW)
-    assert stream_texts(redis_url, "#lobby") == [f"held {i}" for i in range(3, 8)]
-    wait_until(lambda: any("(3 older ones were dropped)" in r.getMessage() for r in caplog.records), timeout=SLOW)
+    texts = stream_texts(redis_url, "#lobby")
+    # The newest five were held. The first line may have been on its way to Redis when the cut
+    # came (taken by the sender, not yet held): then it is sent on, and one fewer is dropped.
+    assert texts[-5:] == [f"held {i}" for i in range(3, 8)]
+    assert texts[:-5] in ([], ["held 0"]), texts
+    dropped = 3 - len(texts[:-5])
+    wait_until(lambda: any(f"({dropped} older ones were dropped)" in r.getMessage() for r in caplog.records),
+               timeout=SLOW)
     assert sum("dropping the oldest" in r.getMessage() for r in caplog.records) == 1
 
 
