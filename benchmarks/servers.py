@@ -92,6 +92,21 @@ class Server:
         except OSError:
             return ""
 
+    def _await_irc(self, timeout: float) -> None:
+        """Return once the spawned IRC server takes connections on self.port (it is told QUIT)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log_tail()}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=1) as s:
+                    s.sendall(b"QUIT\r\n")
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not listen:\n{self.log_tail()}") from None
+                time.sleep(0.05)
+
     def _spawn(self, argv: list[str], **kw) -> None:
         log = open(os.path.join(self.tmp, "server.log"), "wb")  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(argv, stderr=log, start_new_session=True, stdin=subprocess.DEVNULL, **kw)
@@ -196,18 +211,7 @@ class Ngircd(Server):
             f.write(NGIRCD_CONF.format(host=HOST, port=self.port, tmp=self.tmp))
         open(os.path.join(self.tmp, "help.txt"), "w").close()
         self._spawn([NGIRCD, "-n", "-f", conf], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ngircd exited at start:\n{self.log_tail()}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1) as s:
-                    s.sendall(b"QUIT\r\n")
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"ngircd did not listen:\n{self.log_tail()}") from None
-                time.sleep(0.05)
+        self._await_irc(timeout)
 
 
 INSPIRCD_CONF = """\
@@ -260,18 +264,7 @@ class Inspircd(Server):
         if os.geteuid() == 0:
             argv.append("--runasroot")
         self._spawn(argv, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"inspircd exited at start:\n{self.log_tail()}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1) as s:
-                    s.sendall(b"QUIT\r\n")
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"inspircd did not listen:\n{self.log_tail()}") from None
-                time.sleep(0.05)
+        self._await_irc(timeout)
 
     def log_tail(self, n: int = 15) -> str:
         tail = super().log_tail(n)
