@@ -100,23 +100,25 @@ class Outbox:
         self._size += len(data)
         return True
 
+    def _rouse(self) -> None:
+        """Wake the writer if it sleeps in take(), to look again (lock held)."""
+        if self._sleeping:
+            self._sleeping = False
+            self._wake.release()
+
     def _wake_writer(self) -> None:
         """Make the writer responsible for what is queued (lock held)."""
         self._stalled = True
         if self._start_writer is not None:
             self._start_writer()
-        if self._sleeping:
-            self._sleeping = False
-            self._wake.release()
+        self._rouse()
 
     def _drop(self) -> None:
         """Nobody can read what is queued any more: forget it, and take nothing more (lock held)."""
         self._gone = True
         self._chunks = []
         self._size = 0
-        if self._sleeping:  # a writer waiting for work finds none, and ends once closed
-            self._sleeping = False
-            self._wake.release()
+        self._rouse()  # a writer waiting for work finds none, and ends once closed
 
     def _handed_back(self, data: bytes, sent: int | None) -> bool:
         """After a send (lock held): queue what the socket refused; True if more came meanwhile.
@@ -134,9 +136,7 @@ class Outbox:
             self._wake_writer()
             return False
         if self._closed:
-            if self._sleeping:
-                self._sleeping = False
-                self._wake.release()
+            self._rouse()
             return False
         return bool(self._chunks)
 
@@ -252,9 +252,7 @@ class Outbox:
                 self._chunks.append(last)
                 self._size += len(last)
             if not self._chunks:
-                if self._sleeping:
-                    self._sleeping = False
-                    self._wake.release()
+                self._rouse()
                 return False
             if send_now is None or self._busy or self._stalled:
                 if drop_rest:
@@ -263,9 +261,7 @@ class Outbox:
                 # A send in progress or a writer at work: the queue is the writer's to finish.
                 if self._start_writer is not None:
                     self._start_writer()
-                if self._sleeping:
-                    self._sleeping = False
-                    self._wake.release()
+                self._rouse()
                 return True
             chunks = self._chunks
             self._chunks = []
