@@ -349,11 +349,12 @@ class Relay:
         if self.uploader is not None and lines and (self.greeting is not None or b" NICK " in data
                                                     or b" NICK " in lines[0]):
             uploads.follow(self.uploader, lines)
-        if self.greeting is not None and any(uploads.is_welcome(line) for line in lines):
-            # Right after the welcome, so the page knows its upload ticket before anything else.
-            at = next(i for i, line in enumerate(lines) if uploads.is_welcome(line)) + 1
-            lines.insert(at, self.greeting.encode())
-            self.greeting = None
+        if self.greeting is not None:
+            welcome = next((i for i, line in enumerate(lines) if uploads.is_welcome(line)), None)
+            if welcome is not None:
+                # Right after the welcome, so the page knows its upload ticket before anything else.
+                lines.insert(welcome + 1, self.greeting.encode())
+                self.greeting = None
         if not lines or self._silenced.is_set():
             return True
         # A text frame must be valid UTF-8: replace what isn't.

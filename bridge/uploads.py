@@ -129,24 +129,26 @@ def content_disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+def _source_and_words(line: bytes) -> tuple[bytes, list[bytes]]:
+    """A chat server's line without its tags: its source (b"" if none) and the first words after it."""
+    words = line.split(b" ", 4)
+    while words and words[0][:1] == b"@":
+        words = words[1:]
+    if words and words[0][:1] == b":":
+        return words[0], words[1:]
+    return b"", words
+
+
 def is_welcome(line: bytes) -> bool:
     """Whether a line from the chat server is its 001 (registration done), tags and source aside."""
-    words = line.split(b" ", 3)
-    while words and words[0][:1] in (b"@", b":"):
-        words = words[1:]
-    return bool(words) and words[0] == b"001"
+    return _source_and_words(line)[1][:1] == [b"001"]
 
 
 def follow(uploader: Uploader, lines: list[bytes]) -> None:
     """Keep a page user's nick current from the lines the chat server sends them: the welcome (001)
     names it, and their own NICK changes it (`:<current>!... NICK <new>`)."""
     for line in lines:
-        words = line.split(b" ", 4)
-        while words and words[0][:1] == b"@":
-            words = words[1:]
-        source = words[0] if words and words[0][:1] == b":" else b""
-        if source:
-            words = words[1:]
+        source, words = _source_and_words(line)
         if len(words) < 2:
             continue
         new = words[1].decode("utf-8", errors="replace").lstrip(":")
