@@ -4,6 +4,7 @@
 // without an emoji font of its own.
 
 import { EMOJI } from "./emojidata.js";
+import { closeOnPressOutside } from "./popup.js";
 
 const BY_NAME = new Map(EMOJI);
 const NAME_OF = new Map();
@@ -195,11 +196,7 @@ export class EmojiPicker {
       this.close(false);
       pick?.(button.dataset.emoji);
     });
-    doc.addEventListener("pointerdown", (event) => {
-      if (!this.isOpen || this.popup.contains(event.target)) return;
-      if (this.anchor && this.anchor.contains(event.target)) return;
-      this.close(false);
-    });
+    closeOnPressOutside(doc, this);
   }
 
   get isOpen() {

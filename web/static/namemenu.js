@@ -6,6 +6,8 @@
 // Escape), and give focus back where it came from. Text goes in as textContent.
 // Under the actions, "Details" (from a WHOIS, see whois.js) describe the menu.
 
+import { closeOnPressOutside } from "./popup.js";
+
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -24,11 +26,7 @@ export class NameMenu {
     this.nick = "";
     this.menu.addEventListener("keydown", (event) => this.onKeyDown(event));
     // A press anywhere else closes it (the name that opened it toggles it).
-    doc.addEventListener("pointerdown", (event) => {
-      if (!this.isOpen || this.popup.contains(event.target)) return;
-      if (this.anchor && this.anchor.contains(event.target)) return;
-      this.close(false);
-    });
+    closeOnPressOutside(doc, this);
   }
 
   get isOpen() {
