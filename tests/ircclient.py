@@ -87,12 +87,15 @@ class IrcClient:
             if not self._fill(deadline):
                 return
 
-    def sync(self, token: str = "sync") -> list[str]:
+    def sync(self, token: str | None = None) -> list[str]:
         """PING the server and read up to its PONG; return the lines read before the PONG.
+
+        Without a token, each call uses a new one, so no earlier PONG can be taken for this one.
 
         The server answers in order, so whatever it had queued for this client before the PING
         has been read by then: a condition to wait on instead of a fixed silence.
         """
+        token = token or f"sync{next(_tokens)}"
         start = len(self.seen)
         self.send(f"PING {token}")
         self.expect(rf"PONG \S+ :?{re.escape(token)}$")

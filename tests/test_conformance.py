@@ -7,7 +7,6 @@ it could fail.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable
 
@@ -18,17 +17,6 @@ from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect
 
 ClientFactory = Callable[..., IrcClient]
-_tokens = itertools.count(1)
-
-
-def synced(c: IrcClient) -> list[str]:
-    """Every line the server sent c until it answered a PING sent now."""
-    return c.sync(f"sync{next(_tokens)}")
-
-
-def never(c: IrcClient, pattern: str) -> None:
-    """No line matching pattern reached c, up to a PING sent now (so nothing is still on its way)."""
-    c.never(pattern)
 
 
 # -- registration and welcome ----------------------------------------------------------
@@ -91,7 +79,7 @@ def test_user_mode_i_as_irssi_sends_it_is_accepted_and_queried(client: ClientFac
     alice.expect(r" 221 alice :?\+i$")
     alice.send("MODE alice +iz")
     alice.expect(r" 501 alice ")
-    never(alice, r" 501 .*\+i|MODE alice :?\+i$")  # +i was already set: nothing changed, nothing said
+    alice.never(r" 501 .*\+i|MODE alice :?\+i$")  # +i was already set: nothing changed, nothing said
 
 
 def test_invisible_users_are_left_out_of_masked_who_for_strangers(client: ClientFactory) -> None:
@@ -141,7 +129,7 @@ def test_tagmsg_reaches_message_tags_clients_only_and_is_not_stored(client: Clie
     sender = client("sender", caps="message-tags")
     sender.send("@+typing=active TAGMSG #lobby")
     assert tagged.expect(r"TAGMSG #lobby").tags["+typing"] == "active"
-    never(plain, r"TAGMSG")
+    plain.never(r"TAGMSG")
     sender.send("@+typing=active TAGMSG tagged")
     tagged.expect(r"TAGMSG tagged")
     sender.send("TAGMSG #nowhere")
@@ -167,7 +155,7 @@ def test_a_notice_is_never_answered_with_an_error(client: ClientFactory) -> None
     alice.send("NOTICE nobody :hello?")
     alice.send("NOTICE a,b,c,d,e :hello?")
     alice.send("NOTICE #lobby")
-    never(alice, r" (401|403|404|407|411|412) ")
+    alice.never(r" (401|403|404|407|411|412) ")
     alice.send("PRIVMSG #nowhere :hello?")
     alice.expect(r" 403 alice #nowhere ")
 
@@ -285,7 +273,7 @@ def test_userhost_in_names_and_no_implicit_names(client: ClientFactory) -> None:
     quiet.send("NICK quiet")
     quiet.send("USER q 0 * :Q")
     quiet.expect(r"JOIN #lobby")
-    never(quiet, r" 35[3] | 366 ")
+    quiet.never(r" 35[3] | 366 ")
     quiet.send("NAMES #lobby")
     quiet.expect(r" 366 quiet #lobby ")
 
@@ -296,7 +284,7 @@ def test_away_notify_tells_room_peers_who_asked(client: ClientFactory) -> None:
     watcher.expect(r":away!\S+ AWAY :brb")
     away.send("AWAY")
     watcher.expect(r":away!\S+ AWAY$")
-    never(plain, r" AWAY")
+    plain.never(r" AWAY")
     away.send("AWAY :again")
     watcher.expect(r"AWAY :again")
     late = client("late", caps="away-notify")
@@ -312,7 +300,7 @@ def test_setname(client: ClientFactory) -> None:
     alice.send("SETNAME :Alice Liddell")
     alice.expect(r":alice!\S+ SETNAME :Alice Liddell")
     bob.expect(r":alice!\S+ SETNAME :Alice Liddell")
-    never(plain, r"SETNAME")
+    plain.never(r"SETNAME")
     plain.send("WHOIS alice")
     assert plain.expect(r" 311 plain alice ").params[-1] == "Alice Liddell"
     alice.send("SETNAME :" + "x" * 200)
@@ -337,7 +325,7 @@ def test_monitor_online_offline_and_nick_changes(client: ClientFactory, server: 
     alice.send("MONITOR S")
     alice.expect(r" 731 alice :?bob$")
     client("carol")
-    never(alice, r" 730 ")
+    alice.never(r" 730 ")
 
 
 def test_extended_monitor_tells_watchers_of_away(client: ClientFactory) -> None:
@@ -379,9 +367,9 @@ def test_echo_message_with_a_label_comes_labelled(client: ClientFactory) -> None
 def test_chathistory_clients_get_no_automatic_replay(client: ClientFactory) -> None:
     talker = client("talker")
     talker.send("PRIVMSG #lobby :before you came")
-    synced(talker)
+    talker.sync()
     fetcher = client("fetcher", caps="batch server-time message-tags draft/chathistory")
-    never(fetcher, r"before you came")
+    fetcher.never(r"before you came")
     fetcher.send("CHATHISTORY LATEST #lobby * 10")
     fetcher.expect(r"PRIVMSG #lobby :before you came")
 
@@ -390,7 +378,7 @@ def test_replay_for_server_time_clients_without_batch_is_marked_and_stamped(clie
     talker = client("talker")
     talker.send("TOPIC #lobby :the plan")
     talker.send("PRIVMSG #lobby :old news")
-    synced(talker)
+    talker.sync()
     late = client()
     late.send("CAP LS 302")
     late.send("CAP REQ :server-time")
@@ -424,7 +412,7 @@ def test_auto_join_rooms_and_none(make_server: Callable[..., ChatServer]) -> Non
     d.send("NICK bob")
     d.send("USER bob 0 * :B")
     d.expect(r" 376 bob | 422 bob ")
-    never(d, r" JOIN ")
+    d.never(r" JOIN ")
     d.send("JOIN #x")
     d.expect(r" 366 bob #x ")
     d.send("PART #x")
@@ -469,13 +457,13 @@ def test_a_multiline_message_reaches_multiline_clients_as_one_batch_and_others_a
     alice.expect(r"BATCH \+\S+ draft/multiline #lobby")  # echo-message: the sender gets it back too
     got = [plain.expect(r"PRIVMSG #lobby :").params[1] for _ in range(3)]
     assert got == ["first line", "second,", " continued"]  # blank lines left out, one line each
-    never(plain, r"BATCH")
+    plain.never(r"BATCH")
 
 
 def test_multiline_history_keeps_the_lines(client: ClientFactory) -> None:
     alice = client("alice", caps="batch message-tags draft/multiline")
     send_multiline(alice, "#lobby", "one", "two")
-    synced(alice)
+    alice.sync()
     reader = client("reader", caps="batch server-time message-tags draft/chathistory")
     reader.send("CHATHISTORY LATEST #lobby * 10")
     lines = reader.lines_until(r"BATCH -")
@@ -496,7 +484,7 @@ def test_multiline_limits_and_mistakes_fail_the_batch(client: ClientFactory) -> 
     alice.send("BATCH -t")
     alice.send("BATCH -nope")
     alice.expect(r"FAIL BATCH MULTILINE_INVALID ")
-    never(bob, r"PRIVMSG #lobby :(x|wrong)")
+    bob.never(r"PRIVMSG #lobby :(x|wrong)")
     plain = client("plain")
     plain.send("BATCH +p draft/multiline #lobby")
     plain.expect(r"FAIL BATCH MULTILINE_INVALID ")  # only a client that negotiated it may send one
@@ -522,7 +510,7 @@ def test_redact_takes_back_a_message_from_the_room_and_its_history(client: Clien
     alice.send(f"REDACT #dev {msgid} :typo")
     bob.expect(rf":alice!\S+ REDACT #dev {msgid} :?typo$")
     alice.expect(rf":alice!\S+ REDACT #dev {msgid}")
-    never(plain, r"REDACT")
+    plain.never(r"REDACT")
     alice.send(f"REDACT #dev {bob_msgid}")  # alice made #dev: its operator may redact anyone's
     bob.expect(rf"REDACT #dev {bob_msgid}")
     alice.send("REDACT #dev nosuchid")

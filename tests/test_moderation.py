@@ -5,7 +5,6 @@ A check that something did not happen syncs with PING/PONG first, so it could fa
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,17 +17,6 @@ from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect
 
 ClientFactory = Callable[..., IrcClient]
-_tokens = itertools.count(1)
-
-
-def synced(c: IrcClient) -> list[str]:
-    """Every line the server sent c until it answered a PING sent now."""
-    return c.sync(f"sync{next(_tokens)}")
-
-
-def never(c: IrcClient, pattern: str) -> None:
-    """No line matching pattern reached c, up to a PING sent now (so nothing is still on its way)."""
-    c.never(pattern)
 
 
 def room_with(client: ClientFactory, *nicks: str, room: str = "#dev") -> list[IrcClient]:
@@ -38,7 +26,7 @@ def room_with(client: ClientFactory, *nicks: str, room: str = "#dev") -> list[Ir
         user.send(f"JOIN {room}")
         user.expect(rf" 366 {user.nick} {room} ")
     for user in users:
-        synced(user)
+        user.sync()
     return users
 
 
@@ -94,7 +82,7 @@ def test_moderated_room_lets_only_voiced_and_operators_speak(client: ClientFacto
     carol.expect(r":bob!\S+ PRIVMSG #dev :now I can")
     alice.send("PRIVMSG #dev :and so can I")
     carol.expect(r"PRIVMSG #dev :and so can I")
-    never(carol, r"can I talk")
+    carol.never(r"can I talk")
 
 
 def test_bans_with_masks_stop_joining_and_speaking_and_lists_answer(client: ClientFactory) -> None:
@@ -128,7 +116,7 @@ def test_quiet_lets_a_user_stay_and_read_but_not_speak(client: ClientFactory) ->
     alice.send("MODE #dev q")
     alice.expect(r" 728 alice #dev q bob!\*@\* ")
     alice.expect(r" 729 alice #dev q ")
-    never(carol, r"hello\?")
+    carol.never(r"hello\?")
 
 
 def test_invite_only_key_and_limit(client: ClientFactory) -> None:
@@ -202,7 +190,7 @@ def test_hostile_mode_strings_get_numerics_and_lists_stay_bounded(client: Client
     alice.expect(r" 403 alice #nowhere ")
     for start in range(6, 120, 6):
         alice.send("MODE #dev +bbbbbb " + " ".join(f"y{i}!*@*" for i in range(start, start + 6)))
-    lines = synced(alice)
+    lines = alice.sync()
     assert any(" 478 alice #dev " in x for x in lines)
     alice.send("MODE #dev b")
     assert len([x for x in alice.lines_until(r" 368 alice #dev ") if " 367 " in x]) == 100  # MAXLIST
