@@ -52,3 +52,9 @@ def say(page: Any, text: str) -> None:
 def name_button(page: Any, nick: str) -> Any:
     """A person's button in the user list (its name starts with the nick)."""
     return page.locator("#users").get_by_role("button", name=re.compile(f"^{re.escape(nick)}\\b"))
+
+
+def say_all(user: IrcClient, texts: list[str], room: str = "#lobby") -> None:
+    """A raw user says every text at once; returns once the server has handled (and stored) them all."""
+    user.send_raw(b"".join(f"PRIVMSG {room} :{text}\r\n".encode() for text in texts))
+    user.sync()

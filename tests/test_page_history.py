@@ -22,8 +22,8 @@ from flask import Flask
 
 from backend.core import chathistory
 from backend.node import ChatServer
-from tests.ircclient import IrcClient, connect
-from tests.pagehelpers import IrcFactory, PageFactory, expect, joined
+from tests.ircclient import connect
+from tests.pagehelpers import IrcFactory, PageFactory, expect, joined, say_all
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
@@ -39,14 +39,6 @@ def db_path(tmp_path: Path) -> str:
 def chat_server(make_server: Callable[..., ChatServer], db_path: str) -> ChatServer:
     """The webfixtures chat server, with history in a file and no flood control."""
     return make_server(webirc_password=secrets.token_urlsafe(18), db_path=db_path, flood=False)
-
-
-def say_all(user: IrcClient, texts: list[str], room: str = "#lobby") -> None:
-    """Say every text, and return once the server has handled (and stored) them all."""
-    user.send_raw(b"".join(f"PRIVMSG {room} :{text}\r\n".encode() for text in texts))
-    token = secrets.token_hex(4)
-    user.send(f"PING :{token}")
-    user.expect(rf"PONG \S+ :?{token}")
 
 
 def scroll_to_top(page: Any) -> None:

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from backend.node import ChatServer
-from tests.ircclient import IrcClient
-from tests.pagehelpers import IrcFactory, PageFactory, back_in, expect, joined, say
+from tests.pagehelpers import IrcFactory, PageFactory, back_in, expect, joined, say, say_all
 
 pytest_plugins = ["tests.webfixtures"]
 pytestmark = pytest.mark.browser
@@ -30,12 +29,6 @@ HOSTILE = '<img src=x onerror="window.hacked=1"><script>window.hacked=2</script>
 def chat_server(make_server: Callable[..., ChatServer], tmp_path: Path) -> ChatServer:
     """The webfixtures chat server, with history in a file and no flood control."""
     return make_server(webirc_password=secrets.token_urlsafe(18), db_path=str(tmp_path / "lobby.db"), flood=False)
-
-
-def say_all(user: IrcClient, texts: list[str], room: str = "#lobby") -> None:
-    """Say every text, and return once the server has handled (and stored) them all."""
-    user.send_raw(b"".join(f"PRIVMSG {room} :{text}\r\n".encode() for text in texts))
-    user.sync(secrets.token_hex(4))
 
 
 def message(page: Any, text: str) -> Any:
