@@ -9,9 +9,7 @@ import time
 
 import pytest
 
-from backend.core.chat import Chat
-from backend.net.config import NetConfig
-from backend.net.connection import Connection
+from backend.net.connection import Connection, unread_bytes
 from backend.net.server import TcpServer
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
@@ -395,25 +393,42 @@ def test_idle_clients_are_pinged_and_dropped_when_they_do_not_answer(make_server
     watcher.expect(r"PONG \S+ :?still-here")
 
 
-def test_a_busy_server_does_not_time_out_a_client_whose_lines_it_has_not_read() -> None:
+def test_a_busy_server_does_not_time_out_a_client_whose_lines_it_has_not_read(make_server) -> None:
     """Registration is late because the server is behind, not the client: no 'Registration timed out'."""
-    config = NetConfig(registration_timeout=1.0)
-    server = TcpServer(Chat(config), config)
-    ours, theirs = socket.socketpair()
-    # Never started: no reader reads what the client sends, as on a server too busy to get to it.
-    conn = Connection(server.chat, config, server.flusher, ours, ("127.0.0.1", 1))
-    server._sessions.add(conn)
-    try:
-        theirs.sendall(b"NICK late\r\nUSER late 0 * :late\r\n")
-        wait_until(conn.behind)
-        server.reap(time.monotonic() + 60)
-        assert not conn.killed
-        # Once what it sent has been read (the server caught up) the deadline applies again.
-        while conn.behind():
-            ours.recv(4096)
-        server.reap(time.monotonic() + 60)
-        assert conn.killed
-        assert b"Registration timed out" in theirs.recv(4096)
-    finally:
-        ours.close()
-        theirs.close()
+    server = make_server(registration_timeout=0.5)
+    c = connect(server.address)
+    make_server.clients.append(c)
+    conn = _only_connection(server.tcp)
+    # The server is busy: the hub's lock is held, so the reader has read NICK and USER (nothing
+    # waits in the kernel) but cannot act on them, well past the deadline.
+    with server.chat.hub._lock:
+        c.send("NICK late")
+        c.send("USER late 0 * :late")
+        wait_until(lambda: unread_bytes(conn.sock) == 0)
+        time.sleep(1.0)  # the deadline passing is what is tested
+        server.tcp.reap(time.monotonic() + 60)
+    c.expect(r" 001 late ")
+    assert not conn.killed
+
+
+def test_a_client_that_keeps_sending_without_registering_is_let_go(make_server) -> None:
+    server = make_server(registration_timeout=0.2)
+    c = connect(server.address)
+    make_server.clients.append(c)
+    deadline = time.monotonic() + 20
+    # Never silent for long, never registered: let go at a multiple of the deadline.
+    while time.monotonic() < deadline:
+        try:
+            c.send("PING trickle")
+            if c.expect(r"PONG|^ERROR ", timeout=5).command == "ERROR":
+                break
+        except (AssertionError, ConnectionError, OSError):
+            break
+        time.sleep(0.02)
+    assert any("Registration timed out" in line for line in c.seen + c.expect_closed(timeout=15))
+
+
+def _only_connection(server: TcpServer) -> Connection:
+    """The one connection the server has, once its reader is up."""
+    wait_until(lambda: len(server.connections()) == 1)
+    return server.connections()[0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import select
 import socket
 import ssl
@@ -55,6 +56,19 @@ def unread_bytes(sock: socket.socket) -> int:
         return count
     except OSError:
         return 0
+
+
+def _discard_input(sock: socket.socket, limit: int = 1 << 20) -> None:
+    """Read and drop what the client sent that will never be handled, before closing.
+
+    Closing a socket with unread input makes the kernel reset the connection, and a reset
+    makes the client's kernel throw away what it had received but not yet handed over: a
+    flooder (or anyone who sent more after QUIT) would lose the ERROR that says why it was
+    closed.
+    """
+    with contextlib.suppress(OSError):
+        while limit > 0 and (data := sock.recv(65536, socket.MSG_DONTWAIT)):
+            limit -= len(data)
 
 
 class Codec(Protocol):
@@ -326,6 +340,9 @@ class Connection:
                     self._receive(data)
                     if self._killed.is_set():
                         break  # a QUIT (or any end decided by a line) read just now
+                if not self.client.registered and not self._input_in_time():
+                    self.client.kill("Registration timed out")
+                    break
                 try:
                     data = self.transport.recv(RECV_BYTES)
                 except OSError:
@@ -337,6 +354,27 @@ class Connection:
             self.client.quit_reason = self.client.quit_reason or "Internal error"
         finally:
             self._finish()
+
+    def _input_in_time(self) -> bool:
+        """Wait for an unregistered client's next bytes until its deadline; False if none came.
+
+        The registration deadline is kept here, by the thread that reads, rather than by the
+        reaper: only this thread knows whether what the client sent is still being handled.
+        On a server too busy to keep up (a join storm) a reader can sit for many seconds with
+        NICK and USER already read but not yet acted on, and a client must not be dropped for
+        the server's lateness. So a client is timed out only for its own silence: nothing
+        arrived by the deadline. One that keeps sending without registering is let go at four
+        times the deadline.
+        """
+        if self.tls is not None and self.tls.pending():
+            return True
+        timeout = self.config.registration_timeout
+        left = self.connected_at + timeout - time.monotonic()
+        if left < -3 * timeout:
+            return False
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN | HANGUP)
+        return bool(poller.poll(max(0, math.ceil(left * 1000))))
 
     def _receive(self, data: bytes) -> None:
         lines = self.buffer.feed(self.codec.strip(data))
@@ -410,6 +448,7 @@ class Connection:
         self._shutdown()
         if self._writer.is_alive():
             self._writer.join(1.0)
+        _discard_input(self.sock)
         self.sock.close()
 
     def _write_loop(self) -> None:

@@ -3,9 +3,10 @@
 Threads: one accepts connections per listener and does nothing else, so that the listen
 queue never overflows while the server is busy (a client the kernel turns away is dropped
 for nothing it did); a few starters set up what was accepted; each connection has a reader
-and, when it needs one, a writer (connection.py); one reaper drops connections that never
-register and PINGs idle ones. The server keeps every live Connection so that it can
-reach them all, for timeouts and for telling them goodbye at shutdown.
+and, when it needs one, a writer (connection.py), and keeps the registration deadline;
+one reaper PINGs idle connections and drops those that stop answering. The server keeps
+every live Connection so that it can reach them all, for timeouts and for telling them
+goodbye at shutdown.
 """
 
 from __future__ import annotations
@@ -227,22 +228,22 @@ class TcpServer:
                     del self._per_host[host]
 
     def _reap_loop(self) -> None:
-        tick = min(1.0, self.config.registration_timeout / 4, self.config.ping_timeout / 4)
+        tick = min(1.0, self.config.ping_timeout / 4)
         while not self._stopping.wait(tick):
             self.reap(time.monotonic())
 
     def reap(self, now: float) -> None:
-        """Drop connections that never registered or stopped answering; PING idle ones.
+        """PING idle connections and drop those that stopped answering.
 
         Not a client whose lines the server has yet to read: when it is too busy to keep up
-        (a join storm), the missing NICK/USER or PONG is waiting on our side, not theirs.
+        (a join storm), the missing PONG is waiting on our side, not theirs. The registration
+        deadline is kept by each connection's reader (Connection._input_in_time), which alone
+        knows whether the client's NICK and USER are still being handled.
         """
         cfg = self.config
         for conn in self.connections():
             s = conn.client
             if not s.registered:
-                if now - conn.connected_at > cfg.registration_timeout and not conn.behind():
-                    s.kill("Registration timed out")
                 continue
             if s.ping_sent is not None and s.last_seen > s.ping_sent:
                 s.ping_sent = None

@@ -56,6 +56,11 @@ class TlsTransport:
             if not self._feed():
                 return b""
 
+    def pending(self) -> bool:
+        """Whether received ciphertext is waiting to be decrypted: recv() has input without the socket."""
+        with self._state:
+            return self._tls.pending() > 0 or self._incoming.pending > 0
+
     def sendall(self, data: bytes) -> None:
         """Encrypt and send all of data."""
         view = memoryview(data)
