@@ -104,7 +104,7 @@ class ChatServer:
                 for name, d in self.config.room_defaults.items()
             ])
         if self.config.db_path is not None and self.history is None:
-            history = History(self.config.db_path)
+            history = History(self.config.db_path, recent_lines=self.config.history_lines)
             history.open(index=False)
             self.history = history
             self.chat.history = history

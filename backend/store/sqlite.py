@@ -31,6 +31,7 @@ from ..core.envelope import epoch_ms
 from ..core.history import DM_PREFIX, DM_SEPARATOR, HistorySource, Ref, SearchQuery, Stored, Unavailable
 from ..irc import fold
 from . import search as fts
+from .recent import RecentLines
 
 log = logging.getLogger("lobby.history")
 
@@ -159,7 +160,8 @@ class SqliteReader:
 class History:
     """The history store; path ':memory:' keeps it in memory only."""
 
-    def __init__(self, path: str, queue_rows: int = QUEUE_ROWS, add_wait: float = ADD_WAIT) -> None:
+    def __init__(self, path: str, queue_rows: int = QUEUE_ROWS, add_wait: float = ADD_WAIT,
+                 recent_lines: int = 0) -> None:
         self.path = path
         self.queue_rows = queue_rows
         self.add_wait = add_wait
@@ -177,6 +179,12 @@ class History:
         self.shared: HistorySource | None = None
         self._shared_lock = threading.Lock()
         self._shared_failing = False
+        # The newest lines of the rooms read lately, for the replay on join (recent.py); only
+        # while this node reads its own copy: a cluster's shared source has lines this node
+        # may not have stored yet.
+        self.recent = RecentLines(recent_lines) if recent_lines > 0 else None
+        # Rows are queued and followed in memory in one order.
+        self._add_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -221,9 +229,13 @@ class History:
     def add(self, room: str, msgid: str, when: float, source: str, command: str, text: str,
             tags: dict[str, str] | None = None) -> None:
         """Queue one room message for storage; while the queue is full, wait for room (back-pressure)."""
-        row = (fold(room), msgid, epoch_ms(when), source, command, room, text, json.dumps(tags) if tags else "")
+        key, ts_ms = fold(room), epoch_ms(when)
+        row = (key, msgid, ts_ms, source, command, room, text, json.dumps(tags) if tags else "")
         try:
-            self._queue.put(row, timeout=self.add_wait)
+            with self._add_lock:
+                self._queue.put(row, timeout=self.add_wait)
+                if self.recent is not None:
+                    self.recent.add(key, Stored(msgid, ts_ms, source, command, room, text, dict(tags or {})))
         except queue.Full:
             # The disk has stalled: the chat goes on without storing, and says so.
             with self._dropped_lock:
@@ -236,6 +248,19 @@ class History:
 
     def latest(self, room: str, limit: int, after: Ref | None = None) -> list[Stored]:
         """The newest `limit` messages, optionally only those after a reference, oldest first."""
+        recent = self.recent
+        if after is None and recent is not None and self.shared is None and limit <= recent.lines:
+            key = fold(room)
+            kept = recent.get(key, limit)
+            if kept is not None:
+                return kept
+            started = recent.begin(key)
+            rows: list[Stored] | None = None
+            try:
+                rows = self.local.latest(room, recent.lines)
+            finally:
+                recent.end(key, started, rows)
+            return rows[-limit:] if limit > 0 else []
         return self._read(room, lambda source: source.latest(room, limit, after))
 
     def before(self, room: str, ref: Ref, limit: int) -> list[Stored]:
@@ -278,7 +303,11 @@ class History:
             db.execute("DELETE FROM messages WHERE room = ? AND msgid = ?", (key, msgid))
             return _stored(row)
 
-        found: Stored | None = self._call(query)
+        self._drop(key)
+        try:
+            found: Stored | None = self._call(query)
+        finally:
+            self._drop(key)  # a load that read the row meanwhile is not kept either
         return found
 
     def forget(self, room: str, msgids: list[str]) -> None:
@@ -289,7 +318,15 @@ class History:
             db.executemany("DELETE FROM messages WHERE room = ? AND msgid = ?", [(key, m) for m in msgids])
 
         if msgids:
-            self._call(query)
+            self._drop(key)
+            try:
+                self._call(query)
+            finally:
+                self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        if self.recent is not None:
+            self.recent.drop(key)
 
     def reactions(self, room: str, parent: str, nick: str | None = None, value: str | None = None) -> list[str]:
         """The msgids of the reactions kept to message parent, oldest first; only those nick sent with
