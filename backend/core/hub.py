@@ -24,7 +24,6 @@ PREFIX_OF = {"o": "@", "v": "+", "ov": "@+"}
 # The same with None (no status) -> "", and a NAMES prefix to its highest (without multi-prefix).
 _PREFIX_OR_NONE: dict[str | None, str] = {None: "", "o": "@", "v": "+", "ov": "@+"}
 _HIGHEST = {"": "", "@": "@", "+": "+", "@+": "@"}
-_NICK = attrgetter("nick")
 _PREFIX = attrgetter("prefix")
 
 __all__ = ["Change", "Hub", "ListEntry", "Member", "Room", "RoomView"]
@@ -74,7 +73,7 @@ def _view(room: Room, show_key: bool = False) -> RoomView:
     # the per-member steps are map()s over C functions rather than Python loops.
     status = tuple(map(_PREFIX_OR_NONE.__getitem__, map(room.status.get, room.members)))
     return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time,
-                    tuple(map(_NICK, members)), members, status, room.mode_string(show_key), "s" in room.modes)
+                    tuple(room.nicks.values()), members, status, room.mode_string(show_key), "s" in room.modes)
 
 
 class Hub:
@@ -145,6 +144,8 @@ class Hub:
                 room = self._rooms[room_key]
                 room.members.pop(old_key, None)
                 room.members[new_key] = member
+                room.nicks.pop(old_key, None)
+                room.nicks[new_key] = new_nick
                 room.rename(old_key, new_key)
             member.nick = new_nick
             return [member, *self._peers(member)]
@@ -239,6 +240,7 @@ class Hub:
                 room.check_join(member, key)
             room.invited.discard(nick_key)
             room.members[nick_key] = member
+            room.nicks[nick_key] = member.nick
             if new and key_ not in self._persistent and not room.status and not room.founder:
                 room.status[nick_key] = "o"
                 if account is not None and not room.founder:
@@ -423,6 +425,7 @@ class Hub:
         nick_key = fold(member.nick)
         if room.members.get(nick_key) is member:
             del room.members[nick_key]
+            del room.nicks[nick_key]
             room.forget(nick_key)
         if not room.members and key not in self._persistent:
             del self._rooms[key]

@@ -85,6 +85,9 @@ class Room:
     topic_setter: str = ""
     topic_time: float = 0.0
     members: dict[str, Member] = field(default_factory=dict)
+    # Each member's nick as shown, in the order of members: a view is made at every join, and
+    # reading it here costs no call per member (a Client's nick is a property).
+    nicks: dict[str, str] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)  # folded nick -> "o", "v" or "ov"
     modes: set[str] = field(default_factory=lambda: set(DEFAULT_MODES))
     key: str = ""
