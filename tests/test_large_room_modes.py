@@ -20,12 +20,14 @@ from backend.core.dispatch import dispatch
 from backend.core.identity import disconnect
 from backend.core.room import FLAG_MODES
 from backend.irc import Message, parse_line
+from backend.irc.describe import describe
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
+from tests.pagehelpers import IrcFactory, PageFactory, expect, joined, say
 from tests.test_core_handlers import RecordingLink
 from tests.test_multiclient import core_conn
 
-pytest_plugins = ["tests.clusterfixtures"]
+pytest_plugins = ["tests.clusterfixtures", "tests.webfixtures"]
 
 ClientFactory = Callable[..., IrcClient]
 
@@ -391,3 +393,30 @@ def test_a_hidden_members_quit_and_away_reach_only_those_who_see_them(modes: str
     assert sent(bob_link, "AWAY") == sent(bob_link, "QUIT") == []
     assert len(sent(alice_link, "AWAY")) == len(sent(alice_link, "QUIT")) == seen
     assert [p.nick for p in chat.hub.peers(bob)] == (["alice"] if modes == "+u" else [])
+
+
+def test_the_terminal_client_says_what_the_new_modes_do() -> None:
+    said = describe(parse_line(":alice!a@h MODE #dev +Du"), 0.0)
+    assert said is not None and "#dev show only when people first speak (+D)" in said.text
+    assert "made #dev an auditorium" in said.text
+
+
+@pytest.mark.browser
+def test_the_pages_people_list_leaves_hidden_members_out_until_they_speak(
+    new_page: PageFactory, irc_user: IrcFactory,
+) -> None:
+    page = new_page()
+    joined(page, "alice")
+    say(page, "/join #big")
+    expect(page.locator("#messages")).to_contain_text("You created #big")
+    say(page, "/mode +D")
+    expect(page.locator("#messages")).to_contain_text("made joins show only when people first speak")
+    bob = irc_user("bob")
+    enter(bob, "#big")
+    bob.sync()  # his join is done: anything about it was sent to the page before what follows
+    say(page, "/mode -t")
+    expect(page.locator("#messages")).to_contain_text("unlocked the topic")
+    expect(page.locator("#users")).not_to_contain_text("bob")
+    bob.send("PRIVMSG #big :here I am")
+    expect(page.locator("#messages")).to_contain_text("here I am")
+    expect(page.locator("#users")).to_contain_text("bob")

@@ -201,7 +201,7 @@ class Hub:
             return user, rooms, self._remove(user)
 
     def peers(self, member: Member) -> list[Member]:
-        """Everyone who shares a room with member (member excluded)."""
+        """Everyone who shares a room with member and sees them there (member excluded; +D, +u)."""
         with self._lock:
             member = _user(member)
             return self._peers(member)
