@@ -130,6 +130,13 @@ def test_a_hidden_member_who_leaves_or_changes_is_never_seen(client: ClientFacto
     carol.send("QUIT :gone")
     for other in (alice, dave):
         other.never(r"bob|carol|carla")
+    # An operator who removes a hidden member: they and the operator see it, nobody else.
+    erin = person(client, "erin")
+    enter(erin, "#big")
+    alice.send("KICK #big erin :out")
+    alice.expect(r":alice!\S+ KICK #big erin :out")
+    erin.expect(r":alice!\S+ KICK #big erin :out")
+    dave.never(r"erin")
 
 
 def test_voice_or_operator_status_shows_a_hidden_member_before_the_mode(client: ClientFactory) -> None:
