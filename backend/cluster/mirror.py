@@ -22,6 +22,7 @@ from ..core.client import Client
 from ..core.envelope import Envelope
 from ..core.history import Ref
 from ..core.hub import Member
+from ..core.joinburst import tell_sights
 from ..core.modes import parse_changes
 from ..core.notify import told_of_change
 from ..core.redaction import forget_files, tell
@@ -210,13 +211,14 @@ class Mirror:
 
     def _room(self, event: dict[str, Any], envelope: Envelope) -> None:
         room = event["room"]
-        if envelope.message.command == "TOPIC":
-            member = self.find_remote((envelope.message.source or "").split("!")[0], event["node"])
-            if member is not None:
-                with contextlib.suppress(IrcError):
-                    self.hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time,
-                                       privileged=True)
+        member = self.find_remote((envelope.message.source or "").split("!")[0], event["node"])
+        if envelope.message.command == "TOPIC" and member is not None:
+            with contextlib.suppress(IrcError):
+                self.hub.set_topic(member, room, envelope.message.params[-1], when=envelope.time,
+                                   privileged=True)
         self.chat.store(room, envelope)  # stored before anyone here can see it
+        if member is not None and (sight := self.hub.reveal(member, room)) is not None:
+            tell_sights(self.hub, room, (sight,))  # they were hidden here too (+D): their JOIN first
         _tell(self.hub.members_of(room), envelope)
 
     def _mode(self, event: dict[str, Any], envelope: Envelope) -> None:
@@ -227,10 +229,13 @@ class Mirror:
         if setter is None or not changes:
             return
         try:
-            room, _, _, members = self.hub.change_modes(setter, event["room"], changes, privileged=True)
+            room, _, _, members, sights = self.hub.change_modes(setter, event["room"], changes, privileged=True)
         except IrcError:
             return
+        # Who the change brings into sight here (+D, +u) sees their JOIN before the MODE; out of sight, a PART after.
+        tell_sights(self.hub, room, (s for s in sights if s.joined))
         _tell(members, envelope)
+        tell_sights(self.hub, room, (s for s in sights if not s.joined))
         self.chat.save_room(room)
 
     def _kick(self, event: dict[str, Any], envelope: Envelope) -> None:

@@ -17,7 +17,7 @@ from operator import add, attrgetter
 from ..irc import IrcError, fold
 from ..irc import numerics as n
 from .client import Client, SharedUser
-from .room import Change, ListEntry, Member, Room
+from .room import Change, ListEntry, Member, Room, Sight
 
 # A status as NAMES shows it: "ov" -> "@+".
 PREFIX_OF = {"o": "@", "v": "+", "ov": "@+"}
@@ -26,7 +26,7 @@ _PREFIX_OR_NONE: dict[str | None, str] = {None: "", "o": "@", "v": "+", "ov": "@
 _HIGHEST = {"": "", "@": "@", "+": "+", "@+": "@"}
 _PREFIX = attrgetter("prefix")
 
-__all__ = ["Change", "Hub", "ListEntry", "Member", "Room", "RoomView"]
+__all__ = ["Change", "Hub", "ListEntry", "Member", "Room", "RoomView", "Sight"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class RoomView:
     status: tuple[str, ...] = ()
     modes: tuple[str, ...] = ("+",)
     secret: bool = False
+    # How many members the room has: under +D or +u a view made for one member may show fewer.
+    size: int = 0
 
     def prefixes(self) -> list[str]:
         """nick!user@host of each member (userhost-in-names); made only when asked, outside the lock."""
@@ -67,13 +69,21 @@ def _user(member: Member) -> Member:
     return member.member if isinstance(member, Client) else member
 
 
-def _view(room: Room, show_key: bool = False) -> RoomView:
-    members = tuple(room.members.values())
+def _view(room: Room, show_key: bool = False, viewer: str | None = None) -> RoomView:
+    """A snapshot of room; with viewer (a folded nick), only the members shown to them (+D, +u)."""
     # Keyed by folded nick already: no casefold per member. A view is made at every join, so
     # the per-member steps are map()s over C functions rather than Python loops.
-    status = tuple(map(_PREFIX_OR_NONE.__getitem__, map(room.status.get, room.members)))
+    if viewer is not None and room.filtered():
+        keys = room.shown_to(viewer)
+        members = tuple(map(room.members.__getitem__, keys))
+        nicks = tuple(map(room.nicks.__getitem__, keys))
+        status = tuple(map(_PREFIX_OR_NONE.__getitem__, map(room.status.get, keys)))
+    else:
+        members = tuple(room.members.values())
+        nicks = tuple(room.nicks.values())
+        status = tuple(map(_PREFIX_OR_NONE.__getitem__, map(room.status.get, room.members)))
     return RoomView(room.name, room.created, room.topic, room.topic_setter, room.topic_time,
-                    tuple(room.nicks.values()), members, status, room.mode_string(show_key), "s" in room.modes)
+                    nicks, members, status, room.mode_string(show_key), "s" in room.modes, len(room.members))
 
 
 class Hub:
@@ -193,7 +203,7 @@ class Hub:
             return user, rooms, self._remove(user)
 
     def peers(self, member: Member) -> list[Member]:
-        """Everyone who shares a room with member (member excluded)."""
+        """Everyone who shares a room with member and sees them there (member excluded; +D, +u)."""
         with self._lock:
             member = _user(member)
             return self._peers(member)
@@ -225,8 +235,12 @@ class Hub:
     ) -> tuple[RoomView, list[Member]] | None:
         """Add member to a room, creating it (its creator becomes its operator, but in a permanent
         room; signed in to account, its founder, operator again whenever they join); None if
-        already there, else (view, members). Raises 471/473/474/475 when the room refuses them,
-        unless privileged (a server operator, or another node's say-so)."""
+        already there, else (view, who sees the joiner, the joiner included). Raises 471/473/474/475
+        when the room refuses them, unless privileged (a server operator, or another node's say-so).
+
+        Under +D a joiner without a status is hidden (seen by nobody but themselves); under +u one
+        is seen by the operators and voiced members only. The view is what the joiner sees.
+        """
         key_ = fold(name)
         with self._lock:
             member = _user(member)
@@ -248,15 +262,18 @@ class Hub:
             if account is not None and room.founder == fold(account):
                 room.status[nick_key] = "".join(sorted(set(room.status.get(nick_key, "")) | {"o"}, key="ov".index))
             self._rooms_of.setdefault(member, set()).add(key_)
-            return _view(room, show_key=True), list(room.members.values())
+            if "D" in room.modes and nick_key not in room.status:
+                room.hidden.add(nick_key)  # one set insert: a hidden joiner costs no pass over the members
+            told = [*room.seers(nick_key), member] if room.filtered() else list(room.members.values())
+            return _view(room, show_key=True, viewer=nick_key), told
 
     def part(self, member: Member, name: str) -> tuple[str, list[Member]]:
-        """Remove member from a room; return its name and who was in it (member included)."""
+        """Remove member from a room; return its name and who saw them there (member included)."""
         key = fold(name)
         with self._lock:
             member = _user(member)
             room = self._member_room(member, name)
-            told = list(room.members.values())
+            told = [*room.seers(fold(member.nick)), member] if room.filtered() else list(room.members.values())
             self._rooms_of.get(member, set()).discard(key)
             self._leave(key, member)
             return room.name, told
@@ -275,21 +292,35 @@ class Hub:
             room.topic_time = time.time() if when is None else when
             return room.name, list(room.members.values())
 
-    def speaker_room(self, member: Member, name: str) -> str:
-        """The room's name as first written, if member may speak there; raise 403/404 otherwise.
+    def speaker_room(self, member: Member, name: str) -> tuple[str, bool]:
+        """The room's name as first written, and whether member is hidden there (+D, to be shown
+        before what they say), if member may speak there; raise 403/404 otherwise.
 
         Once per message said in a room: no snapshot of the members is made.
         """
         with self._lock:
             member = _user(member)
             room = self._existing(name)
-            room.check_speak(member, room.members.get(fold(member.nick)) is member)
-            return room.name
+            key = fold(member.nick)
+            inside = room.members.get(key) is member
+            room.check_speak(member, inside)
+            return room.name, inside and bool(room.hidden) and key in room.hidden
+
+    def reveal(self, member: Member, name: str) -> Sight | None:
+        """Show a member hidden in a room (+D) from now on: who is owed their JOIN; None if not hidden."""
+        with self._lock:
+            member = _user(member)
+            room = self._rooms.get(fold(name))
+            key = fold(member.nick)
+            if room is None or not room.hidden or room.members.get(key) is not member:
+                return None
+            return room.reveal(key)
 
     def change_modes(
         self, member: Member, name: str, changes: list[Change], privileged: bool = False
-    ) -> tuple[str, list[Change], list[IrcError], list[Member]]:
-        """Apply mode changes as member: (room name, what took effect, refusals, members to tell).
+    ) -> tuple[str, list[Change], list[IrcError], list[Member], list[Sight]]:
+        """Apply mode changes as member: (room name, what took effect, refusals, members to tell,
+        who came into or went out of whose sight: JOINs to tell before the MODE, PARTs after).
 
         Raises 482 when member isn't an operator there (nor privileged)."""
         with self._lock:
@@ -299,15 +330,17 @@ class Hub:
                 raise IrcError(n.ERR_CHANOPRIVSNEEDED, room.name, "You're not a channel operator")
             applied: list[Change] = []
             refused: list[IrcError] = []
+            sights: list[Sight] = []
             for change in changes:
                 try:
-                    done = room.apply(change, member.prefix)
+                    done, seen = room.change(change, member.prefix)
                 except IrcError as err:
                     refused.append(err)
                     continue
                 if done is not None:
                     applied.append(done)
-            return room.name, applied, refused, list(room.members.values())
+                    sights += seen
+            return room.name, applied, refused, list(room.members.values()), sights
 
     def entries(self, name: str, letter: str) -> tuple[str, list[ListEntry]]:
         """A room's ban (b) or quiet (q) list."""
@@ -318,7 +351,8 @@ class Hub:
     def kick(
         self, member: Member, name: str, nick: str, privileged: bool = False
     ) -> tuple[str, Member, list[Member]]:
-        """Remove nick from a room as member: (room name, who was kicked, who must be told, them included)."""
+        """Remove nick from a room as member: (room name, who was kicked, who must be told: them, the kicker,
+        and whoever saw them there)."""
         with self._lock:
             member = _user(member)
             room = self._existing(name)
@@ -330,7 +364,10 @@ class Hub:
             target = room.members.get(fold(nick))
             if target is None:
                 raise IrcError(n.ERR_USERNOTINCHANNEL, nick, room.name, "They aren't on that channel")
-            told = list(room.members.values())
+            if room.filtered():
+                told = list({id(m): m for m in (*room.seers(fold(target.nick)), target, member)}.values())
+            else:
+                told = list(room.members.values())
             self._rooms_of.get(target, set()).discard(fold(room.name))
             self._leave(fold(room.name), target)
             return room.name, target, told
@@ -351,13 +388,16 @@ class Hub:
             return room.name
 
     def room(self, name: str, asker: Member | None = None) -> RoomView | None:
-        """A snapshot of a room, or None (its key shown only to a member asker)."""
+        """A snapshot of a room, or None; given an asker, as they see it: its key only to a member,
+        and only the members shown to them (+D, +u)."""
         with self._lock:
             room = self._rooms.get(fold(name))
             if room is None:
                 return None
-            show_key = asker is not None and room.members.get(fold(asker.nick)) is _user(asker)
-            return _view(room, show_key)
+            if asker is None:
+                return _view(room)
+            key = fold(asker.nick)
+            return _view(room, room.members.get(key) is _user(asker), key)
 
     def require_member(self, member: Member, name: str) -> str:
         """The name of a room member is in, as first written; raise 403/442 otherwise.
@@ -442,9 +482,12 @@ class Hub:
         return peers
 
     def _peers(self, member: Member) -> list[Member]:
+        """Who shares a room with member and sees them there (+D and +u may hide them)."""
         seen: dict[int, Member] = {}
+        nick_key = fold(member.nick)
         for key in self._rooms_of.get(member, ()):
-            for other in self._rooms[key].members.values():
+            room = self._rooms[key]
+            for other in room.seers(nick_key) if room.filtered() else room.members.values():
                 if other is not member:
                     seen[id(other)] = other
         return list(seen.values())

@@ -12,6 +12,7 @@ from .envelope import Envelope, Part
 from .events import PrivateMessage, Redacted, RoomMessage
 from .history import conversation_key
 from .reactions import Refused, check
+from .rooms import show_member
 
 MAX_TARGETS = 4
 
@@ -80,8 +81,10 @@ def send_message(
     if client.account is not None:
         extra["account"] = client.account  # account-tag
     if target.startswith("#"):
-        room = chat.hub.speaker_room(client, target)
+        room, hidden = chat.hub.speaker_room(client, target)
         checked = check(chat, client, command, room, room, tags)
+        if hidden:  # +D: whoever speaks is shown first, their JOIN before their words
+            show_member(chat, client, room)
         envelope = _envelope(client, command, room, text, checked.tags, extra, lines)
         if checked.keep:
             # Stored first: someone joining meanwhile either is among those it is delivered to

@@ -12,6 +12,7 @@ from .client import Client
 from .envelope import Envelope
 from .events import ModeChanged
 from .hub import Change, Member
+from .joinburst import tell_sights
 from .room import FLAG_MODES, LIST_MODES, STATUS_MODES
 
 USER_MODES = frozenset("iBw")
@@ -88,11 +89,15 @@ def _room_mode(chat: Chat, client: Client, msg: Message) -> None:
         send_list(chat, client, view.name, letter)
     if not changes:
         return
-    name, applied, refused, members = chat.hub.change_modes(client, view.name, changes, privileged=is_oper(client))
+    # Members a change brings into sight (+D, +u) have their JOINs queued before the MODE line;
+    # those it takes out of sight are owed a PART after it.
+    name, applied, refused, members, parts = chat.joins.change_modes(
+        client, view.name, changes, privileged=is_oper(client))
     for err in refused:
         client.send_numeric(err.numeric, *err.params)
     if applied:
         publish_modes(chat, client.prefix, name, applied, members)
+    tell_sights(chat.hub, name, parts)
 
 
 def parse_changes(modestring: str, args: list[str]) -> tuple[list[Change], list[str], list[str]]:

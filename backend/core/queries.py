@@ -26,7 +26,7 @@ def handle_who(chat: Chat, client: Client, msg: Message) -> None:
     hub = chat.hub
     rows: list[tuple[Member, str]] = []  # (user, their status prefix in the room)
     if mask.startswith("#"):
-        view = hub.room(mask)
+        view = hub.room(mask, client)  # as the asker sees it: +D and +u hide some members
         channel = view.name if view else mask
         if view is not None and (not view.secret or view.has(client)):
             rows = list(zip(view.members, view.status, strict=True))
@@ -112,10 +112,12 @@ def _whois(chat: Chat, client: Client, user: Member) -> None:
     client.send_numeric(n.RPL_WHOISUSER, user.nick, user.user or user.nick, user.host, "*", user.realname)
     shown = []
     for name in chat.hub.rooms_of(user):
-        view = chat.hub.room(name)
+        view = chat.hub.room(name, client)
         if view is None or (view.secret and not view.has(client)):
             continue  # a secret room is told only to those in it
-        status = next((s for m, s in zip(view.members, view.status, strict=True) if m is user), "")
+        status = next((s for m, s in zip(view.members, view.status, strict=True) if m is user), None)
+        if status is None:
+            continue  # user is hidden from the asker there (+D, +u)
         shown.append(status[:1] + view.name)
     if shown:
         client.send_numeric(n.RPL_WHOISCHANNELS, user.nick, " ".join(shown))

@@ -4,12 +4,17 @@ Everything here runs with the Hub's lock held (hub.py) and does no I/O: the Hub 
 room, calls a method that checks or changes it, and returns what happened. A refusal is an
 IrcError carrying the standard numeric.
 
-Modes, as ISUPPORT says (CHANMODES=bq,k,l,imnst; PREFIX=(ov)@+):
+Modes, as ISUPPORT says (CHANMODES=bq,k,l,Dimnstu; PREFIX=(ov)@+):
 - `b` bans and `q` quiets: lists of nick!user@host masks with wildcards. A banned user can't
   join nor speak; a quieted one stays and reads but can't speak (Libera's `+q`).
 - `k` key (needed to join), `l` member limit.
 - `i` invite-only, `m` moderated (only voiced users and operators speak), `n` no messages
   from outside, `s` secret (not in LIST or to outsiders' WHO/NAMES), `t` only operators set the topic.
+- `D` delayed join and `u` auditorium, for huge rooms (InspIRCd's delayjoin and auditorium,
+  Ergo's +u): under +D a member who joins without a status is hidden from the others until
+  they first speak or get voice or operator; under +u members without a status show only to
+  operators and voiced members (seers() and shown_to()); `Sight`s are what a change brings
+  into or out of someone's sight (a JOIN, or a PART, owed to some members).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from .masks import matches
 LIST_MODES = "bq"
 PARAM_MODES = "k"
 PARAM_SET_MODES = "l"
-FLAG_MODES = "imnst"
+FLAG_MODES = "Dimnstu"
 STATUS_MODES = "ov"
 PREFIXES = {"o": "@", "v": "+"}
 DEFAULT_MODES = frozenset("nt")
@@ -75,6 +80,16 @@ class Change:
         return ("+" if self.adding else "-") + self.letter
 
 
+@dataclass(frozen=True, slots=True)
+class Sight:
+    """A member coming into (joined) or going out of the sight of others under +D or +u: their JOIN,
+    or PART, is owed to `to`; None: to every member of the room but them, when the JOIN is told."""
+
+    who: Member
+    joined: bool
+    to: tuple[Member, ...] | None = None
+
+
 @dataclass(eq=False)
 class Room:
     """A channel: name as first written, topic, members by folded nick, their status, modes and lists."""
@@ -97,6 +112,8 @@ class Room:
     invited: set[str] = field(default_factory=set)  # folded nicks, until they join
     # The account that created the room (folded): its operator whenever it joins, across restarts.
     founder: str = ""
+    # Under +D: members (folded nicks) who joined and have neither spoken nor been given a status yet.
+    hidden: set[str] = field(default_factory=set)
 
     # -- who may do what -----------------------------------------------------------
 
@@ -199,10 +216,42 @@ class Room:
         (self.modes.add if change.adding else self.modes.discard)(letter)
         return change
 
+    def change(self, change: Change, setter: str) -> tuple[Change | None, list[Sight]]:
+        """apply(), and whom it brings into or out of whose sight (+D, +u): JOINs to tell before the
+        MODE line, PARTs after it.
+
+        A voice or operator status shows a hidden member (as InspIRCd's delayjoin does); under +u a
+        status change also changes whom the member sees and is seen by. -D shows every hidden member.
+        Setting +D, or +u or -u, brings nobody into sight: it holds for what comes after.
+        """
+        letter = change.letter
+        if letter in STATUS_MODES and self.filtered() and (key := fold(change.arg)) in self.members:
+            seers, seen = set(self._seer_keys(key)), set(self.shown_to(key))
+            was_hidden = key in self.hidden
+            if change.adding:
+                self.hidden.discard(key)
+            done = self.apply(change, setter)
+            if done is None:
+                if was_hidden:
+                    self.hidden.add(key)
+                return None, []
+            return done, self._moved(key, seers, seen)
+        if letter == "D" and not change.adding and self.hidden:
+            done = self.apply(change, setter)
+            if done is None:
+                return None, []
+            shown = [k for k in self.members if k in self.hidden]
+            self.hidden.clear()
+            return done, [Sight(self.members[k], True, self._audience(k)) for k in shown]
+        return self.apply(change, setter), []
+
     def rename(self, old: str, new: str) -> None:
         """A member's nick changed (folded old and new): their status follows them."""
         if old in self.status:
             self.status[new] = self.status.pop(old)
+        if old in self.hidden:
+            self.hidden.discard(old)
+            self.hidden.add(new)
         if old in self.invited:
             self.invited.discard(old)
             self.invited.add(new)
@@ -210,6 +259,69 @@ class Room:
     def forget(self, nick_key: str) -> None:
         """A member left: their status goes with them."""
         self.status.pop(nick_key, None)
+        self.hidden.discard(nick_key)
+
+    # -- who is shown to whom (+D, +u) ------------------------------------------------
+    # Everyone sees themselves. A hidden (+D) member shows to nobody else. Under +u a member without
+    # a status shows only to operators and voiced members, who see everyone (Ergo's rule; InspIRCd
+    # hides operators too unless configured otherwise). seers() and shown_to() are the two sides of it.
+
+    def filtered(self) -> bool:
+        """Whether some members may be out of others' sight: the common case answers False at once."""
+        return bool(self.hidden) or "u" in self.modes
+
+    def seers(self, key: str) -> list[Member]:
+        """The other members whom member `key` shows to: who hears of their JOIN, PART, QUIT, NICK, AWAY."""
+        return [self.members[k] for k in self._seer_keys(key)]
+
+    def shown_to(self, to: str) -> list[str]:
+        """The members (folded nicks) that show to `to`, for its NAMES and WHO; itself included if a member.
+
+        Under +u a member without a status sees the few with one, not the whole room.
+        """
+        if "u" in self.modes and to not in self.status:
+            keys = [k for k in self.status if k in self.members and k != to]
+            return [*keys, to] if to in self.members else keys
+        if self.hidden:
+            return [k for k in self.members if k not in self.hidden or k == to]
+        return list(self.members)
+
+    def reveal(self, key: str) -> Sight | None:
+        """A hidden member spoke: shown from now on; their JOIN is owed to whoever sees them now."""
+        if key not in self.hidden:
+            return None
+        self.hidden.discard(key)
+        return Sight(self.members[key], True, self._audience(key))
+
+    def _seer_keys(self, key: str) -> list[str]:
+        if key in self.hidden:
+            return []
+        if "u" in self.modes and key not in self.status:
+            return [k for k in self.status if k in self.members and k != key]
+        return [k for k in self.members if k != key]
+
+    def _audience(self, key: str) -> tuple[Member, ...] | None:
+        """Who a member just shown is owed a JOIN by: None for everyone (the common case, told in a
+        batch), else the operators and voiced members (+u, a member without a status)."""
+        if "u" not in self.modes or key in self.status:
+            return None
+        return tuple(self.seers(key))
+
+    def _moved(self, key: str, seers: set[str], seen: set[str]) -> list[Sight]:
+        """What a change of member key's status did to sight, given who saw them and whom they saw before."""
+        member = self.members[key]
+        seers_now, seen_now = set(self._seer_keys(key)), set(self.shown_to(key))
+        sights: list[Sight] = []
+        came = tuple(self.members[k] for k in self.members if k in seers_now and k not in seers)
+        went = tuple(self.members[k] for k in self.members if k in seers and k not in seers_now)
+        if came:
+            sights.append(Sight(member, True, came))
+        if went:
+            sights.append(Sight(member, False, went))
+        for k in self.members:
+            if k != key and (k in seen_now) != (k in seen):
+                sights.append(Sight(self.members[k], k in seen_now, (member,)))
+        return sights
 
     # -- what is shown ---------------------------------------------------------------
 

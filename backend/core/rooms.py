@@ -71,14 +71,14 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
         result = chat.joins.join(client, name, key, "o" in client.modes, client.account, welcome)
         if result is None:
             return
-        view, members = result
+        view, members = result  # members: who sees the joiner (+D and +u may hide them from some)
         envelope = made[0]
         # Not through Chat.publish: its drain would deliver this JOIN from here at once.
         chat.cluster.publish(Joined(client.member, view.name, envelope))
-        if client.account is not None and len(members) == 1:
+        if client.account is not None and view.size == 1:
             chat.save_room(view.name)  # a room just founded by an account: kept, founder and all
         user = client.member
-        if client.account is not None and len(members) > 1 and view.status[view.members.index(user)][:1] == "@":
+        if client.account is not None and view.size > 1 and view.status[view.members.index(user)][:1] == "@":
             # The founder came back to a room with people in it: they see the server make them its operator.
             mode = Envelope(Message("MODE", (view.name, "+o", client.nick), chat.config.server_name))
             chat.publish(ModeChanged(view.name, mode), members)
@@ -91,6 +91,19 @@ def enter_room(chat: Chat, client: Client, name: str, key: str = "") -> None:
         replay_on_join(client, view.name, chat.recent(client, view.name))
     finally:
         client.joining = None
+
+
+def show_member(chat: Chat, client: Client, room: str) -> None:
+    """A member hidden in a room (+D) spoke there: the others see their JOIN first (and, with
+    away-notify, that they are away, as after any JOIN). Nothing if they were not hidden."""
+    sight = chat.joins.reveal(client, room)
+    if sight is None or not client.away:
+        return
+    seers = sight.to if sight.to is not None else [m for m in chat.hub.members_of(room) if m is not client.member]
+    away = Envelope(Message("AWAY", (client.away,), client.prefix))
+    chat.joins.drain()  # after the JOIN
+    for conn in connections_with(seers, "away-notify"):
+        conn.deliver(away)
 
 
 def send_topic(client: Client, room: str, topic: str, setter: str, when: float) -> None:
@@ -173,6 +186,7 @@ def handle_topic(chat: Chat, client: Client, msg: Message) -> None:
         return
     text = msg.params[1][:TOPIC_MAX]
     room, members = chat.hub.set_topic(client, name, text, privileged="o" in client.modes)
+    show_member(chat, client, room)  # changing the topic is speaking (+D)
     envelope = Envelope(Message("TOPIC", (room, text), client.prefix))
     chat.store(room, envelope)
     chat.publish(TopicChanged(room, envelope), members, exclude=client)
@@ -186,7 +200,7 @@ def handle_names(chat: Chat, client: Client, msg: Message) -> None:
         client.send_numeric(n.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
     for name in msg.params[0].split(","):
-        send_names(client, chat.hub.room(name), name)
+        send_names(client, chat.hub.room(name, client), name)
 
 
 def handle_list(chat: Chat, client: Client, msg: Message) -> None:

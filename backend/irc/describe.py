@@ -307,6 +307,9 @@ _FLAG_WORDS = {
     "t": ("locked the topic of {room}", "unlocked the topic of {room}"),
     "n": ("closed {room} to messages from outside", "opened {room} to messages from outside"),
     "s": ("made {room} secret", "made {room} visible"),
+    "D": ("made joins to {room} show only when people first speak", "made joins to {room} show at once"),
+    "u": ("made {room} an auditorium (only operators and voiced people see everyone)",
+          "made everyone in {room} visible to everyone"),
 }
 
 

@@ -8,7 +8,7 @@ import { fold } from "./irc.js";
 
 // What a server that doesn't say (no PREFIX/CHANMODES in 005) is taken to have.
 export const DEFAULT_PREFIX = { modes: "ov", symbols: "@+" };
-export const DEFAULT_CHANMODES = { list: "bq", always: "k", whenSet: "l", flags: "imnst" };
+export const DEFAULT_CHANMODES = { list: "bq", always: "k", whenSet: "l", flags: "Dimnstu" };
 
 /** PREFIX=(ov)@+ as {modes: "ov", symbols: "@+"}; null when the value can't be read. */
 export function parsePrefix(value) {
@@ -106,6 +106,8 @@ const ROOM_WORDS = {
   s: ["made the room secret (hidden from the room list)", "made the room visible in the room list"],
   n: ["closed the room to messages from outside", "opened the room to messages from outside"],
   k: ["set a key on the room (needed to join)", "removed the room's key"],
+  D: ["made joins show only when people first speak", "made joins show at once"],
+  u: ["made the room an auditorium (only operators and voiced people see everyone)", "made everyone in the room visible to everyone"],
 };
 
 /**
