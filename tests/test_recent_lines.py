@@ -127,3 +127,32 @@ def test_memory_and_database_always_agree(ops: list[tuple[str, str, int]]) -> No
                 assert h.latest(check, LINES) == as_database_says(h, check, LINES)
     finally:
         h.close()
+
+
+def test_rows_that_waited_for_a_full_queue_are_read_from_the_database(tmp_path: Path) -> None:
+    h = History(str(tmp_path / "q.db"), queue_rows=1, add_wait=30, recent_lines=LINES)
+    h.open()
+    try:
+        h.add("#r", "a0", START, "n!u@h", "PRIVMSG", "first")
+        h.latest("#r", LINES)
+        held, release = threading.Event(), threading.Event()
+
+        def hold(_db: object) -> None:
+            held.set()
+            release.wait(30)
+
+        busy = threading.Thread(target=h._call, args=(hold,))
+        busy.start()
+        assert held.wait(30)
+        h.add("#r", "a1", START + 1, "n!u@h", "PRIVMSG", "fits in the queue")
+        late = threading.Thread(target=h.add, args=("#r", "a2", START + 2, "n!u@h", "PRIVMSG", "waits for room"))
+        late.start()
+        late.join(0.2)
+        assert late.is_alive()  # the queue is full: it waits
+        release.set()
+        busy.join(30)
+        late.join(30)
+        assert [r.msgid for r in h.latest("#r", LINES)] == ["a0", "a1", "a2"]
+        assert h.latest("#r", LINES) == as_database_says(h, "#r", LINES)
+    finally:
+        h.close()

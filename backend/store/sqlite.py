@@ -183,7 +183,6 @@ class History:
         # while this node reads its own copy: a cluster's shared source has lines this node
         # may not have stored yet.
         self.recent = RecentLines(recent_lines) if recent_lines > 0 else None
-        # Rows are queued and followed in memory in one order.
         self._add_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------
@@ -231,11 +230,24 @@ class History:
         """Queue one room message for storage; while the queue is full, wait for room (back-pressure)."""
         key, ts_ms = fold(room), epoch_ms(when)
         row = (key, msgid, ts_ms, source, command, room, text, json.dumps(tags) if tags else "")
+        recent = self.recent
         try:
-            with self._add_lock:
+            if recent is None:
                 self._queue.put(row, timeout=self.add_wait)
-                if self.recent is not None:
-                    self.recent.add(key, Stored(msgid, ts_ms, source, command, room, text, dict(tags or {})))
+            else:
+                with self._add_lock:  # queued and followed in memory in one order
+                    try:
+                        self._queue.put_nowait(row)
+                    except queue.Full:
+                        queued = False
+                    else:
+                        queued = True
+                        recent.add(key, Stored(msgid, ts_ms, source, command, room, text, dict(tags or {})))
+                if not queued:
+                    # The writer is behind: wait for room without holding up the others, and
+                    # let the room be read from the database next time (the order is unsure).
+                    self._queue.put(row, timeout=self.add_wait)
+                    recent.drop(key)
         except queue.Full:
             # The disk has stalled: the chat goes on without storing, and says so.
             with self._dropped_lock:
