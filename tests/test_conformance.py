@@ -173,6 +173,7 @@ def test_relayed_lines_fit_512_bytes_cut_on_a_character_boundary(client: ClientF
 
 def test_whois_of_nobody_ends_with_318_and_multi_target_whois(client: ClientFactory) -> None:
     alice, _ = client("alice"), client("bob")
+    alice.expect(r":bob!\S+ JOIN ")  # told in the next batch of JOINs: read before what WHOIS answers
     alice.send("WHOIS ghost")
     alice.expect(r" 401 alice ghost ")
     alice.expect(r" 318 alice ghost ")

@@ -193,3 +193,22 @@ def test_deliver_schedules_once_per_pile_and_refuses_past_the_limit() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_fan_out_queued_during_a_reply_goes_to_the_flusher_not_a_writer() -> None:
+    writers: list[int] = []
+    scheduled: list[int] = []
+    box = Outbox(1000, start_writer=lambda: writers.append(1))
+    deliver = box.fan_out_to(lambda: scheduled.append(1), lambda: None)
+    sent: list[bytes] = []
+
+    def send_now(data: bytes) -> int:
+        deliver(b"QUIT\r\n")  # another thread's fan-out, arriving while this reply is on its way
+        sent.append(data)
+        return len(data)
+
+    assert box.offer(b"PONG\r\n", send_now)
+    assert sent == [b"PONG\r\n"]
+    assert scheduled == [1] and writers == []
+    assert box.flush(lambda data: sent.append(data) or len(data)) is False
+    assert sent == [b"PONG\r\n", b"QUIT\r\n"]

@@ -164,8 +164,16 @@ class Outbox:
             self._busy = True
         sent = _send(send_now, data)
         with self._lock:
-            if self._handed_back(data, sent):
-                self._wake_writer()
+            more = self._handed_back(data, sent)
+            if more:
+                # Fan-out queued behind this send, and the socket is taking what it is given:
+                # the flusher sends it (a thread started for it would cost more than the send).
+                self._scheduled = True
+                if self._schedule is _nothing:
+                    self._wake_writer()
+                    more = False
+        if more:
+            self._schedule()
         return True
 
     def defer(self, data: bytes) -> Queued:
