@@ -161,6 +161,25 @@ def test_a_topic_or_a_tagmsg_shows_a_hidden_member_too(client: ClientFactory) ->
     assert nick_of(said[-2]) == "carol"
 
 
+def test_showing_more_hidden_members_at_once_than_a_sendq_holds_drops_nobody(make_server) -> None:
+    """-D with many hidden: each member gets every JOIN in one batch, more than --sendq; none is dropped."""
+    server = make_server(sendq_bytes=1024)
+
+    def client(nick: str | None = None, caps: str = "") -> IrcClient:
+        c = connect(server.address, nick, caps)
+        make_server.clients.append(c)
+        return c
+
+    crowd = [f"listener{i:02d}" for i in range(40)]  # 40 JOINs of about 40 bytes: past 1,024
+    alice, bob, *_ = lecture(client, "+D", "bob", *crowd)
+    alice.send("MODE #big -D")
+    for user in (alice, bob):
+        said = user.lines_until(r"MODE #big -D")
+        assert sum(" JOIN #big" in line for line in said) == len(crowd) + (1 if user is alice else 0)
+        user.sync()
+    assert names(bob, "#big") == sorted(["@alice", "bob", *crowd])
+
+
 def test_a_refused_message_does_not_show_a_hidden_member(client: ClientFactory) -> None:
     alice, bob = lecture(client, "+Dm", "bob")
     bob.send("PRIVMSG #big :let me in")

@@ -84,9 +84,21 @@ def test_lines_queued_during_a_flush_ask_to_be_flushed_again() -> None:
 def test_the_limit_refuses_without_queueing() -> None:
     box = Outbox(10)
     assert box.defer(b"12345678\r\n") is Queued.SCHEDULE
-    assert box.defer(b"x") is Queued.FULL
-    assert box.put(b"x") is False
-    assert box.offer(b"x", Kernel()) is False
+    assert box.flush(Kernel(room=4)) is False  # the socket refuses bytes: the client is behind
+    assert box.defer(b"x" * 8) is Queued.FULL
+    assert box.put(b"x" * 8) is False
+    assert box.offer(b"x" * 8, Kernel()) is False
+
+
+def test_the_limit_holds_once_the_socket_refuses_bytes_and_a_burst_is_bounded() -> None:
+    box = Outbox(10)
+    # The socket has taken all it was given: a burst the server made in one go may pass the limit.
+    assert box.defer(b"a batch of JOINs\r\n") is Queued.SCHEDULE
+    assert box.defer(b"MODE\r\n") is Queued.QUEUED
+    assert box.defer(b"x" * 80) is Queued.FULL  # past BURST times the limit: refused all the same
+    # The socket refuses bytes: this client is behind, and the limit is the limit.
+    assert box.flush(Kernel(room=4)) is False
+    assert box.defer(b"more\r\n") is Queued.FULL
 
 
 def test_close_drains_through_the_writer_then_ends_it() -> None:
@@ -179,7 +191,7 @@ def test_deliver_schedules_once_per_pile_and_refuses_past_the_limit() -> None:
     deliver(b"abc")
     deliver(b"def")  # already scheduled: queued behind the first, no second schedule
     assert calls == ["schedule"]
-    deliver(b"too long!")  # 6 + 9 > 10
+    deliver(b"far too long" * 7)  # 6 + 84: past BURST times the limit
     assert calls == ["schedule", "full"]
     a, b = socket.socketpair()
     try:

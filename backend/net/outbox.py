@@ -2,7 +2,12 @@
 
 Producers never block: a put that would pass the limit is refused, and the caller
 disconnects that client ("SendQ exceeded") instead of letting a slow reader hold up
-the sender or grow memory without bound.
+the sender or grow memory without bound. The limit is for a client that has fallen
+behind: one whose socket has refused bytes (`_stalled`). Until then a queue may hold up to
+BURST times the limit, since a burst the server makes in one go (a room shown at once with
+-D, a pass of the flusher that took long in a join storm: thousands of JOINs) is waiting on
+the server, not on the client. A TLS client's queue always goes through its writer (stalled
+from the first byte), so for it the limit is strict.
 
 Three kinds of thread send from an Outbox, never two at once (`_busy`), so lines
 never interleave or overtake each other:
@@ -41,6 +46,10 @@ from enum import Enum
 SendNow = Callable[[bytes], int]
 
 
+# How far past its limit a client's queue may grow while its socket still takes all it is given.
+BURST = 8
+
+
 class Queued(Enum):
     """What defer() did with the bytes."""
 
@@ -73,6 +82,7 @@ class Outbox:
 
     def __init__(self, limit: int, start_writer: Callable[[], None] | None = None) -> None:
         self.limit = limit
+        self._burst = limit * BURST
         # Called (lock held) whenever the writer is needed; it must start the writer thread
         # if it isn't running yet and return without waiting for it.
         self._start_writer = start_writer
@@ -94,10 +104,11 @@ class Outbox:
         self._gone = False
 
     def _append(self, data: bytes) -> bool:
-        if self._size + len(data) > self.limit:
+        size = self._size + len(data)
+        if size > self.limit and (self._stalled or size > self._burst):
             return False
         self._chunks.append(data)
-        self._size += len(data)
+        self._size = size
         return True
 
     def _rouse(self) -> None:
@@ -182,11 +193,12 @@ class Outbox:
         with self._lock:
             if self._closed or self._gone:
                 return _QUEUED
-            if self._size + len(data) > self.limit:
+            size = self._size + len(data)
+            if size > self.limit and (self._stalled or size > self._burst):
                 return _FULL
             idle = not (self._chunks or self._busy or self._scheduled or self._stalled)
             self._chunks.append(data)
-            self._size += len(data)
+            self._size = size
             if idle:
                 self._scheduled = True
                 return _SCHEDULE
@@ -204,13 +216,14 @@ class Outbox:
         with self._lock:
             if self._closed or self._gone:
                 return
-            if self._size + len(data) > self.limit:
+            size = self._size + len(data)
+            if size > self.limit and (self._stalled or size > self._burst):
                 refused = True
             else:
                 refused = False
                 idle = not (self._chunks or self._busy or self._scheduled or self._stalled)
                 self._chunks.append(data)
-                self._size += len(data)
+                self._size = size
                 if not idle:
                     return
                 self._scheduled = True
