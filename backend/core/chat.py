@@ -13,11 +13,15 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from operator import call
+from typing import Any
 
 from .client import Client, Link, SharedUser
 from .config import ChatConfig
-from .envelope import Envelope
+from .envelope import Envelope, RenderKey
 from .events import Event
 from .guard import FailureGuard
 from .history import HistoryStore, Stored, conversation_key, kept, kept_tags, kept_text
@@ -53,6 +57,10 @@ class Chat:
         self.monitors = Monitors(self.hub)
         # JOINs told to rooms' members in batches (core/joinburst.py).
         self.joins = JoinBurst(self.hub)
+        # Set by the network layer while it serves (net/server.py): takes the links Chat.publish
+        # queued bytes for through their Route, to send them. None: every delivery is a call.
+        # (Any: the links are the network layer's own objects, whatever it needs them to be.)
+        self.fan_out_ready: Callable[[list[Any]], None] | None = None
         # Server-wide bans set by server operators (core/klines.py).
         self.klines = KLines()
         # Wrong passwords per address, to slow guessing down (registration.check_server_password).
@@ -115,11 +123,38 @@ class Chat:
         # exclude is the connection that acted (it gets its own echo); its user's other
         # connections (multiclient) still get the event, as it happened to their user.
         owner = exclude.member if isinstance(exclude, Client) else exclude
+        ready = self.fan_out_ready
+        if ready is None:
+            for member in recipients:
+                if member is not owner:
+                    member.deliver(envelope)
+                elif isinstance(member, SharedUser) and isinstance(exclude, Client):
+                    member.deliver(envelope, skip=exclude)
+            return
+        # Once per recipient of every message, so the loop only sorts members by render key;
+        # the bytes are queued by map() (C) and the flusher is handed the links in one call.
+        groups: dict[RenderKey, list[Callable[[bytes], None]]] = {}
+        links: list[object] = []
         for member in recipients:
-            if member is not owner:
-                member.deliver(envelope)
-            elif isinstance(member, SharedUser) and isinstance(exclude, Client):
-                member.deliver(envelope, skip=exclude)
+            route = member.route
+            if route is None or member is owner:
+                if member is not owner:
+                    member.deliver(envelope)
+                elif isinstance(member, SharedUser) and isinstance(exclude, Client):
+                    member.deliver(envelope, skip=exclude)
+                continue
+            key, fan_out, link = route
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+            group.append(fan_out)
+            links.append(link)
+        for key, group in groups.items():
+            data = envelope.render(key)
+            if data:
+                deque(map(call, group, repeat(data)), maxlen=0)
+        if links:
+            ready(links)
 
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published); room may
