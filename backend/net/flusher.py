@@ -110,6 +110,7 @@ class Flusher:
                     self._sleeping = sleep = True
             if sleep:
                 self._wake.acquire()
+                continue  # batch and ready are the live lists: take them afresh
             if ready:
                 batch.extend(ready)
             if not batch:
