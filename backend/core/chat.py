@@ -21,8 +21,8 @@ from typing import Any
 
 from .client import Client, Link, SharedUser
 from .config import ChatConfig
-from .envelope import Envelope, RenderKey
-from .events import Event
+from .envelope import Envelope
+from .events import Event, RoomMessage
 from .guard import FailureGuard
 from .history import HistoryStore, Stored, conversation_key, kept, kept_tags, kept_text
 from .hub import Hub, Member
@@ -123,38 +123,41 @@ class Chat:
         # exclude is the connection that acted (it gets its own echo); its user's other
         # connections (multiclient) still get the event, as it happened to their user.
         owner = exclude.member if isinstance(exclude, Client) else exclude
+        for member in recipients:
+            if member is not owner:
+                member.deliver(envelope)
+            elif isinstance(member, SharedUser) and isinstance(exclude, Client):
+                member.deliver(envelope, skip=exclude)
+
+    def publish_room(self, event: RoomMessage, exclude: Client) -> None:
+        """publish() to every member of a room but exclude (the sender), through the room's Audience.
+
+        Once per message said in a room: each group of members who read lines alike has the
+        bytes queued by map() (C), and the network layer is handed their links in one call.
+        """
         ready = self.fan_out_ready
         if ready is None:
-            for member in recipients:
-                if member is not owner:
-                    member.deliver(envelope)
-                elif isinstance(member, SharedUser) and isinstance(exclude, Client):
-                    member.deliver(envelope, skip=exclude)
+            self.publish(event, self.hub.members_of(event.room), exclude)
             return
-        # Once per recipient of every message, so the loop only sorts members by render key;
-        # the bytes are queued by map() (C) and the flusher is handed the links in one call.
-        groups: dict[RenderKey, list[Callable[[bytes], None]]] = {}
-        links: list[object] = []
-        for member in recipients:
-            route = member.route
-            if route is None or member is owner:
-                if member is not owner:
-                    member.deliver(envelope)
-                elif isinstance(member, SharedUser) and isinstance(exclude, Client):
-                    member.deliver(envelope, skip=exclude)
-                continue
-            key, fan_out, link = route
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = []
-            group.append(fan_out)
-            links.append(link)
-        for key, group in groups.items():
-            data = envelope.render(key)
+        self.cluster.publish(event)
+        envelope = event.envelope
+        if self.joins.busy:  # JOINs still on their way to members go first
+            self.joins.drain()
+        audience = self.hub.audience(event.room)
+        if audience is None:
+            return
+        owner = exclude.member
+        for group in audience.groups:
+            data = envelope.render(group.key)
             if data:
-                deque(map(call, group, repeat(data)), maxlen=0)
-        if links:
-            ready(links)
+                deque(map(call, group.fan_outs_but(owner), repeat(data)), maxlen=0)
+        if audience.links:
+            ready(list(audience.links))
+        for member in audience.others:
+            if member is not owner:
+                member.deliver(envelope)
+            elif isinstance(member, SharedUser):
+                member.deliver(envelope, skip=exclude)
 
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published); room may

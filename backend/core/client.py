@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ..irc import Message, parse_line
+from .audience import routes_changed
 from .batches import OpenBatch
 from .envelope import TAGS_NONE, Envelope, RenderKey, Route, render_key_for
 
@@ -244,6 +245,7 @@ class Client:
             self.route = None
         else:
             self.route = (self.render_key, fan_out, self.link)
+        routes_changed()  # after the change: an Audience made meanwhile is out of date
 
     # -- sending ----------------------------------------------------------------
 
