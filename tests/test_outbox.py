@@ -229,10 +229,10 @@ def test_fan_out_queued_during_a_reply_goes_to_the_flusher_not_a_writer() -> Non
 
 def test_fanned_out_bytes_keep_their_place_before_a_reply_and_later_fan_out() -> None:
     box, kernel = Outbox(1000), Kernel()
-    box.fan_out(b"said before\r\n")  # queued without the lock (Chat.publish)
+    box.fan_out.append(b"said before\r\n")  # queued without the lock (Chat.publish)
     assert box.offer(b"reply\r\n", kernel)  # must not overtake it
     box.deliver(b"JOIN\r\n")
-    box.fan_out(b"said after\r\n")
+    box.fan_out.append(b"said after\r\n")
     assert kernel.calls == []
     assert box.flush(kernel) is False
     assert kernel.calls == [b"said before\r\nreply\r\nJOIN\r\nsaid after\r\n"]
@@ -242,7 +242,7 @@ def test_fanned_out_bytes_past_the_limit_mark_the_outbox_overflowed() -> None:
     box = Outbox(10)
     box.flush(Kernel())
     assert box.offer(b"123456\r\n", Kernel(room=2)) is True  # the socket refuses bytes: behind
-    box.fan_out(b"more than fits\r\n")
+    box.fan_out.append(b"more than fits\r\n")
     box.flush(Kernel())
     assert box.overflowed
 
@@ -250,7 +250,7 @@ def test_fanned_out_bytes_past_the_limit_mark_the_outbox_overflowed() -> None:
 def test_what_is_fanned_out_to_a_closed_outbox_is_dropped() -> None:
     box, kernel = Outbox(1000), Kernel()
     box.close()
-    box.fan_out(b"too late\r\n")
+    box.fan_out.append(b"too late\r\n")
     assert box.flush(kernel) is False
     assert kernel.calls == [] and not box.overflowed
 

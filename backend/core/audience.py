@@ -10,8 +10,8 @@ client's Route changes anywhere (its capabilities, a join under way: the route e
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from .envelope import RenderKey
 from .room import Member
@@ -37,16 +37,22 @@ class Group:
     """The members of an audience who read lines alike: their queues, and they themselves."""
 
     key: RenderKey
-    fan_outs: tuple[Callable[[bytes], None], ...]
+    fan_outs: tuple[list[bytes], ...]
     members: tuple[Member, ...]
+    # fan_outs without one member's, by member: the few who speak in a room speak again.
+    _without: dict[int, tuple[list[bytes], ...]] = field(default_factory=dict)
 
-    def fan_outs_but(self, member: Member) -> tuple[Callable[[bytes], None], ...]:
+    def fan_outs_but(self, member: Member) -> tuple[list[bytes], ...]:
         """The queues of every member but one (the sender, who gets its own echo)."""
-        members = self.members
-        if member not in members:
+        found = self._without.get(id(member))
+        if found is not None:
+            return found
+        try:
+            i = self.members.index(member)
+        except ValueError:
             return self.fan_outs
-        i = members.index(member)
-        return self.fan_outs[:i] + self.fan_outs[i + 1 :]
+        found = self._without[id(member)] = self.fan_outs[:i] + self.fan_outs[i + 1 :]
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +69,7 @@ class Audience:
     def of(cls, members: Iterable[Member]) -> Audience:
         """Sort members (the epoch is read first: a Route changed meanwhile makes it out of date)."""
         epoch = route_epoch()
-        sorted_: dict[RenderKey, tuple[list[Callable[[bytes], None]], list[Member]]] = {}
+        sorted_: dict[RenderKey, tuple[list[list[bytes]], list[Member]]] = {}
         links: list[object] = []
         others: list[Member] = []
         for member in members:

@@ -16,7 +16,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import repeat
-from operator import call
 from typing import Any
 
 from .client import Client, Link, SharedUser
@@ -60,7 +59,7 @@ class Chat:
         # Set by the network layer while it serves (net/server.py): takes the links Chat.publish
         # queued bytes for through their Route, to send them. None: every delivery is a call.
         # (Any: the links are the network layer's own objects, whatever it needs them to be.)
-        self.fan_out_ready: Callable[[list[Any]], None] | None = None
+        self.fan_out_ready: Callable[[Iterable[Any]], None] | None = None
         # Server-wide bans set by server operators (core/klines.py).
         self.klines = KLines()
         # Wrong passwords per address, to slow guessing down (registration.check_server_password).
@@ -150,9 +149,9 @@ class Chat:
         for group in audience.groups:
             data = envelope.render(group.key)
             if data:
-                deque(map(call, group.fan_outs_but(owner), repeat(data)), maxlen=0)
+                deque(map(list.append, group.fan_outs_but(owner), repeat(data)), maxlen=0)
         if audience.links:
-            ready(list(audience.links))
+            ready(audience.links)
         for member in audience.others:
             if member is not owner:
                 member.deliver(envelope)

@@ -48,10 +48,11 @@ class Link(Protocol):
 
 class FanOut(Protocol):
     """A Link that takes fan-out bytes without a call of ours per line (net.Connection, not on TLS):
-    `fan_out` queues bytes for the flusher without scheduling anything; Chat.publish then hands the
-    flusher every such link it gave bytes to, once per message (Chat.fan_out_ready)."""
+    `fan_out` is a list to append bytes to (list.append needs no lock), for the flusher, without
+    scheduling anything; Chat.publish then hands the flusher every such link it gave bytes to,
+    once per message (Chat.fan_out_ready)."""
 
-    fan_out: Callable[[bytes], None] | None
+    fan_out: list[bytes] | None
 
 
 class Presenter(Protocol):
@@ -240,7 +241,7 @@ class Client:
 
     def _reroute(self) -> None:
         """Whether Chat.publish may queue for this client in one step, and how (see Route)."""
-        fan_out: Callable[[bytes], None] | None = getattr(self.link, "fan_out", None)
+        fan_out: list[bytes] | None = getattr(self.link, "fan_out", None)
         if fan_out is None or self.presenter is not None or self._joining is not None:
             self.route = None
         else:

@@ -162,7 +162,7 @@ class Connection:
         self.outbox = Outbox(config.sendq_bytes, self._start_writer)
         # Room messages reach the Outbox without a call of ours per recipient (Chat.publish and
         # core/client.py's Route); not on TLS, whose every write goes through the writer.
-        self.fan_out: Callable[[bytes], None] | None = None
+        self.fan_out: list[bytes] | None = None
         if tls is None:
             # Fan-out goes straight to the Outbox (one Python call per recipient, not two); the
             # Client binds deliver_bytes and fan_out when made, so this comes first.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 log = logging.getLogger("lobby.flusher")
@@ -72,7 +72,7 @@ class Flusher:
                 self._sleeping = False
                 self._wake.release()
 
-    def ready(self, conns: list[Flushable]) -> None:
+    def ready(self, conns: Iterable[Flushable]) -> None:
         """List every connection in conns for sending (the fan-out they were given without a
         schedule() each: Outbox.fan_out)."""
         with self._lock:

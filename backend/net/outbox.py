@@ -101,7 +101,7 @@ class Outbox:
         # is here to the queue proper, in order, before anything else (_absorb). The flusher is
         # handed the connection by the same publish, after the append: it comes to it.
         self._fanned: list[bytes] = []
-        self.fan_out: Callable[[bytes], None] = self._fanned.append
+        self.fan_out = self._fanned
         # What fan_out queued passed the limit: the connection must be dropped (SendQ exceeded).
         self.overflowed = False
         self._closed = False
