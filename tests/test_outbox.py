@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from backend.net.flusher import Flusher
 from backend.net.outbox import Outbox, Queued
@@ -224,3 +225,63 @@ def test_fan_out_queued_during_a_reply_goes_to_the_flusher_not_a_writer() -> Non
     assert scheduled == [1] and writers == []
     assert box.flush(lambda data: sent.append(data) or len(data)) is False
     assert sent == [b"PONG\r\n", b"QUIT\r\n"]
+
+
+def test_fanned_out_bytes_keep_their_place_before_a_reply_and_later_fan_out() -> None:
+    box, kernel = Outbox(1000), Kernel()
+    box.fan_out.append(b"said before\r\n")  # queued without the lock (Chat.publish)
+    assert box.offer(b"reply\r\n", kernel)  # must not overtake it
+    box.deliver(b"JOIN\r\n")
+    box.fan_out.append(b"said after\r\n")
+    assert kernel.calls == []
+    assert box.flush(kernel) is False
+    assert kernel.calls == [b"said before\r\nreply\r\nJOIN\r\nsaid after\r\n"]
+
+
+def test_fanned_out_bytes_past_the_limit_mark_the_outbox_overflowed() -> None:
+    box = Outbox(10)
+    box.flush(Kernel())
+    assert box.offer(b"123456\r\n", Kernel(room=2)) is True  # the socket refuses bytes: behind
+    box.fan_out.append(b"more than fits\r\n")
+    box.flush(Kernel())
+    assert box.overflowed
+
+
+def test_what_is_fanned_out_to_a_closed_outbox_is_dropped() -> None:
+    box, kernel = Outbox(1000), Kernel()
+    box.close()
+    box.fan_out.append(b"too late\r\n")
+    assert box.flush(kernel) is False
+    assert kernel.calls == [] and not box.overflowed
+
+
+def test_the_flusher_flushes_each_connection_handed_over_once_per_pass() -> None:
+    flushed: list[str] = []
+    busy, go = threading.Event(), threading.Event()
+
+    class Conn:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def flush(self) -> bool:
+            if self.name == "first":
+                busy.set()
+                go.wait(10)
+            flushed.append(self.name)
+            return False
+
+    flusher = Flusher()
+    flusher.start()
+    try:
+        flusher.ready([Conn("first")])
+        assert busy.wait(10)  # the flusher is in a pass
+        a, b = Conn("a"), Conn("b")
+        for _ in range(5):  # five messages to the same two recipients before its next pass
+            flusher.ready([a, b])
+        go.set()
+        deadline = time.monotonic() + 10
+        while len(flushed) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        flusher.stop()
+    assert flushed[0] == "first" and sorted(flushed[1:]) == ["a", "b"]

@@ -15,7 +15,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..core.chat import Chat
 from ..core.client import Client
@@ -46,6 +46,8 @@ class RemoteUser:
     realname: str
     node: str
     away: str | None = None
+    # Nothing to queue here: the node that holds this user delivers to it (Member.route).
+    route: ClassVar[None] = None
 
     @property
     def prefix(self) -> str:

@@ -13,12 +13,15 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from typing import Any
 
 from .client import Client, Link, SharedUser
 from .config import ChatConfig
 from .envelope import Envelope
-from .events import Event
+from .events import Event, RoomMessage
 from .guard import FailureGuard
 from .history import HistoryStore, Stored, conversation_key, kept, kept_tags, kept_text
 from .hub import Hub, Member
@@ -53,6 +56,10 @@ class Chat:
         self.monitors = Monitors(self.hub)
         # JOINs told to rooms' members in batches (core/joinburst.py).
         self.joins = JoinBurst(self.hub)
+        # Set by the network layer while it serves (net/server.py): takes the links Chat.publish
+        # queued bytes for through their Route, to send them. None: every delivery is a call.
+        # (Any: the links are the network layer's own objects, whatever it needs them to be.)
+        self.fan_out_ready: Callable[[Iterable[Any]], None] | None = None
         # Server-wide bans set by server operators (core/klines.py).
         self.klines = KLines()
         # Wrong passwords per address, to slow guessing down (registration.check_server_password).
@@ -119,6 +126,36 @@ class Chat:
             if member is not owner:
                 member.deliver(envelope)
             elif isinstance(member, SharedUser) and isinstance(exclude, Client):
+                member.deliver(envelope, skip=exclude)
+
+    def publish_room(self, event: RoomMessage, exclude: Client) -> None:
+        """publish() to every member of a room but exclude (the sender), through the room's Audience.
+
+        Once per message said in a room: each group of members who read lines alike has the
+        bytes queued by map() (C), and the network layer is handed their links in one call.
+        """
+        ready = self.fan_out_ready
+        if ready is None:
+            self.publish(event, self.hub.members_of(event.room), exclude)
+            return
+        self.cluster.publish(event)
+        envelope = event.envelope
+        if self.joins.busy:  # JOINs still on their way to members go first
+            self.joins.drain()
+        audience = self.hub.audience(event.room)
+        if audience is None:
+            return
+        owner = exclude.member
+        for group in audience.groups:
+            data = envelope.render(group.key)
+            if data:
+                deque(map(list.append, group.fan_outs_but(owner), repeat(data)), maxlen=0)
+        if audience.links:
+            ready(audience.links)
+        for member in audience.others:
+            if member is not owner:
+                member.deliver(envelope)
+            elif isinstance(member, SharedUser):
                 member.deliver(envelope, skip=exclude)
 
     def store(self, room: str, envelope: Envelope) -> None:

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ..irc import Message, parse_line
+from .audience import routes_changed
 from .batches import OpenBatch
-from .envelope import TAGS_NONE, Envelope, RenderKey, render_key_for
+from .envelope import TAGS_NONE, Envelope, RenderKey, Route, render_key_for
 
 
 class Link(Protocol):
@@ -43,6 +44,15 @@ class Link(Protocol):
     def local_host(self) -> str | None:
         """The address this connection reached us on (the server's side), if known."""
         ...
+
+
+class FanOut(Protocol):
+    """A Link that takes fan-out bytes without a call of ours per line (net.Connection, not on TLS):
+    `fan_out` is a list to append bytes to (list.append needs no lock), for the flusher, without
+    scheduling anything; Chat.publish then hands the flusher every such link it gave bytes to,
+    once per message (Chat.fan_out_ready)."""
+
+    fan_out: list[bytes] | None
 
 
 class Presenter(Protocol):
@@ -106,7 +116,10 @@ class Client:
         self.connected_at = time.time()
         # While a join is under way: the msgids delivered to this client live, so that the
         # join's replay leaves out what it already got (rooms.enter_room).
-        self.joining: set[str] | None = None
+        self._joining: set[str] | None = None
+        # None: reached through deliver() (a user of several connections, a person at nc, one joining).
+        self.route: Route | None = None
+        self._reroute()
         self.quit_reason: str | None = None
         self.last_seen = time.monotonic()
         self.ping_sent: float | None = None
@@ -207,12 +220,33 @@ class Client:
         self.caps = caps
         if self.presenter is None:
             self.render_key = render_key_for(caps)
+        self._reroute()
 
     def present(self, presenter: Presenter | None) -> None:
         """Show this client messages through presenter (None: as IRC lines again)."""
         self.presenter = presenter
         self._renderer = presenter.render_envelope if presenter is not None else None
         self.render_key = presenter.render_key if presenter is not None else render_key_for(self.caps)
+        self._reroute()
+
+    @property
+    def joining(self) -> set[str] | None:
+        """While a join is under way, the msgids delivered to this client live (rooms.enter_room)."""
+        return self._joining
+
+    @joining.setter
+    def joining(self, seen: set[str] | None) -> None:
+        self._joining = seen
+        self._reroute()
+
+    def _reroute(self) -> None:
+        """Whether Chat.publish may queue for this client in one step, and how (see Route)."""
+        fan_out: list[bytes] | None = getattr(self.link, "fan_out", None)
+        if fan_out is None or self.presenter is not None or self._joining is not None:
+            self.route = None
+        else:
+            self.route = (self.render_key, fan_out, self.link)
+        routes_changed()  # after the change: an Audience made meanwhile is out of date
 
     # -- sending ----------------------------------------------------------------
 
@@ -221,7 +255,7 @@ class Client:
 
         Once per recipient of every message: kept to a few attribute reads and one call down.
         """
-        seen = self.joining
+        seen = self._joining
         if seen is not None:
             seen.add(envelope.msgid)
         data = envelope.render(self.render_key, self._renderer)

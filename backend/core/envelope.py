@@ -20,6 +20,10 @@ from ..irc import Message
 # A render key names one way of turning an Envelope into bytes. IRC clients use
 # the tags they negotiated; other presentations (plain-text users) add their own.
 RenderKey = str
+# How Chat.publish reaches a member in one step: its render key, its link's fan_out (a list the
+# bytes are appended to, for the flusher, nothing scheduled), and that link, handed to the
+# flusher (core/client.py).
+Route = tuple[RenderKey, list[bytes], object]
 TAGS_ALL: RenderKey = "tags"
 TAGS_TIME: RenderKey = "time"
 TAGS_NONE: RenderKey = "untagged"

@@ -16,6 +16,7 @@ from operator import add, attrgetter
 
 from ..irc import IrcError, fold
 from ..irc import numerics as n
+from .audience import Audience
 from .client import Client, SharedUser
 from .room import Change, ListEntry, Member, Room, Sight
 
@@ -101,6 +102,9 @@ class Hub:
         # Settings outlive their rooms: a room that empties and is joined again keeps its topic,
         # modes and lists (Room.settings()); one with nothing set is forgotten.
         self._saved: dict[str, dict[str, object]] = {}
+        # Each room's members sorted for delivering what is said there (core/audience.py), made on
+        # the first message after the room last changed: a join, a part, a nick.
+        self._audiences: dict[str, Audience] = {}
 
     def remember_topics(self, topics: dict[str, tuple[str, str, int]]) -> None:
         """Load saved topics (folded room -> text, setter's nick!user@host, ms since epoch), e.g. from history."""
@@ -154,6 +158,7 @@ class Hub:
                 room = self._rooms[room_key]
                 room.members.pop(old_key, None)
                 room.members[new_key] = member
+                self._audiences.pop(room_key, None)
                 room.nicks.pop(old_key, None)
                 room.nicks[new_key] = new_nick
                 room.rename(old_key, new_key)
@@ -186,6 +191,7 @@ class Hub:
                 self._rooms_of[shared] = rooms
                 for room_key in rooms:
                     self._rooms[room_key].members[key] = shared
+                    self._audiences.pop(room_key, None)
             conn.state = shared.state
             conn.shared = shared
             shared.add(conn)
@@ -254,6 +260,7 @@ class Hub:
                 room.check_join(member, key)
             room.invited.discard(nick_key)
             room.members[nick_key] = member
+            self._audiences.pop(key_, None)
             room.nicks[nick_key] = member.nick
             if new and key_ not in self._persistent and not room.status and not room.founder:
                 room.status[nick_key] = "o"
@@ -428,6 +435,20 @@ class Hub:
             member = _user(member)
             return [self._rooms[k].name for k in self._rooms_of.get(member, ())]
 
+    def audience(self, name: str) -> Audience | None:
+        """A room's members sorted for delivery (made again if the room or any Route changed);
+        None if there is no such room."""
+        with self._lock:
+            key = fold(name)
+            audience = self._audiences.get(key)
+            if audience is not None and audience.current:
+                return audience
+            room = self._rooms.get(key)
+            if room is None:
+                return None
+            audience = self._audiences[key] = Audience.of(room.members.values())
+            return audience
+
     def members_of(self, name: str) -> list[Member]:
         """Who is in a room right now."""
         with self._lock:
@@ -465,6 +486,7 @@ class Hub:
         nick_key = fold(member.nick)
         if room.members.get(nick_key) is member:
             del room.members[nick_key]
+            self._audiences.pop(key, None)
             del room.nicks[nick_key]
             room.forget(nick_key)
         if not room.members and key not in self._persistent:

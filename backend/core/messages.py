@@ -90,7 +90,7 @@ def send_message(
             # Stored first: someone joining meanwhile either is among those it is delivered to
             # or reads it in the replay (the history thread takes the store before their read).
             chat.store(room, envelope)
-        chat.publish(RoomMessage(room, envelope), chat.hub.members_of(room), exclude=client)
+        chat.publish_room(RoomMessage(room, envelope), exclude=client)
         if echo:
             client.echo(envelope)
         _forget(chat, room, checked.forget)

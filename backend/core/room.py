@@ -26,7 +26,7 @@ from typing import Protocol
 
 from ..irc import IrcError, fold
 from ..irc import numerics as n
-from .envelope import Envelope
+from .envelope import Envelope, Route
 from .masks import matches
 
 LIST_MODES = "bq"
@@ -56,6 +56,11 @@ class Member(Protocol):
 
     def deliver(self, envelope: Envelope) -> None:
         """Queue an envelope for sending; never blocks."""
+        ...
+
+    @property
+    def route(self) -> Route | None:
+        """How Chat.publish may reach this member without calling deliver(), or None."""
         ...
 
 

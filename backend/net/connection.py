@@ -160,10 +160,14 @@ class Connection:
         self.transport: socket.socket | TlsTransport = self.tls or sock
         self.port = address[1]
         self.outbox = Outbox(config.sendq_bytes, self._start_writer)
+        # Room messages reach the Outbox without a call of ours per recipient (Chat.publish and
+        # core/client.py's Route); not on TLS, whose every write goes through the writer.
+        self.fan_out: list[bytes] | None = None
         if tls is None:
             # Fan-out goes straight to the Outbox (one Python call per recipient, not two); the
-            # Client binds deliver_bytes when made, so this comes first.
+            # Client binds deliver_bytes and fan_out when made, so this comes first.
             self.deliver_bytes = self.outbox.fan_out_to(self._schedule, self._sendq_exceeded)
+            self.fan_out = self.outbox.fan_out
         else:
             self.deliver_bytes = self._deliver_tls
         self.client = chat.client(self, address[0])
@@ -263,7 +267,11 @@ class Connection:
 
     def flush(self) -> bool:
         """The flusher's turn to send what is queued; True if more came meanwhile."""
-        return self.outbox.flush(self._send_now)
+        again = self.outbox.flush(self._send_now)
+        if self.outbox.overflowed:
+            self._sendq_exceeded()
+            return False
+        return again
 
     def _send_now(self, data: bytes) -> int:
         try:

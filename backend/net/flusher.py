@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 log = logging.getLogger("lobby.flusher")
@@ -44,6 +44,9 @@ class Flusher:
         self._wake.acquire()
         self._sleeping = False
         self._pending: list[Flushable] = []
+        # Connections handed over in one go by Chat.publish (ready()); a set, since every
+        # message hands over all of its recipients and a pass flushes each connection once.
+        self._ready: set[Flushable] = set()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
 
@@ -69,6 +72,15 @@ class Flusher:
                 self._sleeping = False
                 self._wake.release()
 
+    def ready(self, conns: Iterable[Flushable]) -> None:
+        """List every connection in conns for sending (the fan-out they were given without a
+        schedule() each: Outbox.fan_out)."""
+        with self._lock:
+            self._ready.update(conns)
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.release()
+
     def poke(self) -> None:
         """Have the thread make a pass (and so run before_pass) soon, even with nothing listed."""
         with self._lock:
@@ -86,16 +98,21 @@ class Flusher:
                     log.exception("before_pass failed")
             with self._lock:
                 batch = self._pending
+                ready = self._ready
                 poked, self._poked = self._poked, False
                 sleep = False
-                if batch:
+                if batch or ready:
                     self._pending = []
+                    self._ready = set()
                 elif not poked:
                     if self._stopped:
                         return
                     self._sleeping = sleep = True
             if sleep:
                 self._wake.acquire()
+                continue  # batch and ready are the live lists: take them afresh
+            if ready:
+                batch.extend(ready)
             if not batch:
                 continue
             for conn in batch:

@@ -96,6 +96,14 @@ class Outbox:
         self._stalled = False
         self._chunks: list[bytes] = []
         self._size = 0
+        # Fan-out queued without the lock, by fan_out (Chat.publish, once per recipient of every
+        # message): a list's append needs no lock, and whoever next takes the lock moves what
+        # is here to the queue proper, in order, before anything else (_absorb). The flusher is
+        # handed the connection by the same publish, after the append: it comes to it.
+        self._fanned: list[bytes] = []
+        self.fan_out = self._fanned
+        # What fan_out queued passed the limit: the connection must be dropped (SendQ exceeded).
+        self.overflowed = False
         self._closed = False
         # What deliver() calls (fan_out_to): list us with the flusher; refuse over the limit.
         self._schedule: Callable[[], None] = _nothing
@@ -110,6 +118,23 @@ class Outbox:
         self._chunks.append(data)
         self._size = size
         return True
+
+    def _absorb(self) -> None:
+        """Move what fan_out queued into the queue proper (lock held; call only if there is some)."""
+        fanned = self._fanned
+        count = len(fanned)
+        taken = fanned[:count]
+        del fanned[:count]  # not clear(): a fan_out may have appended meanwhile
+        if self._closed or self._gone:
+            return
+        size = self._size + sum(map(len, taken))
+        if size > self.limit and (self._stalled or size > self._burst):
+            self.overflowed = True
+            return
+        self._chunks.extend(taken)
+        self._size = size
+        if self._stalled:
+            self._rouse()
 
     def _rouse(self) -> None:
         """Wake the writer if it sleeps in take(), to look again (lock held)."""
@@ -154,6 +179,8 @@ class Outbox:
     def put(self, data: bytes) -> bool:
         """Queue data for the writer thread; False if that would pass the limit."""
         with self._lock:
+            if self._fanned:
+                self._absorb()
             if self._closed or self._gone:
                 return True
             if not self._append(data):
@@ -168,6 +195,8 @@ class Outbox:
         ahead of anything queued meanwhile.
         """
         with self._lock:
+            if self._fanned:
+                self._absorb()
             if self._closed or self._gone:
                 return True
             if self._chunks or self._busy or self._scheduled or self._stalled:
@@ -191,6 +220,8 @@ class Outbox:
         """Queue data for the flusher; SCHEDULE means the caller must list us with it."""
         # Once per recipient of every message: _append is written out here on purpose.
         with self._lock:
+            if self._fanned:
+                self._absorb()
             if self._closed or self._gone:
                 return _QUEUED
             size = self._size + len(data)
@@ -214,6 +245,8 @@ class Outbox:
         """defer(), then schedule() if the flusher must be told, or full() if refused (see fan_out_to)."""
         # Once per recipient of every message: defer() and its caller's branch, written out in one frame.
         with self._lock:
+            if self._fanned:
+                self._absorb()
             if self._closed or self._gone:
                 return
             size = self._size + len(data)
@@ -238,6 +271,8 @@ class Outbox:
         True if more was queued during the send and the caller must schedule us again.
         """
         with self._lock:
+            if self._fanned:
+                self._absorb()
             self._scheduled = False
             if self._busy or self._stalled or self._closed or not self._chunks:
                 return False
@@ -264,6 +299,8 @@ class Outbox:
         what is its to send.
         """
         with self._lock:
+            if self._fanned:
+                self._absorb()
             if self._closed:
                 return False
             self._closed = True
@@ -313,6 +350,8 @@ class Outbox:
         """
         while True:
             with self._lock:
+                if self._fanned:
+                    self._absorb()
                 if not self._busy and (self._stalled or self._closed):
                     chunks = self._chunks
                     if chunks:

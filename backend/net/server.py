@@ -83,6 +83,8 @@ class TcpServer:
         self.flusher.start()
         # From now on the flusher delivers batched JOINs (core/joinburst.py), once per pass.
         self.chat.joins.wake = self.flusher.poke
+        # And room messages are queued in one step per recipient, the flusher handed the lot.
+        self.chat.fan_out_ready = self.flusher.ready
         self._listen(self.config.port, None)
         bound = self._listeners[0][0].getsockname()
         self.address = (bound[0], bound[1])
@@ -139,6 +141,7 @@ class TcpServer:
         for conn in sessions:
             conn.join_threads(max(0.05, deadline - time.monotonic()))
         self.chat.joins.wake = None
+        self.chat.fan_out_ready = None
         self.flusher.stop()
 
     def connections(self) -> list[Connection]:
