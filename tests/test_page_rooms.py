@@ -147,6 +147,19 @@ def test_an_operator_mutes_the_room_from_the_settings_panel(new_page: PageFactor
     carol.expect(r":alice!\S+ MODE #dev \+m")
     expect(log(bob)).to_contain_text("alice set the room to moderated")
     expect(moderated).to_be_checked()
+    # The modes for huge rooms, both ways.
+    delayed = settings.get_by_label(re.compile("Delayed join:"))
+    delayed.check()
+    carol.expect(r":alice!\S+ MODE #dev \+D")
+    expect(delayed).to_be_checked()
+    auditorium = settings.get_by_label(re.compile("Auditorium:"))
+    auditorium.check()
+    carol.expect(r":alice!\S+ MODE #dev \+u")
+    delayed.uncheck()
+    carol.expect(r":alice!\S+ MODE #dev -D")
+    auditorium.uncheck()
+    carol.expect(r":alice!\S+ MODE #dev -u")
+    expect(auditorium).not_to_be_checked()
     settings.get_by_role("button", name="Close the room settings").click()
 
     # The refusal is a sentence, and nothing went out.

@@ -1,5 +1,6 @@
 // The room settings panel that operators open from the room header: topic lock,
-// moderated, invite-only, key, member limit, and the ban list with Unban buttons.
+// moderated, invite-only, delayed join and auditorium (for huge rooms), key, member
+// limit, and the ban list with Unban buttons.
 //
 // A view: it draws a room's state (Chat's plain data: modes.flags/key/limit and
 // lists.b) and reports what the operator changed as MODE parameters through
@@ -15,7 +16,7 @@ function el(tag, className, text) {
   return node;
 }
 
-const FLAGS = ["t", "m", "i"];
+const FLAGS = ["t", "m", "i", "D", "u"];
 
 export class RoomSettings {
   constructor(doc) {
