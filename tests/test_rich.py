@@ -192,7 +192,8 @@ def test_a_tagmsg_flood_ends_with_excess_flood_and_the_room_goes_on(make_server:
     hello = say(alice, "#dev", "hello")
     burst = "".join(f"@+draft/reply={hello};+draft/react=r{i} TAGMSG #dev\r\n" for i in range(200))
     bob.send_raw(burst.encode())
-    assert any("Excess Flood" in line for line in bob.expect_closed())
+    lines = bob.expect_closed()
+    assert any("Excess Flood" in line for line in lines), lines
     alice.sync()
     kept_rows = [m for m in history(alice, "#dev") if m.command == "TAGMSG"]
     assert 0 < len(kept_rows) < 100  # what was let through before the cut is kept, nothing more

@@ -13,8 +13,8 @@ Three kinds of thread send from an Outbox, never two at once (`_busy`), so lines
 never interleave or overtake each other:
 - the thread that produced a line, at once and without blocking, when nothing is
   queued (offer: a reply to one client wakes no other thread);
-- the server's flusher thread, for fan-out (defer + flush: one thread sends for every
-  recipient, many lines per send, instead of waking a writer per recipient);
+- the server's flusher thread, for fan-out (fan_out or defer, then flush: one thread sends
+  for every recipient, many lines per send, instead of waking a writer per recipient);
 - the connection's own writer thread, for whatever the socket would not take without
   blocking (`_stalled`), for TLS connections (put), and to drain at close what the socket
   would not take then. Most connections never need one, so it is started the first time
@@ -97,7 +97,8 @@ class Outbox:
         self._chunks: list[bytes] = []
         self._size = 0
         # Fan-out queued without the lock, by fan_out (Chat.publish, once per recipient of every
-        # message): a list's append needs no lock, and whoever next takes the lock moves what
+        # message): under the GIL a list's append, a slice of it and a del of a slice are each
+        # atomic, so appending needs no lock, and whoever next takes the lock moves what
         # is here to the queue proper, in order, before anything else (_absorb). The flusher is
         # handed the connection by the same publish, after the append: it comes to it.
         self._fanned: list[bytes] = []
