@@ -6,10 +6,14 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
+from backend.core.chat import Chat
+from backend.net.config import NetConfig
 from backend.net.connection import Connection, unread_bytes
+from backend.net.flusher import Flusher
 from backend.net.server import TcpServer
 from backend.node import ChatServer
 from tests.ircclient import IrcClient, connect, wait_until
@@ -432,3 +436,31 @@ def _only_connection(server: TcpServer) -> Connection:
     """The one connection the server has, once its reader is up."""
     wait_until(lambda: len(server.connections()) == 1)
     return server.connections()[0]
+
+
+def test_a_connection_that_ends_waits_for_the_writer_it_asked_for() -> None:
+    """The writer is started by a starter thread a moment after it is asked for; the ERROR it was
+    left must still reach the client when the connection ends meanwhile."""
+    config = NetConfig()
+    chat = Chat(config)
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    launches: list[Callable[[], None]] = []
+    conn = Connection(chat, config, Flusher(), ours, ("127.0.0.1", 1), spawn=launches.append)
+    conn.start()
+    got = bytearray()
+    try:
+        conn.send_bytes(b"x" * 300_000)  # more than the socket takes: a writer is asked for
+        assert len(launches) == 1  # asked for, not yet started
+        conn.kill("Goodbye")  # the ERROR waits for that writer
+        theirs.shutdown(socket.SHUT_WR)  # the client hangs up: the reader ends the connection
+        late = threading.Timer(0.3, launches[0])  # the starter gets to it only now
+        late.start()
+        theirs.settimeout(15)
+        while chunk := theirs.recv(65536):
+            got += chunk
+        late.join(5)
+        conn.join_threads(5)
+    finally:
+        theirs.close()
+    assert got.endswith(b"(Goodbye)\r\n") and len(got) > 300_000

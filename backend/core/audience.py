@@ -34,43 +34,44 @@ def routes_changed() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """The members of an audience who read lines alike: their queues, and they themselves."""
+    """The members of an audience who read lines alike: their queues, their links, and they themselves."""
 
     key: RenderKey
     fan_outs: tuple[list[bytes], ...]
+    links: tuple[object, ...]
     members: tuple[Member, ...]
-    # fan_outs without one member's, by member: the few who speak in a room speak again.
-    _without: dict[int, tuple[list[bytes], ...]] = field(default_factory=dict)
+    # (fan_outs, links) without one member's, by member: the few who speak in a room speak again.
+    _without: dict[int, tuple[tuple[list[bytes], ...], tuple[object, ...]]] = field(default_factory=dict)
 
-    def fan_outs_but(self, member: Member) -> tuple[list[bytes], ...]:
-        """The queues of every member but one (the sender, who gets its own echo)."""
+    def but(self, member: Member) -> tuple[tuple[list[bytes], ...], tuple[object, ...]]:
+        """The queues and links of every member but one (the sender, who gets its own echo, and
+        whose connection the flusher then need not visit)."""
         found = self._without.get(id(member))
         if found is not None:
             return found
         try:
             i = self.members.index(member)
         except ValueError:
-            return self.fan_outs
-        found = self._without[id(member)] = self.fan_outs[:i] + self.fan_outs[i + 1 :]
+            return self.fan_outs, self.links
+        found = self._without[id(member)] = (self.fan_outs[:i] + self.fan_outs[i + 1 :],
+                                              self.links[:i] + self.links[i + 1 :])
         return found
 
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """A room's members sorted for delivery: groups by render key, their links, and the rest
-    (no Route: reached through Member.deliver)."""
+    """A room's members sorted for delivery: groups by render key, and the rest (no Route:
+    reached through Member.deliver)."""
 
     epoch: int
     groups: tuple[Group, ...]
-    links: tuple[object, ...]
     others: tuple[Member, ...]
 
     @classmethod
     def of(cls, members: Iterable[Member]) -> Audience:
         """Sort members (the epoch is read first: a Route changed meanwhile makes it out of date)."""
         epoch = route_epoch()
-        sorted_: dict[RenderKey, tuple[list[list[bytes]], list[Member]]] = {}
-        links: list[object] = []
+        sorted_: dict[RenderKey, tuple[list[list[bytes]], list[object], list[Member]]] = {}
         others: list[Member] = []
         for member in members:
             route = member.route
@@ -80,12 +81,12 @@ class Audience:
             key, fan_out, link = route
             group = sorted_.get(key)
             if group is None:
-                group = sorted_[key] = ([], [])
+                group = sorted_[key] = ([], [], [])
             group[0].append(fan_out)
-            group[1].append(member)
-            links.append(link)
-        groups = tuple(Group(key, tuple(f), tuple(m)) for key, (f, m) in sorted_.items())
-        return cls(epoch, groups, tuple(links), tuple(others))
+            group[1].append(link)
+            group[2].append(member)
+        groups = tuple(Group(key, tuple(f), tuple(k), tuple(m)) for key, (f, k, m) in sorted_.items())
+        return cls(epoch, groups, tuple(others))
 
     @property
     def current(self) -> bool:

@@ -149,9 +149,10 @@ class Chat:
         for group in audience.groups:
             data = envelope.render(group.key)
             if data:
-                deque(map(list.append, group.fan_outs_but(owner), repeat(data)), maxlen=0)
-        if audience.links:
-            ready(audience.links)
+                fan_outs, links = group.but(owner)
+                deque(map(list.append, fan_outs, repeat(data)), maxlen=0)
+                if links:
+                    ready(links)
         for member in audience.others:
             if member is not owner:
                 member.deliver(envelope)

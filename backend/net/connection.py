@@ -188,6 +188,10 @@ class Connection:
         self._holding = False
         self._writer = threading.Thread(target=self._write_loop, name=f"writer-{self.port}", daemon=True)
         self._writer_started = False
+        # Set once the writer asked for has been started (or could not be): the starters run it
+        # a moment later, and an ending connection must wait for it before shutting the socket,
+        # or the ERROR it was left to send is lost.
+        self._writer_launched = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, name=f"reader-{self.port}", daemon=True)
 
     def __repr__(self) -> str:
@@ -223,6 +227,8 @@ class Connection:
             # No thread to be had: this client can't be written to, so end it.
             log.warning("no writer thread for %r: disconnecting it", self)
             self._shutdown()
+        finally:
+            self._writer_launched.set()
 
     def join_threads(self, timeout: float) -> None:
         """Wait for the threads to end, for at most timeout seconds."""
@@ -451,6 +457,8 @@ class Connection:
             self.outbox.close(send_now=None if self._hung_up else self._send_now, drop_rest=True)
         # Give the writer, if this connection has one, a moment to flush a final ERROR,
         # then make sure it cannot hang.
+        if self._writer_started:
+            self._writer_launched.wait(2.0)
         if self._writer.is_alive():
             self._writer.join(2.0)
         self._shutdown()

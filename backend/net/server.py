@@ -65,6 +65,7 @@ class TcpServer:
         self._listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         self._threads: list[threading.Thread] = []
         self._starters: list[threading.Thread] = []
+        self._starters_done = False
         self._per_host: Counter[str] = Counter()
         self.address: tuple[str, int] = (self.config.host, self.config.port)
         self.tls_address: tuple[str, int] | None = None
@@ -134,6 +135,18 @@ class TcpServer:
             self._arrivals.put(None)
         for starter in self._starters:
             starter.join(2.0)
+        # From now on a writer is started by whoever asks (the goodbyes below may need some), and
+        # one asked for just before is started here: a connection's end waits for it.
+        self._starters_done = True
+        while True:
+            try:
+                item = self._arrivals.get_nowait()
+            except queue.Empty:
+                break
+            if callable(item):
+                item()
+            elif item is not None:
+                item[0].close()
         sessions = self.connections()
         for conn in sessions:
             conn.client.kill(reason)
@@ -184,7 +197,7 @@ class TcpServer:
                 if refusal is None:
                     session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
                                          sniff=sniff, rehost=self._rehost, on_close=self._forget,
-                                         spawn=self._arrivals.put)
+                                         spawn=self._spawn)
                     self._sessions.add(session)
                     self._per_host[session.client.host] += 1
             if refusal is not None:
@@ -196,6 +209,13 @@ class TcpServer:
                 log.error("cannot serve %s: %s", addr, err)
                 self._forget(session)
                 _refuse(conn, "Server is busy, try again later")
+
+    def _spawn(self, work: Callable[[], None]) -> None:
+        """Have a starter run work (a writer thread's start), or run it here once they have stopped."""
+        if self._starters_done:
+            work()
+        else:
+            self._arrivals.put(work)
 
     def _refusal(self, host: str) -> str | None:
         """Why a new connection from host must be refused, or None to accept it (lock held)."""
