@@ -61,10 +61,11 @@ def unread_bytes(sock: socket.socket) -> int:
 def _discard_input(sock: socket.socket, limit: int = 1 << 20) -> None:
     """Read and drop what the client sent that will never be handled, before closing.
 
-    Closing a socket with unread input makes the kernel reset the connection, and a reset
-    makes the client's kernel throw away what it had received but not yet handed over: a
-    flooder (or anyone who sent more after QUIT) would lose the ERROR that says why it was
-    closed.
+    Closing a socket with unread input makes the kernel reset the connection rather than end
+    it in order: what of ours is still waiting in the socket to go out (the ERROR that says
+    why, to a client that reads slowly) is thrown away, and the client sees "connection reset"
+    instead of the end of the stream. A flooder, or anyone who sent more after QUIT, has such
+    input.
     """
     with contextlib.suppress(OSError):
         while limit > 0 and (data := sock.recv(65536, socket.MSG_DONTWAIT)):
