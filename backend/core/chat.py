@@ -113,20 +113,9 @@ class Chat:
         The cluster hears first: its sender queues the event in order, so a history read on
         this node that waits for what it queued (cluster/streams.py) never misses it.
         """
-        self.cluster.publish(event)
-        envelope: Envelope | None = getattr(event, "envelope", None)
-        if envelope is None:
-            return
-        if self.joins.busy:  # JOINs still on their way to members go first
-            self.joins.drain()
-        # exclude is the connection that acted (it gets its own echo); its user's other
-        # connections (multiclient) still get the event, as it happened to their user.
-        owner = exclude.member if isinstance(exclude, Client) else exclude
-        for member in recipients:
-            if member is not owner:
-                member.deliver(envelope)
-            elif isinstance(member, SharedUser) and isinstance(exclude, Client):
-                member.deliver(envelope, skip=exclude)
+        envelope = self._announce(event)
+        if envelope is not None:
+            _deliver_each(envelope, recipients, exclude)
 
     def publish_room(self, event: RoomMessage, exclude: Client) -> None:
         """publish() to every member of a room but exclude (the sender), through the room's Audience.
@@ -138,10 +127,8 @@ class Chat:
         if ready is None:
             self.publish(event, self.hub.members_of(event.room), exclude)
             return
-        self.cluster.publish(event)
         envelope = event.envelope
-        if self.joins.busy:  # JOINs still on their way to members go first
-            self.joins.drain()
+        self._announce(event)
         audience = self.hub.audience(event.room)
         if audience is None:
             return
@@ -153,11 +140,16 @@ class Chat:
                 deque(map(list.append, fan_outs, repeat(data)), maxlen=0)
                 if links:
                     ready(links)
-        for member in audience.others:
-            if member is not owner:
-                member.deliver(envelope)
-            elif isinstance(member, SharedUser):
-                member.deliver(envelope, skip=exclude)
+        _deliver_each(envelope, audience.others, exclude)
+
+    def _announce(self, event: Event) -> Envelope | None:
+        """Tell the other nodes of event, and have JOINs still on their way to members go first;
+        the envelope to deliver here, if it has one."""
+        self.cluster.publish(event)
+        envelope: Envelope | None = getattr(event, "envelope", None)
+        if envelope is not None and self.joins.busy:
+            self.joins.drain()
+        return envelope
 
     def store(self, room: str, envelope: Envelope) -> None:
         """Keep a room message or topic change in the history (before it is published); room may
@@ -212,3 +204,14 @@ class Chat:
         """Whether given matches the server password (constant time)."""
         expected = self.config.password or ""
         return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+def _deliver_each(envelope: Envelope, members: Iterable[Member], exclude: Member | None) -> None:
+    """Deliver envelope to each member but exclude, the connection that acted (it gets its own
+    echo); its user's other connections (multiclient) still get it, as it happened to their user."""
+    owner = exclude.member if isinstance(exclude, Client) else exclude
+    for member in members:
+        if member is not owner:
+            member.deliver(envelope)
+        elif isinstance(member, SharedUser) and isinstance(exclude, Client):
+            member.deliver(envelope, skip=exclude)

@@ -46,15 +46,6 @@ class Link(Protocol):
         ...
 
 
-class FanOut(Protocol):
-    """A Link that takes fan-out bytes without a call of ours per line (net.Connection, not on TLS):
-    `fan_out` is a list to append bytes to (list.append needs no lock), for the flusher, without
-    scheduling anything; Chat.publish then hands the flusher every such link it gave bytes to,
-    once per message (Chat.fan_out_ready)."""
-
-    fan_out: list[bytes] | None
-
-
 class Presenter(Protocol):
     """Another way to show messages than IRC lines (plain-text users)."""
 
@@ -240,7 +231,12 @@ class Client:
         self._reroute()
 
     def _reroute(self) -> None:
-        """Whether Chat.publish may queue for this client in one step, and how (see Route)."""
+        """Whether Chat.publish may queue for this client in one step, and how (see Route).
+
+        Only a link with a `fan_out` list (net.Connection, not on TLS) takes that step: bytes
+        appended there (list.append needs no lock) wait for the flusher, to which Chat.publish
+        hands the link itself (Chat.fan_out_ready).
+        """
         fan_out: list[bytes] | None = getattr(self.link, "fan_out", None)
         if fan_out is None or self.presenter is not None or self._joining is not None:
             self.route = None
