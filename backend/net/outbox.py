@@ -114,11 +114,16 @@ class Outbox:
 
     def _append(self, data: bytes) -> bool:
         size = self._size + len(data)
-        if size > self.limit and (self._stalled or size > self._burst):
+        if size > self.limit and self._behind(size):
             return False
         self._chunks.append(data)
         self._size = size
         return True
+
+    def _behind(self, size: int) -> bool:
+        """Whether a queue of size bytes, past the limit, is one to refuse (lock held): the
+        socket has refused bytes, or even a burst would not be that big (see BURST)."""
+        return self._stalled or size > self._burst
 
     def _absorb(self) -> None:
         """Move what fan_out queued into the queue proper (lock held; call only if there is some)."""
@@ -129,7 +134,7 @@ class Outbox:
         if self._closed or self._gone:
             return
         size = self._size + sum(map(len, taken))
-        if size > self.limit and (self._stalled or size > self._burst):
+        if size > self.limit and self._behind(size):
             self.overflowed = True
             return
         self._chunks.extend(taken)
@@ -226,7 +231,7 @@ class Outbox:
             if self._closed or self._gone:
                 return _QUEUED
             size = self._size + len(data)
-            if size > self.limit and (self._stalled or size > self._burst):
+            if size > self.limit and self._behind(size):
                 return _FULL
             idle = not (self._chunks or self._busy or self._scheduled or self._stalled)
             self._chunks.append(data)
@@ -251,7 +256,7 @@ class Outbox:
             if self._closed or self._gone:
                 return
             size = self._size + len(data)
-            if size > self.limit and (self._stalled or size > self._burst):
+            if size > self.limit and self._behind(size):
                 refused = True
             else:
                 refused = False
