@@ -58,36 +58,34 @@ class Flusher:
         """Send what is listed, then end the thread."""
         with self._lock:
             self._stopped = True
-            if self._sleeping:
-                self._sleeping = False
-                self._wake.release()
+            self._rouse()
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+    def _rouse(self) -> None:
+        """Wake the thread if it sleeps (lock held)."""
+        if self._sleeping:
+            self._sleeping = False
+            self._wake.release()
 
     def schedule(self, conn: Flushable) -> None:
         """List conn for sending; its Outbox makes sure it is listed at most once."""
         with self._lock:
             self._pending.append(conn)
-            if self._sleeping:
-                self._sleeping = False
-                self._wake.release()
+            self._rouse()
 
     def ready(self, conns: Iterable[Flushable]) -> None:
         """List every connection in conns for sending (the fan-out they were given without a
         schedule() each: Outbox.fan_out)."""
         with self._lock:
             self._ready.update(conns)
-            if self._sleeping:
-                self._sleeping = False
-                self._wake.release()
+            self._rouse()
 
     def poke(self) -> None:
         """Have the thread make a pass (and so run before_pass) soon, even with nothing listed."""
         with self._lock:
             self._poked = True
-            if self._sleeping:
-                self._sleeping = False
-                self._wake.release()
+            self._rouse()
 
     def _run(self) -> None:
         while True:
