@@ -121,7 +121,7 @@ def test_check_db_on_a_healthy_database_serves(tmp_path: Path) -> None:
 # -- the history writer's bound and back-pressure ---------------------------------------------
 
 
-def _held(history: History) -> tuple[threading.Event, threading.Thread]:
+def hold_writer(history: History) -> tuple[threading.Event, threading.Thread]:
     """Keep the writer thread busy until the returned event is set (a disk that stalls)."""
     release, busy = threading.Event(), threading.Event()
 
@@ -139,7 +139,7 @@ def test_the_writer_queue_is_bounded_and_a_full_queue_holds_the_sender_back(tmp_
     history = History(str(tmp_path / "h.db"), queue_rows=5, add_wait=30)
     history.open()
     try:
-        release, reader = _held(history)
+        release, reader = hold_writer(history)
         for i in range(5):
             history.add("#lobby", f"m{i}", 1.0 + i, "a!a@h", "PRIVMSG", f"m{i}")
         assert history._queue.qsize() == 5
@@ -161,7 +161,7 @@ def test_a_stuck_writer_costs_storage_not_the_chat(tmp_path: Path, caplog: pytes
     history = History(str(tmp_path / "h.db"), queue_rows=2, add_wait=0.05)
     history.open()
     try:
-        release, reader = _held(history)
+        release, reader = hold_writer(history)
         with caplog.at_level("ERROR", logger="lobby.history"):
             for i in range(3):
                 history.add("#lobby", f"m{i}", 1.0 + i, "a!a@h", "PRIVMSG", f"m{i}")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from backend.core.history import Stored
 from backend.store.recent import RecentLines
 from backend.store.sqlite import History
+from tests.test_durability import hold_writer
 
 LINES = 4
 START = 1_700_000_000.0
@@ -58,16 +59,8 @@ def test_deletions_and_late_rows_are_never_shown_from_memory(history: History) -
 def test_a_kept_room_is_read_without_waiting_for_the_database(history: History) -> None:
     history.add("#r", "a0", START, "n!u@h", "PRIVMSG", "hello")
     history.latest("#r", LINES)
-    held, release = threading.Event(), threading.Event()
-
-    def hold(_db: object) -> None:
-        held.set()
-        release.wait(30)
-
-    busy = threading.Thread(target=history._call, args=(hold,))
-    busy.start()
+    release, busy = hold_writer(history)
     try:
-        assert held.wait(30)
         # The database thread is busy: only the memory can answer now.
         assert [r.text for r in history.latest("#r", LINES)] == ["hello"]
     finally:
@@ -135,15 +128,7 @@ def test_rows_that_waited_for_a_full_queue_are_read_from_the_database(tmp_path: 
     try:
         h.add("#r", "a0", START, "n!u@h", "PRIVMSG", "first")
         h.latest("#r", LINES)
-        held, release = threading.Event(), threading.Event()
-
-        def hold(_db: object) -> None:
-            held.set()
-            release.wait(30)
-
-        busy = threading.Thread(target=h._call, args=(hold,))
-        busy.start()
-        assert held.wait(30)
+        release, busy = hold_writer(h)
         h.add("#r", "a1", START + 1, "n!u@h", "PRIVMSG", "fits in the queue")
         late = threading.Thread(target=h.add, args=("#r", "a2", START + 2, "n!u@h", "PRIVMSG", "waits for room"))
         late.start()
