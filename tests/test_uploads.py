@@ -478,6 +478,14 @@ def in_room(files: Files, nick: str, room: str = "#dev") -> IrcClient:
     return c
 
 
+def browser_in_room(files: Files, nick: str = "webby", room: str = "#dev") -> tuple[str, Any]:
+    """A browser-like WebSocket in room, with the upload ticket the bridge handed it."""
+    ticket, ws = files.ticket(nick)
+    ws.send(f"JOIN {room}")
+    ws.expect(rf" 366 {nick} {room} ")
+    return ticket, ws
+
+
 def said(c: IrcClient, pattern: str) -> str:
     """The msgid of the next line c sees matching pattern."""
     return c.expect(pattern).tags["msgid"]
@@ -506,9 +514,7 @@ def test_deleting_your_message_deletes_the_file_you_uploaded(files: Files) -> No
 
 def test_an_operator_deleting_the_message_deletes_the_authors_file(files: Files) -> None:
     boss = in_room(files, "boss")
-    ticket, ws = files.ticket("webby")
-    ws.send("JOIN #dev")
-    ws.expect(r" 366 webby #dev ")
+    ticket, ws = browser_in_room(files)
     _, _, one = files.upload(b"first", ticket, "one.txt")
     _, _, two = files.upload(b"second", ticket, "two.txt")
     ws.send(f"PRIVMSG #dev :{one['url']} and {two['url']}")
@@ -524,9 +530,7 @@ def test_an_operator_deleting_the_message_deletes_the_authors_file(files: Files)
 def test_reposting_someone_elses_file_and_deleting_that_line_leaves_the_file(files: Files) -> None:
     boss = in_room(files, "boss")
     mallory = in_room(files, "mallory")
-    ticket, ws = files.ticket("webby")
-    ws.send("JOIN #dev")
-    ws.expect(r" 366 webby #dev ")
+    ticket, _ = browser_in_room(files)
     _, _, body = files.upload(PNG, ticket, "mine.png", "image/png")
     on_disk = files.disk()
     mallory.send(f"PRIVMSG #dev :{body['url']}")
@@ -546,9 +550,7 @@ def test_reposting_someone_elses_file_and_deleting_that_line_leaves_the_file(fil
 
 def test_deleting_a_message_without_a_file_url_deletes_nothing(files: Files) -> None:
     watcher = in_room(files, "watcher")
-    ticket, ws = files.ticket("webby")
-    ws.send("JOIN #dev")
-    ws.expect(r" 366 webby #dev ")
+    ticket, ws = browser_in_room(files)
     _, _, body = files.upload(b"kept", ticket, "kept.txt")
     on_disk = files.disk()
     ws.send("PRIVMSG #dev :just words, and /files/ on its own")
