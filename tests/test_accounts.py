@@ -262,13 +262,19 @@ def test_private_messages_between_accounts_are_kept_for_the_two_of_them(make_ser
     assert not any(" PRIVMSG " in x for x in guest.lines_until(r"BATCH -"))
 
 
-def test_the_account_that_founds_a_room_runs_it_across_restarts(make_server: Factory, tmp_path: Path) -> None:
+def club_founded_by_alice(make_server: Factory, tmp_path: Path) -> tuple[str, ChatServer, IrcClient]:
+    """A server on a database file in tmp_path, and alice, signed up, who founded #club (its @)."""
     db = str(tmp_path / "lobby.db")
     server = make_server(db_path=db, **FAST)
     alice = opened(make_server, server)()
     register_account(alice, "alice")
     alice.send("JOIN #club")
     assert "@alice" in alice.expect(r" 353 alice \S #club ").params[-1].split()
+    return db, server, alice
+
+
+def test_the_account_that_founds_a_room_runs_it_across_restarts(make_server: Factory, tmp_path: Path) -> None:
+    db, server, alice = club_founded_by_alice(make_server, tmp_path)
     alice.send("PART #club")
     alice.expect(r"PART #club")
     bob = connect(server.address, "bob")
@@ -297,12 +303,7 @@ def test_the_account_that_founds_a_room_runs_it_across_restarts(make_server: Fac
 def test_a_removed_account_founds_nothing_for_a_newcomer_of_the_same_name(
     make_server: Factory, tmp_path: Path, server_running: bool
 ) -> None:
-    db = str(tmp_path / "lobby.db")
-    server = make_server(db_path=db, **FAST)
-    alice = opened(make_server, server)()
-    register_account(alice, "alice")
-    alice.send("JOIN #club")
-    assert "@alice" in alice.expect(r" 353 alice \S #club ").params[-1].split()
+    db, server, alice = club_founded_by_alice(make_server, tmp_path)
     alice.send("QUIT")
     alice.expect_closed()
     if not server_running:
