@@ -94,18 +94,25 @@ class Server:
 
     def _await_irc(self, timeout: float) -> None:
         """Return once the spawned IRC server takes connections on self.port (it is told QUIT)."""
+        self._await(timeout, b"QUIT\r\n")
+
+    def _await(self, timeout: float, hello: bytes, answer: bytes = b"") -> None:
+        """Return once the spawned server takes a connection on self.port, is sent hello, and
+        (when given) answers with answer; raise if it exits or the timeout passes first."""
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start:\n{self.log_tail()}")
             try:
                 with socket.create_connection((HOST, self.port), timeout=1) as s:
-                    s.sendall(b"QUIT\r\n")
-                return
+                    s.sendall(hello)
+                    if not answer or s.recv(16).startswith(answer):
+                        return
             except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not listen:\n{self.log_tail()}") from None
-                time.sleep(0.05)
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not answer:\n{self.log_tail()}")
+            time.sleep(0.05)
 
     def _spawn(self, argv: list[str], **kw) -> None:
         log = open(os.path.join(self.tmp, "server.log"), "wb")  # noqa: SIM115 - lives as long as the server
@@ -298,20 +305,7 @@ class Redis(Server):
         self.port = free_port()
         self._spawn([REDIS_SERVER, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
                      "--logfile", os.path.join(self.tmp, "server.log")], stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited at start:\n{self.log_tail()}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not answer:\n{self.log_tail()}")
-            time.sleep(0.05)
+        self._await(timeout, b"PING\r\n", b"+PONG")
 
 
 class LobbyCluster(Server):
