@@ -156,12 +156,8 @@ class Hub:
             self._users[new_key] = member
             for room_key in self._rooms_of.get(member, ()):
                 room = self._rooms[room_key]
-                room.members.pop(old_key, None)
-                room.members[new_key] = member
+                room.rename(old_key, new_key, member, new_nick)
                 self._audiences.pop(room_key, None)
-                room.nicks.pop(old_key, None)
-                room.nicks[new_key] = new_nick
-                room.rename(old_key, new_key)
             member.nick = new_nick
             return [member, *self._peers(member)]
 
@@ -259,9 +255,8 @@ class Hub:
             if not privileged:
                 room.check_join(member, key)
             room.invited.discard(nick_key)
-            room.members[nick_key] = member
+            room.seat(nick_key, member)
             self._audiences.pop(key_, None)
-            room.nicks[nick_key] = member.nick
             if new and key_ not in self._persistent and not room.status and not room.founder:
                 room.status[nick_key] = "o"
                 if account is not None and not room.founder:
@@ -485,10 +480,8 @@ class Hub:
         room = self._rooms[key]
         nick_key = fold(member.nick)
         if room.members.get(nick_key) is member:
-            del room.members[nick_key]
-            self._audiences.pop(key, None)
-            del room.nicks[nick_key]
             room.forget(nick_key)
+            self._audiences.pop(key, None)
         if not room.members and key not in self._persistent:
             del self._rooms[key]
             if not room.is_default():

@@ -250,8 +250,18 @@ class Room:
             return done, [Sight(self.members[k], True, self._audience(k)) for k in shown]
         return self.apply(change, setter), []
 
-    def rename(self, old: str, new: str) -> None:
-        """A member's nick changed (folded old and new): their status follows them."""
+    def seat(self, key: str, member: Member) -> None:
+        """member joins, under their folded nick key: listed, with their nick as shown."""
+        self.members[key] = member
+        self.nicks[key] = member.nick
+
+    def rename(self, old: str, new: str, member: Member, nick: str) -> None:
+        """A member's nick changed (folded old and new; nick as shown): their place, their nick
+        as shown, their status and the rest follow them."""
+        self.members.pop(old, None)
+        self.members[new] = member
+        self.nicks.pop(old, None)
+        self.nicks[new] = nick
         if old in self.status:
             self.status[new] = self.status.pop(old)
         if old in self.hidden:
@@ -262,7 +272,9 @@ class Room:
             self.invited.add(new)
 
     def forget(self, nick_key: str) -> None:
-        """A member left: their status goes with them."""
+        """A member left: their place, their nick as shown and their status go with them."""
+        del self.members[nick_key]
+        del self.nicks[nick_key]
         self.status.pop(nick_key, None)
         self.hidden.discard(nick_key)
 
