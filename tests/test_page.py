@@ -206,6 +206,7 @@ def test_commands_title_and_remembered_name(new_page: PageFactory, irc_user: Irc
     expect(messages(page)).to_contain_text("/msg NAME TEXT")
     say(page, "/frobnicate")
     expect(page.locator(".line.error")).to_contain_text("Unknown command /frobnicate. Type /help")
+    expect(page.locator("#message")).to_have_value("/frobnicate")  # kept, to be put right
 
     say(page, "/topic Plans for today")
     assert carol.expect(r" TOPIC #lobby").params == ("#lobby", "Plans for today")
@@ -256,6 +257,30 @@ def test_commands_title_and_remembered_name(new_page: PageFactory, irc_user: Irc
     # The name is remembered for next time.
     page.reload()
     expect(page.locator("#name")).to_have_value("alicia")
+    assert page.errors == []
+
+
+def test_a_line_with_nowhere_to_go_stays_in_the_box(new_page: PageFactory, irc_user: IrcFactory) -> None:
+    carol = irc_user("carol")
+    page = new_page()
+    joined(page, "alice")
+    say(page, "/part")
+    carol.expect(r":alice!\S+ PART #lobby")
+    expect(page.locator("#buffers")).not_to_contain_text("#lobby")
+    expect(page.locator("#room-title")).to_have_text("No room open")
+    expect(page.locator("#users")).not_to_contain_text("carol")
+
+    say(page, "anyone here?")
+    expect(page.locator(".line.error").last).to_contain_text("Join a room first")
+    expect(page.locator("#message")).to_have_value("anyone here?")
+
+    say(page, "/join #lobby")
+    carol.expect(r":alice!\S+ JOIN #lobby")
+    expect(page.locator("#room-title")).to_have_text("#lobby")
+    say(page, "back")
+    carol.expect(r":alice!\S+ PRIVMSG #lobby :back")
+    # The page sends in order: a line sent while in no room would have come first.
+    assert not any("anyone here?" in line for line in carol.seen)
     assert page.errors == []
 
 

@@ -48,6 +48,7 @@ def test_a_day_with_the_keyboard_only(new_page: PageFactory, irc_user: IrcFactor
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_have_text("online")
     expect(composer).to_be_focused()
+    expect(page.locator("#users")).to_contain_text("kim")  # in #lobby: a line typed before would stay in the box
     type_line(page, "hello from the keyboard")
     carol.expect(r":kim!\S+ PRIVMSG #lobby :hello from the keyboard")
     expect(page.locator("#messages")).to_contain_text("hello from the keyboard")

@@ -198,6 +198,7 @@ export class Chat {
       const next = this.buffers.keys().next();
       this.activeKey = next.done ? null : next.value;
       if (this.active) this.view.showBuffer(this.active, this.nick, this.away);
+      else this.view.showNowhere();
       this.setNewBelow(0);
     }
     this.refreshOperatorTools();
@@ -450,7 +451,10 @@ export class Chat {
   /** Add a model line (or the help card) to a buffer; see addLine. */
   addElement(buffer, line, { countsAsUnread = false, mention = false } = {}) {
     buffer = buffer ?? this.active;
-    if (!buffer) return;
+    if (!buffer) {
+      this.view.appendLine(line); // in no room: an error or /help is still shown, in the empty log
+      return;
+    }
     if (line.msgid) this.linkLines(buffer, [line], []);
     const old = buffer.push(line);
     if (old) {
@@ -586,24 +590,25 @@ export class Chat {
       this.error("Not connected right now: your text is kept, send it again once back online.");
       return false;
     }
-    if (lines.length === 1) runInput(this.commandContext(), lines[0]);
-    else this.sendLines(this.active?.name, text.split(/\r?\n/));
-    return true;
+    // Whatever could not be sent (no room yet, an unknown command) stays in the box.
+    if (lines.length === 1) return runInput(this.commandContext(), lines[0]);
+    return this.sendLines(this.active?.name, text.split(/\r?\n/));
   }
 
   /**
    * Several lines as one message: a draft/multiline batch (or a few, within the
    * server's limits) when the server takes them, else one PRIVMSG per line.
+   * False when there is nowhere to send them.
    */
   sendLines(target, lines) {
     if (!target) {
       this.error("Join a room first: /join #ROOM");
-      return;
+      return false;
     }
     const caps = this.conn.caps;
     if (!caps.has("draft/multiline") || !caps.has("batch")) {
       for (const line of lines.filter((l) => l.trim())) this.sendText(target, line, false);
-      return;
+      return true;
     }
     // Blank lines at either end say nothing; those inside are kept (a paragraph break).
     const first = lines.findIndex((l) => l.trim());
@@ -625,6 +630,7 @@ export class Chat {
       }
     }
     this.typingSender.stop();
+    return true;
   }
 
   sendText(target, text, action) {

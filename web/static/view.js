@@ -247,6 +247,20 @@ export class View {
     this.scrollToBottom();
   }
 
+  /** No conversation is open (the last one was left): an empty log that says what to do next. */
+  showNowhere() {
+    this.log.list.replaceChildren();
+    this.messages.setAttribute("aria-label", "Messages");
+    this.roomTitle.textContent = "No room open";
+    this.topic.textContent = "Join one with /join #ROOM, or Browse rooms.";
+    this.topic.classList.remove("empty");
+    this.users.replaceChildren();
+    this.userCount.textContent = "";
+    this.userCount.hidden = true;
+    this.input.placeholder = "/join #ROOM — /help for commands";
+    this.input.setAttribute("aria-label", "Message");
+  }
+
   setTopic(buffer) {
     if (buffer.kind !== "room") {
       this.topic.textContent = `Private conversation${PRESENCE[String(buffer.online)]}`;
