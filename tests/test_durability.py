@@ -142,12 +142,12 @@ def test_the_writer_queue_is_bounded_and_a_full_queue_holds_the_sender_back(tmp_
         release, reader = hold_writer(history)
         for i in range(5):
             history.add("#lobby", f"m{i}", 1.0 + i, "a!a@h", "PRIVMSG", f"m{i}")
-        assert history._queue.qsize() == 5
+        assert len(history._queue) == 5
         sixth = threading.Thread(target=history.add, args=("#lobby", "m5", 6.0, "a!a@h", "PRIVMSG", "m5"))
         sixth.start()
         sixth.join(0.3)
         assert sixth.is_alive(), "add() returned while the queue was full"
-        assert history._queue.qsize() == 5
+        assert len(history._queue) == 5
         release.set()
         sixth.join(10)
         reader.join(10)

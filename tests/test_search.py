@@ -17,6 +17,7 @@ from backend.irc import parse_line
 from backend.store.sqlite import History
 from tests.ircclient import IrcClient, connect
 from tests.test_client import Tmux, lobby_connect
+from tests.test_durability import hold_writer
 
 DAY1 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
 DAY2 = datetime(2024, 5, 2, 12, 0, tzinfo=UTC).timestamp()
@@ -169,6 +170,17 @@ def test_an_old_database_gets_its_index_at_start(tmp_path: Path) -> None:
 def test_a_msgid_stored_twice_is_indexed_once(store: History) -> None:
     store.add("#dev", "m0", DAY1, "alice!a@h", "PRIVMSG", "the deploy is done")
     assert find(store, "done") == ["m0"]
+
+
+def test_a_msgid_given_twice_in_one_batch_is_stored_and_indexed_once(store: History) -> None:
+    release, reader = hold_writer(store)  # both adds wait for the writer: one batch
+    store.add("#dev", "twice", DAY3 + 1000, "alice!a@h", "PRIVMSG", "rollback finished")
+    store.add("#dev", "twice", DAY3 + 1000, "alice!a@h", "PRIVMSG", "rollback finished")
+    store.add("#dev", "after", DAY3 + 1001, "bob!b@h", "PRIVMSG", "rollback checked")
+    release.set()
+    reader.join(10)
+    assert find(store, "rollback") == ["after", "twice"]
+    assert [row.msgid for row in store.latest("#dev", 2)] == ["twice", "after"]
 
 
 # -- over real sockets ---------------------------------------------------------------------------

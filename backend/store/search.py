@@ -22,6 +22,7 @@ from the rows already there, in one transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -142,6 +143,23 @@ def ensure_index(db: sqlite3.Connection) -> None:
 def index_rows(db: sqlite3.Connection, rows: list[tuple[int, str, str, int, str]]) -> None:
     """Index stored messages: (id, folded room, source, ts_ms, text) each; inside the writer's transaction."""
     db.executemany(FTS_INSERT, [(id_, text, meta(room, source, ts)) for id_, room, source, ts, text in rows])
+
+
+# The messages stored after id ? that are searched, given as a JSON array of [msgid, meta].
+FTS_INSERT_BATCH = (
+    f"INSERT INTO {FTS_TABLE} (rowid, text, meta)"
+    " SELECT m.id, m.text, json_extract(j.value, '$[1]') FROM json_each(?) j"
+    " JOIN messages m ON m.msgid = json_extract(j.value, '$[0]')"
+    f" WHERE m.id > ? AND m.{SEARCHED_ONLY} ORDER BY m.id"
+)
+
+
+def index_batch(db: sqlite3.Connection, after_id: int, rows: list[tuple[str, str, str, int]]) -> None:
+    """Index what the writer just stored, in one statement: (msgid, folded room, source, ts_ms) of
+    each row it was given; only those with an id past after_id (new, not ignored) are indexed."""
+    # Once per msgid: a row given twice is stored once, and must be indexed once.
+    keys = {msgid: meta(room, source, ts) for msgid, room, source, ts in rows}
+    db.execute(FTS_INSERT_BATCH, (json.dumps(list(keys.items())), after_id))
 
 
 def search(db: sqlite3.Connection, query: SearchQuery) -> list[Stored]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ from ..core.envelope import epoch_ms
 from ..core.history import DM_PREFIX, DM_SEPARATOR, HistorySource, Ref, SearchQuery, Stored, Unavailable
 from ..irc import fold
 from . import search as fts
+from .handoff import Handoff
 from .recent import RecentLines
 
 log = logging.getLogger("lobby.history")
@@ -157,6 +157,16 @@ class SqliteReader:
         return page
 
 
+# Rows as History.add() makes them, (room, msgid, ts_ms, source, command, target, text, tags),
+# given as one JSON array of arrays.
+INSERT_BATCH = (
+    "INSERT OR IGNORE INTO messages (room, msgid, ts_ms, source, command, target, text, tags)"
+    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+    " json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),"
+    " json_extract(value, '$[6]'), json_extract(value, '$[7]') FROM json_each(?) ORDER BY key"
+)
+
+
 class History:
     """The history store; path ':memory:' keeps it in memory only."""
 
@@ -166,7 +176,7 @@ class History:
         self.queue_rows = queue_rows
         self.add_wait = add_wait
         # Reads and the stop go through the same queue as the rows, so they keep their order.
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_rows)
+        self._queue: Handoff[Any] = Handoff(queue_rows)
         self._dropped = 0
         self._dropped_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="history", daemon=True)
@@ -216,9 +226,7 @@ class History:
     def close(self) -> None:
         """Commit everything queued and stop the writer thread."""
         if self._thread.is_alive():
-            try:
-                self._queue.put(_STOP, timeout=10)
-            except queue.Full:
+            if not self._queue.put(_STOP, timeout=10):
                 log.error("history writer is stuck: stopping without it")
                 return
             self._thread.join(10)
@@ -231,24 +239,20 @@ class History:
         key, ts_ms = fold(room), epoch_ms(when)
         row = (key, msgid, ts_ms, source, command, room, text, json.dumps(tags) if tags else "")
         recent = self.recent
-        try:
-            if recent is None:
-                self._queue.put(row, timeout=self.add_wait)
-            else:
-                with self._add_lock:  # queued and followed in memory in one order
-                    try:
-                        self._queue.put_nowait(row)
-                    except queue.Full:
-                        queued = False
-                    else:
-                        queued = True
-                        recent.add(key, Stored(msgid, ts_ms, source, command, room, text, dict(tags or {})))
-                if not queued:
-                    # The writer is behind: wait for room without holding up the others, and
-                    # let the room be read from the database next time (the order is unsure).
-                    self._queue.put(row, timeout=self.add_wait)
+        if recent is None:
+            queued = self._queue.put(row, timeout=self.add_wait)
+        else:
+            with self._add_lock:  # queued and followed in memory in one order
+                queued = self._queue.put_nowait(row)
+                if queued:
+                    recent.add(key, Stored(msgid, ts_ms, source, command, room, text, dict(tags or {})))
+            if not queued:
+                # The writer is behind: wait for room without holding up the others, and
+                # let the room be read from the database next time (the order is unsure).
+                queued = self._queue.put(row, timeout=self.add_wait)
+                if queued:
                     recent.drop(key)
-        except queue.Full:
+        if not queued:
             # The disk has stalled: the chat goes on without storing, and says so.
             with self._dropped_lock:
                 self._dropped += 1
@@ -456,10 +460,8 @@ class History:
     def _call(self, fn: Callable[[sqlite3.Connection], T], loud: bool = True) -> T:
         task = _Task(fn, loud)
         deadline = time.monotonic() + READ_WAIT
-        try:
-            self._queue.put(task, timeout=READ_WAIT)
-        except queue.Full:
-            raise TimeoutError("history writer is stuck") from None
+        if not self._queue.put(task, timeout=READ_WAIT):
+            raise TimeoutError("history writer is stuck")
         result: T = task.future.result(timeout=max(0.0, deadline - time.monotonic()))
         return result
 
@@ -487,29 +489,25 @@ class History:
             return
         self._ready.set_result(None)
         while True:
-            # Whatever has queued up meanwhile is one batch: no waiting to fill it.
-            item = self._queue.get()
+            # Whatever has queued up meanwhile is one batch: no waiting to fill it. A read
+            # or the stop in it is answered after committing the rows queued before it.
             pending: list[tuple[Any, ...]] = []
-            while isinstance(item, tuple):
-                pending.append(item)
-                if len(pending) >= self.queue_rows:
-                    item = None
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    item = None
-            self._commit(db, pending)
-            if isinstance(item, _Task):
+            for item in self._queue.take(self.queue_rows):
+                if isinstance(item, tuple):
+                    pending.append(item)
+                    continue
+                self._commit(db, pending)
+                pending = []
+                if item is _STOP:
+                    db.close()
+                    return
                 try:
                     item.future.set_result(item.fn(db))
                 except Exception as err:  # a failed read answers its caller, it doesn't stop the writer
                     if item.loud:
                         log.error("history query failed: %s", err)
                     item.future.set_exception(err)
-            elif item is _STOP:
-                db.close()
-                return
+            self._commit(db, pending)
 
     def _commit(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
@@ -520,15 +518,12 @@ class History:
                 # Only this thread writes messages: whatever has a higher id after the insert is new
                 # (a msgid stored already is ignored), and goes into the search index too.
                 last = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
-                db.executemany(
-                    "INSERT OR IGNORE INTO messages (room, msgid, ts_ms, source, command, target, text, tags)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                # The batch goes in as one statement (one JSON array), not a statement per row:
+                # sqlite3 lets go of the GIL around every statement it runs, and on a busy server
+                # each time costs a wait to get it back, which made the writer the chat's bottleneck.
+                db.execute(INSERT_BATCH, (json.dumps(rows),))
                 if self._indexed:
-                    fts.index_rows(db, db.execute(
-                        f"SELECT id, room, source, ts_ms, text FROM messages WHERE id > ? AND {fts.SEARCHED_ONLY}",
-                        (last,)).fetchall())
+                    fts.index_batch(db, last, [(row[1], row[0], row[3], row[2]) for row in rows])
         except sqlite3.Error as err:
             # The chat goes on without storage; say so, every time it happens.
             self._failed_writes += len(rows)
