@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,19 +72,17 @@ class Envelope:
     # Set for a draft/multiline message: its lines (message then holds them joined, for storage).
     lines: tuple[Part, ...] | None = None
     _cache: dict[RenderKey, bytes] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def render(self, key: RenderKey, renderer: Callable[[Envelope], bytes] | None = None) -> bytes:
-        """The bytes for this render key, formatting them on first use only."""
+        """The bytes for this render key, formatting them on first use only.
+
+        No lock: two threads rendering one key at once make the same bytes, and whichever
+        lands in the cache last is as good as the first (a lock made per message cost more).
+        """
         cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is None:
-                cached = renderer(self) if renderer else self._render_tags(key)
-                self._cache[key] = cached
-            return cached
+        if cached is None:
+            cached = self._cache[key] = renderer(self) if renderer else self._render_tags(key)
+        return cached
 
     def parts(self) -> list[Envelope]:
         """A multiline message as one envelope per line (blank lines left out), for clients that read

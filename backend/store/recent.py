@@ -14,10 +14,16 @@ the write may or may not be in what the load read.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict, deque
 
 from ..core.history import Stored
+
+# A row as History.add() queues it for the writer: (room, msgid, ts_ms, source, command, target,
+# text, tags as JSON or ""). Kept as it is and made a Stored only when read: a message is added
+# once per message said, but read only by the joins that replay it.
+Row = tuple[str, str, int, str, str, str, str, str]
 
 # Rooms kept at most (the least lately read are dropped first).
 ROOMS = 1024
@@ -30,7 +36,7 @@ class RecentLines:
         self.lines = lines
         self.rooms = rooms
         self._lock = threading.Lock()
-        self._kept: OrderedDict[str, deque[Stored]] = OrderedDict()
+        self._kept: OrderedDict[str, deque[Stored | Row]] = OrderedDict()
         # Rooms being loaded: how many writes to each since its loads began, and how many loads.
         self._loading: dict[str, list[int]] = {}
 
@@ -43,8 +49,8 @@ class RecentLines:
             if rows is None:
                 return None
             self._kept.move_to_end(key)
-            kept = list(rows)
-        return kept[-limit:] if limit > 0 else []
+            kept = list(rows)[-limit:] if limit > 0 else []
+        return [row if isinstance(row, Stored) else _stored(row) for row in kept]
 
     def begin(self, key: str) -> int:
         """Say a load of a room starts; returns what to give back to end()."""
@@ -69,14 +75,14 @@ class RecentLines:
             while len(self._kept) > self.rooms:
                 self._kept.popitem(last=False)
 
-    def add(self, key: str, row: Stored) -> None:
+    def add(self, key: str, row: Stored | Row) -> None:
         """A row was stored: follow it in a kept room (called in the order rows are stored)."""
         with self._lock:
             self._wrote(key)
             rows = self._kept.get(key)
             if rows is None:
                 return
-            if rows and row.ts_ms < rows[-1].ts_ms:
+            if rows and _ts(row) < _ts(rows[-1]):
                 # The database sorts by time: this row is not the newest there.
                 del self._kept[key]
                 return
@@ -92,3 +98,12 @@ class RecentLines:
         loading = self._loading.get(key)
         if loading is not None:
             loading[0] += 1
+
+
+def _ts(row: Stored | Row) -> int:
+    return row.ts_ms if isinstance(row, Stored) else row[2]
+
+
+def _stored(row: Row) -> Stored:
+    _, msgid, ts_ms, source, command, target, text, tags = row
+    return Stored(msgid, ts_ms, source, command, target, text, json.loads(tags) if tags else {})

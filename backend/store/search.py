@@ -159,7 +159,7 @@ def index_batch(db: sqlite3.Connection, after_id: int, rows: list[tuple[str, str
     each row it was given; only those with an id past after_id (new, not ignored) are indexed."""
     # Once per msgid: a row given twice is stored once, and must be indexed once.
     keys = {msgid: meta(room, source, ts) for msgid, room, source, ts in rows}
-    db.execute(FTS_INSERT_BATCH, (json.dumps(list(keys.items())), after_id))
+    db.execute(FTS_INSERT_BATCH, (json.dumps(list(keys.items()), ensure_ascii=False, check_circular=False), after_id))
 
 
 def search(db: sqlite3.Connection, query: SearchQuery) -> list[Stored]:

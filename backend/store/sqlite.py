@@ -245,7 +245,7 @@ class History:
             with self._add_lock:  # queued and followed in memory in one order
                 queued = self._queue.put_nowait(row)
                 if queued:
-                    recent.add(key, Stored(msgid, ts_ms, source, command, room, text, dict(tags or {})))
+                    recent.add(key, row)
             if not queued:
                 # The writer is behind: wait for room without holding up the others, and
                 # let the room be read from the database next time (the order is unsure).
@@ -521,7 +521,7 @@ class History:
                 # The batch goes in as one statement (one JSON array), not a statement per row:
                 # sqlite3 lets go of the GIL around every statement it runs, and on a busy server
                 # each time costs a wait to get it back, which made the writer the chat's bottleneck.
-                db.execute(INSERT_BATCH, (json.dumps(rows),))
+                db.execute(INSERT_BATCH, (json.dumps(rows, ensure_ascii=False, check_circular=False),))
                 if self._indexed:
                     fts.index_batch(db, last, [(row[1], row[0], row[3], row[2]) for row in rows])
         except sqlite3.Error as err:
