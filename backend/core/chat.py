@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from itertools import repeat
 from typing import Any
 
@@ -59,7 +59,7 @@ class Chat:
         # Set by the network layer while it serves (net/server.py): takes the links Chat.publish
         # queued bytes for through their Route, to send them. None: every delivery is a call.
         # (Any: the links are the network layer's own objects, whatever it needs them to be.)
-        self.fan_out_ready: Callable[[Iterable[Any]], None] | None = None
+        self.fan_out_ready: Callable[[Collection[Any]], None] | None = None
         # Server-wide bans set by server operators (core/klines.py).
         self.klines = KLines()
         # Wrong passwords per address, to slow guessing down (registration.check_server_password).
@@ -140,7 +140,8 @@ class Chat:
                 deque(map(list.append, fan_outs, repeat(data)), maxlen=0)
                 if links:
                     ready(links)
-        _deliver_each(envelope, audience.others, exclude)
+        if audience.others:
+            _deliver_each(envelope, audience.others, exclude)
 
     def _announce(self, event: Event) -> Envelope | None:
         """Tell the other nodes of event, and have JOINs still on their way to members go first;

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 log = logging.getLogger("lobby.flusher")
@@ -44,9 +44,11 @@ class Flusher:
         self._wake.acquire()
         self._sleeping = False
         self._pending: list[Flushable] = []
-        # Connections handed over in one go by Chat.publish (ready()); a set, since every
-        # message hands over all of its recipients and a pass flushes each connection once.
-        self._ready: set[Flushable] = set()
+        # Connections handed over in one go by Chat.publish (ready()), as the collections it
+        # gave, by identity: the room's audience hands over the same tuple for every message of
+        # one sender, so a busy room costs one entry here per sender, not a set insertion per
+        # recipient per message. A pass makes them one set, flushing each connection once.
+        self._ready: dict[int, Collection[Flushable]] = {}
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
 
@@ -74,11 +76,11 @@ class Flusher:
             self._pending.append(conn)
             self._rouse()
 
-    def ready(self, conns: Iterable[Flushable]) -> None:
+    def ready(self, conns: Collection[Flushable]) -> None:
         """List every connection in conns for sending (the fan-out they were given without a
-        schedule() each: Outbox.fan_out)."""
+        schedule() each: Outbox.fan_out). conns is kept as it is, not copied: never change it."""
         with self._lock:
-            self._ready.update(conns)
+            self._ready[id(conns)] = conns
             self._rouse()
 
     def poke(self) -> None:
@@ -101,7 +103,7 @@ class Flusher:
                 sleep = False
                 if batch or ready:
                     self._pending = []
-                    self._ready = set()
+                    self._ready = {}
                 elif not poked:
                     if self._stopped:
                         return
@@ -110,7 +112,7 @@ class Flusher:
                 self._wake.acquire()
                 continue  # batch and ready are the live lists: take them afresh
             if ready:
-                batch.extend(ready)
+                batch.extend(set().union(*ready.values()))
             if not batch:
                 continue
             for conn in batch:
