@@ -13,7 +13,7 @@ import threading
 import time
 
 from backend.net.flusher import Flusher
-from backend.net.outbox import Outbox, Queued
+from backend.net.outbox import BURST, Outbox, Queued
 
 
 class Kernel:
@@ -245,6 +245,18 @@ def test_fanned_out_bytes_past_the_limit_mark_the_outbox_overflowed() -> None:
     box.fan_out.append(b"more than fits\r\n")
     box.flush(Kernel())
     assert box.overflowed
+
+
+def test_fan_out_alone_goes_out_in_one_send_up_to_a_burst_past_the_limit() -> None:
+    box, kernel = Outbox(10), Kernel()
+    box.fan_out.append(b"12345678\r\n")
+    box.fan_out.append(b"abcdefgh\r\n")  # 20 bytes: past the limit, but nothing was refused yet
+    assert box.flush(kernel) is False
+    assert kernel.calls == [b"12345678\r\nabcdefgh\r\n"] and not box.overflowed
+
+    box.fan_out.extend([b"x" * 9 + b"\n"] * (BURST + 1))  # 10 bytes each: more than even a burst
+    assert box.flush(kernel) is False
+    assert box.overflowed and len(kernel.calls) == 1
 
 
 def test_what_is_fanned_out_to_a_closed_outbox_is_dropped() -> None:

@@ -277,17 +277,31 @@ class Outbox:
         True if more was queued during the send and the caller must schedule us again.
         """
         with self._lock:
-            if self._fanned:
-                self._absorb()
             self._scheduled = False
-            if self._busy or self._stalled or self._closed or not self._chunks:
-                return False
-            chunks = self._chunks
-            self._chunks = []
-            self._size = 0
-            self._busy = True
-        # Joined outside the lock: a pile can be long, and producers are waiting to add to it.
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            fanned = self._fanned
+            if fanned and not (self._chunks or self._busy or self._stalled or self._closed or self._gone):
+                # The usual case in a busy room: nothing queued but room fan-out. It is sent as
+                # it is, without passing through the queue (and its count of bytes) first.
+                count = len(fanned)
+                data = b"".join(fanned[:count])
+                del fanned[:count]  # not clear(): a fan_out may have appended meanwhile
+                if len(data) > self._burst:  # not stalled, so the limit is the burst's (_behind)
+                    self.overflowed = True
+                    return False
+                self._busy = True
+                chunks = None
+            else:
+                if fanned:
+                    self._absorb()
+                if self._busy or self._stalled or self._closed or not self._chunks:
+                    return False
+                chunks = self._chunks
+                self._chunks = []
+                self._size = 0
+                self._busy = True
+        if chunks is not None:
+            # Joined outside the lock: a pile can be long, and producers are waiting to add to it.
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         sent = _send(send_now, data)
         with self._lock:
             again = self._handed_back(data, sent)
