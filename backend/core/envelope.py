@@ -110,7 +110,7 @@ class Envelope:
             return b""  # a message of tags alone, for clients that negotiated message-tags
         if key == TAGS_NONE:
             # Client-only tags (+draft/reply, ...) reach only clients that negotiated message-tags.
-            return Message(m.command, m.params, m.source).to_bytes()
+            return (Message(m.command, m.params, m.source) if m.tags else m).to_bytes()
         tags = {"time": format_time(self.time)}
         if key == TAGS_ALL:
             tags["msgid"] = self.msgid

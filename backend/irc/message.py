@@ -91,7 +91,7 @@ class Message:
     def to_bytes(self) -> bytes:
         """The message as a wire line, CRLF included; CR, LF and NUL never leak into it."""
         text = self.format()
-        if any(c in text for c in "\r\n\0"):
+        if "\r" in text or "\n" in text or "\0" in text:
             text = text.replace("\r", " ").replace("\n", " ").replace("\0", "")
         return text.encode("utf-8") + b"\r\n"
 
