@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import threading
 import time
@@ -364,13 +365,17 @@ def test_past_its_bound_a_cut_off_node_drops_the_oldest_held_events_and_says_how
     proxy.restore()
     wait_until(lambda: "held 7" in stream_texts(redis_url, "#lobby"), timeout=SLOW)
     texts = stream_texts(redis_url, "#lobby")
-    # The newest five were held. The first line may have been on its way to Redis when the cut
-    # came (taken by the sender, not yet held): then it is sent on, and one fewer is dropped.
+    # The newest five were held. The first lines may have been on their way to Redis when the
+    # cut came (in the batch the sender had taken; on a slow machine more than one): Redis may
+    # have stored them though their answer was cut off, and the sender, which never heard it,
+    # counts them among the dropped or sends them on.
     assert texts[-5:] == [f"held {i}" for i in range(3, 8)]
-    assert texts[:-5] in ([], ["held 0"]), texts
-    dropped = 3 - len(texts[:-5])
-    wait_until(lambda: any(f"({dropped} older ones were dropped)" in r.getMessage() for r in caplog.records),
-               timeout=SLOW)
+    early = texts[:-5]
+    assert early == [f"held {i}" for i in range(len(early))], texts
+    told = re.compile(r"\((\d+) older ones were dropped\)")
+    wait_until(lambda: any(told.search(r.getMessage()) for r in caplog.records), timeout=SLOW)
+    dropped = next(int(m[1]) for r in caplog.records if (m := told.search(r.getMessage())))
+    assert 3 - len(early) <= dropped <= 3, (dropped, texts)
     assert sum("dropping the oldest" in r.getMessage() for r in caplog.records) == 1
 
 
