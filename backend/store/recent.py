@@ -14,16 +14,11 @@ the write may or may not be in what the load read.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict, deque
 
 from ..core.history import Stored
-
-# A row as History.add() queues it for the writer: (room, msgid, ts_ms, source, command, target,
-# text, tags as JSON or ""). Kept as it is and made a Stored only when read: a message is added
-# once per message said, but read only by the joins that replay it.
-Row = tuple[str, str, int, str, str, str, str, str]
+from .rows import Row, row_stored
 
 # Rooms kept at most (the least lately read are dropped first).
 ROOMS = 1024
@@ -36,6 +31,8 @@ class RecentLines:
         self.lines = lines
         self.rooms = rooms
         self._lock = threading.Lock()
+        # A row added is kept as History.add() queued it, made a Stored only when read: a message
+        # is added once per message said, but read only by the joins that replay it.
         self._kept: OrderedDict[str, deque[Stored | Row]] = OrderedDict()
         # Rooms being loaded: how many writes to each since its loads began, and how many loads.
         self._loading: dict[str, list[int]] = {}
@@ -50,7 +47,7 @@ class RecentLines:
                 return None
             self._kept.move_to_end(key)
             kept = list(rows)[-limit:] if limit > 0 else []
-        return [row if isinstance(row, Stored) else _stored(row) for row in kept]
+        return [row if isinstance(row, Stored) else row_stored(row) for row in kept]
 
     def begin(self, key: str) -> int:
         """Say a load of a room starts; returns what to give back to end()."""
@@ -102,8 +99,3 @@ class RecentLines:
 
 def _ts(row: Stored | Row) -> int:
     return row.ts_ms if isinstance(row, Stored) else row[2]
-
-
-def _stored(row: Row) -> Stored:
-    _, msgid, ts_ms, source, command, target, text, tags = row
-    return Stored(msgid, ts_ms, source, command, target, text, json.loads(tags) if tags else {})

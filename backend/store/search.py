@@ -31,6 +31,7 @@ from functools import lru_cache
 
 from ..core.history import SearchQuery, Stored
 from ..irc import fold
+from .rows import Row
 
 log = logging.getLogger("lobby.history")
 
@@ -154,11 +155,11 @@ FTS_INSERT_BATCH = (
 )
 
 
-def index_batch(db: sqlite3.Connection, after_id: int, rows: list[tuple[str, str, str, int]]) -> None:
-    """Index what the writer just stored, in one statement: (msgid, folded room, source, ts_ms) of
-    each row it was given; only those with an id past after_id (new, not ignored) are indexed."""
+def index_batch(db: sqlite3.Connection, after_id: int, rows: list[Row]) -> None:
+    """Index what the writer just stored, in one statement: of the rows it was given, those with
+    an id past after_id (new, not ignored) are indexed."""
     # Once per msgid: a row given twice is stored once, and must be indexed once.
-    keys = {msgid: meta(room, source, ts) for msgid, room, source, ts in rows}
+    keys = {row[1]: meta(row[0], row[3], row[2]) for row in rows}
     db.execute(FTS_INSERT_BATCH, (json.dumps(list(keys.items()), ensure_ascii=False, check_circular=False), after_id))
 
 

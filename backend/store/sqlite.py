@@ -32,6 +32,7 @@ from ..irc import fold
 from . import search as fts
 from .handoff import Handoff
 from .recent import RecentLines
+from .rows import Row, stored
 
 log = logging.getLogger("lobby.history")
 
@@ -79,16 +80,6 @@ class _Task:
 
 _STOP = object()
 _COLUMNS = "msgid, ts_ms, source, command, target, text, tags"
-
-
-def _stored(row: tuple[Any, ...]) -> Stored:
-    """A row of _COLUMNS as a Stored, its tags decoded."""
-    msgid, ts_ms, source, command, target, text, tags = row
-    try:
-        decoded = json.loads(tags) if tags else {}
-    except ValueError:
-        decoded = {}
-    return Stored(msgid, ts_ms, source, command, target, text, decoded if isinstance(decoded, dict) else {})
 
 
 class SqliteReader:
@@ -150,15 +141,14 @@ class SqliteReader:
         sql = f"SELECT {_COLUMNS} FROM messages WHERE room = ? {where} ORDER BY ts_ms {order}, id {order} LIMIT ?"
 
         def query(db: sqlite3.Connection) -> list[Stored]:
-            rows = [_stored(row) for row in db.execute(sql, (fold(room), *args, limit))]
+            rows = [stored(row) for row in db.execute(sql, (fold(room), *args, limit))]
             return rows[::-1] if order == "DESC" else rows
 
         page: list[Stored] = self._call(query)
         return page
 
 
-# Rows as History.add() makes them, (room, msgid, ts_ms, source, command, target, text, tags),
-# given as one JSON array of arrays.
+# Rows as History.add() makes them (rows.Row), given as one JSON array of arrays.
 INSERT_BATCH = (
     "INSERT OR IGNORE INTO messages (room, msgid, ts_ms, source, command, target, text, tags)"
     " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
@@ -317,7 +307,7 @@ class History:
             if row is None:
                 return None
             db.execute("DELETE FROM messages WHERE room = ? AND msgid = ?", (key, msgid))
-            return _stored(row)
+            return stored(row)
 
         self._drop(key)
         try:
@@ -355,7 +345,7 @@ class History:
                 " AND json_extract(tags, '$.\"+draft/reply\"') = ? ORDER BY ts_ms, id", (key, parent)).fetchall()
             out = []
             for msgid, source, tags in rows:
-                react = _stored(("", 0, source, "TAGMSG", "", "", tags)).tags.get("+draft/react")
+                react = stored(("", 0, source, "TAGMSG", "", "", tags)).tags.get("+draft/react")
                 if nick is not None and fold(source.split("!", 1)[0]) != fold(nick):
                     continue
                 if value is not None and react != value:
@@ -491,7 +481,7 @@ class History:
         while True:
             # Whatever has queued up meanwhile is one batch: no waiting to fill it. A read
             # or the stop in it is answered after committing the rows queued before it.
-            pending: list[tuple[Any, ...]] = []
+            pending: list[Row] = []
             for item in self._queue.take(self.queue_rows):
                 if isinstance(item, tuple):
                     pending.append(item)
@@ -509,7 +499,7 @@ class History:
                     item.future.set_exception(err)
             self._commit(db, pending)
 
-    def _commit(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    def _commit(self, db: sqlite3.Connection, rows: list[Row]) -> None:
         if not rows:
             return
         try:
@@ -523,7 +513,7 @@ class History:
                 # each time costs a wait to get it back, which made the writer the chat's bottleneck.
                 db.execute(INSERT_BATCH, (json.dumps(rows, ensure_ascii=False, check_circular=False),))
                 if self._indexed:
-                    fts.index_batch(db, last, [(row[1], row[0], row[3], row[2]) for row in rows])
+                    fts.index_batch(db, last, rows)
         except sqlite3.Error as err:
             # The chat goes on without storage; say so, every time it happens.
             self._failed_writes += len(rows)
