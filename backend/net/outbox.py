@@ -125,12 +125,17 @@ class Outbox:
         socket has refused bytes, or even a burst would not be that big (see BURST)."""
         return self._stalled or size > self._burst
 
-    def _absorb(self) -> None:
-        """Move what fan_out queued into the queue proper (lock held; call only if there is some)."""
+    def _take_fanned(self) -> list[bytes]:
+        """What fan_out queued so far, taken out (lock held)."""
         fanned = self._fanned
         count = len(fanned)
         taken = fanned[:count]
         del fanned[:count]  # not clear(): a fan_out may have appended meanwhile
+        return taken
+
+    def _absorb(self) -> None:
+        """Move what fan_out queued into the queue proper (lock held; call only if there is some)."""
+        taken = self._take_fanned()
         if self._closed or self._gone:
             return
         size = self._size + sum(map(len, taken))
@@ -282,10 +287,8 @@ class Outbox:
             if fanned and not (self._chunks or self._busy or self._stalled or self._closed or self._gone):
                 # The usual case in a busy room: nothing queued but room fan-out. It is sent as
                 # it is, without passing through the queue (and its count of bytes) first.
-                count = len(fanned)
-                data = b"".join(fanned[:count])
-                del fanned[:count]  # not clear(): a fan_out may have appended meanwhile
-                if len(data) > self._burst:  # not stalled, so the limit is the burst's (_behind)
+                data = b"".join(self._take_fanned())
+                if len(data) > self.limit and self._behind(len(data)):
                     self.overflowed = True
                     return False
                 self._busy = True
