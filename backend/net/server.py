@@ -143,10 +143,8 @@ class TcpServer:
                 item = self._arrivals.get_nowait()
             except queue.Empty:
                 break
-            if callable(item):
-                item()
-            elif item is not None:
-                item[0].close()
+            if item is not None:
+                self._take(item)  # stopping: an arrival is closed
         sessions = self.connections()
         for conn in sessions:
             conn.client.kill(reason)
@@ -182,33 +180,38 @@ class TcpServer:
     def _start_loop(self) -> None:
         """Admit each accepted socket and start its reader (a thread start can wait for the GIL)."""
         while (item := self._arrivals.get()) is not None:
-            if callable(item):
-                item()
-                continue
-            conn, addr, tls = item
-            if self._stopping.is_set():
-                conn.close()
-                continue
-            conn.setblocking(True)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # Admitted and counted in one go: the starters work side by side.
-            with self._sessions_lock:
-                refusal = self._refusal(addr[0])
-                if refusal is None:
-                    session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
-                                         sniff=sniff, rehost=self._rehost, on_close=self._forget,
-                                         spawn=self._spawn)
-                    self._sessions.add(session)
-                    self._per_host[session.client.host] += 1
-            if refusal is not None:
-                _refuse(conn, refusal)
-                continue
-            try:
-                session.start()
-            except RuntimeError as err:  # can't start a thread: refuse this one politely
-                log.error("cannot serve %s: %s", addr, err)
-                self._forget(session)
-                _refuse(conn, "Server is busy, try again later")
+            self._take(item)
+
+    def _take(self, item: Arrival | Callable[[], None]) -> None:
+        """Run work handed to the starters (a writer's start), or admit an accepted socket and
+        start its reader; once stopping, the socket is closed."""
+        if callable(item):
+            item()
+            return
+        conn, addr, tls = item
+        if self._stopping.is_set():
+            conn.close()
+            return
+        conn.setblocking(True)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Admitted and counted in one go: the starters work side by side.
+        with self._sessions_lock:
+            refusal = self._refusal(addr[0])
+            if refusal is None:
+                session = Connection(self.chat, self.config, self.flusher, conn, addr, tls,
+                                     sniff=sniff, rehost=self._rehost, on_close=self._forget,
+                                     spawn=self._spawn)
+                self._sessions.add(session)
+                self._per_host[session.client.host] += 1
+        if refusal is not None:
+            _refuse(conn, refusal)
+            return
+        try:
+            session.start()
+        except RuntimeError as err:  # can't start a thread: refuse this one politely
+            log.error("cannot serve %s: %s", addr, err)
+            self._forget(session)
+            _refuse(conn, "Server is busy, try again later")
 
     def _spawn(self, work: Callable[[], None]) -> None:
         """Have a starter run work (a writer thread's start), or run it here once they have stopped."""
