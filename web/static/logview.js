@@ -124,6 +124,11 @@ export class LogView {
     this.placeDivider(conversation);
   }
 
+  /** Nothing shown (no conversation is open). */
+  clear() {
+    this.list.replaceChildren();
+  }
+
   append(line) {
     this.list.append(this.node(line));
   }

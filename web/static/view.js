@@ -249,7 +249,7 @@ export class View {
 
   /** No conversation is open (the last one was left): an empty log that says what to do next. */
   showNowhere() {
-    this.log.list.replaceChildren();
+    this.log.clear();
     this.messages.setAttribute("aria-label", "Messages");
     this.roomTitle.textContent = "No room open";
     this.topic.textContent = "Join one with /join #ROOM, or Browse rooms.";
