@@ -14,7 +14,7 @@ import pytest
 from backend.core.passwords import check_password, hash_password, is_hash
 from backend.irc import parse_line
 from backend.node import ChatServer
-from tests.ircclient import IrcClient, connect
+from tests.ircclient import IrcClient, connect, wait_until
 
 ClientFactory = Callable[..., IrcClient]
 
@@ -287,6 +287,9 @@ def test_server_operators_ban_an_address_server_wide_for_a_time(make_server: Cal
     boss.send("KLINE 2h troll :flooding")
     assert any(" 465 troll " in line for line in troll.expect_closed())
     boss.expect(r"NOTICE boss :K-line on troll!\*@\* for \d+ s: flooding")
+    # The client sees its socket close before the server has let go of the nick: wait for that,
+    # or the new connection is told 433 instead of being checked against the K-line.
+    wait_until(lambda: server.chat.hub.find("troll") is None)
     back = connect(server.address)
     make_server.clients.append(back)  # type: ignore[attr-defined]
     back.send("NICK troll")

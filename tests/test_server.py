@@ -406,8 +406,9 @@ def test_a_busy_server_does_not_time_out_a_client_whose_lines_it_has_not_read(ma
     # The server is busy: the hub's lock is held, so the reader has read NICK and USER (nothing
     # waits in the kernel) but cannot act on them, well past the deadline.
     with server.chat.hub._lock:
-        c.send("NICK late")
-        c.send("USER late 0 * :late")
+        # In one write: sent apart, the reader may take NICK alone and block on the lock acting
+        # on it, leaving USER in the kernel (seen on a loaded machine).
+        c.send_raw(b"NICK late\r\nUSER late 0 * :late\r\n")
         wait_until(lambda: unread_bytes(conn.sock) == 0)
         time.sleep(1.0)  # the deadline passing is what is tested
         server.tcp.reap(time.monotonic() + 60)
